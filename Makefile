@@ -1,0 +1,37 @@
+# The two commands: `make run` (set up, then start the router on its embedded default) and
+# `make test` (set up, then run the whole test suite: lint, types, tests). `.ci/run` runs `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	deploy/local/run.sh
+
+lint: setup
+	$(VENV)/bin/ruff check router edge_worker loadtest tests
+	$(VENV)/bin/ruff format --check router edge_worker loadtest tests
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest -q
+
+test: lint typecheck unit
+
+bench: setup
+	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config {config}" --markdown docs/benchmarks-latest.md
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

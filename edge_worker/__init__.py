@@ -1,0 +1,1 @@
+"""The edge worker: the local model runtime (onnxruntime) behind an OpenAI-compatible server."""

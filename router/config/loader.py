@@ -1,0 +1,108 @@
+"""Reads a node config file and the secrets it names from the environment.
+
+The only module that reads the environment: endpoints name the variable holding their key, and the
+keys live in `Secrets`, which is never logged, traced or serialised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from router.config.model import NodeConfig
+from router.config.yaml_source import (
+    ConfigInvalid,
+    ConfigProblem,
+    FieldPath,
+    dotted,
+    line_of,
+    parse_yaml,
+    validate,
+)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    endpoint_keys: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Secrets(<{len(self.endpoint_keys)} endpoint keys>)"
+
+
+@dataclass(frozen=True)
+class LoadedNodeConfig:
+    config: NodeConfig
+    secrets: Secrets
+    path: Path
+
+
+def _reference_problems(config: NodeConfig) -> list[tuple[FieldPath, str]]:
+    problems: list[tuple[FieldPath, str]] = []
+    names = [e.name for e in config.endpoints]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append((("endpoints", i, "name"), f"endpoint name {name!r} is used twice"))
+    served = {(e.name, m.name) for e in config.endpoints for m in e.models}
+    for a, alias in enumerate(config.models):
+        if alias.alias in {m.alias for m in config.models[:a]}:
+            problems.append((("models", a, "alias"), f"alias {alias.alias!r} is defined twice"))
+        for t, target in enumerate(alias.targets):
+            where: FieldPath = ("models", a, "targets", t)
+            if target.endpoint not in names:
+                problems.append(((*where, "endpoint"), f"unknown endpoint {target.endpoint!r}"))
+            elif (target.endpoint, target.model) not in served:
+                problems.append(
+                    (
+                        (*where, "model"),
+                        f"endpoint {target.endpoint!r} does not list model {target.model!r}",
+                    )
+                )
+    return problems
+
+
+def _read_secrets(
+    config: NodeConfig, environ: Mapping[str, str]
+) -> tuple[Secrets, list[tuple[FieldPath, str]]]:
+    keys: dict[str, str] = {}
+    problems: list[tuple[FieldPath, str]] = []
+    for i, endpoint in enumerate(config.endpoints):
+        if endpoint.api_key_env is None:
+            continue
+        value = environ.get(endpoint.api_key_env)
+        if not value:
+            problems.append(
+                (
+                    ("endpoints", i, "api_key_env"),
+                    f"environment variable {endpoint.api_key_env} is not set",
+                )
+            )
+        else:
+            keys[endpoint.name] = value
+    return Secrets(keys), problems
+
+
+def parse_node_config(
+    text: str, file: str, environ: Mapping[str, str] | None = None
+) -> LoadedNodeConfig:
+    data, lines = parse_yaml(text, file)
+    config = validate(NodeConfig, data, lines, file)
+    secrets, secret_problems = _read_secrets(config, os.environ if environ is None else environ)
+    problems = _reference_problems(config) + secret_problems
+    if problems:
+        raise ConfigInvalid(
+            [
+                ConfigProblem(file, line_of(path, lines), dotted(path), message)
+                for path, message in problems
+            ]
+        )
+    return LoadedNodeConfig(config, secrets, Path(file))
+
+
+def load_node_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedNodeConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigInvalid([ConfigProblem(str(path), None, "", f"cannot read: {exc}")]) from exc
+    return parse_node_config(text, str(path), environ)

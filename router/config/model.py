@@ -1,0 +1,135 @@
+"""The node config: what one router process serves, in front of which endpoints.
+
+Validated once at start-up (unknown keys are errors) and then read-only. Every field is
+documented in docs/configuration.md; keep the two in step. Secrets are never in this file: an
+endpoint names the environment variable that holds its key, and only `router.config.loader` reads
+the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+Objective = Literal["latency", "cost", "balanced"]
+ProviderKind = Literal["openai"]
+ModelKind = Literal["chat", "completion", "embedding"]
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    access_log: bool = True
+
+
+class AuthSettings(Strict):
+    # Plain keys for now; tenant policy files (hashed keys) replace this in the tenants issue.
+    api_keys: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+
+class EndpointModel(Strict):
+    name: str = Field(min_length=1)
+    kind: ModelKind = "chat"
+    input_price_per_mtok: NonNegativeFloat = 0.0
+    output_price_per_mtok: NonNegativeFloat = 0.0
+
+
+class EndpointSettings(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    base_url: HttpUrl
+    region: str = Field(min_length=1)
+    kind: ProviderKind = "openai"
+    models: list[EndpointModel] = Field(min_length=1)
+    tags: list[str] = []
+    max_concurrency: int = Field(256, gt=0)
+    api_key_env: str | None = None
+    probe_path: str = "/models"
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, models: list[EndpointModel]) -> list[EndpointModel]:
+        names = [m.name for m in models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model listed twice: {', '.join(duplicates)}")
+        return models
+
+    @property
+    def base_url_str(self) -> str:
+        return str(self.base_url).rstrip("/")
+
+
+class AliasTarget(Strict):
+    endpoint: str
+    model: str
+
+
+class ModelAlias(Strict):
+    alias: str = Field(min_length=1)
+    targets: list[AliasTarget] = Field(min_length=1)
+
+
+class RoutingSettings(Strict):
+    default_objective: Objective = "balanced"
+    # When set, the cheapest endpoint predicted to reach the first token within it wins.
+    latency_slo_ms: PositiveFloat | None = None
+    deadline_s: PositiveFloat = 120.0
+    connect_timeout_s: PositiveFloat = 2.0
+    # Time allowed for the upstream's response headers and, when streaming, its first chunk.
+    first_byte_timeout_s: PositiveFloat = 60.0
+    max_attempts: int = Field(3, ge=1, le=10)
+    # Candidates whose score is within this share of the best are balanced by power of two choices.
+    p2c_band: NonNegativeFloat = 0.2
+    # Output tokens assumed when a request states no max_tokens, to estimate its price.
+    assumed_output_tokens: int = Field(256, gt=0)
+
+
+class HealthSettings(Strict):
+    consecutive_failures: int = Field(5, ge=1)
+    base_ejection_s: PositiveFloat = 30.0
+    max_ejection_s: PositiveFloat = 300.0
+    max_ejection_percent: float = Field(50.0, ge=0, le=100)
+    probe_interval_s: PositiveFloat = 2.0
+    probe_timeout_s: PositiveFloat = 1.0
+    probe_failures_to_eject: int = Field(2, ge=1)
+
+
+class EstimatorSettings(Strict):
+    rtt_alpha: float = Field(0.3, gt=0, le=1)
+    # Decay time constant of the peak-sensitive EWMA (Finagle uses 10 s).
+    peak_ewma_tau_s: PositiveFloat = 10.0
+    # Time to first token assumed for an endpoint with no traffic yet, on top of its RTT.
+    prior_ttft_ms: NonNegativeFloat = 200.0
+
+
+class TracingSettings(Strict):
+    exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "edge-router"
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+
+
+class TelemetrySettings(Strict):
+    tracing: TracingSettings = TracingSettings()
+
+
+class NodeConfig(Strict):
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings
+    routing: RoutingSettings = RoutingSettings()
+    health: HealthSettings = HealthSettings()
+    estimators: EstimatorSettings = EstimatorSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    endpoints: list[EndpointSettings] = Field(min_length=1)
+    # Public model names. When empty, every upstream model name is an alias for all endpoints
+    # serving it under that name.
+    models: list[ModelAlias] = []

@@ -1,0 +1,70 @@
+"""Per-request state that flows through the pipeline.
+
+A `RequestContext` is created once per request by the server and handed to every stage in order.
+Its `Decision` records what was decided and why; it ends up in the `x-router-*` response headers,
+the request's span and the access log, so every routing choice can be explained afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from opentelemetry.trace import Span
+
+from router.config.model import Objective
+from router.wire.requests import ParsedRequest
+from router.wire.usage import Usage
+
+if TYPE_CHECKING:
+    from router.endpoints.registry import Target
+
+
+@dataclass(slots=True)
+class Attempt:
+    endpoint: str
+    outcome: str  # "ok" or the error code of the failure
+    duration_ms: float
+
+
+@dataclass(slots=True)
+class Decision:
+    served_by: str = ""  # "cloud" for now; "edge" and "cache" come with the worker and the cache
+    endpoint: str = ""
+    upstream_model: str = ""
+    response_model: str = ""
+    region: str = ""
+    reason: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    ttft_ms: float | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"x-router-served-by": self.served_by, "x-router-reason": self.reason_text()}
+        if self.endpoint:
+            headers["x-router-endpoint"] = self.endpoint
+        return headers
+
+    def reason_text(self) -> str:
+        failed = [a for a in self.attempts if a.outcome != "ok"]
+        if not failed:
+            return self.reason
+        history = ",".join(f"{a.endpoint}:{a.outcome}" for a in failed)
+        return f"{self.reason}; failover_after={history}"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request: web.Request
+    parsed: ParsedRequest
+    span: Span
+    started_s: float
+    deadline_s: float  # on the monotonic clock
+    required_tags: frozenset[str] = frozenset()
+    objective: Objective = "balanced"
+    latency_slo_ms: float | None = None
+    decision: Decision = field(default_factory=Decision)
+    # The route stage's plan: the pick first, then the fail-over order.
+    plan: tuple[Target, ...] = ()
+    usage: Usage | None = None
+    stage_ms: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,40 @@
+"""Active probes: a cheap request to every endpoint on an interval, for RTT and reachability.
+
+Runs as one background task for the app's lifetime. Each round probes all endpoints at once, so a
+hanging endpoint delays nothing but its own sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from router.config.model import HealthSettings
+from router.endpoints.registry import Endpoint, Registry
+from router.endpoints.transport import Transport
+
+log = logging.getLogger("edge_router.prober")
+
+
+class Prober:
+    def __init__(self, registry: Registry, transport: Transport, settings: HealthSettings) -> None:
+        self._registry = registry
+        self._transport = transport
+        self._settings = settings
+
+    async def probe_once(self) -> None:
+        await asyncio.gather(*(self._probe(e) for e in self._registry.endpoints.values()))
+
+    async def _probe(self, endpoint: Endpoint) -> None:
+        rtt_ms = await self._transport.probe(endpoint, self._settings.probe_timeout_s)
+        if rtt_ms is not None:
+            endpoint.rtt.observe(rtt_ms)
+        was_available = self._registry.health.available(endpoint.name)
+        self._registry.health.record_probe(endpoint.name, rtt_ms is not None, rtt_ms)
+        if was_available and not self._registry.health.available(endpoint.name):
+            log.warning("endpoint %s failed its probes and is ejected", endpoint.name)
+
+    async def run(self) -> None:
+        while True:
+            await self.probe_once()
+            await asyncio.sleep(self._settings.probe_interval_s)

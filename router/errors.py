@@ -1,0 +1,169 @@
+"""The router's one error hierarchy.
+
+Every error knows its HTTP status, the OpenAI error `type` and `code` a client expects, who
+caused it (the client, an upstream, or the router itself) and whether another attempt elsewhere
+may succeed. Failover reads `retryable`; it never parses messages. The error middleware in
+`server.py` is the only place that turns these into HTTP responses.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import orjson
+
+Origin = Literal["client", "upstream", "router"]
+
+
+class RouterError(Exception):
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    origin: ClassVar[Origin] = "router"
+    retryable: ClassVar[bool] = False
+    default_code: ClassVar[str | None] = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def to_body(self) -> bytes:
+        return orjson.dumps(
+            {
+                "error": {
+                    "message": self.message,
+                    "type": self.error_type,
+                    "param": self.param,
+                    "code": self.code,
+                }
+            }
+        )
+
+
+# --- caused by the client -------------------------------------------------------------------
+
+
+class ClientError(RouterError):
+    origin = "client"
+    error_type = "invalid_request_error"
+
+
+class InvalidRequest(ClientError):
+    status = 400
+
+
+class AuthenticationFailed(ClientError):
+    status = 401
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(ClientError):
+    status = 403
+    default_code = "permission_denied"
+
+
+class NotFound(ClientError):
+    status = 404
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
+
+
+class MethodNotAllowed(ClientError):
+    status = 405
+    default_code = "method_not_allowed"
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    default_code = "request_too_large"
+
+
+class UnsupportedMediaType(ClientError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
+# --- decided by the router --------------------------------------------------------------------
+
+
+class NoEligibleEndpoint(RouterError):
+    """No endpoint may serve this request (model, privacy tags, region). Retrying will not help
+    until the catalogue or health changes, so it is a 503 but not retried here."""
+
+    status = 503
+    error_type = "service_unavailable"
+    default_code = "no_eligible_endpoint"
+
+
+# --- caused by an upstream ---------------------------------------------------------------------
+
+
+class UpstreamError(RouterError):
+    """An attempt at one endpoint failed. `retryable` says whether another endpoint may be tried;
+    the last one raised reaches the client."""
+
+    origin = "upstream"
+    status = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+    retryable = True
+
+    def __init__(self, message: str, *, endpoint: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.endpoint = endpoint
+
+
+class UpstreamConnectError(UpstreamError):
+    default_code = "upstream_connect_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    error_type = "timeout"
+    default_code = "upstream_timeout"
+
+
+class UpstreamStatusError(UpstreamError):
+    """The upstream answered with a status that another endpoint may not repeat (5xx, 429, or a
+    credential problem of the router's own key). 429 reaches the client as 429."""
+
+    def __init__(
+        self, message: str, *, endpoint: str, upstream_status: int, retry_after: str | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, code=f"upstream_status_{upstream_status}")
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+
+    @property
+    def client_status(self) -> int:
+        return 429 if self.upstream_status == 429 else 502
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": self.retry_after} if self.retry_after else {}
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request itself (a 4xx other than 401/403/429). Another endpoint
+    would refuse it too, so it is not retried; its status and message reach the client."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, endpoint: str, upstream_status: int, body: bytes) -> None:
+        super().__init__(message, endpoint=endpoint, code=f"upstream_status_{upstream_status}")
+        self.upstream_status = upstream_status
+        self.body = body
+
+
+def status_of(error: RouterError) -> int:
+    if isinstance(error, UpstreamStatusError):
+        return error.client_status
+    if isinstance(error, UpstreamRejected):
+        return error.upstream_status
+    return error.status

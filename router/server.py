@@ -1,0 +1,286 @@
+"""The HTTP server: the aiohttp app, its routes, the error middleware and the lifespan.
+
+The app is built once from the node config and frozen; long-lived parts (registry, transport,
+prober, tracer) are opened and closed in `cleanup_ctx`. A request is read and parsed here, then
+handed to the pipeline; every error on the way becomes an OpenAI error body in one middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from time import perf_counter
+
+import orjson
+from aiohttp import web
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from router.clock import Clock, MonotonicClock
+from router.config.loader import LoadedNodeConfig
+from router.context import RequestContext
+from router.endpoints.prober import Prober
+from router.endpoints.registry import Registry
+from router.endpoints.transport import Transport
+from router.errors import (
+    MethodNotAllowed,
+    ModelNotFound,
+    NotFound,
+    PayloadTooLarge,
+    RouterError,
+    status_of,
+)
+from router.pipeline import Pipeline
+from router.stages.auth import AuthStage
+from router.stages.forward import ForwardStage
+from router.stages.route import RouteStage
+from router.telemetry.access_log import log_request
+from router.telemetry.tracing import Tracing, build_tracing
+from router.wire.requests import Operation, parse_request
+
+log = logging.getLogger("edge_router.server")
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class RouterState:
+    loaded: LoadedNodeConfig
+    registry: Registry
+    transport: Transport
+    pipeline: Pipeline
+    tracing: Tracing
+    clock: Clock
+    models_created: int
+    models_body: bytes
+
+
+STATE = web.AppKey("router_state", RouterState)
+
+
+def error_response(error: RouterError) -> web.Response:
+    return web.Response(
+        status=status_of(error), body=error.to_body(), content_type=JSON, headers=error.headers()
+    )
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> RouterError:
+    if exc.status == 405:
+        return MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}.")
+    if exc.status == 413:
+        return PayloadTooLarge("The request body is larger than this router accepts.")
+    if exc.status == 404:
+        return NotFound(f"Invalid URL ({request.method} {request.path})", code="unknown_url")
+    error = RouterError(exc.reason or "HTTP error")
+    error.status = exc.status  # type: ignore[misc]  # an instance-level status for the odd case
+    return error
+
+
+@web.middleware
+async def openai_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RouterError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_from_http_exception(request, exc))
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("unexpected error while serving %s %s", request.method, request.path)
+        return error_response(RouterError("The server had an error processing your request."))
+
+
+async def _read_body(request: web.Request, max_bytes: int) -> bytes:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(
+            f"The request body is {request.content_length} bytes; this router accepts at most "
+            f"{max_bytes}."
+        )
+    return await request.read()
+
+
+def _operation_handler(
+    operation: Operation,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        config = state.loaded.config
+        started = perf_counter()
+        raw = await _read_body(request, config.server.max_body_bytes)
+        parsed = parse_request(operation, raw)
+        tracer = state.tracing.tracer
+        with tracer.start_as_current_span(
+            f"{operation.otel_name} {parsed.model}", kind=SpanKind.SERVER
+        ) as span:
+            ctx = RequestContext(
+                request=request,
+                parsed=parsed,
+                span=span,
+                started_s=state.clock.now(),
+                deadline_s=state.clock.now() + config.routing.deadline_s,
+                objective=config.routing.default_objective,
+                latency_slo_ms=config.routing.latency_slo_ms,
+            )
+            status = 500
+            try:
+                response = await state.pipeline.run(ctx)
+                status = response.status
+                return response
+            except RouterError as error:
+                status = status_of(error)
+                span.set_status(Status(StatusCode.ERROR, error.message))
+                span.set_attribute("error.type", str(error.code))
+                raise
+            finally:
+                if span.is_recording():
+                    _annotate_request(span, ctx, status)
+                if config.server.access_log:
+                    log_request(ctx, status, (perf_counter() - started) * 1000.0)
+
+    return handle
+
+
+def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
+    decision = ctx.decision
+    attributes: dict[str, str | int | float | bool] = {
+        "gen_ai.operation.name": ctx.parsed.operation.otel_name,
+        "gen_ai.request.model": ctx.parsed.model,
+        "http.request.method": ctx.request.method,
+        "http.response.status_code": status,
+        "router.served_by": decision.served_by,
+        "router.endpoint": decision.endpoint,
+        "router.region": decision.region,
+        "router.reason": decision.reason_text(),
+        "router.attempts": len(decision.attempts),
+        "router.stream": ctx.parsed.stream,
+    }
+    if decision.response_model:
+        attributes["gen_ai.response.model"] = decision.response_model
+    if decision.ttft_ms is not None:
+        attributes["router.ttft_ms"] = decision.ttft_ms
+    if ctx.usage is not None:
+        attributes["gen_ai.usage.input_tokens"] = ctx.usage.input_tokens
+        attributes["gen_ai.usage.output_tokens"] = ctx.usage.output_tokens
+    span.set_attributes(attributes)
+
+
+async def list_models(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[STATE].models_body, content_type=JSON)
+
+
+async def get_model(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    model_id = request.match_info["model_id"]
+    if state.registry.targets(model_id) is None:
+        raise ModelNotFound(
+            f"The model `{model_id}` does not exist or you do not have access to it.",
+            param="model",
+        )
+    return web.json_response(_model_object(model_id, state.models_created))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[STATE].registry.any_available()
+    return web.json_response(
+        {"status": "ready" if ready else "no endpoint available"}, status=200 if ready else 503
+    )
+
+
+async def admin_endpoints(request: web.Request) -> web.Response:
+    body = orjson.dumps(request.app[STATE].registry.as_dict())
+    return web.Response(body=body, content_type=JSON)
+
+
+def _model_object(model_id: str, created: int) -> dict[str, object]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": "edge-router"}
+
+
+def _models_body(registry: Registry, created: int) -> bytes:
+    data = [_model_object(alias, created) for alias in sorted(registry.aliases)]
+    return orjson.dumps({"object": "list", "data": data})
+
+
+async def _lifespan(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    await state.transport.start()
+    prober = Prober(state.registry, state.transport, state.loaded.config.health)
+    probing = asyncio.create_task(prober.run(), name="endpoint-prober")
+    try:
+        yield
+    finally:
+        probing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probing
+        await state.transport.close()
+        state.tracing.shutdown()
+
+
+def build_app(
+    loaded: LoadedNodeConfig,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    span_processor: SpanProcessor | None = None,
+) -> web.Application:
+    config = loaded.config
+    clock = clock or MonotonicClock()
+    registry = Registry(config, clock)
+    transport = Transport(registry.endpoints, loaded.secrets, config.routing)
+    tracing = build_tracing(config.telemetry.tracing, span_processor)
+    pipeline = Pipeline(
+        [
+            AuthStage(config.auth),
+            RouteStage(
+                registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
+            ),
+            ForwardStage(registry, transport, config.routing, tracing.tracer, clock),
+        ]
+    )
+    created = int(time.time())
+    app = web.Application(middlewares=[openai_errors], client_max_size=config.server.max_body_bytes)
+    app[STATE] = RouterState(
+        loaded=loaded,
+        registry=registry,
+        transport=transport,
+        pipeline=pipeline,
+        tracing=tracing,
+        clock=clock,
+        models_created=created,
+        models_body=_models_body(registry, created),
+    )
+    for operation in Operation:
+        app.router.add_post("/v1" + operation.path, _operation_handler(operation))
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model_id}", get_model)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/admin/endpoints", admin_endpoints)
+    app.cleanup_ctx.append(_lifespan)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Start the app on a socket; the caller stops it with `await runner.cleanup()`.
+
+    `handler_cancellation` makes a client disconnect cancel its handler, which closes the
+    upstream connection and so stops generation the client no longer wants.
+    """
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096)
+    await site.start()
+    return runner

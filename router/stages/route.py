@@ -1,0 +1,137 @@
+"""Routing: which endpoint serves this request, in which fail-over order, and why.
+
+Hard filters first (the alias exists, the endpoint satisfies every required privacy tag, it has
+capacity left), then the balancer scores what is left by predicted latency and price under the
+request's objective. The plan (pick first, then fail-over order) goes on the context for the forward
+stage; the reason goes into the decision.
+
+Until tenant policies exist, a request states its required tags in `x-router-privacy-tags`
+(comma-separated), its objective in `x-router-objective` and an optional TTFT SLO in
+`x-router-latency-slo-ms`; the node config gives the defaults.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import get_args
+
+from aiohttp import web
+
+from router.config.model import Objective, RoutingSettings
+from router.context import RequestContext
+from router.endpoints.balancer import Candidate, choose, estimate_price_usd
+from router.endpoints.estimators import predicted_latency_ms
+from router.endpoints.registry import Registry, Target
+from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint
+
+_OBJECTIVES: frozenset[str] = frozenset(get_args(Objective))
+TAGS_HEADER = "x-router-privacy-tags"
+OBJECTIVE_HEADER = "x-router-objective"
+SLO_HEADER = "x-router-latency-slo-ms"
+
+
+class RouteStage:
+    name = "route"
+    terminal = False
+
+    def __init__(
+        self,
+        registry: Registry,
+        routing: RoutingSettings,
+        prior_ttft_ms: float,
+        rng: random.Random,
+    ) -> None:
+        self._registry = registry
+        self._routing = routing
+        self._prior_ttft_ms = prior_ttft_ms
+        self._rng = rng
+
+    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+        self._read_request_preferences(ctx)
+        targets = self._registry.targets(ctx.parsed.model)
+        if targets is None:
+            raise ModelNotFound(
+                f"The model `{ctx.parsed.model}` does not exist or you do not have access to it.",
+                param="model",
+            )
+        eligible = self._filter(ctx, targets)
+        by_key = {(t.endpoint.name, t.upstream_model): t for t in eligible}
+        selection = choose(
+            [self._candidate(ctx, t) for t in eligible],
+            objective=ctx.objective,
+            latency_slo_ms=ctx.latency_slo_ms,
+            p2c_band=self._routing.p2c_band,
+            rng=self._rng,
+        )
+        ctx.plan = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
+        ctx.decision.reason = selection.reason
+        return None
+
+    def _read_request_preferences(self, ctx: RequestContext) -> None:
+        headers = ctx.request.headers
+        tags = headers.get(TAGS_HEADER)
+        if tags:
+            ctx.required_tags = ctx.required_tags | {
+                t.strip() for t in tags.split(",") if t.strip()
+            }
+        objective = headers.get(OBJECTIVE_HEADER)
+        if objective is not None:
+            if objective not in _OBJECTIVES:
+                raise InvalidRequest(
+                    f"Invalid {OBJECTIVE_HEADER} header: expected one of "
+                    f"{', '.join(sorted(_OBJECTIVES))}.",
+                    param=OBJECTIVE_HEADER,
+                )
+            ctx.objective = objective  # type: ignore[assignment]  # checked against the Literal
+        slo = headers.get(SLO_HEADER)
+        if slo is not None:
+            try:
+                ctx.latency_slo_ms = float(slo)
+            except ValueError:
+                ctx.latency_slo_ms = -1.0
+            if not ctx.latency_slo_ms > 0:
+                raise InvalidRequest(
+                    f"Invalid {SLO_HEADER} header: expected a positive number of milliseconds.",
+                    param=SLO_HEADER,
+                )
+
+    def _filter(self, ctx: RequestContext, targets: tuple[Target, ...]) -> list[Target]:
+        required = ctx.required_tags
+        tagged = [t for t in targets if required <= t.endpoint.tags] if required else list(targets)
+        if not tagged:
+            raise NoEligibleEndpoint(
+                f"No endpoint serving model `{ctx.parsed.model}` satisfies the required privacy "
+                f"tags: {', '.join(sorted(required))}.",
+                code="no_endpoint_for_privacy_tags",
+            )
+        with_capacity = [t for t in tagged if t.endpoint.in_flight < t.endpoint.max_concurrency]
+        if not with_capacity:
+            raise NoEligibleEndpoint(
+                f"Every endpoint serving model `{ctx.parsed.model}` is at its concurrency limit.",
+                code="capacity_exhausted",
+            )
+        return with_capacity
+
+    def _candidate(self, ctx: RequestContext, target: Target) -> Candidate:
+        parsed = ctx.parsed
+        endpoint = target.endpoint
+        output_tokens = parsed.max_output_tokens or self._routing.assumed_output_tokens
+        return Candidate(
+            endpoint=endpoint.name,
+            upstream_model=target.upstream_model,
+            region=endpoint.region,
+            predicted_latency_ms=predicted_latency_ms(
+                target.stats,
+                endpoint.rtt.value_ms,
+                streaming=parsed.stream,
+                prior_ttft_ms=self._prior_ttft_ms,
+                endpoint_in_flight=endpoint.in_flight,
+            ),
+            price_usd=estimate_price_usd(
+                parsed.estimated_input_tokens,
+                output_tokens,
+                target.pricing.input_price_per_mtok,
+                target.pricing.output_price_per_mtok,
+            ),
+            available=self._registry.health.available(endpoint.name),
+        )

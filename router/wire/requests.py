@@ -1,0 +1,254 @@
+"""Parsing and validating OpenAI request bodies: only what routing needs, once.
+
+The body is decoded with orjson once; the checks below are the ones the OpenAI API itself makes
+before serving (types and ranges of the fields it documents), each failing with a 400 that names the
+`param`. Unknown fields are left alone: the raw bytes are forwarded unchanged unless the upstream's
+model name differs from the public alias. Full JSON Schema validation per request would cost
+hundreds of microseconds; the schema is checked in tests instead.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from router.errors import InvalidRequest
+
+
+class Operation(enum.Enum):
+    CHAT = ("chat", "/chat/completions")
+    COMPLETION = ("text_completion", "/completions")
+    EMBEDDINGS = ("embeddings", "/embeddings")
+
+    def __init__(self, otel_name: str, path: str) -> None:
+        self.otel_name = otel_name  # gen_ai.operation.name
+        self.path = path
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    operation: Operation
+    raw: bytes
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool
+    max_output_tokens: int | None
+    # A cheap input-size estimate (about four bytes a token) for pricing before the upstream counts.
+    estimated_input_tokens: int
+
+    def body_for(self, upstream_model: str) -> bytes:
+        """The bytes to send upstream: the client's own unless the model name must change."""
+        if upstream_model == self.model:
+            return self.raw
+        return orjson.dumps({**self.body, "model": upstream_model})
+
+
+_CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def parse_request(operation: Operation, raw: bytes) -> ParsedRequest:
+    if not raw:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request: the body is empty.", param=None
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request. ({exc.args[0]})"
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _missing_or_invalid("model", model, "a non-empty string")
+    _VALIDATORS[operation](body)
+    stream = _optional_bool(body, "stream") or False
+    include_usage = False
+    stream_options = body.get("stream_options")
+    if stream_options is not None:
+        if not isinstance(stream_options, dict):
+            raise _invalid_type("stream_options", "an object")
+        if not stream:
+            raise InvalidRequest(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+        include_usage = _optional_bool(stream_options, "include_usage", "stream_options.") or False
+    if stream and operation is Operation.EMBEDDINGS:
+        raise InvalidRequest("Embeddings cannot be streamed.", param="stream")
+    return ParsedRequest(
+        operation=operation,
+        raw=raw,
+        body=body,
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        max_output_tokens=_max_output_tokens(body),
+        estimated_input_tokens=max(1, len(raw) // 4),
+    )
+
+
+def _validate_chat(body: Mapping[str, Any]) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _missing_or_invalid("messages", messages, "a non-empty array of messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _invalid_type(f"messages[{i}]", "an object")
+        role = message.get("role")
+        if role not in _CHAT_ROLES:
+            raise InvalidRequest(
+                f"Invalid value for 'messages[{i}].role': expected one of "
+                f"{', '.join(sorted(_CHAT_ROLES))}.",
+                param=f"messages[{i}].role",
+            )
+        content = message.get("content")
+        if content is None and role in ("system", "developer", "user", "tool"):
+            raise InvalidRequest(
+                f"Missing required parameter: 'messages[{i}].content'.",
+                param=f"messages[{i}].content",
+            )
+        if content is not None and not isinstance(content, str | list):
+            raise _invalid_type(f"messages[{i}].content", "a string or an array of parts")
+    _check_sampling(body)
+    _optional_int(body, "max_completion_tokens", minimum=1)
+    _optional_int(body, "n", minimum=1, maximum=128)
+    _optional_int(body, "seed")
+    _optional_number(body, "top_p", 0.0, 1.0)
+    _check_stop(body)
+    for name in ("tools", "functions"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, list):
+            raise _invalid_type(name, "an array")
+    _optional_bool(body, "logprobs")
+    _optional_int(body, "top_logprobs", minimum=0, maximum=20)
+
+
+def _validate_completion(body: Mapping[str, Any]) -> None:
+    prompt = body.get("prompt")
+    if prompt is None or not _is_text_or_tokens(prompt):
+        raise _missing_or_invalid(
+            "prompt", prompt, "a string, an array of strings, or an array of token arrays"
+        )
+    _check_sampling(body)
+    _optional_int(body, "n", minimum=1, maximum=128)
+    _optional_int(body, "best_of", minimum=0, maximum=20)
+    _optional_int(body, "logprobs", minimum=0, maximum=5)
+    _optional_int(body, "seed")
+    _optional_number(body, "top_p", 0.0, 1.0)
+    _check_stop(body)
+
+
+def _validate_embeddings(body: Mapping[str, Any]) -> None:
+    value = body.get("input")
+    if value is None or not _is_text_or_tokens(value) or value in ("", []):
+        raise _missing_or_invalid(
+            "input", value, "a non-empty string, array of strings, or array of token arrays"
+        )
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in ("float", "base64"):
+        raise InvalidRequest(
+            "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
+            param="encoding_format",
+        )
+    _optional_int(body, "dimensions", minimum=1)
+
+
+_VALIDATORS: dict[Operation, Callable[[Mapping[str, Any]], None]] = {
+    Operation.CHAT: _validate_chat,
+    Operation.COMPLETION: _validate_completion,
+    Operation.EMBEDDINGS: _validate_embeddings,
+}
+
+
+def _check_sampling(body: Mapping[str, Any]) -> None:
+    _optional_int(body, "max_tokens", minimum=1)
+    _optional_number(body, "temperature", 0.0, 2.0)
+    _optional_number(body, "presence_penalty", -2.0, 2.0)
+    _optional_number(body, "frequency_penalty", -2.0, 2.0)
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        raise _invalid_type("user", "a string")
+
+
+def _check_stop(body: Mapping[str, Any]) -> None:
+    stop = body.get("stop")
+    if stop is None or isinstance(stop, str):
+        return
+    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
+        raise _invalid_type("stop", "a string or an array of at most 4 strings")
+
+
+def _is_text_or_tokens(value: object) -> bool:
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, list):
+        return False
+    return (
+        all(isinstance(v, str) for v in value)
+        or all(_is_int(v) for v in value)
+        or all(isinstance(v, list) and all(_is_int(t) for t in v) for v in value)
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _max_output_tokens(body: Mapping[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _optional_bool(body: Mapping[str, Any], name: str, prefix: str = "") -> bool | None:
+    value = body.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise _invalid_type(prefix + name, "a boolean")
+
+
+def _optional_int(
+    body: Mapping[str, Any], name: str, *, minimum: int | None = None, maximum: int | None = None
+) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not _is_int(value):
+        raise _invalid_type(name, "an integer")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise InvalidRequest(
+            f"Invalid '{name}': integer must be {bounds}, got {value}.", param=name
+        )
+
+
+def _optional_number(body: Mapping[str, Any], name: str, minimum: float, maximum: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _invalid_type(name, "a number")
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(
+            f"Invalid '{name}': number must be between {minimum} and {maximum}, got {value}.",
+            param=name,
+        )
+
+
+def _invalid_type(param: str, expected: str) -> InvalidRequest:
+    return InvalidRequest(f"Invalid type for '{param}': expected {expected}.", param=param)
+
+
+def _missing_or_invalid(param: str, value: object, expected: str) -> InvalidRequest:
+    if value is None:
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    return _invalid_type(param, expected)

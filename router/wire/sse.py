@@ -1,0 +1,64 @@
+"""Server-sent events as OpenAI streams them: just enough to account for usage in passing.
+
+The router forwards stream bytes as they arrive and never re-frames them. To know the usage it
+keeps only the tail of the stream (the usage chunk comes last, right before `data: [DONE]`) and
+counts content deltas as a fallback for clients that did not ask for usage.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from router.errors import RouterError
+from router.wire.usage import Usage, usage_from_body
+
+_TAIL_BYTES = 8192
+_CONTENT_MARKERS = (b'"content":"', b'"text":"')
+
+
+class StreamUsageCounter:
+    __slots__ = ("_chunks_with_content", "_tail")
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._chunks_with_content = 0
+
+    def feed(self, chunk: bytes) -> None:
+        for marker in _CONTENT_MARKERS:
+            self._chunks_with_content += chunk.count(marker)
+        tail = self._tail + chunk
+        self._tail = tail[-_TAIL_BYTES:] if len(tail) > _TAIL_BYTES else tail
+
+    def usage(self, estimated_input_tokens: int) -> Usage:
+        reported = self._reported_usage()
+        if reported is not None:
+            return reported
+        return Usage(estimated_input_tokens, self._chunks_with_content, counted=True)
+
+    def _reported_usage(self) -> Usage | None:
+        if b'"usage":{' not in self._tail and b'"usage": {' not in self._tail:
+            return None
+        for event in reversed(self._tail.split(b"\n\n")):
+            event = event.strip()
+            if event.startswith(b"data:") and b'"usage"' in event:
+                try:
+                    return usage_from_body(orjson.loads(event[5:]))
+                except orjson.JSONDecodeError:
+                    return None
+        return None
+
+
+def error_event(error: RouterError) -> bytes:
+    """A terminal SSE event for a stream that broke after its first byte; the OpenAI clients
+    raise an APIError when a chunk carries `error`."""
+    return b"data: " + error.to_body() + b"\n\n"
+
+
+def response_model_in(chunk: bytes) -> str:
+    """The `model` of the first stream chunk, found without decoding the whole chunk."""
+    start = chunk.find(b'"model":"')
+    if start < 0:
+        return ""
+    start += len(b'"model":"')
+    end = chunk.find(b'"', start)
+    return chunk[start:end].decode("utf-8", "replace") if end > start else ""

@@ -1,0 +1,91 @@
+"""Node config loading: every problem reported with file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router.config.loader import load_node_config, parse_node_config
+from router.config.yaml_source import ConfigInvalid
+
+VALID = """\
+auth:
+  api_keys: [k]
+endpoints:
+  - name: a
+    base_url: http://127.0.0.1:9101/v1
+    region: r1
+    api_key_env: A_KEY
+    models: [{name: m1, input_price_per_mtok: 1, output_price_per_mtok: 2}]
+  - name: b
+    base_url: http://127.0.0.1:9102/v1
+    region: r2
+    models: [{name: m1}, {name: m2}]
+models:
+  - alias: fast
+    targets: [{endpoint: a, model: m1}, {endpoint: b, model: m2}]
+"""
+
+
+def _problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigInvalid) as raised:
+        parse_node_config(text, "node.yaml", environ or {"A_KEY": "secret"})
+    return [str(p) for p in raised.value.problems]
+
+
+def test_valid_config_loads_with_defaults_and_secrets() -> None:
+    loaded = parse_node_config(VALID, "node.yaml", {"A_KEY": "sk-secret"})
+    assert loaded.config.server.port == 8080
+    assert loaded.config.routing.default_objective == "balanced"
+    assert loaded.secrets.endpoint_keys == {"a": "sk-secret"}
+    assert "sk-secret" not in repr(loaded.secrets)
+
+
+def test_every_schema_problem_is_reported_with_line_and_field() -> None:
+    text = VALID.replace("auth:\n", "routing:\n  max_attempts: 0\n  bogus: 1\nauth:\n")
+    problems = _problems(text)
+    assert "node.yaml:2: routing.max_attempts: Input should be greater than or equal to 1" in (
+        problems
+    )
+    assert "node.yaml:3: routing.bogus: Extra inputs are not permitted" in problems
+
+
+def test_a_bad_url_deep_in_a_list_names_its_index_and_line() -> None:
+    text = VALID.replace("http://127.0.0.1:9102/v1", "not a url")
+    (problem,) = _problems(text)
+    assert problem.startswith("node.yaml:10: endpoints[1].base_url:")
+
+
+def test_alias_to_unknown_endpoint_and_unlisted_model_are_refused() -> None:
+    text = VALID.replace("{endpoint: b, model: m2}", "{endpoint: zz, model: m2}").replace(
+        "{endpoint: a, model: m1}", "{endpoint: a, model: m9}"
+    )
+    problems = _problems(text)
+    assert "node.yaml:15: models[0].targets[0].model: endpoint 'a' does not list model 'm9'" in (
+        problems
+    )
+    assert "node.yaml:15: models[0].targets[1].endpoint: unknown endpoint 'zz'" in problems
+
+
+def test_missing_key_environment_variable_is_refused_without_revealing_values() -> None:
+    (problem,) = _problems(VALID, {"OTHER": "x"})
+    assert problem == (
+        "node.yaml:7: endpoints[0].api_key_env: environment variable A_KEY is not set"
+    )
+
+
+def test_duplicate_endpoint_names_are_refused() -> None:
+    text = VALID.replace("  - name: b\n", "  - name: a\n")
+    assert any("endpoints[1].name: endpoint name 'a' is used twice" in p for p in _problems(text))
+
+
+def test_invalid_yaml_reports_the_line() -> None:
+    (problem,) = _problems("auth:\n  api_keys: [k\nendpoints: []\n")
+    assert problem.startswith("node.yaml:3: <root>: not valid YAML")
+
+
+def test_the_shipped_demo_config_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2]
+    loaded = load_node_config(root / "deploy" / "local" / "node.yaml", {})
+    assert {e.name for e in loaded.config.endpoints} == {"us-east", "eu-west", "ap-south"}

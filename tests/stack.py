@@ -1,0 +1,127 @@
+"""A real router in front of a real simulated cloud, on loopback ports, for integration tests.
+
+Both run in the test's event loop on real sockets; the router is the production app from
+`build_app`, configured from YAML text like an operator's node config.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from openai import AsyncOpenAI
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from loadtest.mock_cloud.cloud import MockCloud
+from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
+from router.config.loader import parse_node_config
+from router.server import build_app, serve
+
+API_KEY = "sk-test-router"
+
+DEFAULT_REGIONS = (
+    RegionSettings(name="us-east", rtt_ms=2.0),
+    RegionSettings(name="eu-west", rtt_ms=10.0),
+    RegionSettings(name="ap-south", rtt_ms=25.0),
+)
+REGION_TAGS = {
+    "us-east": ["zero-retention"],
+    "eu-west": ["eu-resident", "zero-retention"],
+    "ap-south": ["hipaa"],
+}
+
+
+@dataclass
+class Stack:
+    cloud: MockCloud
+    app: web.Application
+    url: str
+    spans: InMemorySpanExporter
+    http: aiohttp.ClientSession
+
+    def client(self, **options: Any) -> AsyncOpenAI:
+        options.setdefault("api_key", API_KEY)
+        options.setdefault("max_retries", 0)
+        return AsyncOpenAI(base_url=f"{self.url}/v1", **options)
+
+    async def control(self, region: str, **fields: Any) -> dict[str, Any]:
+        async with self.http.patch(
+            f"{self.cloud.control_url}/control/regions/{region}", json=fields
+        ) as response:
+            assert response.status == 200, await response.text()
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def region_stats(self, region: str) -> dict[str, Any]:
+        async with self.http.get(
+            f"{self.cloud.control_url}/control/regions/{region}/stats"
+        ) as response:
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def received(self, region: str) -> list[dict[str, Any]]:
+        async with self.http.get(
+            f"{self.cloud.control_url}/control/regions/{region}/requests"
+        ) as response:
+            result = await response.json()
+            records: list[dict[str, Any]] = (
+                result["requests"] if isinstance(result, dict) else result
+            )
+            return records
+
+    async def admin_endpoints(self) -> dict[str, Any]:
+        async with self.http.get(f"{self.url}/admin/endpoints") as response:
+            result: dict[str, Any] = await response.json()
+            return result
+
+
+def node_config_text(cloud: MockCloud, extra: str = "") -> str:
+    endpoints = []
+    for name, region in cloud.regions.items():
+        tags = ", ".join(REGION_TAGS.get(name, []))
+        endpoints.append(
+            f"""  - name: {name}
+    base_url: {region.base_url}
+    region: {name}
+    tags: [{tags}]
+    max_concurrency: 64
+    models:
+      - {{name: gpt-4o-mini, input_price_per_mtok: 0.15, output_price_per_mtok: 0.6}}
+      - {{name: gpt-4o, input_price_per_mtok: 2.5, output_price_per_mtok: 10}}
+      - {{name: text-embedding-3-small, kind: embedding, input_price_per_mtok: 0.02}}
+"""
+        )
+    return (
+        f"auth:\n  api_keys: [{API_KEY}]\n"
+        "health:\n  probe_interval_s: 0.2\n  probe_timeout_s: 0.5\n"
+        "routing:\n  connect_timeout_s: 0.5\n  first_byte_timeout_s: 2\n  deadline_s: 10\n"
+        f"{extra}"
+        "endpoints:\n" + "".join(endpoints)
+    )
+
+
+@asynccontextmanager
+async def running_stack(
+    regions: Sequence[RegionSettings] = DEFAULT_REGIONS,
+    extra_config: str = "",
+    seed: int = 7,
+) -> AsyncIterator[Stack]:
+    settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
+    exporter = InMemorySpanExporter()
+    async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
+        loaded = parse_node_config(node_config_text(cloud, extra_config), "test-node.yaml", {})
+        app = build_app(
+            loaded, rng=random.Random(seed), span_processor=SimpleSpanProcessor(exporter)
+        )
+        runner = await serve(app, "127.0.0.1", 0)
+        try:
+            host, port = runner.addresses[0][:2]
+            yield Stack(cloud, app, f"http://{host}:{port}", exporter, http)
+        finally:
+            await runner.cleanup()
