@@ -7,12 +7,13 @@ Both run in the test's event loop on real sockets; the router is the production 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yaml
 from aiohttp import web
 from openai import AsyncOpenAI
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -81,41 +82,55 @@ class Stack:
             return result
 
 
-def node_config_text(cloud: MockCloud, extra: str = "") -> str:
-    endpoints = []
-    for name, region in cloud.regions.items():
-        tags = ", ".join(REGION_TAGS.get(name, []))
-        endpoints.append(
-            f"""  - name: {name}
-    base_url: {region.base_url}
-    region: {name}
-    tags: [{tags}]
-    max_concurrency: 64
-    models:
-      - {{name: gpt-4o-mini, input_price_per_mtok: 0.15, output_price_per_mtok: 0.6}}
-      - {{name: gpt-4o, input_price_per_mtok: 2.5, output_price_per_mtok: 10}}
-      - {{name: text-embedding-3-small, kind: embedding, input_price_per_mtok: 0.02}}
-"""
-        )
-    return (
-        f"auth:\n  api_keys: [{API_KEY}]\n"
-        "health:\n  probe_interval_s: 0.2\n  probe_timeout_s: 0.5\n"
-        "routing:\n  connect_timeout_s: 0.5\n  first_byte_timeout_s: 2\n  deadline_s: 10\n"
-        f"{extra}"
-        "endpoints:\n" + "".join(endpoints)
-    )
+def node_config(cloud: MockCloud, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A node config for the cloud's regions; `overrides` replaces fields section by section."""
+    config: dict[str, Any] = {
+        "auth": {"api_keys": [API_KEY]},
+        "health": {"probe_interval_s": 0.2, "probe_timeout_s": 0.5},
+        "routing": {"connect_timeout_s": 0.5, "first_byte_timeout_s": 2, "deadline_s": 10},
+        "endpoints": [
+            {
+                "name": name,
+                "base_url": region.base_url,
+                "region": name,
+                "tags": REGION_TAGS.get(name, []),
+                "max_concurrency": 64,
+                "models": [
+                    {
+                        "name": "gpt-4o-mini",
+                        "input_price_per_mtok": 0.15,
+                        "output_price_per_mtok": 0.6,
+                    },
+                    {"name": "gpt-4o", "input_price_per_mtok": 2.5, "output_price_per_mtok": 10},
+                    {
+                        "name": "text-embedding-3-small",
+                        "kind": "embedding",
+                        "input_price_per_mtok": 0.02,
+                    },
+                ],
+            }
+            for name, region in cloud.regions.items()
+        ],
+    }
+    for section, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(config.get(section), dict):
+            config[section] = {**config[section], **value}
+        else:
+            config[section] = value
+    return config
 
 
 @asynccontextmanager
 async def running_stack(
     regions: Sequence[RegionSettings] = DEFAULT_REGIONS,
-    extra_config: str = "",
+    overrides: Mapping[str, Any] | None = None,
     seed: int = 7,
 ) -> AsyncIterator[Stack]:
     settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
     exporter = InMemorySpanExporter()
     async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
-        loaded = parse_node_config(node_config_text(cloud, extra_config), "test-node.yaml", {})
+        text = yaml.safe_dump(node_config(cloud, overrides), sort_keys=False)
+        loaded = parse_node_config(text, "test-node.yaml", {})
         app = build_app(
             loaded, rng=random.Random(seed), span_processor=SimpleSpanProcessor(exporter)
         )

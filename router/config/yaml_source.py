@@ -47,6 +47,11 @@ def _to_data(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> A
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
+            if key in result:
+                line = key_node.start_mark.line + 1
+                raise ConfigInvalid(
+                    [ConfigProblem(_file_of(node), line, dotted((*path, key)), "duplicate key")]
+                )
             result[key] = _to_data(value_node, (*path, key), lines)
             # A field's line is the line of its key, where an operator looks for it.
             lines[(*path, key)] = key_node.start_mark.line + 1
@@ -54,6 +59,10 @@ def _to_data(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> A
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(item, (*path, i), lines) for i, item in enumerate(node.value)]
     return _scalar(node)
+
+
+def _file_of(node: yaml.Node) -> str:
+    return str(node.start_mark.name)
 
 
 def _scalar(node: yaml.Node) -> Any:

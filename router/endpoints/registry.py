@@ -58,7 +58,7 @@ class Endpoint:
                 name: {
                     "input_price_per_mtok": self.models[name].input_price_per_mtok,
                     "output_price_per_mtok": self.models[name].output_price_per_mtok,
-                    **stats.as_dict(),
+                    **stats.as_dict(self.rtt.value_ms),
                 }
                 for name, stats in self.model_stats.items()
             },

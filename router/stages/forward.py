@@ -166,12 +166,12 @@ class ForwardStage:
             target.stats.end(
                 ok=True, elapsed_ms=elapsed_ms, ttft_ms=outcome.ttft_ms, streaming=streaming
             )
-            self._registry.health.record_success(name)
+            if not streaming:  # a stream's success was recorded at its first byte
+                self._registry.health.record_success(name)
             ctx.decision.attempts.append(Attempt(name, "ok", elapsed_ms))
         else:
             # Cancelled or the client went away: no verdict on the endpoint, no latency sample.
-            if target.stats.in_flight > 0:
-                target.stats.in_flight -= 1
+            target.stats.abandon()
             ctx.decision.attempts.append(Attempt(name, "client_disconnected", elapsed_ms))
 
     def _decide(self, ctx: RequestContext, target: Target) -> None:
@@ -221,6 +221,8 @@ class ForwardStage:
             )
         outcome.ttft_ms = ctx.decision.ttft_ms = (perf_counter() - started) * 1000.0
         ctx.decision.response_model = response_model_in(first)
+        # The endpoint is serving: that ends a half-open trial now, not when a long stream ends.
+        self._registry.health.record_success(name)
         # From here on the client has bytes: no more fail-over for this request.
         client = web.StreamResponse(headers={**SSE_HEADERS, **ctx.decision.headers()})
         await client.prepare(ctx.request)

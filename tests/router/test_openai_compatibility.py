@@ -53,9 +53,7 @@ async def test_completions_embeddings_and_models_work_like_openai() -> None:
         streamed = await client.completions.create(model="gpt-4o-mini", prompt="hi", stream=True)
         assert "".join([c.choices[0].text async for c in streamed if c.choices])
 
-        embedding = await client.embeddings.create(
-            model="text-embedding-3-small", input=["a", "b"]
-        )
+        embedding = await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
         assert [e.index for e in embedding.data] == [0, 1]
         assert len(embedding.data[0].embedding) == 64
         raw = await client.embeddings.with_raw_response.create(
