@@ -21,6 +21,7 @@ class Prober:
         self._registry = registry
         self._transport = transport
         self._settings = settings
+        self._warm: set[str] = set()
 
     async def probe_once(self) -> None:
         await asyncio.gather(*(self._probe(e) for e in self._registry.endpoints.values()))
@@ -28,7 +29,12 @@ class Prober:
     async def _probe(self, endpoint: Endpoint) -> None:
         rtt_ms = await self._transport.probe(endpoint, self._settings.probe_timeout_s)
         if rtt_ms is not None:
-            endpoint.rtt.observe(rtt_ms)
+            # The first probe of an endpoint pays for opening the connection (TCP, maybe TLS):
+            # that is not the round trip later requests see on a pooled connection.
+            if endpoint.name in self._warm:
+                endpoint.rtt.observe(rtt_ms)
+            else:
+                self._warm.add(endpoint.name)
         was_available = self._registry.health.available(endpoint.name)
         self._registry.health.record_probe(endpoint.name, rtt_ms is not None, rtt_ms)
         if was_available and not self._registry.health.available(endpoint.name):

@@ -56,8 +56,9 @@ class RouteStage:
             )
         eligible = self._filter(ctx, targets)
         by_key = {(t.endpoint.name, t.upstream_model): t for t in eligible}
+        prior_ms = self._server_time_prior_ms(targets, ctx.parsed.stream)
         selection = choose(
-            [self._candidate(ctx, t) for t in eligible],
+            [self._candidate(ctx, t, prior_ms) for t in eligible],
             objective=ctx.objective,
             latency_slo_ms=ctx.latency_slo_ms,
             p2c_band=self._routing.p2c_band,
@@ -112,7 +113,29 @@ class RouteStage:
             )
         return with_capacity
 
-    def _candidate(self, ctx: RequestContext, target: Target) -> Candidate:
+    def _server_time_prior_ms(self, targets: tuple[Target, ...], streaming: bool) -> float:
+        """What a target with no traffic yet is assumed to add on top of its RTT.
+
+        The time a model takes to answer depends mostly on the model, the network time on the
+        endpoint: so an unmeasured target borrows the least server time measured on its siblings
+        for the same alias, plus its own RTT. That is optimistic on purpose, so it gets a request
+        and with it a measurement. With no measurement anywhere, the configured prior applies.
+        """
+        best_ms: float | None = None
+        for target in targets:
+            stats = target.stats
+            primary, fallback = (
+                (stats.ttft, stats.latency) if streaming else (stats.latency, stats.ttft)
+            )
+            cost_ms = primary.cost_ms if primary.cost_ms is not None else fallback.cost_ms
+            if cost_ms is None:
+                continue
+            server_ms = max(0.0, cost_ms - (target.endpoint.rtt.value_ms or 0.0))
+            if best_ms is None or server_ms < best_ms:
+                best_ms = server_ms
+        return self._prior_ttft_ms if best_ms is None else best_ms
+
+    def _candidate(self, ctx: RequestContext, target: Target, prior_ms: float) -> Candidate:
         parsed = ctx.parsed
         endpoint = target.endpoint
         output_tokens = parsed.max_output_tokens or self._routing.assumed_output_tokens
@@ -124,7 +147,7 @@ class RouteStage:
                 target.stats,
                 endpoint.rtt.value_ms,
                 streaming=parsed.stream,
-                prior_ttft_ms=self._prior_ttft_ms,
+                prior_ttft_ms=prior_ms,
                 endpoint_in_flight=endpoint.in_flight,
             ),
             price_usd=estimate_price_usd(

@@ -1,0 +1,121 @@
+"""One simulated region: its state plus the listening socket that can be taken down and back up.
+
+Going down has to look like an outage to a client, not like a graceful drain: the listening socket
+closes (new connections are refused) and every open connection is aborted with a reset, including
+idle keep-alive ones that a pooled client would otherwise go on using.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from typing import Any, Final
+
+from aiohttp import web
+
+from .region_http import RegionHandler
+from .region_state import RegionState, RegionStats
+from .settings import RegionSettings
+
+# Embedding batches are larger than aiohttp's 1 MiB default body limit.
+_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+# Connections are aborted before cleanup, so nothing is left to wait for; this only bounds a bug.
+_SHUTDOWN_TIMEOUT_S: Final = 1.0
+
+
+class Region:
+    def __init__(self, settings: RegionSettings, rng: random.Random, record_limit: int) -> None:
+        self.state = RegionState(settings, rng, record_limit)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._port = settings.port
+        self._down = False
+        self._switching = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.state.settings.name
+
+    @property
+    def settings(self) -> RegionSettings:
+        return self.state.settings
+
+    @property
+    def stats(self) -> RegionStats:
+        return self.state.stats
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the configured one may be 0)."""
+        return self._port
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    @property
+    def base_url(self) -> str:
+        host = self.settings.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._port}/v1"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=_MAX_BODY_BYTES)
+        app.router.add_route("*", "/{path:.*}", RegionHandler(self.state).handle)
+        runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
+        )
+        await runner.setup()
+        self._runner = runner
+        await self._listen()
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        await self._abort_connections()
+        await self._runner.cleanup()
+        self._runner = self._site = None
+
+    async def set_down(self, down: bool) -> None:
+        async with self._switching:
+            if down == self._down or self._runner is None:
+                return
+            if down:
+                if self._site is not None:
+                    await self._site.stop()
+                    self._site = None
+                await self._abort_connections()
+                self._down = True
+            else:
+                await self._listen()
+
+    def apply(self, settings: RegionSettings) -> None:
+        self.state.apply(settings)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self.settings),
+            "port": self._port,
+            "down": self._down,
+            "base_url": self.base_url,
+        }
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        # Once bound, the region keeps its port so clients can find it again after an outage.
+        site = web.TCPSite(self._runner, self.settings.host, self._port)
+        await site.start()
+        self._site = site
+        self._port = site.port
+        self._down = False
+
+    async def _abort_connections(self) -> None:
+        server = self._runner.server if self._runner is not None else None
+        if server is None:
+            return
+        for connection in server.connections:
+            if connection.transport is not None:
+                connection.transport.abort()
+        # connection_lost (which cancels the handlers) runs on the next loop iteration.
+        await asyncio.sleep(0)

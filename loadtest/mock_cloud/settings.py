@@ -1,0 +1,306 @@
+"""Settings of the simulated cloud: frozen dataclasses, validated when built.
+
+Validation lives in `__post_init__` so that every way of making settings (the YAML file, Python code
+in tests, a control-API patch) goes through the same checks. Problems are collected, not raised one
+at a time, so a broken file is fixed in one pass; the YAML loader adds file and line to each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+DEFAULT_MODELS: Final = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
+# gpt-4o's output limit; also bounds the memory one request can make the mock allocate.
+MAX_COMPLETION_TOKENS: Final = 16_384
+MAX_DIMENSIONS: Final = 16_384
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# libyaml's loader when PyYAML was built with it: about ten times faster than the pure one.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+PathPart = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: tuple[PathPart, ...]
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path).lstrip(".")
+        line = f"line {self.line}: " if self.line is not None else ""
+        return f"{line}{where or '<root>'}: {self.message}"
+
+
+class SettingsError(ValueError):
+    def __init__(self, problems: Sequence[Problem], source: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(
+            head + "invalid mock cloud settings:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+def _number_problem(value: object, low: float, high: float) -> str | None:
+    # bool is an int subclass; `rtt_ms: yes` is a typo, not 1 ms.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "must be a finite number"
+    if not low <= value <= high:
+        return (
+            f"must be between {low:g} and {high:g}"
+            if math.isfinite(high)
+            else f"must be >= {low:g}"
+        )
+    return None
+
+
+def _int_problem(value: object, low: int, high: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be an integer"
+    if not low <= value <= high:
+        return f"must be between {low} and {high}"
+    return None
+
+
+def _host_problem(value: object) -> str | None:
+    return None if isinstance(value, str) and value else "must be a non-empty string"
+
+
+def _name_problem(value: object) -> str | None:
+    if isinstance(value, str) and _NAME.fullmatch(value):
+        return None
+    return "must be letters, digits, '.', '_' or '-' (it is used in URLs)"
+
+
+def _api_key_problem(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return None
+    return "must be a non-empty string or null"
+
+
+def _models_problem(value: object) -> str | None:
+    if isinstance(value, tuple) and value and all(isinstance(m, str) and m for m in value):
+        return None
+    return "must be a non-empty list of model names"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSettings:
+    """One simulated region: where it listens and how it behaves."""
+
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    rtt_ms: float = 0.0
+    rtt_jitter: float = 0.0
+    ttft_ms: float = 0.0
+    tokens_per_s: float = 0.0
+    error_rate: float = 0.0
+    error_status: int = 500
+    timeout_rate: float = 0.0
+    api_key: str | None = None
+    models: tuple[str, ...] = DEFAULT_MODELS
+    completion_tokens: int = 16
+    embedding_dimensions: int = 64
+
+    def __post_init__(self) -> None:
+        problems = [Problem((name,), message) for name, message in self._problems()]
+        if problems:
+            raise SettingsError(problems)
+
+    def _problems(self) -> list[tuple[str, str]]:
+        inf = math.inf
+        checks = [
+            ("name", _name_problem(self.name)),
+            ("host", _host_problem(self.host)),
+            ("port", _int_problem(self.port, 0, 65_535)),
+            ("rtt_ms", _number_problem(self.rtt_ms, 0, inf)),
+            ("rtt_jitter", _number_problem(self.rtt_jitter, 0, 5)),
+            ("ttft_ms", _number_problem(self.ttft_ms, 0, inf)),
+            ("tokens_per_s", _number_problem(self.tokens_per_s, 0, inf)),
+            ("error_rate", _number_problem(self.error_rate, 0, 1)),
+            ("error_status", _int_problem(self.error_status, 400, 599)),
+            ("timeout_rate", _number_problem(self.timeout_rate, 0, 1)),
+            ("api_key", _api_key_problem(self.api_key)),
+            ("models", _models_problem(self.models)),
+            ("completion_tokens", _int_problem(self.completion_tokens, 1, MAX_COMPLETION_TOKENS)),
+            ("embedding_dimensions", _int_problem(self.embedding_dimensions, 1, MAX_DIMENSIONS)),
+        ]
+        return [(name, message) for name, message in checks if message is not None]
+
+
+# Fields a running region can change; where it listens is fixed once it has started.
+PATCHABLE_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(RegionSettings)) - {
+    "name",
+    "host",
+    "port",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSettings:
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [("host", _host_problem(self.host)), ("port", _int_problem(self.port, 0, 65_535))]
+        problems = [Problem((name,), message) for name, message in checks if message]
+        if problems:
+            raise SettingsError(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSettings:
+    regions: tuple[RegionSettings, ...]
+    control: ControlSettings = field(default_factory=ControlSettings)
+    # How many received requests each region keeps for `GET /control/regions/{name}/requests`.
+    record_limit: int = 200
+
+    def __post_init__(self) -> None:
+        problems: list[Problem] = []
+        if not self.regions:
+            problems.append(Problem(("regions",), "must list at least one region"))
+        names = [r.name for r in self.regions]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append(Problem(("regions", i, "name"), f"duplicate region name {name!r}"))
+        fixed_ports = [(("control", "port"), self.control.port)] + [
+            (("regions", i, "port"), r.port) for i, r in enumerate(self.regions)
+        ]
+        seen: set[int] = set()
+        for path, port in fixed_ports:
+            if port and port in seen:
+                problems.append(Problem(path, f"port {port} is used twice"))
+            seen.add(port)
+        if message := _int_problem(self.record_limit, 0, 1_000_000):
+            problems.append(Problem(("record_limit",), message))
+        if problems:
+            raise SettingsError(problems)
+
+
+def _dataclass_from_mapping(
+    cls: type[Any], data: object, path: tuple[PathPart, ...], problems: list[Problem]
+) -> Any:
+    """Build `cls` from parsed YAML/JSON, adding every problem under `path`; None if invalid."""
+    if not isinstance(data, Mapping):
+        problems.append(Problem(path, "must be a mapping"))
+        return None
+    fields = dataclasses.fields(cls)
+    known = {f.name for f in fields}
+    before = len(problems)
+    problems.extend(Problem((*path, str(key)), "unknown field") for key in data if key not in known)
+    problems.extend(
+        Problem((*path, f.name), "is required")
+        for f in fields
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in data
+    )
+    if len(problems) > before:
+        return None
+    try:
+        return cls(**_field_values(data))
+    except SettingsError as exc:
+        problems.extend(Problem((*path, *p.path), p.message) for p in exc.problems)
+    return None
+
+
+def cloud_settings_from_mapping(data: object) -> CloudSettings:
+    """Validate parsed YAML/JSON into settings, raising one SettingsError with every problem."""
+    if not isinstance(data, Mapping):
+        raise SettingsError([Problem((), "the document must be a mapping")])
+    problems = [
+        Problem((str(key),), "unknown field")
+        for key in data
+        if key not in ("control", "regions", "record_limit")
+    ]
+    control = _dataclass_from_mapping(
+        ControlSettings, data.get("control", {}), ("control",), problems
+    )
+    raw_regions = data.get("regions")
+    if not isinstance(raw_regions, list):
+        problems.append(Problem(("regions",), "must be a list of regions"))
+        raw_regions = []
+    regions = [
+        _dataclass_from_mapping(RegionSettings, raw, ("regions", i), problems)
+        for i, raw in enumerate(raw_regions)
+    ]
+    if problems:
+        raise SettingsError(problems)
+    return CloudSettings(
+        regions=tuple(regions), control=control, record_limit=data.get("record_limit", 200)
+    )
+
+
+def load_cloud_settings(path: Path) -> CloudSettings:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise SettingsError([Problem((), f"not valid YAML: {exc}")], str(path)) from None
+    try:
+        return cloud_settings_from_mapping(data)
+    except SettingsError as exc:
+        root = yaml.compose(text, Loader=_Loader)
+        located = [dataclasses.replace(p, line=_line_of(root, p.path)) for p in exc.problems]
+        raise SettingsError(located, str(path)) from None
+
+
+def patched_region_settings(
+    settings: RegionSettings, patch: object
+) -> tuple[RegionSettings, bool | None]:
+    """Apply a control-API patch: the new settings and the requested `down` state (None: keep)."""
+    if not isinstance(patch, Mapping):
+        raise SettingsError([Problem((), "the patch must be a JSON object")])
+    problems: list[Problem] = []
+    down = patch.get("down")
+    if down is not None and not isinstance(down, bool):
+        problems.append(Problem(("down",), "must be true or false"))
+    for key in patch:
+        if key not in PATCHABLE_FIELDS and key != "down":
+            fixed = key in ("name", "host", "port")
+            problems.append(
+                Problem((str(key),), "cannot change while running" if fixed else "unknown field")
+            )
+    changes = _field_values({k: v for k, v in patch.items() if k in PATCHABLE_FIELDS})
+    try:
+        patched = dataclasses.replace(settings, **changes)
+    except SettingsError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise SettingsError(problems)
+    return patched, down
+
+
+def _field_values(data: Mapping[str, object]) -> dict[str, Any]:
+    # YAML and JSON have lists where the frozen settings hold tuples.
+    return {key: tuple(v) if isinstance(v, list) else v for key, v in data.items()}
+
+
+def _line_of(node: yaml.Node | None, path: tuple[PathPart, ...]) -> int | None:
+    """1-based line of the deepest node on `path` that the YAML document has."""
+    line = None
+    for part in path:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        node = _child(node, part)
+    return node.start_mark.line + 1 if node is not None else line
+
+
+def _child(node: yaml.Node, part: PathPart) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((value for key, value in node.value if key.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        child: yaml.Node = node.value[part]
+        return child
+    return None

@@ -1,0 +1,233 @@
+"""The OpenAI wire format the simulated cloud answers with: bodies, SSE events and error bodies.
+
+Everything here is a pure function of its arguments, so answers are deterministic and testable
+without a server. Bodies are plain dicts serialised by orjson: at the benchmark's request rates a
+validation model per response would cost more than the rest of the mock together.
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import hashlib
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final, Literal
+
+import orjson
+
+Kind = Literal["chat", "completion"]
+
+SYSTEM_FINGERPRINT: Final = "fp_mock_cloud"
+OWNED_BY: Final = "mock-cloud"
+# A fixed `created` for models keeps GET /v1/models byte-identical between runs.
+MODELS_CREATED: Final = 1_700_000_000
+DONE_EVENT: Final = b"data: [DONE]\n\n"
+# Never part of an answer (a NUL character), so it marks where a token's text goes in a template.
+_PLACEHOLDER: Final = "\x00"
+_PLACEHOLDER_JSON: Final = orjson.dumps(_PLACEHOLDER)
+_FILLER: Final = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """What a chat or text completion request asked for, after validation."""
+
+    kind: Kind
+    model: str
+    choices: int
+    tokens: int
+    finish_reason: Literal["stop", "length"]
+    prompt_tokens: int
+    stream: bool
+    include_usage: bool
+
+    def usage(self) -> dict[str, int]:
+        completion = self.tokens * self.choices
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+        }
+
+
+def error_body(
+    message: str, error_type: str, *, param: str | None = None, code: str | None = None
+) -> bytes:
+    return orjson.dumps(
+        {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    )
+
+
+@lru_cache(maxsize=256)
+def answer_deltas(region: str, tokens: int) -> tuple[str, ...]:
+    """The answer as one text piece per token, e.g. ("Hello", " from", " us-east.", " lorem").
+
+    One token is one whitespace-separated word, so usage counts are exact; the pieces joined are the
+    full text. Cached because nearly every request asks for one of a few lengths.
+    """
+    words = ["Hello", "from", f"{region}."]
+    words.extend(_FILLER[i % len(_FILLER)] for i in range(max(0, tokens - len(words))))
+    return tuple(w if i == 0 else " " + w for i, w in enumerate(words[:tokens]))
+
+
+@lru_cache(maxsize=256)
+def answer_deltas_json(region: str, tokens: int) -> tuple[bytes, ...]:
+    """`answer_deltas` as JSON strings, ready to splice into stream events."""
+    return tuple(orjson.dumps(piece) for piece in answer_deltas(region, tokens))
+
+
+def answer_text(region: str, tokens: int) -> str:
+    return "".join(answer_deltas(region, tokens))
+
+
+def completion_body(g: Generation, region: str, response_id: str, created: int) -> bytes:
+    text = answer_text(region, g.tokens)
+    choices: list[dict[str, Any]]
+    if g.kind == "chat":
+        message = {"role": "assistant", "content": text, "refusal": None}
+        choices = [
+            {"index": i, "message": message, "logprobs": None, "finish_reason": g.finish_reason}
+            for i in range(g.choices)
+        ]
+    else:
+        choices = [
+            {"text": text, "index": i, "logprobs": None, "finish_reason": g.finish_reason}
+            for i in range(g.choices)
+        ]
+    return orjson.dumps(
+        {
+            "id": response_id,
+            "object": "chat.completion" if g.kind == "chat" else "text_completion",
+            "created": created,
+            "model": g.model,
+            "choices": choices,
+            "usage": g.usage(),
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+    )
+
+
+class CompletionStream:
+    """The SSE events of one streamed chat or text completion, produced piece by piece.
+
+    The writer asks for `opening() + token(0)`, then `token(i)` as each token is due, then
+    `closing()`; with no delays it concatenates them all into a single write.
+    """
+
+    __slots__ = ("_base", "_deltas", "_g", "_token_parts")
+
+    def __init__(self, g: Generation, region: str, response_id: str, created: int) -> None:
+        self._g = g
+        self._deltas = answer_deltas_json(region, g.tokens)
+        self._base: dict[str, Any] = {
+            "id": response_id,
+            "object": "chat.completion.chunk" if g.kind == "chat" else "text_completion",
+            "created": created,
+            "model": g.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+        # OpenAI sends `usage: null` on every chunk but the last only when usage was asked for.
+        if g.include_usage:
+            self._base["usage"] = None
+        # Token events differ only in the text piece. Encoding one event around a placeholder and
+        # splitting there makes every later token event a single bytes.join, which took the
+        # encoding from about a fifth of the mock's CPU under the benchmark to a few percent.
+        self._token_parts = self._dict_token_event(_PLACEHOLDER).split(_PLACEHOLDER_JSON)
+        if len(self._token_parts) != g.choices + 1:  # the placeholder also occurs elsewhere
+            self._token_parts = []
+
+    @property
+    def tokens(self) -> int:
+        return len(self._deltas)
+
+    def opening(self) -> bytes:
+        if self._g.kind != "chat":
+            return b""
+        delta = {"role": "assistant", "content": "", "refusal": None}
+        return self._event([self._choice(i, delta, None) for i in range(self._g.choices)])
+
+    def token(self, i: int) -> bytes:
+        piece_json = self._deltas[i]
+        if self._token_parts:
+            return piece_json.join(self._token_parts)
+        return self._dict_token_event(orjson.loads(piece_json))
+
+    def closing(self) -> bytes:
+        g = self._g
+        delta: dict[str, str] | str = {} if g.kind == "chat" else ""
+        events = self._event([self._choice(c, delta, g.finish_reason) for c in range(g.choices)])
+        if g.include_usage:
+            usage_chunk = {**self._base, "choices": [], "usage": g.usage()}
+            events += b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
+        return events + DONE_EVENT
+
+    def everything(self) -> bytes:
+        pieces = [self.opening(), *(self.token(i) for i in range(self.tokens)), self.closing()]
+        return b"".join(pieces)
+
+    def _dict_token_event(self, piece: str) -> bytes:
+        delta = {"content": piece} if self._g.kind == "chat" else piece
+        return self._event([self._choice(c, delta, None) for c in range(self._g.choices)])
+
+    def _choice(
+        self, index: int, delta: dict[str, Any] | str, finish_reason: str | None
+    ) -> dict[str, Any]:
+        if self._g.kind == "chat":
+            return {
+                "index": index,
+                "delta": delta,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        return {"text": delta, "index": index, "logprobs": None, "finish_reason": finish_reason}
+
+    def _event(self, choices: list[dict[str, Any]]) -> bytes:
+        return b"data: " + orjson.dumps({**self._base, "choices": choices}) + b"\n\n"
+
+
+def embedding_vector(data: bytes, dimensions: int) -> array.array[float]:
+    """A unit-norm float32 vector that depends only on `data`: equal inputs, equal vectors."""
+    raw = array.array("I", hashlib.shake_256(data).digest(4 * dimensions))
+    centred = [x / 2_147_483_648.0 - 1.0 for x in raw]  # uniform in [-1, 1)
+    norm = math.sqrt(math.fsum(x * x for x in centred)) or 1.0
+    return array.array("f", [x / norm for x in centred])
+
+
+def embeddings_body(
+    model: str,
+    vectors: Sequence[array.array[float]],
+    encoding_format: Literal["float", "base64"],
+    prompt_tokens: int,
+) -> bytes:
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encode_vector(v, encoding_format)}
+        for i, v in enumerate(vectors)
+    ]
+    usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    return orjson.dumps({"object": "list", "data": data, "model": model, "usage": usage})
+
+
+def _encode_vector(vector: array.array[float], encoding_format: str) -> list[float] | str:
+    if encoding_format == "float":
+        # tolist() of a float32 array: the exact values base64 carries, so both formats agree.
+        return vector.tolist()
+    if sys.byteorder == "big":  # OpenAI's base64 is little-endian float32
+        vector = array.array("f", vector)
+        vector.byteswap()
+    return base64.b64encode(vector.tobytes()).decode("ascii")
+
+
+def model_object(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": MODELS_CREATED, "owned_by": OWNED_BY}
+
+
+def model_body(model_id: str) -> bytes:
+    return orjson.dumps(model_object(model_id))
+
+
+def models_body(models: Sequence[str]) -> bytes:
+    return orjson.dumps({"object": "list", "data": [model_object(m) for m in models]})
