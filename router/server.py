@@ -39,7 +39,7 @@ from router.pipeline import Pipeline
 from router.stages.auth import AuthStage
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
-from router.telemetry.access_log import log_request
+from router.telemetry.access_log import AccessLog
 from router.telemetry.tracing import Tracing, build_tracing
 from router.wire.requests import Operation, parse_request
 
@@ -55,6 +55,7 @@ class RouterState:
     transport: Transport
     pipeline: Pipeline
     tracing: Tracing
+    access_log: AccessLog | None
     clock: Clock
     models_created: int
     models_body: bytes
@@ -144,8 +145,8 @@ def _operation_handler(
             finally:
                 if span.is_recording():
                     _annotate_request(span, ctx, status)
-                if config.server.access_log:
-                    log_request(ctx, status, (perf_counter() - started) * 1000.0)
+                if state.access_log is not None:
+                    state.access_log.record(ctx, status, (perf_counter() - started) * 1000.0)
 
     return handle
 
@@ -219,14 +220,17 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     await state.transport.start()
     prober = Prober(state.registry, state.transport, state.loaded.config.health)
     probing = asyncio.create_task(prober.run(), name="endpoint-prober")
-    try:
-        yield
-    finally:
-        probing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probing
-        await state.transport.close()
-        state.tracing.shutdown()
+    async with contextlib.AsyncExitStack() as running:
+        if state.access_log is not None:
+            await running.enter_async_context(state.access_log.running())
+        try:
+            yield
+        finally:
+            probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probing
+            await state.transport.close()
+            state.tracing.shutdown()
 
 
 def build_app(
@@ -235,7 +239,9 @@ def build_app(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     span_processor: SpanProcessor | None = None,
+    access_log: AccessLog | None = None,
 ) -> web.Application:
+    """The router app. `access_log` replaces the default stderr log (tests read their own)."""
     config = loaded.config
     clock = clock or MonotonicClock()
     registry = Registry(config, clock)
@@ -258,6 +264,7 @@ def build_app(
         transport=transport,
         pipeline=pipeline,
         tracing=tracing,
+        access_log=(access_log or AccessLog()) if config.server.access_log else None,
         clock=clock,
         models_created=created,
         models_body=_models_body(registry, created),

@@ -6,6 +6,7 @@ Both run in the test's event loop on real sockets; the router is the production 
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 import yaml
 from aiohttp import web
 from openai import AsyncOpenAI
@@ -23,6 +25,7 @@ from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
 from router.config.loader import parse_node_config
 from router.server import build_app, serve
+from router.telemetry.access_log import AccessLog
 
 API_KEY = "sk-test-router"
 
@@ -45,6 +48,12 @@ class Stack:
     url: str
     spans: InMemorySpanExporter
     http: aiohttp.ClientSession
+    access_log: AccessLog
+    access_log_stream: io.BytesIO
+
+    def access_log_lines(self) -> list[dict[str, Any]]:
+        self.access_log.flush()
+        return [orjson.loads(line) for line in self.access_log_stream.getvalue().splitlines()]
 
     def client(self, **options: Any) -> AsyncOpenAI:
         options.setdefault("api_key", API_KEY)
@@ -131,12 +140,17 @@ async def running_stack(
     async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
         text = yaml.safe_dump(node_config(cloud, overrides), sort_keys=False)
         loaded = parse_node_config(text, "test-node.yaml", {})
+        stream = io.BytesIO()
+        access_log = AccessLog(stream)
         app = build_app(
-            loaded, rng=random.Random(seed), span_processor=SimpleSpanProcessor(exporter)
+            loaded,
+            rng=random.Random(seed),
+            span_processor=SimpleSpanProcessor(exporter),
+            access_log=access_log,
         )
         runner = await serve(app, "127.0.0.1", 0)
         try:
             host, port = runner.addresses[0][:2]
-            yield Stack(cloud, app, f"http://{host}:{port}", exporter, http)
+            yield Stack(cloud, app, f"http://{host}:{port}", exporter, http, access_log, stream)
         finally:
             await runner.cleanup()

@@ -102,7 +102,8 @@ def _validate_chat(body: Mapping[str, Any]) -> None:
         if not isinstance(message, dict):
             raise _invalid_type(f"messages[{i}]", "an object")
         role = message.get("role")
-        if role not in _CHAT_ROLES:
+        # The type check first: a list or object as the role is unhashable for the set lookup.
+        if not isinstance(role, str) or role not in _CHAT_ROLES:
             raise InvalidRequest(
                 f"Invalid value for 'messages[{i}].role': expected one of "
                 f"{', '.join(sorted(_CHAT_ROLES))}.",
@@ -116,7 +117,7 @@ def _validate_chat(body: Mapping[str, Any]) -> None:
             )
         if content is not None and not isinstance(content, str | list):
             raise _invalid_type(f"messages[{i}].content", "a string or an array of parts")
-    _check_sampling(body)
+    _check_sampling(body, min_max_tokens=1)
     _optional_int(body, "max_completion_tokens", minimum=1)
     _optional_int(body, "n", minimum=1, maximum=128)
     _optional_int(body, "seed")
@@ -136,7 +137,9 @@ def _validate_completion(body: Mapping[str, Any]) -> None:
         raise _missing_or_invalid(
             "prompt", prompt, "a string, an array of strings, or an array of token arrays"
         )
-    _check_sampling(body)
+    # 0 is valid for completions (the spec's minimum): with `echo` it scores a prompt without
+    # generating, which evaluation harnesses rely on. Chat refuses 0.
+    _check_sampling(body, min_max_tokens=0)
     _optional_int(body, "n", minimum=1, maximum=128)
     _optional_int(body, "best_of", minimum=0, maximum=20)
     _optional_int(body, "logprobs", minimum=0, maximum=5)
@@ -167,8 +170,8 @@ _VALIDATORS: dict[Operation, Callable[[Mapping[str, Any]], None]] = {
 }
 
 
-def _check_sampling(body: Mapping[str, Any]) -> None:
-    _optional_int(body, "max_tokens", minimum=1)
+def _check_sampling(body: Mapping[str, Any], *, min_max_tokens: int) -> None:
+    _optional_int(body, "max_tokens", minimum=min_max_tokens)
     _optional_number(body, "temperature", 0.0, 2.0)
     _optional_number(body, "presence_penalty", -2.0, 2.0)
     _optional_number(body, "frequency_penalty", -2.0, 2.0)

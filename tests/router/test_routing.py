@@ -230,3 +230,25 @@ async def test_admin_view_shows_measured_rtt_ttft_and_health() -> None:
             assert ready.status == 200
         async with stack.http.get(f"{stack.url}/healthz") as live:
             assert live.status == 200
+
+
+@pytest.mark.asyncio
+async def test_access_log_line_explains_the_decision_without_prompts_or_keys() -> None:
+    async with running_stack() as stack:
+        await stack.control("us-east", error_rate=1.0)
+        client = stack.client(default_headers=LATENCY_FIRST)
+        secret_prompt = "my secret prompt 1234"
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": secret_prompt}]
+        )
+        with pytest.raises(openai.AuthenticationError):
+            await stack.client(api_key="sk-leaked-key").chat.completions.create(**CHAT)
+        lines = stack.access_log_lines()
+        assert [entry["status"] for entry in lines] == [200, 401]
+        line = lines[0]
+        assert line["endpoint"] != "us-east" and line["served_by"] == "cloud"
+        assert "failover_after=us-east:upstream_status_500" in line["reason"]
+        assert line["output_tokens"] == 16 and line["usage_counted"] is False
+        written = stack.access_log_stream.getvalue()
+        assert b"secret prompt" not in written
+        assert b"sk-leaked-key" not in written and b"sk-test-router" not in written
