@@ -40,7 +40,9 @@ class Decision:
     ttft_ms: float | None = None
 
     def headers(self) -> dict[str, str]:
-        headers = {"x-router-served-by": self.served_by, "x-router-reason": self.reason_text()}
+        headers = {"x-router-reason": self.reason_text()}
+        if self.served_by:
+            headers["x-router-served-by"] = self.served_by
         if self.endpoint:
             headers["x-router-endpoint"] = self.endpoint
         return headers

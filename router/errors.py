@@ -79,6 +79,13 @@ class MethodNotAllowed(ClientError):
     status = 405
     default_code = "method_not_allowed"
 
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
+
 
 class PayloadTooLarge(ClientError):
     status = 413
@@ -159,6 +166,27 @@ class UpstreamRejected(UpstreamError):
         super().__init__(message, endpoint=endpoint, code=f"upstream_status_{upstream_status}")
         self.upstream_status = upstream_status
         self.body = body
+
+    def to_body(self) -> bytes:
+        """The upstream's own error body when it is an OpenAI error object (its message and
+        `param` are what the client needs to fix the request); ours otherwise."""
+        try:
+            relayed = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return super().to_body()
+        error = relayed.get("error") if isinstance(relayed, dict) else None
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+            return super().to_body()
+        return orjson.dumps(
+            {
+                "error": {
+                    "message": error["message"],
+                    "type": error.get("type") or "invalid_request_error",
+                    "param": error.get("param"),
+                    "code": error.get("code"),
+                }
+            }
+        )
 
 
 def status_of(error: RouterError) -> int:

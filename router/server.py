@@ -72,7 +72,10 @@ def error_response(error: RouterError) -> web.Response:
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> RouterError:
     if exc.status == 405:
-        return MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}.")
+        return MethodNotAllowed(
+            f"Method {request.method} is not allowed for {request.path}.",
+            allow=exc.headers.get("Allow", ""),
+        )
     if exc.status == 413:
         return PayloadTooLarge("The request body is larger than this router accepts.")
     if exc.status == 404:
@@ -141,7 +144,10 @@ def _operation_handler(
                 status = status_of(error)
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", str(error.code))
-                raise
+                answer = error_response(error)
+                if ctx.decision.reason:  # routed: say where it went and why, errors included
+                    answer.headers.update(ctx.decision.headers())
+                return answer
             finally:
                 if span.is_recording():
                     _annotate_request(span, ctx, status)

@@ -28,6 +28,7 @@ from router.errors import (
     NoEligibleEndpoint,
     UpstreamConnectError,
     UpstreamError,
+    UpstreamRejected,
     UpstreamStatusError,
     UpstreamTimeout,
 )
@@ -155,7 +156,14 @@ class ForwardStage:
         name = target.endpoint.name
         streaming = ctx.parsed.stream
         error = outcome.error
-        if error is not None:
+        if isinstance(error, UpstreamRejected):
+            # The upstream refused the request itself (a client error it caught): the endpoint
+            # works, so it must not count toward ejection, or any client could eject endpoints.
+            target.stats.abandon()
+            self._registry.health.record_success(name)
+            self._decide(ctx, target)  # the client gets this endpoint's answer
+            ctx.decision.attempts.append(Attempt(name, str(error.code), elapsed_ms))
+        elif error is not None:
             target.stats.end(
                 ok=False, elapsed_ms=elapsed_ms, ttft_ms=outcome.ttft_ms, streaming=streaming
             )

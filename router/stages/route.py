@@ -138,7 +138,9 @@ class RouteStage:
     def _candidate(self, ctx: RequestContext, target: Target, prior_ms: float) -> Candidate:
         parsed = ctx.parsed
         endpoint = target.endpoint
-        output_tokens = parsed.max_output_tokens or self._routing.assumed_output_tokens
+        output_tokens = parsed.max_output_tokens
+        if output_tokens is None:
+            output_tokens = self._routing.assumed_output_tokens
         return Candidate(
             endpoint=endpoint.name,
             upstream_model=target.upstream_model,

@@ -74,6 +74,7 @@ async def test_wrong_method_is_a_405_and_unknown_path_a_404() -> None:
             await stack.client().get("/chat/completions", cast_to=httpx.Response)
         assert raised.value.status_code == 405
         assert _error_of(raised.value)["code"] == "method_not_allowed"
+        assert raised.value.response.headers["allow"] == "POST"
         with pytest.raises(openai.NotFoundError):
             await stack.client().get("/no/such/thing", cast_to=httpx.Response)
 
@@ -127,3 +128,18 @@ async def test_upstream_rate_limits_everywhere_reach_the_client_as_429() -> None
             await stack.control(region.name, error_rate=1.0, error_status=429)
         with pytest.raises(openai.RateLimitError):
             await stack.client().chat.completions.create(**CHAT)
+
+
+@pytest.mark.asyncio
+async def test_an_upstream_refusing_the_request_relays_its_error_and_ejects_nothing() -> None:
+    too_long = {**CHAT, "max_tokens": 1_000_000}  # above the simulated model's output limit
+    async with running_stack() as stack:
+        for _ in range(6):
+            with pytest.raises(openai.BadRequestError) as raised:
+                await stack.client().chat.completions.create(**too_long)
+            error = _error_of(raised.value)
+            assert error["param"] == "max_tokens"  # the upstream's own words reach the client
+            assert "us-east" not in error["message"]
+        endpoints = (await stack.admin_endpoints())["endpoints"]
+        assert {e["health"]["state"] for e in endpoints} == {"healthy"}
+        assert all(e["health"]["consecutive_failures"] == 0 for e in endpoints)

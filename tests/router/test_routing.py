@@ -91,11 +91,18 @@ async def test_no_request_fails_while_the_preferred_region_is_killed_under_load(
                 except openai.OpenAIError as exc:
                     failures.append(exc)
 
+        def completed(count: int) -> Any:
+            async def reached() -> bool:
+                return len(results) >= count
+
+            return reached
+
         workers = [asyncio.create_task(steady_load(stream=i % 2 == 1)) for i in range(6)]
-        await asyncio.sleep(0.5)
+        await _wait_until(completed(30), timeout_s=10.0)
         await stack.control("us-east", down=True)
         killed_at = len(results)
-        await asyncio.sleep(1.0)
+        await _wait_until(completed(killed_at + 80), timeout_s=10.0)
+        # Skip answers to requests that were already in flight when the region went down.
         served_while_down = Counter(results[killed_at + 12 :])
         await stack.control("us-east", down=False)
         back_at = len(results)
@@ -109,7 +116,6 @@ async def test_no_request_fails_while_the_preferred_region_is_killed_under_load(
         await asyncio.gather(*workers)
 
         assert failures == []
-        assert killed_at > 20 and len(results) > killed_at + 50
         assert served_while_down["us-east"] == 0
         assert served_while_down["eu-west"] > 0
 
