@@ -122,10 +122,7 @@ def _operation_handler(
         started = perf_counter()
         raw = await _read_body(request, config.server.max_body_bytes)
         parsed = parse_request(operation, raw)
-        tracer = state.tracing.tracer
-        with tracer.start_as_current_span(
-            f"{operation.otel_name} {parsed.model}", kind=SpanKind.SERVER
-        ) as span:
+        with state.tracing.span(f"{operation.otel_name} {parsed.model}", SpanKind.SERVER) as span:
             ctx = RequestContext(
                 request=request,
                 parsed=parsed,
@@ -259,7 +256,7 @@ def build_app(
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
-            ForwardStage(registry, transport, config.routing, tracing.tracer, clock),
+            ForwardStage(registry, transport, config.routing, tracing, clock),
         ]
     )
     created = int(time.time())

@@ -79,7 +79,8 @@ class Transport:
     def _timeout(self, remaining_s: float) -> aiohttp.ClientTimeout:
         routing = self._routing
         return aiohttp.ClientTimeout(
-            total=None,
+            # The request's deadline bounds the whole exchange, streamed body included.
+            total=remaining_s,
             connect=min(routing.connect_timeout_s, remaining_s),
             sock_read=min(routing.first_byte_timeout_s, remaining_s),
         )
@@ -106,13 +107,13 @@ class Transport:
             headers = {**headers, **extra_headers}
         session = self._sessions[name]
         try:
-            async with asyncio.timeout(remaining_s):
-                response = await session.post(
-                    endpoint.base_url + path,
-                    data=body,
-                    headers=headers,
-                    timeout=self._timeout(remaining_s),
-                )
+            # aiohttp's own connect and read timeouts bound the wait for the headers.
+            response = await session.post(
+                endpoint.base_url + path,
+                data=body,
+                headers=headers,
+                timeout=self._timeout(remaining_s),
+            )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _map_exception(exc, name) from None
         try:

@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 from opentelemetry import propagate
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.clock import Clock
 from router.config.model import RoutingSettings
@@ -32,6 +32,7 @@ from router.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from router.telemetry.tracing import Tracing
 from router.wire.sse import StreamUsageCounter, error_event, response_model_in
 from router.wire.usage import usage_from_body
 
@@ -65,13 +66,13 @@ class ForwardStage:
         registry: Registry,
         transport: Transport,
         routing: RoutingSettings,
-        tracer: Tracer,
+        tracing: Tracing,
         clock: Clock,
     ) -> None:
         self._registry = registry
         self._transport = transport
         self._max_attempts = routing.max_attempts
-        self._tracer = tracer
+        self._tracing = tracing
         self._clock = clock
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse:
@@ -113,8 +114,8 @@ class ForwardStage:
         stats.begin()
         started = perf_counter()
         outcome = _Outcome()
-        with self._tracer.start_as_current_span(
-            f"{parsed.operation.otel_name} {target.upstream_model}", kind=SpanKind.CLIENT
+        with self._tracing.span(
+            f"{parsed.operation.otel_name} {target.upstream_model}", SpanKind.CLIENT
         ) as span:
             headers: dict[str, str] | None = None
             if span.is_recording():

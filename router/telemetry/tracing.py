@@ -8,6 +8,7 @@ before annotating). Attribute names follow the GenAI semantic conventions
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -30,6 +31,13 @@ TRACER_NAME = "edge-router"
 class Tracing:
     tracer: trace.Tracer
     provider: TracerProvider | None
+
+    def span(self, name: str, kind: trace.SpanKind) -> AbstractContextManager[trace.Span]:
+        """A current span, or the shared non-recording one when tracing is off: even the API's
+        no-op tracer costs context-manager and context-variable work on every request."""
+        if self.provider is None:
+            return nullcontext(trace.INVALID_SPAN)
+        return self.tracer.start_as_current_span(name, kind=kind)
 
     def shutdown(self) -> None:
         if self.provider is not None:
