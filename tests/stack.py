@@ -91,8 +91,17 @@ class Stack:
             return result
 
 
-def node_config(cloud: MockCloud, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A node config for the cloud's regions; `overrides` replaces fields section by section."""
+def key_env(endpoint: str) -> str:
+    return f"TEST_KEY_{endpoint.upper().replace('-', '_')}"
+
+
+def node_config(
+    cloud: MockCloud,
+    overrides: Mapping[str, Any] | None = None,
+    keyed: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """A node config for the cloud's regions; `overrides` replaces fields section by section;
+    endpoints in `keyed` read their provider key from the environment variable `key_env(name)`."""
     config: dict[str, Any] = {
         "auth": {"api_keys": [API_KEY]},
         "health": {"probe_interval_s": 0.2, "probe_timeout_s": 0.5},
@@ -104,6 +113,7 @@ def node_config(cloud: MockCloud, overrides: Mapping[str, Any] | None = None) ->
                 "region": name,
                 "tags": REGION_TAGS.get(name, []),
                 "max_concurrency": 64,
+                **({"api_key_env": key_env(name)} if name in keyed else {}),
                 "models": [
                     {
                         "name": "gpt-4o-mini",
@@ -134,12 +144,16 @@ async def running_stack(
     regions: Sequence[RegionSettings] = DEFAULT_REGIONS,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 7,
+    endpoint_keys: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
+    """`endpoint_keys` maps an endpoint to the provider key the router gets from its environment."""
     settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
     exporter = InMemorySpanExporter()
     async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
-        text = yaml.safe_dump(node_config(cloud, overrides), sort_keys=False)
-        loaded = parse_node_config(text, "test-node.yaml", {})
+        keys = dict(endpoint_keys or {})
+        config = node_config(cloud, overrides, frozenset(keys))
+        environ = {key_env(name): key for name, key in keys.items()}
+        loaded = parse_node_config(yaml.safe_dump(config, sort_keys=False), "node.yaml", environ)
         stream = io.BytesIO()
         access_log = AccessLog(stream)
         app = build_app(
