@@ -233,7 +233,8 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await probing
             await state.transport.close()
-            state.tracing.shutdown()
+            # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
+            await asyncio.to_thread(state.tracing.shutdown)
 
 
 def build_app(
