@@ -96,11 +96,7 @@ class EndpointHealth:
 
     def available(self) -> bool:
         """HEALTHY, or HALF_OPEN with the trial slot free."""
-        until_s = self._ejected_until_s
-        if until_s is None:
-            return True
-        now_s = self._clock.now()
-        return now_s >= until_s and self._trial_slot_free(now_s)
+        return self._ejected_until_s is None or self.admits_trial()
 
     def admits_trial(self) -> bool:
         until_s = self._ejected_until_s
