@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from time import perf_counter
 
-import aiohttp
 import orjson
 from aiohttp import web
 from opentelemetry import propagate
@@ -22,6 +21,7 @@ from router.clock import Clock
 from router.config.model import RoutingSettings
 from router.context import Attempt, RequestContext
 from router.endpoints.health import FailureKind
+from router.endpoints.http1 import Http1Response
 from router.endpoints.registry import Registry, Target
 from router.endpoints.transport import Transport
 from router.errors import (
@@ -194,7 +194,7 @@ class ForwardStage:
         self,
         ctx: RequestContext,
         target: Target,
-        response: aiohttp.ClientResponse,
+        response: Http1Response,
         outcome: _Outcome,
     ) -> web.StreamResponse:
         name = target.endpoint.name
@@ -217,7 +217,7 @@ class ForwardStage:
         self,
         ctx: RequestContext,
         target: Target,
-        response: aiohttp.ClientResponse,
+        response: Http1Response,
         started: float,
         outcome: _Outcome,
     ) -> web.StreamResponse:

@@ -6,6 +6,7 @@ No assertion here depends on how fast anything runs: counts, bytes and arithmeti
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,7 +20,9 @@ from loadtest.loadgen import (
     LatencySummary,
     LoadPlan,
     LoadSettings,
+    LoopSleeper,
     SseContentDetector,
+    open_sleeper,
     percentile,
     request_body,
     request_count,
@@ -166,6 +169,18 @@ def test_request_body_asks_for_usage_only_when_streaming() -> None:
     }
     assert stream["stream"] is True
     assert stream["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.asyncio
+async def test_sleepers_never_return_before_their_deadline() -> None:
+    for sleeper in (open_sleeper(), LoopSleeper()):
+        try:
+            for delay_s in (0.0, 0.0002, 0.0015, -1.0):
+                deadline = time.monotonic() + delay_s
+                await sleeper.sleep_until(deadline)
+                assert time.monotonic() >= deadline
+        finally:
+            sleeper.close()
 
 
 @pytest.mark.asyncio

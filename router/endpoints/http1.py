@@ -1,0 +1,340 @@
+"""A lean HTTP/1.1 client for the hot path: keep-alive pools of asyncio protocols and httptools.
+
+Why not aiohttp's client: on the benchmark machine its request machinery (ClientRequest,
+ClientResponse, timers, tracing hooks, cookie handling) was about a quarter of the router's CPU per
+request. Forwarding needs much less: write one pre-built request, parse the status, a few headers
+and the body as it arrives, and give the connection back. The request head is built from a
+per-endpoint prefix; the response is parsed by httptools (llhttp, the C parser uvicorn uses).
+
+This module speaks only HTTP; it raises its own small exceptions, and `transport.py` maps them to
+the router's errors once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+# Pause reading from a socket when this much body is buffered and unread (back-pressure).
+_HIGH_WATER_BYTES = 256 * 1024
+
+
+class HttpError(Exception):
+    pass
+
+
+class ConnectFailed(HttpError):
+    pass
+
+
+class ReadTimeout(HttpError):
+    pass
+
+
+class ConnectionBroken(HttpError):
+    """The connection closed or sent something unparseable. `before_response` is true when not a
+    byte of the response had arrived, so the request may be replayed on a fresh connection."""
+
+    def __init__(self, message: str, *, before_response: bool) -> None:
+        super().__init__(message)
+        self.before_response = before_response
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; carries one exchange at a time."""
+
+    def __init__(self, pool: Http1Pool) -> None:
+        self._pool = pool
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: HttpError | None = None
+        self._paused = False
+        self.closed = False
+        self.reused = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._headers_done = False
+        self._got_bytes = False
+        self.complete = False
+        self._keep_alive = False
+        self._framed = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCP transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionBroken(f"malformed response: {exc}", before_response=False))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pool.forget(self)
+        if self._headers_done and not self.complete and not self._framed:
+            # A body delimited by the connection closing (neither length nor chunked).
+            self.complete = True
+            self._wake()
+            return
+        if not self.complete:
+            self._fail(
+                ConnectionBroken(
+                    "connection closed by the endpoint", before_response=not self._got_bytes
+                )
+            )
+
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self._keep_alive = self._parser.should_keep_alive()
+        self._framed = (
+            "content-length" in self.headers
+            or "chunked" in self.headers.get("transfer-encoding", "")
+            or self.status in (204, 304)
+        )
+        self._headers_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _HIGH_WATER_BYTES and not self._paused and self._transport:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # -- the exchange ------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: HttpError) -> None:
+        self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        self.abort()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def _wait(self, timeout_s: float) -> None:
+        if self._error is not None:
+            raise self._error
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_later(timeout_s, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def send(self, request: bytes) -> None:
+        self._reset()
+        assert self._transport is not None
+        self._transport.write(request)
+
+    async def read_headers(self, timeout_s: float) -> None:
+        while not self._headers_done:
+            await self._wait(timeout_s)
+
+    async def next_chunk(self, timeout_s: float) -> bytes:
+        """The next piece of the body, or b"" once it is complete."""
+        while not self._chunks:
+            if self.complete:
+                return b""
+            await self._wait(timeout_s)
+        chunk = self._chunks.popleft()
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered < _HIGH_WATER_BYTES // 4 and self._transport:
+            self._paused = False
+            self._transport.resume_reading()
+        return chunk
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self._keep_alive and not self.closed and not self._chunks
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(ReadTimeout("no data from the endpoint in time"))
+
+
+class Http1Response:
+    """A response whose head has arrived; the body is read with `read()` or `chunks()`."""
+
+    __slots__ = ("_conn", "_deadline", "_loop", "_pool", "_read_timeout_s", "headers", "status")
+
+    def __init__(
+        self, conn: _Connection, pool: Http1Pool, read_timeout_s: float, deadline: float
+    ) -> None:
+        self._conn = conn
+        self._pool = pool
+        self._read_timeout_s = read_timeout_s
+        self._deadline = deadline
+        self._loop = asyncio.get_running_loop()
+        self.status = conn.status
+        self.headers: Mapping[str, str] = conn.headers
+
+    def _timeout_s(self) -> float:
+        """Each read waits at most the read timeout, and never past the request's deadline."""
+        left_s = self._deadline - self._loop.time()
+        if left_s <= 0:
+            raise ReadTimeout("the request's deadline passed")
+        return min(self._read_timeout_s, left_s)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self._conn.next_chunk(self._timeout_s()):
+            yield chunk
+
+    async def read(self, limit: int | None = None) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await self._conn.next_chunk(self._timeout_s()):
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+        return b"".join(parts)
+
+    def finish(self) -> None:
+        """Give the connection back when the body was read to the end; close it otherwise (which
+        also tells the endpoint to stop generating for a client that is gone)."""
+        self._pool.release(self._conn)
+
+
+class Http1Pool:
+    """Keep-alive connections to one origin (scheme, host, port)."""
+
+    def __init__(self, base_url: str, connect_timeout_s: float) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        tls = parts.scheme == "https"
+        self.port = parts.port or (443 if tls else 80)
+        self.path_prefix = parts.path.rstrip("/")
+        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
+        default_port = (tls and self.port == 443) or (not tls and self.port == 80)
+        self.host_header = self.host if default_port else f"{self.host}:{self.port}"
+        self._connect_timeout_s = connect_timeout_s
+        self._idle: collections.deque[_Connection] = collections.deque()
+        self._all: set[_Connection] = set()
+
+    def request_head(self, method: str, path: str, headers: Mapping[str, str]) -> bytes:
+        """The request line and the headers that do not change between requests, pre-encoded."""
+        lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(self),
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self._ssl else None,
+                )
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc!r}") from None
+        self._all.add(conn)
+        return conn
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()  # the most recently used is the least likely to be stale
+            if not conn.closed:
+                conn.reused = True
+                return conn
+        return None
+
+    async def exchange(
+        self,
+        head: bytes,
+        extra_headers: Mapping[str, str] | None,
+        body: bytes,
+        read_timeout_s: float,
+        total_timeout_s: float,
+    ) -> Http1Response:
+        """Send one request and wait for the response head. A request that fails on a reused
+        connection before any response byte is sent once more on a fresh connection: the
+        endpoint closed an idle connection as we reused it, which is not its fault."""
+        request = _encode(head, extra_headers, body)
+        deadline = asyncio.get_running_loop().time() + total_timeout_s
+        timeout_s = min(read_timeout_s, total_timeout_s)
+        conn = self._take_idle()
+        if conn is not None:
+            try:
+                return await self._send(conn, request, timeout_s, deadline)
+            except ConnectionBroken as exc:
+                if not exc.before_response:
+                    raise
+        conn = await self._connect()
+        return await self._send(conn, request, timeout_s, deadline)
+
+    async def _send(
+        self, conn: _Connection, request: bytes, timeout_s: float, deadline: float
+    ) -> Http1Response:
+        conn.send(request)
+        try:
+            await conn.read_headers(timeout_s)
+        except BaseException:
+            conn.abort()
+            raise
+        return Http1Response(conn, self, timeout_s, deadline)
+
+    def release(self, conn: _Connection) -> None:
+        if conn.reusable:
+            conn.reused = True
+            self._idle.append(conn)
+        else:
+            conn.abort()
+            self._all.discard(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        self._all.discard(conn)
+
+    def close(self) -> None:
+        for conn in list(self._all):
+            conn.abort()
+        self._all.clear()
+        self._idle.clear()
+
+
+def _encode(head: bytes, extra_headers: Mapping[str, str] | None, body: bytes) -> bytes:
+    extra = b""
+    if extra_headers:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items()).encode("latin-1")
+    return b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(body), body)
