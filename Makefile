@@ -30,8 +30,11 @@ unit: setup
 
 test: lint typecheck unit
 
+# The proxy benchmark of docs/benchmarks.md (about 20 minutes; the machine should be otherwise idle).
 bench: setup
-	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config {config}" --markdown docs/benchmarks-latest.md
+	mkdir -p bench-results
+	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config deploy/bench/node.yaml" \
+		--out bench-results/proxy.json --markdown bench-results/proxy.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
