@@ -43,7 +43,9 @@ _TOKENS_PER_MTOK = 1_000_000.0
 _Key = tuple[int, float, float]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass builds through object.__setattr__, measurably slower on the
+# hot path, and candidates are never shared or mutated after construction anyway.
+@dataclass(slots=True)
 class Candidate:
     endpoint: str
     upstream_model: str
@@ -55,7 +57,7 @@ class Candidate:
     available: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Selection:
     # The pick first, then the fail-over order.
     ordered: tuple[Candidate, ...]

@@ -71,6 +71,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self._keep_alive = False
         self._framed = False
+        self._interim = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -106,7 +107,14 @@ class _Connection(asyncio.Protocol):
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # An interim response (100 Continue, 103 Early Hints) comes before the final one and
+            # has no body; a client must skip it, asked for or not (RFC 9110 §15.2).
+            self._interim = True
+            self.headers.clear()
+            return
+        self.status = status
         self._keep_alive = self._parser.should_keep_alive()
         self._framed = (
             "content-length" in self.headers
@@ -125,6 +133,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.complete = True
         self._wake()
 

@@ -127,6 +127,9 @@ async def test_privacy_tags_keep_traffic_on_endpoints_that_carry_them() -> None:
             "eu-west": 10
         }
         assert await _served_by(stack, 5, **{"x-router-privacy-tags": "hipaa"}) == {"ap-south": 5}
+        hipaa_only = stack.client(default_headers={"x-router-privacy-tags": "hipaa"})
+        raw = await hipaa_only.chat.completions.with_raw_response.create(**CHAT)
+        assert raw.headers["x-router-reason"] == "objective=balanced; only=ap-south"
         received = [
             r for r in await stack.received("us-east") if r["path"].endswith("/chat/completions")
         ]

@@ -1,0 +1,756 @@
+"""The lean HTTP/1.1 client against scripted upstreams.
+
+Each upstream is a raw TCP server on a loopback port whose script reads the request bytes and
+writes exactly the response bytes a test chooses, so framing, keep-alive and broken connections are
+under the test's control. Where a test needs one piece of a stream to arrive before the next, the
+server waits for the client to signal it got the first piece (lockstep), not for a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import pytest
+
+from router.endpoints.http1 import (
+    ConnectFailed,
+    ConnectionBroken,
+    Http1Pool,
+    Http1Response,
+    ReadTimeout,
+)
+
+# Generous, so that only the tests about timeouts ever wait for one.
+READ_TIMEOUT_S = 2.0
+TOTAL_TIMEOUT_S = 4.0
+CONNECT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    head: bytes
+    body: bytes
+
+    @property
+    def request_line(self) -> str:
+        return self.head.split(b"\r\n", 1)[0].decode("latin-1")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        lines = self.head.decode("latin-1").split("\r\n")[1:]
+        pairs = (line.split(":", 1) for line in lines if line)
+        return {name.strip().lower(): value.strip() for name, value in pairs}
+
+
+class Peer:
+    """The upstream's side of one accepted connection, as a script sees it."""
+
+    def __init__(
+        self, upstream: ScriptedUpstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.upstream = upstream
+        self.number = upstream.connections  # 1 for the first connection accepted
+        self._reader = reader
+        self._writer = writer
+
+    async def read_request(self) -> ReceivedRequest | None:
+        """The next request on this connection, or None once the client closed it."""
+        try:
+            head = await self._reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        request = ReceivedRequest(head, b"")
+        length = int(request.headers.get("content-length", "0"))
+        request = ReceivedRequest(head, await self._reader.readexactly(length))
+        self.upstream.requests.append(request)
+        return request
+
+    async def write(self, data: bytes) -> None:
+        if self._writer.is_closing():
+            # uvloop raises RuntimeError on a write to a closed transport; say what happened.
+            raise ConnectionResetError("the client closed the connection")
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def write_in_pieces(self, data: bytes, piece_size: int) -> None:
+        """Split across separate writes, so frame boundaries fall mid-line."""
+        for start in range(0, len(data), piece_size):
+            await self.write(data[start : start + piece_size])
+            await asyncio.sleep(0.005)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.transport.abort()
+
+
+Script = Callable[[Peer], Awaitable[None]]
+
+
+class ScriptedUpstream:
+    """A loopback TCP server running `script` on every accepted connection."""
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+        self._server: asyncio.Server | None = None
+        self._peers: list[Peer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connections = 0
+        self.requests: list[ReceivedRequest] = []
+        self.script_errors: list[Exception] = []
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connection, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        peer = Peer(self, reader, writer)
+        self._peers.append(peer)
+        try:
+            await self._script(peer)
+        except ConnectionError:
+            pass  # the client went away, which several tests cause on purpose
+        except asyncio.CancelledError:
+            pass  # stop() ends the scripts still running; asyncio logs a cancelled callback task
+        except Exception as exc:  # a script's own assertion: fail the test, not just a log line
+            self.script_errors.append(exc)
+        finally:
+            peer.abort()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for peer in self._peers:
+            peer.abort()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+        assert not self.script_errors, self.script_errors
+
+
+@contextlib.asynccontextmanager
+async def upstream_and_pool(
+    script: Script, path_prefix: str = ""
+) -> AsyncIterator[tuple[ScriptedUpstream, Http1Pool]]:
+    upstream = ScriptedUpstream(script)
+    await upstream.start()
+    pool = Http1Pool(upstream.url + path_prefix, connect_timeout_s=CONNECT_TIMEOUT_S)
+    try:
+        yield upstream, pool
+    finally:
+        pool.close()
+        await upstream.stop()
+
+
+# -- response bytes ------------------------------------------------------------------------------
+
+
+def http_response(
+    body: bytes = b"", status: str = "200 OK", headers: Iterable[tuple[str, str]] = ()
+) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers)]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+CHUNKED_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def answer_every_request(make_response: Callable[[ReceivedRequest], bytes]) -> Script:
+    """A well-behaved keep-alive upstream: answers each request on the connection in turn."""
+
+    async def script(peer: Peer) -> None:
+        while (request := await peer.read_request()) is not None:
+            await peer.write(make_response(request))
+
+    return script
+
+
+def echo_body(request: ReceivedRequest) -> bytes:
+    return http_response(request.body)
+
+
+async def get(
+    pool: Http1Pool,
+    body: bytes = b"",
+    read_timeout_s: float = READ_TIMEOUT_S,
+    total_timeout_s: float = TOTAL_TIMEOUT_S,
+) -> Http1Response:
+    head = pool.request_head("POST", "/echo", {"Content-Type": "application/json"})
+    return await pool.exchange(
+        head, None, body, read_timeout_s=read_timeout_s, total_timeout_s=total_timeout_s
+    )
+
+
+async def fetch(pool: Http1Pool, body: bytes = b"") -> tuple[int, bytes]:
+    """One whole exchange: status and body, with the connection given back."""
+    response = await get(pool, body)
+    try:
+        return response.status, await response.read()
+    finally:
+        response.finish()
+
+
+# -- keep-alive and the request on the wire ------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_sequential_requests_reuse_one_connection() -> None:
+    async with upstream_and_pool(answer_every_request(echo_body)) as (upstream, pool):
+        for n in range(3):
+            assert await fetch(pool, b"request %d" % n) == (200, b"request %d" % n)
+
+        assert upstream.connections == 1
+        assert len(upstream.requests) == 3
+
+
+@pytest.mark.asyncio
+async def test_request_on_the_wire_is_well_formed_with_prefix_host_length_and_extra_headers() -> (
+    None
+):
+    script = answer_every_request(lambda request: http_response(b"{}"))
+    async with upstream_and_pool(script, path_prefix="/v1/") as (upstream, pool):
+        head = pool.request_head("POST", "/chat/completions", {"Content-Type": "application/json"})
+        body = b'{"model": "m", "messages": []}'
+        response = await pool.exchange(
+            head,
+            {"X-Request-Id": "req-7", "Traceparent": "00-abc-def-01"},
+            body,
+            read_timeout_s=READ_TIMEOUT_S,
+            total_timeout_s=TOTAL_TIMEOUT_S,
+        )
+        await response.read()
+        response.finish()
+
+        [request] = upstream.requests
+        assert request.request_line == "POST /v1/chat/completions HTTP/1.1"
+        assert request.headers["host"] == f"127.0.0.1:{upstream.port}"
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["content-length"] == str(len(body))
+        assert request.headers["x-request-id"] == "req-7"
+        assert request.headers["traceparent"] == "00-abc-def-01"
+        assert request.body == body
+
+
+def test_host_header_omits_the_default_port() -> None:
+    assert Http1Pool("http://upstream.test/v1", 1.0).host_header == "upstream.test"
+    assert Http1Pool("https://upstream.test:443", 1.0).host_header == "upstream.test"
+    assert Http1Pool("https://upstream.test:8443", 1.0).host_header == "upstream.test:8443"
+
+
+# -- body framing -----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_content_length_body_is_read_whole_with_lower_cased_headers() -> None:
+    body = b'{"id": "cmpl-1", "choices": []}'
+    script = answer_every_request(
+        lambda request: http_response(body, headers=[("Content-Type", "application/json")])
+    )
+    async with upstream_and_pool(script) as (_, pool):
+        response = await get(pool)
+        try:
+            assert response.status == 200
+            assert response.headers["content-type"] == "application/json"
+            assert response.headers["content-length"] == str(len(body))
+            assert await response.read() == body
+        finally:
+            response.finish()
+
+
+@pytest.mark.asyncio
+async def test_chunked_body_is_streamed_as_pieces_that_join_to_the_whole_body() -> None:
+    events = [b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n", b"data: [DONE]\n\n"]
+    client_got_first = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(CHUNKED_HEAD + chunk(events[0]))
+        await client_got_first.wait()
+        for event in events[1:]:
+            await peer.write(chunk(event))
+            await asyncio.sleep(0.01)
+        await peer.write(LAST_CHUNK)
+        await peer.read_request()
+
+    async with upstream_and_pool(script) as (_, pool):
+        response = await get(pool)
+        try:
+            assert response.headers["transfer-encoding"] == "chunked"
+            async with contextlib.aclosing(response.chunks()) as pieces:
+                # The first event arrives while the upstream is still holding the rest back.
+                first = await anext(pieces)
+                client_got_first.set()
+                rest = [piece async for piece in pieces]
+        finally:
+            response.finish()
+
+    assert first == events[0]
+    assert first + b"".join(rest) == b"".join(events)
+
+
+@pytest.mark.asyncio
+async def test_chunked_framing_split_mid_line_across_writes_is_reassembled() -> None:
+    events = [b"data: %d %s\n\n" % (n, b"x" * n) for n in range(20)]
+    encoded = b"".join(chunk(event) for event in events) + LAST_CHUNK
+
+    async def script(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await peer.write(CHUNKED_HEAD)
+            await peer.write_in_pieces(encoded, piece_size=7)
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool) == (200, b"".join(events))
+        assert await fetch(pool) == (200, b"".join(events))
+        assert upstream.connections == 1
+
+
+@pytest.mark.asyncio
+async def test_body_without_length_or_chunking_is_read_until_the_upstream_closes() -> None:
+    parts = [b"first part, ", b"second part, ", b"last part"]
+
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        for part in parts:
+            await peer.write(part)
+            await asyncio.sleep(0.01)
+        peer.close()
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool) == (200, b"".join(parts))
+        assert await fetch(pool) == (200, b"".join(parts))
+        assert upstream.connections == 2
+
+
+@pytest.mark.asyncio
+async def test_204_without_a_body_is_parsed_and_the_connection_reused() -> None:
+    script = answer_every_request(lambda request: b"HTTP/1.1 204 No Content\r\n\r\n")
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool) == (204, b"")
+        assert await fetch(pool) == (204, b"")
+        assert upstream.connections == 1
+
+
+@pytest.mark.asyncio
+async def test_empty_content_length_body_reads_as_empty() -> None:
+    script = answer_every_request(lambda request: http_response(b""))
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool) == (200, b"")
+        assert await fetch(pool) == (200, b"")
+        assert upstream.connections == 1
+
+
+@pytest.mark.asyncio
+async def test_error_status_with_json_body_is_parsed_and_the_connection_reused() -> None:
+    error = {"error": {"message": "overloaded", "type": "server_error"}}
+    script = answer_every_request(
+        lambda request: http_response(
+            json.dumps(error).encode(),
+            status="503 Service Unavailable",
+            headers=[("Content-Type", "application/json"), ("Retry-After", "7")],
+        )
+    )
+    async with upstream_and_pool(script) as (upstream, pool):
+        response = await get(pool)
+        try:
+            assert response.status == 503
+            assert response.headers["retry-after"] == "7"
+            assert json.loads(await response.read()) == error
+        finally:
+            response.finish()
+        assert (await fetch(pool))[0] == 503
+        assert upstream.connections == 1
+
+
+INTERIM_RESPONSES = [
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 103 Early Hints\r\nLink: </hint>; rel=preload\r\n\r\n",
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("separate_writes", [False, True], ids=["one-write", "separate-writes"])
+async def test_interim_1xx_responses_are_skipped_for_the_final_response(
+    separate_writes: bool,
+) -> None:
+    """RFC 9110 §15.2: a client must parse 1xx responses before the final one, asked for or not."""
+
+    async def script(peer: Peer) -> None:
+        while (request := await peer.read_request()) is not None:
+            final = http_response(b"final " + request.body, headers=[("X-A", "1")])
+            if not separate_writes:
+                await peer.write(b"".join(INTERIM_RESPONSES) + final)
+                continue
+            for interim in INTERIM_RESPONSES:
+                await peer.write(interim)
+                await asyncio.sleep(0.01)
+            await peer.write(final)
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        response = await get(pool, b"one")
+        try:
+            assert response.status == 200
+            assert response.headers["x-a"] == "1"
+            assert "link" not in response.headers
+            assert await response.read() == b"final one"
+        finally:
+            response.finish()
+        assert await fetch(pool, b"two") == (200, b"final two")
+        assert upstream.connections == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_large_body_read_slowly_arrives_complete_and_the_connection_stays_usable(
+    chunked: bool,
+) -> None:
+    piece_size = 64 * 1024
+    pieces = [bytes([n]) * piece_size for n in range(64)]  # 4 MiB, each piece distinct
+    body = b"".join(pieces)
+
+    async def script(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            if chunked:
+                await peer.write(CHUNKED_HEAD)
+                for piece in pieces:
+                    await peer.write(chunk(piece))
+                await peer.write(LAST_CHUNK)
+            else:
+                await peer.write(http_response(body))
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        response = await get(pool)
+        received = []
+        try:
+            async for piece in response.chunks():
+                received.append(piece)
+                await asyncio.sleep(0.001)  # a slow consumer: the upstream must wait for it
+        finally:
+            response.finish()
+
+        assert len(b"".join(received)) == len(body)
+        assert b"".join(received) == body
+        assert await fetch(pool, b"after") == (200, body)
+        assert upstream.connections == 1
+
+
+# -- connections that go away -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_idle_connection_closed_by_the_upstream_is_replaced_on_the_next_request() -> None:
+    async def script(peer: Peer) -> None:
+        request = await peer.read_request()
+        assert request is not None
+        await peer.write(echo_body(request))
+        peer.close()  # an upstream's idle timeout, with no `Connection: close` announced
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool, b"one") == (200, b"one")
+        assert await fetch(pool, b"two") == (200, b"two")
+        assert upstream.connections == 2
+
+
+@pytest.mark.asyncio
+async def test_reused_connection_closed_before_answering_is_retried_once_on_a_fresh_one() -> None:
+    async def script(peer: Peer) -> None:
+        if peer.number == 1:
+            first = await peer.read_request()
+            assert first is not None
+            await peer.write(echo_body(first))
+            await peer.read_request()
+            peer.close()  # closed as the client reused it: the request was not served
+            return
+        await answer_every_request(echo_body)(peer)
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool, b"one") == (200, b"one")
+        assert await fetch(pool, b"two") == (200, b"two")
+
+        assert upstream.connections == 2
+        assert [request.body for request in upstream.requests] == [b"one", b"two", b"two"]
+
+
+@pytest.mark.asyncio
+async def test_request_failing_again_on_the_fresh_connection_is_not_retried_further() -> None:
+    async def script(peer: Peer) -> None:
+        if peer.number == 1:
+            first = await peer.read_request()
+            assert first is not None
+            await peer.write(echo_body(first))
+        await peer.read_request()
+        peer.close()
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool, b"one") == (200, b"one")
+        with pytest.raises(ConnectionBroken) as raised:
+            await get(pool, b"two")
+
+        assert raised.value.before_response
+        assert upstream.connections == 2
+
+
+@pytest.mark.asyncio
+async def test_fresh_connection_closed_without_an_answer_raises_broken_before_response() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        peer.close()
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        with pytest.raises(ConnectionBroken) as raised:
+            await get(pool, b"lost")
+
+        assert raised.value.before_response
+        assert upstream.connections == 1
+        assert len(upstream.requests) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "response_start",
+    [
+        http_response(b"x" * 100)[:-90],  # Content-Length: 100, then 10 bytes
+        CHUNKED_HEAD + chunk(b"x" * 10) + b"5a\r\nxxx",  # a chunk cut inside its data
+    ],
+    ids=["content-length", "chunked"],
+)
+async def test_body_cut_short_raises_broken_after_the_response_started(
+    response_start: bytes,
+) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(response_start)
+        peer.close()
+
+    async with upstream_and_pool(script) as (_, pool):
+        response = await get(pool)
+        received = []
+        try:
+            assert response.status == 200
+            with pytest.raises(ConnectionBroken) as raised:
+                async for piece in response.chunks():
+                    received.append(piece)
+        finally:
+            response.finish()
+
+        assert not raised.value.before_response
+        assert b"".join(received).startswith(b"x" * 10)
+
+
+@pytest.mark.asyncio
+async def test_body_cut_short_raises_broken_from_read_too() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(http_response(b"x" * 100)[:-90])
+        peer.close()
+
+    async with upstream_and_pool(script) as (_, pool):
+        response = await get(pool)
+        try:
+            with pytest.raises(ConnectionBroken) as raised:
+                await response.read()
+        finally:
+            response.finish()
+        assert not raised.value.before_response
+
+
+@pytest.mark.asyncio
+async def test_garbage_instead_of_a_response_raises_connection_broken() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await peer.read_request()
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        with pytest.raises(ConnectionBroken) as raised:
+            await get(pool)
+
+        assert not raised.value.before_response  # bytes came back: the request may have run
+        assert upstream.connections == 1
+
+
+@pytest.mark.asyncio
+async def test_garbage_on_a_reused_connection_is_not_replayed() -> None:
+    async def script(peer: Peer) -> None:
+        first = await peer.read_request()
+        assert first is not None
+        await peer.write(echo_body(first))
+        await peer.read_request()
+        await peer.write(b"\x00\x01 not http at all\r\n\r\n")
+        await peer.read_request()
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool, b"one") == (200, b"one")
+        with pytest.raises(ConnectionBroken):
+            await get(pool, b"two")
+
+        assert upstream.connections == 1
+        assert len(upstream.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_closing_the_pool_breaks_a_response_being_read() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(CHUNKED_HEAD + chunk(b"partial"))
+        await peer.read_request()
+
+    async with upstream_and_pool(script) as (_, pool):
+        response = await get(pool)
+        pool.close()
+        with pytest.raises(ConnectionBroken):
+            await response.read()
+        response.finish()
+
+
+# -- timeouts ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_upstream_that_never_answers_raises_read_timeout() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.read_request()  # holds the connection open, never answering
+
+    async with upstream_and_pool(script) as (_, pool):
+        with pytest.raises(ReadTimeout):
+            await get(pool, read_timeout_s=0.2)
+
+
+@pytest.mark.asyncio
+async def test_total_deadline_bounds_a_body_that_trickles_forever() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(CHUNKED_HEAD)
+        while True:  # each piece comes well within the read timeout
+            await peer.write(chunk(b"tick "))
+            await asyncio.sleep(0.1)
+
+    async with upstream_and_pool(script) as (_, pool):
+        response = await get(pool, read_timeout_s=1.0, total_timeout_s=0.5)
+        received = []
+        try:
+            with pytest.raises(ReadTimeout):
+                async for piece in response.chunks():
+                    received.append(piece)
+        finally:
+            response.finish()
+
+        assert set(b"".join(received).split()) <= {b"tick"}
+
+
+@pytest.mark.asyncio
+async def test_timed_out_response_is_not_returned_to_the_pool() -> None:
+    async def script(peer: Peer) -> None:
+        if peer.number == 1:
+            await peer.read_request()
+            await peer.write(CHUNKED_HEAD + chunk(b"stalled"))
+            await peer.read_request()
+            return
+        await answer_every_request(echo_body)(peer)
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        response = await get(pool, read_timeout_s=0.2)
+        try:
+            with pytest.raises(ReadTimeout):
+                await response.read()
+        finally:
+            response.finish()
+
+        assert await fetch(pool, b"next") == (200, b"next")
+        assert upstream.connections == 2
+
+
+# -- what goes back to the pool ------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_response_not_read_to_the_end_is_not_returned_to_the_pool() -> None:
+    upstream_saw_close = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        if peer.number == 1:
+            await peer.read_request()
+            await peer.write(CHUNKED_HEAD + chunk(b"first"))
+            # The client leaves mid-stream; the upstream must see the connection end.
+            assert await peer.read_request() is None
+            upstream_saw_close.set()
+            return
+        await answer_every_request(echo_body)(peer)
+
+    async with upstream_and_pool(script) as (upstream, pool):
+        response = await get(pool)
+        async with contextlib.aclosing(response.chunks()) as pieces:
+            assert await anext(pieces) == b"first"
+        response.finish()
+
+        await asyncio.wait_for(upstream_saw_close.wait(), READ_TIMEOUT_S)
+        assert await fetch(pool, b"next") == (200, b"next")
+        assert upstream.connections == 2
+
+
+@pytest.mark.asyncio
+async def test_response_not_read_at_all_is_not_returned_to_the_pool() -> None:
+    script = answer_every_request(lambda request: http_response(b"unread body"))
+    async with upstream_and_pool(script) as (upstream, pool):
+        response = await get(pool)
+        response.finish()
+
+        assert await fetch(pool) == (200, b"unread body")
+        assert upstream.connections == 2
+
+
+@pytest.mark.asyncio
+async def test_connection_close_from_the_upstream_is_honoured_even_if_the_socket_stays_open() -> (
+    None
+):
+    script = answer_every_request(
+        lambda request: http_response(request.body, headers=[("Connection", "close")])
+    )
+    async with upstream_and_pool(script) as (upstream, pool):
+        assert await fetch(pool, b"one") == (200, b"one")
+        assert await fetch(pool, b"two") == (200, b"two")
+        assert upstream.connections == 2
+
+
+# -- connecting ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_connecting_to_a_port_nobody_listens_on_raises_connect_failed() -> None:
+    # Bound but not listening: the port stays ours, and connecting to it is refused.
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        pool = Http1Pool(f"http://127.0.0.1:{port}", connect_timeout_s=CONNECT_TIMEOUT_S)
+        try:
+            with pytest.raises(ConnectFailed):
+                await get(pool)
+        finally:
+            pool.close()
