@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test lint typecheck unit bench bench-tracing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ bench: setup
 	mkdir -p bench-results
 	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config deploy/bench/node.yaml" \
 		--out bench-results/proxy.json --markdown bench-results/proxy.md
+
+# What tracing costs: the same router exporting every span over OTLP/HTTP to a local sink
+# (the sink runs on the load core, like a collector elsewhere would).
+bench-tracing: setup
+	mkdir -p bench-results
+	$(PY) -m loadtest.bench_proxy --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.otlp_sink & exec $(VENV)/bin/edge-router serve --config deploy/bench/node-otlp.yaml'" \
+		--out bench-results/tracing.json --markdown bench-results/tracing.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -179,12 +179,14 @@ class _Connection(asyncio.Protocol):
         while not self._headers_done:
             await self._wait(timeout_s)
 
-    async def next_chunk(self, timeout_s: float) -> bytes:
-        """The next piece of the body, or b"" once it is complete."""
+    async def next_chunk(self, timeout_s: Callable[[], float]) -> bytes:
+        """The next piece of the body, or b"" once it is complete. `timeout_s` is asked only
+        when there is nothing buffered to return, so data that already arrived is never lost
+        to a deadline."""
         while not self._chunks:
             if self.complete:
                 return b""
-            await self._wait(timeout_s)
+            await self._wait(timeout_s())
         chunk = self._chunks.popleft()
         self._buffered -= len(chunk)
         if self._paused and self._buffered < _HIGH_WATER_BYTES // 4 and self._transport:
@@ -220,19 +222,16 @@ class Http1Response:
 
     def _timeout_s(self) -> float:
         """Each read waits at most the read timeout, and never past the request's deadline."""
-        left_s = self._deadline - self._loop.time()
-        if left_s <= 0:
-            raise ReadTimeout("the request's deadline passed")
-        return min(self._read_timeout_s, left_s)
+        return min(self._read_timeout_s, _left_s(self._loop, self._deadline))
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        while chunk := await self._conn.next_chunk(self._timeout_s()):
+        while chunk := await self._conn.next_chunk(self._timeout_s):
             yield chunk
 
     async def read(self, limit: int | None = None) -> bytes:
         parts: list[bytes] = []
         size = 0
-        while chunk := await self._conn.next_chunk(self._timeout_s()):
+        while chunk := await self._conn.next_chunk(self._timeout_s):
             parts.append(chunk)
             size += len(chunk)
             if limit is not None and size >= limit:
@@ -267,10 +266,10 @@ class Http1Pool:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, timeout_s: float) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._connect_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 _, conn = await loop.create_connection(
                     lambda: _Connection(self),
                     self.host,
@@ -303,28 +302,30 @@ class Http1Pool:
         connection before any response byte is sent once more on a fresh connection: the
         endpoint closed an idle connection as we reused it, which is not its fault."""
         request = _encode(head, extra_headers, body)
-        deadline = asyncio.get_running_loop().time() + total_timeout_s
-        timeout_s = min(read_timeout_s, total_timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + total_timeout_s
         conn = self._take_idle()
         if conn is not None:
             try:
-                return await self._send(conn, request, timeout_s, deadline)
+                return await self._send(conn, request, read_timeout_s, deadline)
             except ConnectionBroken as exc:
                 if not exc.before_response:
                     raise
-        conn = await self._connect()
-        return await self._send(conn, request, timeout_s, deadline)
+        # The replay on a fresh connection stays within the same deadline.
+        conn = await self._connect(min(self._connect_timeout_s, _left_s(loop, deadline)))
+        return await self._send(conn, request, read_timeout_s, deadline)
 
     async def _send(
-        self, conn: _Connection, request: bytes, timeout_s: float, deadline: float
+        self, conn: _Connection, request: bytes, read_timeout_s: float, deadline: float
     ) -> Http1Response:
         conn.send(request)
+        loop = asyncio.get_running_loop()
         try:
-            await conn.read_headers(timeout_s)
+            await conn.read_headers(min(read_timeout_s, _left_s(loop, deadline)))
         except BaseException:
             conn.abort()
             raise
-        return Http1Response(conn, self, timeout_s, deadline)
+        return Http1Response(conn, self, read_timeout_s, deadline)
 
     def release(self, conn: _Connection) -> None:
         if conn.reusable:
@@ -342,6 +343,13 @@ class Http1Pool:
             conn.abort()
         self._all.clear()
         self._idle.clear()
+
+
+def _left_s(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
+    left_s = deadline - loop.time()
+    if left_s <= 0:
+        raise ReadTimeout("the request's deadline passed")
+    return left_s
 
 
 def _encode(head: bytes, extra_headers: Mapping[str, str] | None, body: bytes) -> bytes:
