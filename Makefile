@@ -38,10 +38,13 @@ bench: setup
 
 # What tracing costs: the same router exporting every span over OTLP/HTTP to a local sink
 # (the sink runs on the load core, like a collector elsewhere would).
+# TRACING_CONFIG=deploy/bench/node-otlp-sampled.yaml measures one trace in ten.
+TRACING_CONFIG ?= deploy/bench/node-otlp.yaml
 bench-tracing: setup
 	mkdir -p bench-results
-	$(PY) -m loadtest.bench_proxy --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.otlp_sink & exec $(VENV)/bin/edge-router serve --config deploy/bench/node-otlp.yaml'" \
-		--out bench-results/tracing.json --markdown bench-results/tracing.md
+	$(PY) -m loadtest.bench_proxy --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
+		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
+		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

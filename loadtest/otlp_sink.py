@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 
 from aiohttp import web
+
+from router.cli import until_stopped
 
 _STATS = web.AppKey("stats", dict[str, int])
 
@@ -45,12 +45,7 @@ async def _serve(host: str, port: int) -> None:
     site = web.TCPSite(runner, host, port)
     await site.start()
     print(f"otlp sink on http://{host}:{port}/v1/traces", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     await runner.cleanup()
 
 

@@ -42,14 +42,19 @@ async def _run(loaded: LoadedNodeConfig, host: str, port: int) -> int:
     runner = await serve(build_app(loaded), host, port)
     bound = [s.name for s in runner.sites]
     logging.getLogger("edge_router").info("edge-router listening on %s", ", ".join(bound))
+    await until_stopped()
+    await runner.cleanup()
+    return 0
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM (how Kubernetes and a terminal stop a server)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
-    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
