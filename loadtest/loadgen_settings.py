@@ -1,0 +1,44 @@
+"""What one load-generator run is asked to do: the request kinds it can send and the validated
+settings of a run (target, kind, rate, durations, timeouts, pool size)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+RequestKind = Literal["chat-json", "chat-stream"]
+REQUEST_KINDS: Final[tuple[str, ...]] = get_args(RequestKind)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSettings:
+    """One open-loop run against one target."""
+
+    base_url: str
+    kind: RequestKind = "chat-json"
+    rate_per_s: float = 100.0
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    model: str = "gpt-4o-mini"
+    api_key: str = "sk-loadtest"
+    max_tokens: int = 16
+    request_timeout_s: float = 30.0
+    drain_timeout_s: float = 5.0
+    max_connections: int = 1000
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.kind not in REQUEST_KINDS:
+            problems.append(f"kind must be one of {REQUEST_KINDS}, not {self.kind!r}")
+        if not self.rate_per_s > 0:
+            problems.append("rate_per_s must be > 0")
+        if not self.duration_s > 0:
+            problems.append("duration_s must be > 0")
+        if self.warmup_s < 0:
+            problems.append("warmup_s must be >= 0")
+        if self.request_timeout_s <= 0 or self.drain_timeout_s < 0:
+            problems.append("request_timeout_s must be > 0 and drain_timeout_s >= 0")
+        if self.max_connections < 1:
+            problems.append("max_connections must be >= 1")
+        if problems:
+            raise ValueError("; ".join(problems))

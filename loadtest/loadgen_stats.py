@@ -1,0 +1,83 @@
+"""Statistics of a run: linear-interpolated percentiles, the latency summary of one series and
+the result of one run as reported (and printed as JSON)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) of already sorted values, interpolating linearly between the
+    two nearest ranks (numpy's default method)."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile must be within 0..100, not {q}")
+    position = (len(sorted_values) - 1) * q / 100.0
+    lower = math.floor(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    fraction = position - lower
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * fraction
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    p99_9_ms: float
+    max_ms: float
+    mean_ms: float
+
+    @classmethod
+    def of_seconds(cls, values_s: Sequence[float]) -> LatencySummary | None:
+        if not values_s:
+            return None
+        ordered = sorted(values_s)
+        return cls(
+            count=len(ordered),
+            p50_ms=percentile(ordered, 50.0) * 1e3,
+            p90_ms=percentile(ordered, 90.0) * 1e3,
+            p99_ms=percentile(ordered, 99.0) * 1e3,
+            p99_9_ms=percentile(ordered, 99.9) * 1e3,
+            max_ms=ordered[-1] * 1e3,
+            mean_ms=math.fsum(ordered) / len(ordered) * 1e3,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """Statistics over the measured (post warm-up) requests of one run.
+
+    `latency` is the total time of successful requests and `ttft` (streams only) the time to the
+    first content chunk, both from the scheduled send time. `send_lag` is how late the generator
+    started each request; `latency_from_send` and `ttft_from_send` leave it out (the target's
+    service time alone, open to coordinated omission if the generator is what lags, but free of
+    the generator's millisecond timer granularity). `sent_rate_per_s` is the rate actually achieved
+    in starting requests and `ok_rate_per_s` the successful completions per second of the measured
+    window.
+    """
+
+    url: str
+    kind: str
+    offered_rate_per_s: float
+    duration_s: float
+    warmup_s: float
+    timer: str
+    requests: int
+    ok: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    sent_rate_per_s: float
+    ok_rate_per_s: float
+    latency: LatencySummary | None
+    ttft: LatencySummary | None
+    send_lag: LatencySummary | None
+    latency_from_send: LatencySummary | None
+    ttft_from_send: LatencySummary | None
+
+    def to_json_dict(self) -> dict[str, object]:
+        return asdict(self)
