@@ -2,6 +2,9 @@
 
     edge-router serve --config node.yaml [--host H] [--port P]
     edge-router config check node.yaml
+    edge-router policy check policies/
+    edge-router policy hash-key < key.txt
+    edge-router policy schema > policies/schema.json
 
 uvloop is installed here and only here.
 """
@@ -67,6 +70,44 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_check(args: argparse.Namespace) -> int:
+    from router.policy.loader import load_policy_dir, load_policy_file
+
+    problems = []
+    for target in map(Path, args.paths):
+        if target.is_dir():
+            problems.extend(load_policy_dir(target).problems)
+            continue
+        try:
+            load_policy_file(target)
+        except ConfigInvalid as invalid:
+            problems.extend(invalid.problems)
+    if problems:
+        print("\n".join(str(p) for p in problems), file=sys.stderr)
+        return 2
+    print("ok")
+    return 0
+
+
+def _policy_hash_key(args: argparse.Namespace) -> int:
+    from router.policy.keys import hash_key
+
+    # Read from stdin by default so the key stays out of shell history and process lists.
+    key = args.key if args.key is not None else sys.stdin.readline().strip()
+    if not key:
+        print("no key given", file=sys.stderr)
+        return 2
+    print(hash_key(key))
+    return 0
+
+
+def _policy_schema(args: argparse.Namespace) -> int:
+    from router.policy.schema import policy_schema_json
+
+    sys.stdout.write(policy_schema_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-router", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a node config file")
     check.add_argument("config")
     check.set_defaults(func=_check)
+    policy = commands.add_parser("policy", help="tenant policy tools")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    policy_check = policy_commands.add_parser(
+        "check", help="validate policy files or directories: prints ok or every problem"
+    )
+    policy_check.add_argument("paths", nargs="+")
+    policy_check.set_defaults(func=_policy_check)
+    hash_key = policy_commands.add_parser(
+        "hash-key", help="print the sha256 hash of an API key (read from stdin if not given)"
+    )
+    hash_key.add_argument("key", nargs="?")
+    hash_key.set_defaults(func=_policy_hash_key)
+    schema = policy_commands.add_parser("schema", help="print the policy JSON Schema")
+    schema.set_defaults(func=_policy_schema)
     return parser
 
 

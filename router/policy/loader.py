@@ -1,0 +1,96 @@
+"""Loading tenant policy files: every problem in every file, with file, line and field.
+
+`load_policy_dir` reads `*.yaml` in a directory. A file that fails is reported and left out;
+the others load, so one tenant's mistake never takes the others down. Checks that span fields
+(aliases named by experiments) or files (tenant ids, keys used by two tenants) are made here,
+after the schema, so that each can name where it went wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from router.config.yaml_source import (
+    ConfigInvalid,
+    ConfigProblem,
+    FieldPath,
+    dotted,
+    line_of,
+    parse_yaml,
+    validate,
+)
+from router.policy.model import TenantPolicy
+
+
+@dataclass
+class PolicySet:
+    policies: dict[str, TenantPolicy] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+
+def _field_problems(policy: TenantPolicy, stem: str) -> list[tuple[FieldPath, str]]:
+    problems: list[tuple[FieldPath, str]] = []
+    if policy.tenant != stem:
+        problems.append((("tenant",), f"must match the file name ({stem!r})"))
+    aliases = [rule.alias for rule in policy.models]
+    for i, alias in enumerate(aliases):
+        if alias in aliases[:i]:
+            problems.append((("models", i, "alias"), f"alias {alias!r} is listed twice"))
+    for i, key in enumerate(policy.api_keys):
+        if key in policy.api_keys[:i]:
+            problems.append((("api_keys", i), "key hash listed twice"))
+    for e, experiment in enumerate(policy.experiments):
+        if experiment.applies_to not in aliases:
+            problems.append(
+                (("experiments", e, "applies_to"), f"{experiment.applies_to!r} is not in models")
+            )
+        for a, arm in enumerate(experiment.arms):
+            if arm.alias not in aliases:
+                problems.append(
+                    (("experiments", e, "arms", a, "alias"), f"{arm.alias!r} is not in models")
+                )
+    return problems
+
+
+def load_policy_file(path: Path) -> TenantPolicy:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigInvalid([ConfigProblem(file, None, "", f"cannot read: {exc}")]) from exc
+    data, lines = parse_yaml(text, file)
+    policy = validate(TenantPolicy, data, lines, file)
+    problems = _field_problems(policy, path.stem)
+    if problems:
+        raise ConfigInvalid(
+            [ConfigProblem(file, line_of(p, lines), dotted(p), message) for p, message in problems]
+        )
+    return policy
+
+
+def load_policy_dir(directory: Path) -> PolicySet:
+    result = PolicySet()
+    owners: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            policy = load_policy_file(path)
+        except ConfigInvalid as invalid:
+            result.problems.extend(invalid.problems)
+            continue
+        shared = [key for key in policy.api_keys if key in owners]
+        if shared:
+            result.problems.append(
+                ConfigProblem(
+                    str(path),
+                    None,
+                    "api_keys",
+                    f"a key hash is already used by tenant {owners[shared[0]]!r}",
+                )
+            )
+            continue
+        owners.update(dict.fromkeys(policy.api_keys, policy.tenant))
+        result.policies[policy.tenant] = policy
+        result.files[policy.tenant] = path
+    return result

@@ -1,0 +1,145 @@
+"""The tenant policy: what one tenant may do, and how the router decides for it.
+
+One YAML file per tenant in the policy directory, validated into `TenantPolicy` (unknown keys are
+errors). The JSON Schema in `policies/schema.json` is generated from this model
+(`edge-router policy schema`) and a test fails when the two drift, so editors can autocomplete and
+check policy files. Every field is documented in docs/policies.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from router.config.model import Objective
+
+KeyHash = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+PiiAction = Literal["allow", "redact", "local-only", "block"]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParameterCaps(Strict):
+    max_tokens: PositiveInt | None = Field(
+        None, description="Upper bound on max_tokens / max_completion_tokens; larger is refused."
+    )
+    max_n: PositiveInt | None = Field(None, description="Upper bound on n (choices per request).")
+    max_temperature: float | None = Field(
+        None, ge=0, le=2, description="Upper bound on temperature."
+    )
+
+
+class TargetOverride(Strict):
+    endpoint: Name
+    model: str = Field(min_length=1)
+
+
+class ModelRule(Strict):
+    alias: str = Field(min_length=1, description="A public model name this tenant may call.")
+    targets: list[TargetOverride] = Field(
+        default_factory=list,
+        description="Restrict the alias to these (endpoint, upstream model) targets; empty keeps "
+        "the node's targets for the alias.",
+    )
+    caps: ParameterCaps = ParameterCaps()
+
+
+class Hedging(Strict):
+    enabled: bool = False
+    max_extra_cost_share: float = Field(
+        0.1, ge=0, le=1, description="Hedged attempts may add at most this share to the spend."
+    )
+
+
+class RoutingWeights(Strict):
+    latency: float = Field(1.0, ge=0, description="Weight of relative latency in `balanced`.")
+    cost: float = Field(1.0, ge=0, description="Weight of relative price in `balanced`.")
+
+
+class RoutingPolicy(Strict):
+    objective: Objective = "balanced"
+    latency_slo_ms: PositiveFloat | None = Field(
+        None, description="Cheapest endpoint predicted to reach the first token within this wins."
+    )
+    allowed_regions: list[str] = Field(
+        default_factory=list, description="Only endpoints in these regions; empty allows all."
+    )
+    weights: RoutingWeights = RoutingWeights()
+    max_attempts: int = Field(3, ge=1, le=10)
+    deadline_s: PositiveFloat = 120.0
+    hedging: Hedging = Hedging()
+
+
+class PrivacyPolicy(Strict):
+    required_tags: list[str] = Field(
+        default_factory=list,
+        description="Tags every endpoint serving this tenant must carry; a request may add tags "
+        "but never remove these.",
+    )
+    on_pii: PiiAction = "allow"
+
+
+class LimitsPolicy(Strict):
+    requests_per_minute: PositiveInt | None = None
+    tokens_per_minute: PositiveInt | None = Field(None, description="Input plus output tokens.")
+    concurrent_requests: PositiveInt | None = None
+    daily_budget_usd: PositiveFloat | None = None
+    monthly_budget_usd: PositiveFloat | None = None
+
+
+class CachePolicy(Strict):
+    enabled: bool = True
+    similarity_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Cosine similarity a semantic hit needs; unset uses the node's measured "
+        "default (docs/cache.md).",
+    )
+    ttl_s: PositiveInt = 3600
+    max_temperature: float = Field(
+        0.0, ge=0, le=2, description="Requests with a higher temperature are never served cached."
+    )
+
+
+class SplitArm(Strict):
+    alias: str = Field(min_length=1, description="The alias this share of traffic is sent to.")
+    weight: float = Field(gt=0)
+
+
+class Experiment(Strict):
+    name: Name
+    applies_to: str = Field(min_length=1, description="The alias whose traffic is split.")
+    arms: list[SplitArm] = Field(min_length=2)
+    sticky_by: Literal["user", "header"] = Field(
+        "user",
+        description="Hash the request's `user` field, or a header, to keep a user on one arm.",
+    )
+    header: str | None = Field(None, description="The header to hash when sticky_by is `header`.")
+
+    @model_validator(mode="after")
+    def _header_named_when_sticky_by_header(self) -> Experiment:
+        if self.sticky_by == "header" and not self.header:
+            raise ValueError("`header` is required when sticky_by is `header`")
+        return self
+
+
+class TenantPolicy(Strict):
+    tenant: Name
+    api_keys: list[KeyHash] = Field(
+        min_length=1,
+        description="SHA-256 hashes of the tenant's API keys (`edge-router policy hash-key`); "
+        "list two to rotate.",
+    )
+    models: list[ModelRule] = Field(min_length=1)
+    routing: RoutingPolicy = RoutingPolicy()
+    privacy: PrivacyPolicy = PrivacyPolicy()
+    limits: LimitsPolicy = LimitsPolicy()
+    cache: CachePolicy = CachePolicy()
+    experiments: list[Experiment] = Field(default_factory=list)
