@@ -148,6 +148,9 @@ class ForwardStage:
                     health.cancel_trial()
             if span.is_recording():
                 _annotate_result(span, ctx)
+                if outcome.error is not None:  # the stream broke after its first byte
+                    span.set_status(Status(StatusCode.ERROR, outcome.error.message))
+                    span.set_attribute("error.type", f"{outcome.error.code}_mid_stream")
             return answer
 
     def _settle(

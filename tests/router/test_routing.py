@@ -188,6 +188,9 @@ async def test_a_stream_cut_after_its_first_byte_ends_with_an_error_event() -> N
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     await stack.control("us-east", down=True)
+        (attempt,) = [s for s in stack.spans.get_finished_spans() if s.kind.name == "CLIENT"]
+        assert attempt.status.status_code.name == "ERROR"
+        assert attempt.attributes["error.type"] == "upstream_connect_error_mid_stream"
 
 
 @pytest.mark.asyncio
