@@ -36,6 +36,7 @@ from router.errors import (
     status_of,
 )
 from router.pipeline import Pipeline
+from router.policy.store import PolicyStore
 from router.stages.auth import AuthStage
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
@@ -56,6 +57,7 @@ class RouterState:
     pipeline: Pipeline
     tracing: Tracing
     access_log: AccessLog | None
+    policy_store: PolicyStore | None
     clock: Clock
     models_created: int
     models_body: bytes
@@ -204,6 +206,13 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def admin_policies(request: web.Request) -> web.Response:
+    store = request.app[STATE].policy_store
+    if store is None:
+        raise NotFound("No policy directory is configured (policies.directory).")
+    return web.Response(body=orjson.dumps(store.as_dict()), content_type=JSON)
+
+
 async def admin_endpoints(request: web.Request) -> web.Response:
     body = orjson.dumps(request.app[STATE].registry.as_dict())
     return web.Response(body=body, content_type=JSON)
@@ -218,6 +227,12 @@ def _models_body(registry: Registry, created: int) -> bytes:
     return orjson.dumps({"object": "list", "data": data})
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     await state.transport.start()
@@ -226,12 +241,14 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as running:
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
+        store = state.policy_store
+        if store is not None and state.loaded.config.policies.watch:
+            watching = asyncio.create_task(store.watch(), name="policy-watch")
+            running.push_async_callback(_cancel, watching)
         try:
             yield
         finally:
-            probing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await probing
+            await _cancel(probing)
             await state.transport.close()
             # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
             await asyncio.to_thread(state.tracing.shutdown)
@@ -269,6 +286,7 @@ def build_app(
         pipeline=pipeline,
         tracing=tracing,
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
+        policy_store=PolicyStore(policy_dir) if (policy_dir := loaded.policy_directory) else None,
         clock=clock,
         models_created=created,
         models_body=_models_body(registry, created),
@@ -280,6 +298,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/admin/endpoints", admin_endpoints)
+    app.router.add_get("/admin/policies", admin_policies)
     app.cleanup_ctx.append(_lifespan)
     return app
 

@@ -37,6 +37,13 @@ class LoadedNodeConfig:
     secrets: Secrets
     path: Path
 
+    @property
+    def policy_directory(self) -> Path | None:
+        directory = self.config.policies.directory
+        if directory is None:
+            return None
+        return (self.path.parent / directory).resolve()
+
 
 def _reference_problems(config: NodeConfig) -> list[tuple[FieldPath, str]]:
     problems: list[tuple[FieldPath, str]] = []

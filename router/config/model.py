@@ -118,6 +118,12 @@ class TracingSettings(Strict):
     sample_ratio: float = Field(1.0, ge=0, le=1)
 
 
+class PolicySettings(Strict):
+    # Tenant policy files (docs/policies.md); a relative path is relative to this config file.
+    directory: str | None = None
+    watch: bool = True
+
+
 class TelemetrySettings(Strict):
     tracing: TracingSettings = TracingSettings()
 
@@ -129,6 +135,7 @@ class NodeConfig(Strict):
     health: HealthSettings = HealthSettings()
     estimators: EstimatorSettings = EstimatorSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    policies: PolicySettings = PolicySettings()
     endpoints: list[EndpointSettings] = Field(min_length=1)
     # Public model names. When empty, every upstream model name is an alias for all endpoints
     # serving it under that name.

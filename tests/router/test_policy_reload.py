@@ -1,0 +1,103 @@
+"""The policy directory is watched: changes take effect whole, a broken file keeps its tenant's
+last good policy and is reported, and requests flowing meanwhile never fail."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from router.policy.keys import hash_key
+from tests.stack import Stack, running_stack
+
+
+def _policy(tenant: str, objective: str = "latency") -> str:
+    return (
+        f"tenant: {tenant}\n"
+        f'api_keys: ["{hash_key("sk-" + tenant)}"]\n'
+        "models:\n  - alias: gpt-4o-mini\n"
+        f"routing:\n  objective: {objective}\n"
+    )
+
+
+async def _policies(stack: Stack) -> dict[str, Any]:
+    async with stack.http.get(f"{stack.url}/admin/policies") as response:
+        assert response.status == 200
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def _until(stack: Stack, check: Any, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Poll the admin view until `check` holds; the bound is a safety net, not a speed claim."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = await _policies(stack)
+        if check(view):
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"policies never reached the expected state: {view}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_policy_changes_are_picked_up_and_a_broken_file_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "acme.yaml").write_text(_policy("acme"))
+    async with running_stack(overrides={"policies": {"directory": str(tmp_path)}}) as stack:
+        client = stack.client()
+        failures: list[BaseException] = []
+        served = 0
+        stop = asyncio.Event()
+
+        async def steady_load() -> None:
+            nonlocal served
+            while not stop.is_set():
+                try:
+                    await client.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                    )
+                    served += 1
+                except openai.OpenAIError as exc:
+                    failures.append(exc)
+
+        workers = [asyncio.create_task(steady_load()) for _ in range(3)]
+        try:
+            first = await _policies(stack)
+            assert first["tenants"] == ["acme"] and first["problems"] == []
+
+            (tmp_path / "zeta.yaml").write_text(_policy("zeta"))
+            await _until(stack, lambda v: v["tenants"] == ["acme", "zeta"])
+
+            (tmp_path / "acme.yaml").write_text(_policy("acme") + "bogus: 1\n")
+            broken = await _until(stack, lambda v: v["problems"])
+            assert broken["tenants"] == ["acme", "zeta"]  # the last good acme keeps serving
+            (problem,) = broken["problems"]
+            assert problem["file"].endswith("acme.yaml")
+            assert (problem["line"], problem["field"]) == (7, "bogus")
+
+            (tmp_path / "acme.yaml").write_text(_policy("acme", objective="cost"))
+            await _until(stack, lambda v: not v["problems"])
+
+            (tmp_path / "zeta.yaml").unlink()
+            final = await _until(stack, lambda v: v["tenants"] == ["acme"])
+            assert final["version"] > first["version"]
+        finally:
+            stop.set()
+            await asyncio.gather(*workers)
+        assert failures == []
+        assert served > 0
+
+
+@pytest.mark.asyncio
+async def test_admin_policies_is_404_without_a_policy_directory() -> None:
+    async with (
+        running_stack() as stack,
+        stack.http.get(f"{stack.url}/admin/policies") as response,
+    ):
+        assert response.status == 404
+        assert (await response.json())["error"]["type"] == "invalid_request_error"
