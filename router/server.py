@@ -37,7 +37,7 @@ from router.errors import (
 )
 from router.pipeline import Pipeline
 from router.policy.store import PolicyStore
-from router.stages.auth import AuthStage
+from router.stages.auth import AuthStage, KeyCheck
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
 from router.telemetry.access_log import AccessLog
@@ -58,6 +58,7 @@ class RouterState:
     tracing: Tracing
     access_log: AccessLog | None
     policy_store: PolicyStore | None
+    key_check: KeyCheck
     clock: Clock
     models_created: int
     models_body: bytes
@@ -181,11 +182,14 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[STATE].models_body, content_type=JSON)
+    state = request.app[STATE]
+    state.key_check(request.headers)
+    return web.Response(body=state.models_body, content_type=JSON)
 
 
 async def get_model(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    state.key_check(request.headers)
     model_id = request.match_info["model_id"]
     if state.registry.targets(model_id) is None:
         raise ModelNotFound(
@@ -268,9 +272,10 @@ def build_app(
     registry = Registry(config, clock)
     transport = Transport(registry.endpoints, loaded.secrets, config.routing)
     tracing = build_tracing(config.telemetry.tracing, span_processor)
+    key_check = KeyCheck(config.auth)
     pipeline = Pipeline(
         [
-            AuthStage(config.auth),
+            AuthStage(key_check),
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
@@ -286,6 +291,7 @@ def build_app(
         pipeline=pipeline,
         tracing=tracing,
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
+        key_check=key_check,
         policy_store=PolicyStore(policy_dir) if (policy_dir := loaded.policy_directory) else None,
         clock=clock,
         models_created=created,

@@ -1,13 +1,14 @@
 """Authentication: the request must carry a key the node accepts.
 
 For now the node config lists the accepted keys; tenant policy files (with hashed keys and a tenant
-per key) replace this stage's lookup in the tenants issue. Keys are compared in constant time and
-never logged.
+per key) replace this lookup in the tenants issue. Keys are compared in constant time and never
+logged. The same check guards the pipeline (`AuthStage`) and the model listing routes.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -16,16 +17,13 @@ from router.context import RequestContext
 from router.errors import AuthenticationFailed
 
 
-class AuthStage:
-    name = "auth"
-    terminal = False
-
+class KeyCheck:
     def __init__(self, settings: AuthSettings) -> None:
         self._keys = tuple(key.encode() for key in settings.api_keys)
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
-        header = ctx.request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
+    def __call__(self, headers: Mapping[str, str]) -> None:
+        """Raise 401 unless the Authorization header carries an accepted Bearer key."""
+        scheme, _, key = headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationFailed(
                 "You didn't provide an API key. You need to provide your API key in an "
@@ -35,4 +33,15 @@ class AuthStage:
         presented = key.strip().encode()
         if not any(hmac.compare_digest(presented, accepted) for accepted in self._keys):
             raise AuthenticationFailed("Incorrect API key provided.")
+
+
+class AuthStage:
+    name = "auth"
+    terminal = False
+
+    def __init__(self, check: KeyCheck) -> None:
+        self._check = check
+
+    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+        self._check(ctx.request.headers)
         return None

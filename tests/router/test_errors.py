@@ -55,6 +55,10 @@ async def test_wrong_key_is_a_401_and_missing_key_too() -> None:
         async with stack.http.post(f"{stack.url}/v1/chat/completions", json=CHAT) as response:
             assert response.status == 401
             assert (await response.json())["error"]["type"] == "invalid_request_error"
+        with pytest.raises(openai.AuthenticationError):
+            await stack.client(api_key="sk-wrong").models.list()
+        with pytest.raises(openai.AuthenticationError):
+            await stack.client(api_key="sk-wrong").models.retrieve("gpt-4o")
 
 
 @pytest.mark.asyncio
