@@ -14,6 +14,7 @@ from aiohttp import web
 from opentelemetry.trace import Span
 
 from router.config.model import Objective
+from router.policy.model import TenantPolicy
 from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
@@ -62,6 +63,9 @@ class RequestContext:
     span: Span
     started_s: float
     deadline_s: float  # on the monotonic clock
+    # Who is asking: the tenant and its policy, taken once from the current snapshot.
+    tenant: str = ""
+    policy: TenantPolicy | None = None
     required_tags: frozenset[str] = frozenset()
     objective: Objective = "balanced"
     latency_slo_ms: float | None = None

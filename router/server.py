@@ -37,7 +37,7 @@ from router.errors import (
 )
 from router.pipeline import Pipeline
 from router.policy.store import PolicyStore
-from router.stages.auth import AuthStage, KeyCheck
+from router.stages.auth import Authenticator, AuthStage
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
 from router.telemetry.access_log import AccessLog
@@ -58,7 +58,7 @@ class RouterState:
     tracing: Tracing
     access_log: AccessLog | None
     policy_store: PolicyStore | None
-    key_check: KeyCheck
+    authenticate: Authenticator
     clock: Clock
     models_created: int
     models_body: bytes
@@ -163,6 +163,7 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
         "gen_ai.operation.name": ctx.parsed.operation.otel_name,
         "gen_ai.request.model": ctx.parsed.model,
         "http.request.method": ctx.request.method,
+        "router.tenant": ctx.tenant,
         "http.response.status_code": status,
         "router.served_by": decision.served_by,
         "router.endpoint": decision.endpoint,
@@ -183,13 +184,13 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
 
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.key_check(request.headers)
+    state.authenticate(request.headers)
     return web.Response(body=state.models_body, content_type=JSON)
 
 
 async def get_model(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.key_check(request.headers)
+    state.authenticate(request.headers)
     model_id = request.match_info["model_id"]
     if state.registry.targets(model_id) is None:
         raise ModelNotFound(
@@ -272,10 +273,12 @@ def build_app(
     registry = Registry(config, clock)
     transport = Transport(registry.endpoints, loaded.secrets, config.routing)
     tracing = build_tracing(config.telemetry.tracing, span_processor)
-    key_check = KeyCheck(config.auth)
+    policy_dir = loaded.policy_directory
+    policy_store = PolicyStore(policy_dir) if policy_dir is not None else None
+    authenticate = Authenticator(config.auth, policy_store)
     pipeline = Pipeline(
         [
-            AuthStage(key_check),
+            AuthStage(authenticate),
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
@@ -291,8 +294,8 @@ def build_app(
         pipeline=pipeline,
         tracing=tracing,
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
-        key_check=key_check,
-        policy_store=PolicyStore(policy_dir) if (policy_dir := loaded.policy_directory) else None,
+        authenticate=authenticate,
+        policy_store=policy_store,
         clock=clock,
         models_created=created,
         models_body=_models_body(registry, created),

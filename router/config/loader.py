@@ -47,6 +47,8 @@ class LoadedNodeConfig:
 
 def _reference_problems(config: NodeConfig) -> list[tuple[FieldPath, str]]:
     problems: list[tuple[FieldPath, str]] = []
+    if not config.auth.api_keys and config.policies.directory is None:
+        problems.append((("auth", "api_keys"), "give at least one key, or a policies.directory"))
     names = [e.name for e in config.endpoints]
     for i, name in enumerate(names):
         if name in names[:i]:

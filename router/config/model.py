@@ -32,8 +32,9 @@ class ServerSettings(Strict):
 
 
 class AuthSettings(Strict):
-    # Plain keys for now; tenant policy files (hashed keys) replace this in the tenants issue.
-    api_keys: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    # Node-level keys (tenant `node`, no policy). Tenants with policies authenticate with the
+    # key hashes of their policy files instead; at least one of the two must be configured.
+    api_keys: list[Annotated[str, Field(min_length=1)]] = []
 
 
 class EndpointModel(Strict):
@@ -130,7 +131,7 @@ class TelemetrySettings(Strict):
 
 class NodeConfig(Strict):
     server: ServerSettings = ServerSettings()
-    auth: AuthSettings
+    auth: AuthSettings = AuthSettings()
     routing: RoutingSettings = RoutingSettings()
     health: HealthSettings = HealthSettings()
     estimators: EstimatorSettings = EstimatorSettings()

@@ -1,47 +1,70 @@
-"""Authentication: the request must carry a key the node accepts.
+"""Authentication: the request's key identifies its tenant and, with it, the tenant's policy.
 
-For now the node config lists the accepted keys; tenant policy files (with hashed keys and a tenant
-per key) replace this lookup in the tenants issue. Keys are compared in constant time and never
-logged. The same check guards the pipeline (`AuthStage`) and the model listing routes.
+Tenants with policy files are found by the SHA-256 of the presented key in the current policy
+snapshot (taken once per request, so a reload never changes the rules mid-request). The node
+config's `auth.api_keys` are still accepted, as the tenant `node` with no policy, compared in
+constant time. Keys are never logged.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from router.config.model import AuthSettings
 from router.context import RequestContext
 from router.errors import AuthenticationFailed
+from router.policy.keys import hash_key
+from router.policy.model import TenantPolicy
+from router.policy.store import PolicyStore
+
+NODE_TENANT = "node"
 
 
-class KeyCheck:
-    def __init__(self, settings: AuthSettings) -> None:
-        self._keys = tuple(key.encode() for key in settings.api_keys)
+@dataclass(frozen=True, slots=True)
+class Identity:
+    tenant: str
+    policy: TenantPolicy | None
 
-    def __call__(self, headers: Mapping[str, str]) -> None:
-        """Raise 401 unless the Authorization header carries an accepted Bearer key."""
+
+class Authenticator:
+    def __init__(self, settings: AuthSettings, store: PolicyStore | None) -> None:
+        self._node_keys = tuple(key.encode() for key in settings.api_keys)
+        self._store = store
+
+    def __call__(self, headers: Mapping[str, str]) -> Identity:
+        """The caller's identity, or 401 unless the Authorization header carries a known key."""
         scheme, _, key = headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
             raise AuthenticationFailed(
                 "You didn't provide an API key. You need to provide your API key in an "
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 code=None,
             )
-        presented = key.strip().encode()
-        if not any(hmac.compare_digest(presented, accepted) for accepted in self._keys):
-            raise AuthenticationFailed("Incorrect API key provided.")
+        if self._store is not None:
+            snapshot = self._store.snapshot
+            tenant = snapshot.tenant_by_key.get(hash_key(key))
+            if tenant is not None:
+                return Identity(tenant, snapshot.policies[tenant])
+        presented = key.encode()
+        if any(hmac.compare_digest(presented, accepted) for accepted in self._node_keys):
+            return Identity(NODE_TENANT, None)
+        raise AuthenticationFailed("Incorrect API key provided.")
 
 
 class AuthStage:
     name = "auth"
     terminal = False
 
-    def __init__(self, check: KeyCheck) -> None:
-        self._check = check
+    def __init__(self, authenticate: Authenticator) -> None:
+        self._authenticate = authenticate
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
-        self._check(ctx.request.headers)
+        identity = self._authenticate(ctx.request.headers)
+        ctx.tenant = identity.tenant
+        ctx.policy = identity.policy
         return None

@@ -23,6 +23,7 @@ from router.endpoints.balancer import Candidate, choose, estimate_price_usd
 from router.endpoints.estimators import predicted_latency_ms
 from router.endpoints.registry import Registry, Target
 from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint
+from router.policy.model import ModelRule, TenantPolicy
 
 _OBJECTIVES: frozenset[str] = frozenset(get_args(Objective))
 TAGS_HEADER = "x-router-privacy-tags"
@@ -47,13 +48,16 @@ class RouteStage:
         self._rng = rng
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
-        self._read_request_preferences(ctx)
         targets = self._registry.targets(ctx.parsed.model)
-        if targets is None:
+        rule = _rule_for(ctx.policy, ctx.parsed.model) if ctx.policy is not None else None
+        if targets is None or (ctx.policy is not None and rule is None):
             raise ModelNotFound(
                 f"The model `{ctx.parsed.model}` does not exist or you do not have access to it.",
                 param="model",
             )
+        if ctx.policy is not None and rule is not None:
+            targets = _apply_policy(ctx, ctx.policy, rule, targets)
+        self._read_request_preferences(ctx)
         eligible = self._filter(ctx, targets)
         if len(eligible) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
@@ -74,6 +78,8 @@ class RouteStage:
         return None
 
     def _read_request_preferences(self, ctx: RequestContext) -> None:
+        """Headers may choose the objective and SLO, and add required tags (never remove the
+        tenant's, which are already on the context)."""
         headers = ctx.request.headers
         tags = headers.get(TAGS_HEADER)
         if tags:
@@ -164,4 +170,62 @@ class RouteStage:
                 target.pricing.output_price_per_mtok,
             ),
             available=self._registry.health.available(endpoint.name),
+        )
+
+
+def _rule_for(policy: TenantPolicy, alias: str) -> ModelRule | None:
+    for rule in policy.models:
+        if rule.alias == alias:
+            return rule
+    return None
+
+
+def _apply_policy(
+    ctx: RequestContext, policy: TenantPolicy, rule: ModelRule, targets: tuple[Target, ...]
+) -> tuple[Target, ...]:
+    """The tenant's defaults, caps and restrictions; what it may use of the alias's targets."""
+    _check_caps(ctx, rule)
+    routing = policy.routing
+    ctx.objective = routing.objective
+    if routing.latency_slo_ms is not None:
+        ctx.latency_slo_ms = routing.latency_slo_ms
+    if policy.privacy.required_tags:
+        ctx.required_tags = ctx.required_tags | frozenset(policy.privacy.required_tags)
+    if rule.targets:
+        allowed = {(t.endpoint, t.model) for t in rule.targets}
+        targets = tuple(t for t in targets if (t.endpoint.name, t.upstream_model) in allowed)
+    if routing.allowed_regions:
+        regions = frozenset(routing.allowed_regions)
+        targets = tuple(t for t in targets if t.endpoint.region in regions)
+    if not targets:
+        raise NoEligibleEndpoint(
+            f"No endpoint serving model `{ctx.parsed.model}` is allowed by this tenant's policy.",
+            code="no_endpoint_allowed_by_policy",
+        )
+    return targets
+
+
+def _check_caps(ctx: RequestContext, rule: ModelRule) -> None:
+    caps = rule.caps
+    body = ctx.parsed.body
+    max_tokens = ctx.parsed.max_output_tokens
+    if caps.max_tokens is not None and max_tokens is not None and max_tokens > caps.max_tokens:
+        param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+        raise InvalidRequest(
+            f"Invalid '{param}': at most {caps.max_tokens} is allowed for this key.", param=param
+        )
+    n = body.get("n")
+    if caps.max_n is not None and isinstance(n, int) and n > caps.max_n:
+        raise InvalidRequest(
+            f"Invalid 'n': at most {caps.max_n} is allowed for this key.", param="n"
+        )
+    temperature = body.get("temperature")
+    if (
+        caps.max_temperature is not None
+        and isinstance(temperature, int | float)
+        and temperature > caps.max_temperature
+    ):
+        raise InvalidRequest(
+            f"Invalid 'temperature': at most {caps.max_temperature} is allowed for this key.",
+            param="temperature",
         )

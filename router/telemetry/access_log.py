@@ -33,6 +33,7 @@ class _Entry(NamedTuple):
     path: str
     status: int
     duration_ms: float
+    tenant: str
     model: str
     stream: bool
     decision: Decision
@@ -47,6 +48,7 @@ class _Entry(NamedTuple):
                 "path": self.path,
                 "status": self.status,
                 "duration_ms": round(self.duration_ms, 3),
+                "tenant": self.tenant,
                 "model": self.model,
                 "stream": self.stream,
                 "served_by": decision.served_by,
@@ -79,6 +81,7 @@ class AccessLog:
                 request.path,
                 status,
                 duration_ms,
+                ctx.tenant,
                 ctx.parsed.model,
                 ctx.parsed.stream,
                 ctx.decision,

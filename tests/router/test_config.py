@@ -89,3 +89,9 @@ def test_the_shipped_demo_config_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     loaded = load_node_config(root / "deploy" / "local" / "node.yaml", {})
     assert {e.name for e in loaded.config.endpoints} == {"us-east", "eu-west", "ap-south"}
+
+
+def test_a_node_without_keys_or_policies_is_refused() -> None:
+    text = VALID.replace("auth:\n  api_keys: [k]\n", "")
+    (problem,) = _problems(text)
+    assert problem == "node.yaml:1: auth.api_keys: give at least one key, or a policies.directory"
