@@ -13,12 +13,10 @@ from pathlib import Path
 
 from router.config.model import NodeConfig
 from router.config.yaml_source import (
-    ConfigInvalid,
-    ConfigProblem,
     FieldPath,
-    dotted,
-    line_of,
     parse_yaml,
+    raise_if_problems,
+    read_config_text,
     validate,
 )
 
@@ -98,20 +96,9 @@ def parse_node_config(
     data, lines = parse_yaml(text, file)
     config = validate(NodeConfig, data, lines, file)
     secrets, secret_problems = _read_secrets(config, os.environ if environ is None else environ)
-    problems = _reference_problems(config) + secret_problems
-    if problems:
-        raise ConfigInvalid(
-            [
-                ConfigProblem(file, line_of(path, lines), dotted(path), message)
-                for path, message in problems
-            ]
-        )
+    raise_if_problems(file, lines, _reference_problems(config) + secret_problems)
     return LoadedNodeConfig(config, secrets, Path(file))
 
 
 def load_node_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedNodeConfig:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigInvalid([ConfigProblem(str(path), None, "", f"cannot read: {exc}")]) from exc
-    return parse_node_config(text, str(path), environ)
+    return parse_node_config(read_config_text(path), str(path), environ)

@@ -115,11 +115,18 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part.startswith("function-") or "[" in part)
 
 
-def load_model(model: type[ModelT], path: Path) -> ModelT:
-    file = str(path)
+def read_config_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigInvalid([ConfigProblem(file, None, "", f"cannot read: {exc}")]) from exc
-    data, lines = parse_yaml(text, file)
-    return validate(model, data, lines, file)
+        raise ConfigInvalid([ConfigProblem(str(path), None, "", f"cannot read: {exc}")]) from exc
+
+
+def raise_if_problems(
+    file: str, lines: dict[FieldPath, int], problems: list[tuple[FieldPath, str]]
+) -> None:
+    """Checks made after the schema (references, uniqueness) report like schema problems."""
+    if problems:
+        raise ConfigInvalid(
+            [ConfigProblem(file, line_of(p, lines), dotted(p), message) for p, message in problems]
+        )

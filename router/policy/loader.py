@@ -15,9 +15,9 @@ from router.config.yaml_source import (
     ConfigInvalid,
     ConfigProblem,
     FieldPath,
-    dotted,
-    line_of,
     parse_yaml,
+    raise_if_problems,
+    read_config_text,
     validate,
 )
 from router.policy.model import TenantPolicy
@@ -56,17 +56,9 @@ def _field_problems(policy: TenantPolicy, stem: str) -> list[tuple[FieldPath, st
 
 def load_policy_file(path: Path) -> TenantPolicy:
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigInvalid([ConfigProblem(file, None, "", f"cannot read: {exc}")]) from exc
-    data, lines = parse_yaml(text, file)
+    data, lines = parse_yaml(read_config_text(path), file)
     policy = validate(TenantPolicy, data, lines, file)
-    problems = _field_problems(policy, path.stem)
-    if problems:
-        raise ConfigInvalid(
-            [ConfigProblem(file, line_of(p, lines), dotted(p), message) for p, message in problems]
-        )
+    raise_if_problems(file, lines, _field_problems(policy, path.stem))
     return policy
 
 
