@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit bench bench-tracing clean
+.PHONY: setup system-deps run test lint typecheck unit bench bench-tracing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Debian packages the tests use: a real redis-server for limits shared between router processes.
+# Installed once (as root, or through sudo); tests start their own servers on free ports.
+system-deps:
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server; \
+	}
 
 run: setup
 	deploy/local/run.sh
@@ -25,7 +34,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-unit: setup
+unit: setup system-deps
 	$(PY) -m pytest -q
 
 test: lint typecheck unit

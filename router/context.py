@@ -20,6 +20,7 @@ from router.wire.usage import Usage
 
 if TYPE_CHECKING:
     from router.endpoints.registry import Target
+    from router.limits.backend import AdmissionTicket
 
 
 @dataclass(slots=True)
@@ -32,20 +33,30 @@ class Attempt:
 @dataclass(slots=True)
 class Decision:
     served_by: str = ""  # "cloud" for now; "edge" and "cache" come with the worker and the cache
+    # The public alias the request was routed as: the requested one, or an experiment's arm.
+    alias: str = ""
     endpoint: str = ""
     upstream_model: str = ""
     response_model: str = ""
     region: str = ""
     reason: str = ""
+    # `<experiment>=<arm alias>` when a tenant's experiment chose the alias this request went to.
+    experiment: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     ttft_ms: float | None = None
+    # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
+    rate_limit_headers: dict[str, str] | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {"x-router-reason": self.reason_text()}
+        if self.rate_limit_headers:
+            headers.update(self.rate_limit_headers)
         if self.served_by:
             headers["x-router-served-by"] = self.served_by
         if self.endpoint:
             headers["x-router-endpoint"] = self.endpoint
+        if self.experiment:
+            headers["x-router-experiment"] = self.experiment
         return headers
 
     def reason_text(self) -> str:
@@ -69,6 +80,10 @@ class RequestContext:
     required_tags: frozenset[str] = frozenset()
     objective: Objective = "balanced"
     latency_slo_ms: float | None = None
+    # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own.
+    max_attempts: int = 3
+    # What admission charged this request, settled against real usage when it ends.
+    admission: AdmissionTicket | None = None
     decision: Decision = field(default_factory=Decision)
     # The route stage's plan: the pick first, then the fail-over order.
     plan: tuple[Target, ...] = ()

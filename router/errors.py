@@ -8,6 +8,7 @@ may succeed. Failover reads `retryable`; it never parses messages. The error mid
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 import orjson
@@ -98,6 +99,54 @@ class UnsupportedMediaType(ClientError):
 
 
 # --- decided by the router --------------------------------------------------------------------
+
+
+class LimitExceeded(ClientError):
+    """The tenant is over one of its policy's limits (429). `retry_after_s` says when the limit
+    admits this request again; `headers` carry it as `Retry-After` plus OpenAI's `x-ratelimit-*`."""
+
+    status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.extra_headers = extra_headers or {}
+
+    def headers(self) -> dict[str, str]:
+        # Whole seconds, rounded up, never 0 (RFC 9110 delay-seconds); `retry-after-ms` is the
+        # precise value, which the openai client prefers when present.
+        whole_s = max(1, math.ceil(self.retry_after_s))
+        return {
+            **self.extra_headers,
+            "retry-after": str(whole_s),
+            "retry-after-ms": str(max(1, math.ceil(self.retry_after_s * 1000))),
+        }
+
+
+class RateLimited(LimitExceeded):
+    """Over requests or tokens per minute, or concurrent requests: waiting helps."""
+
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+
+class TokensRateLimited(RateLimited):
+    """Over tokens per minute (OpenAI's type for it is `tokens`)."""
+
+    error_type = "tokens"
+
+
+class QuotaExceeded(LimitExceeded):
+    """Over the daily or monthly budget: waiting until the period ends helps."""
+
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
 
 
 class NoEligibleEndpoint(RouterError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import random
 import time
@@ -28,19 +29,28 @@ from router.endpoints.prober import Prober
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.errors import (
+    AuthenticationFailed,
     MethodNotAllowed,
     ModelNotFound,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
     RouterError,
     status_of,
 )
+from router.limits.backend import NO_LIMITS, Limits
+from router.limits.fallback import FallbackLimits
+from router.limits.memory import MemoryLimits
+from router.limits.redis_backend import RedisLimits
+from router.limits.report import tenant_usage
 from router.pipeline import Pipeline
 from router.policy.store import PolicyStore
-from router.stages.auth import Authenticator, AuthStage
+from router.stages.admission import AdmissionStage
+from router.stages.auth import NODE_TENANT, Authenticator, AuthStage
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
 from router.telemetry.access_log import AccessLog
+from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
 from router.telemetry.tracing import Tracing, build_tracing
 from router.wire.requests import Operation, parse_request
 
@@ -59,6 +69,9 @@ class RouterState:
     access_log: AccessLog | None
     policy_store: PolicyStore | None
     authenticate: Authenticator
+    admission: AdmissionStage
+    limits: FallbackLimits
+    metrics: Metrics
     clock: Clock
     models_created: int
     models_body: bytes
@@ -149,6 +162,7 @@ def _operation_handler(
                     answer.headers.update(ctx.decision.headers())
                 return answer
             finally:
+                state.admission.record(ctx)
                 if span.is_recording():
                     _annotate_request(span, ctx, status)
                 if state.access_log is not None:
@@ -211,6 +225,49 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def admin_only(handler: Handler) -> Handler:
+    """The admin API needs the node's admin token; tenant keys never open it."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        expected = request.app[STATE].loaded.secrets.admin_token
+        if expected is None:
+            raise PermissionDenied(
+                "The admin API is disabled: set admin.token_env in the node config."
+            )
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
+            raise AuthenticationFailed("The admin API needs the admin token (Bearer).")
+        return await handler(request)
+
+    return guarded
+
+
+async def admin_tenant_usage(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    tenant = request.match_info["tenant"]
+    limits: Limits | None = None
+    if state.policy_store is not None:
+        policy = state.policy_store.snapshot.policies.get(tenant)
+        if policy is not None:
+            limits = Limits.from_policy(policy.limits)
+    if limits is None and tenant == NODE_TENANT and state.loaded.config.auth.api_keys:
+        limits = NO_LIMITS
+    if limits is None:
+        raise NotFound(f"No tenant `{tenant}` is configured.", code="tenant_not_found")
+    report = await tenant_usage(state.limits, tenant, limits, state.clock.wall())
+    return web.Response(body=orjson.dumps(report), content_type=JSON)
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    body = request.app[STATE].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
+
+
 async def admin_policies(request: web.Request) -> web.Response:
     store = request.app[STATE].policy_store
     if store is None:
@@ -254,6 +311,10 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await _cancel(probing)
+            await state.admission.drain()
+            if state.limits.shared is not None:
+                await state.limits.shared.close()
+            state.metrics.shutdown()
             await state.transport.close()
             # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
             await asyncio.to_thread(state.tracing.shutdown)
@@ -276,13 +337,23 @@ def build_app(
     policy_dir = loaded.policy_directory
     policy_store = PolicyStore(policy_dir) if policy_dir is not None else None
     authenticate = Authenticator(config.auth, policy_store)
+    metrics = Metrics()
+    limits = FallbackLimits(
+        _shared_limits(loaded),
+        MemoryLimits(),
+        clock,
+        metrics,
+        retry_interval_s=config.limits.redis.retry_interval_s,
+    )
+    admission = AdmissionStage(limits, registry, config.routing, clock, metrics)
     pipeline = Pipeline(
         [
             AuthStage(authenticate),
+            admission,
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
-            ForwardStage(registry, transport, config.routing, tracing, clock),
+            ForwardStage(registry, transport, tracing, clock),
         ]
     )
     created = int(time.time())
@@ -295,6 +366,9 @@ def build_app(
         tracing=tracing,
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
         authenticate=authenticate,
+        admission=admission,
+        limits=limits,
+        metrics=metrics,
         policy_store=policy_store,
         clock=clock,
         models_created=created,
@@ -306,10 +380,23 @@ def build_app(
     app.router.add_get("/v1/models/{model_id}", get_model)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/admin/endpoints", admin_endpoints)
-    app.router.add_get("/admin/policies", admin_policies)
+    app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_get("/admin/endpoints", admin_only(admin_endpoints))
+    app.router.add_get("/admin/policies", admin_only(admin_policies))
+    app.router.add_get("/admin/tenants/{tenant}/usage", admin_only(admin_tenant_usage))
     app.cleanup_ctx.append(_lifespan)
     return app
+
+
+def _shared_limits(loaded: LoadedNodeConfig) -> RedisLimits | None:
+    settings = loaded.config.limits
+    if settings.backend != "redis":
+        return None
+    return RedisLimits(
+        loaded.secrets.redis_url or settings.redis.url,
+        key_prefix=settings.redis.key_prefix,
+        timeout_s=settings.redis.timeout_ms / 1000.0,
+    )
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -23,11 +23,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
+from router.clock import Clock
 from router.config.loader import parse_node_config
 from router.server import build_app, serve
 from router.telemetry.access_log import AccessLog
 
 API_KEY = "sk-test-router"
+ADMIN_TOKEN = "admin-test-token"
+ADMIN_TOKEN_ENV = "TEST_ADMIN_TOKEN"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 DEFAULT_REGIONS = (
     RegionSettings(name="us-east", rtt_ms=2.0),
@@ -85,10 +89,15 @@ class Stack:
             )
             return records
 
+    async def admin(self, path: str, expect_status: int = 200) -> Any:
+        """GET an admin API path with the admin token; its JSON body."""
+        async with self.http.get(f"{self.url}{path}", headers=ADMIN_HEADERS) as response:
+            assert response.status == expect_status, await response.text()
+            return await response.json()
+
     async def admin_endpoints(self) -> dict[str, Any]:
-        async with self.http.get(f"{self.url}/admin/endpoints") as response:
-            result: dict[str, Any] = await response.json()
-            return result
+        result: dict[str, Any] = await self.admin("/admin/endpoints")
+        return result
 
 
 def key_env(endpoint: str) -> str:
@@ -104,6 +113,7 @@ def node_config(
     endpoints in `keyed` read their provider key from the environment variable `key_env(name)`."""
     config: dict[str, Any] = {
         "auth": {"api_keys": [API_KEY]},
+        "admin": {"token_env": ADMIN_TOKEN_ENV},
         "health": {"probe_interval_s": 0.2, "probe_timeout_s": 0.5},
         "routing": {"connect_timeout_s": 0.5, "first_byte_timeout_s": 2, "deadline_s": 10},
         "endpoints": [
@@ -145,6 +155,8 @@ async def running_stack(
     overrides: Mapping[str, Any] | None = None,
     seed: int = 7,
     endpoint_keys: Mapping[str, str] | None = None,
+    extra_environ: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Stack]:
     """`endpoint_keys` maps an endpoint to the provider key the router gets from its environment."""
     settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
@@ -153,11 +165,14 @@ async def running_stack(
         keys = dict(endpoint_keys or {})
         config = node_config(cloud, overrides, frozenset(keys))
         environ = {key_env(name): key for name, key in keys.items()}
+        environ[ADMIN_TOKEN_ENV] = ADMIN_TOKEN
+        environ.update(extra_environ or {})
         loaded = parse_node_config(yaml.safe_dump(config, sort_keys=False), "node.yaml", environ)
         stream = io.BytesIO()
         access_log = AccessLog(stream)
         app = build_app(
             loaded,
+            clock=clock,
             rng=random.Random(seed),
             span_processor=SimpleSpanProcessor(exporter),
             access_log=access_log,

@@ -16,4 +16,6 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 echo "simulated cloud up (control API on http://127.0.0.1:9100/control/regions)"
+# The admin API's token (docs/configuration.md#admin); a demo value unless one is given.
+export EDGE_ROUTER_ADMIN_TOKEN="${EDGE_ROUTER_ADMIN_TOKEN:-admin-demo}"
 "$root/.venv/bin/edge-router" serve --config "${EDGE_ROUTER_CONFIG:-$here/node.yaml}"

@@ -24,9 +24,11 @@ from router.config.yaml_source import (
 @dataclass(frozen=True)
 class Secrets:
     endpoint_keys: Mapping[str, str] = field(default_factory=dict)
+    admin_token: str | None = None
+    redis_url: str | None = None  # from `limits.redis.url_env`, when set
 
     def __repr__(self) -> str:
-        return f"Secrets(<{len(self.endpoint_keys)} endpoint keys>)"
+        return f"Secrets(<{len(self.endpoint_keys)} endpoint keys>, <admin token>, <redis url>)"
 
 
 @dataclass(frozen=True)
@@ -72,22 +74,26 @@ def _reference_problems(config: NodeConfig) -> list[tuple[FieldPath, str]]:
 def _read_secrets(
     config: NodeConfig, environ: Mapping[str, str]
 ) -> tuple[Secrets, list[tuple[FieldPath, str]]]:
-    keys: dict[str, str] = {}
     problems: list[tuple[FieldPath, str]] = []
-    for i, endpoint in enumerate(config.endpoints):
-        if endpoint.api_key_env is None:
-            continue
-        value = environ.get(endpoint.api_key_env)
+
+    def read(variable: str | None, where: FieldPath) -> str | None:
+        if variable is None:
+            return None
+        value = environ.get(variable)
         if not value:
-            problems.append(
-                (
-                    ("endpoints", i, "api_key_env"),
-                    f"environment variable {endpoint.api_key_env} is not set",
-                )
-            )
-        else:
-            keys[endpoint.name] = value
-    return Secrets(keys), problems
+            problems.append((where, f"environment variable {variable} is not set"))
+        return value or None
+
+    keys: dict[str, str] = {}
+    for i, endpoint in enumerate(config.endpoints):
+        key = read(endpoint.api_key_env, ("endpoints", i, "api_key_env"))
+        if key is not None:
+            keys[endpoint.name] = key
+    admin_token = read(config.admin.token_env, ("admin", "token_env"))
+    redis_url = None
+    if config.limits.backend == "redis":
+        redis_url = read(config.limits.redis.url_env, ("limits", "redis", "url_env"))
+    return Secrets(keys, admin_token, redis_url), problems
 
 
 def parse_node_config(

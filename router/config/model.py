@@ -37,6 +37,29 @@ class AuthSettings(Strict):
     api_keys: list[Annotated[str, Field(min_length=1)]] = []
 
 
+class AdminSettings(Strict):
+    # The environment variable holding the bearer token of the admin API (`/admin/*`). Unset, the
+    # admin API refuses every request.
+    token_env: str | None = None
+
+
+class RedisSettings(Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+    # An environment variable holding the URL instead, for a URL that carries a password.
+    url_env: str | None = None
+    # Prefix of every key the router writes, so several deployments can share one Redis.
+    key_prefix: str = Field("edge-router", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    timeout_ms: PositiveFloat = 250.0
+    # After a failure, limits stay local this long before Redis is tried again.
+    retry_interval_s: PositiveFloat = 2.0
+
+
+class LimitsSettings(Strict):
+    # `memory`: this process alone; `redis`: shared by every router using the same Redis.
+    backend: Literal["memory", "redis"] = "memory"
+    redis: RedisSettings = RedisSettings()
+
+
 class EndpointModel(Strict):
     name: str = Field(min_length=1)
     kind: ModelKind = "chat"
@@ -132,6 +155,8 @@ class TelemetrySettings(Strict):
 class NodeConfig(Strict):
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    admin: AdminSettings = AdminSettings()
+    limits: LimitsSettings = LimitsSettings()
     routing: RoutingSettings = RoutingSettings()
     health: HealthSettings = HealthSettings()
     estimators: EstimatorSettings = EstimatorSettings()

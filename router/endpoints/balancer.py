@@ -9,9 +9,11 @@ How it chooses:
   is tried anyway: an endpoint that is probably down beats a certain error.
 - The objective sets the score: `latency` is the predicted latency; `cost` is the price, prices
   within 1 % of the cheapest counting as the cheapest so that latency decides between them;
-  `balanced` is latency / best latency + price / best price, so the best on both scores 2. A free
-  endpoint (the local worker) has a price term of 0 and the cheapest paid one 1; free and slow
-  therefore still loses to paid and fast.
+  `balanced` is w_latency * latency / best latency + w_cost * price / best price, so with the
+  default weights (1 and 1, a tenant's `routing.weights`) the best on both scores 2. A free
+  endpoint (the local worker) has a price term of 0 and the cheapest paid one w_cost; free and slow
+  therefore still loses to paid and fast unless the cost weight says otherwise. A cost weight of 0
+  ranks like `latency`, a latency weight of 0 like `cost` (without its 1 % tie).
 - An SLO (max predicted latency) overrides the objective: the cheapest candidate predicted to meet
   it wins (as under `cost`); if none does, the fastest wins and the reason says `slo_missed`.
 - Power of two choices (Mitzenmacher; Linkerd and Finagle balance the same way) among the
@@ -41,6 +43,8 @@ _REASON_MAX_CHARS = 200
 _TOKENS_PER_MTOK = 1_000_000.0
 
 _Key = tuple[int, float, float]
+_Weights = tuple[float, float]  # (latency, cost) in `balanced`
+_DEFAULT_WEIGHTS: _Weights = (1.0, 1.0)
 
 
 # Not frozen: a frozen dataclass builds through object.__setattr__, measurably slower on the
@@ -88,7 +92,10 @@ def choose(
     latency_slo_ms: float | None,
     p2c_band: float,
     rng: random.Random,
+    latency_weight: float = 1.0,
+    cost_weight: float = 1.0,
 ) -> Selection:
+    """`latency_weight` and `cost_weight` weigh the two terms of `balanced` (ignored otherwise)."""
     if not candidates:
         return Selection((), "no_candidates", False)
     competing = [c for c in candidates if c.available]
@@ -99,36 +106,44 @@ def choose(
     elif len(competing) < len(candidates):
         benched = [c for c in candidates if not c.available]
 
-    keys = _keys(competing, objective, latency_slo_ms)
+    weights = (latency_weight, cost_weight)
+    keys = _keys(competing, objective, latency_slo_ms, weights)
     order = sorted(range(len(competing)), key=keys.__getitem__)
     near_best = _near_best_count(keys, order, p2c_band)
     ranked = [competing[i] for i in order]
     pick = ranked.pop(_power_of_two(keys, order, near_best, rng))
-    ordered = (pick, *ranked, *_ranked(benched, objective, latency_slo_ms))
+    ordered = (pick, *ranked, *_ranked(benched, objective, latency_slo_ms, weights))
 
     slo_missed = latency_slo_ms is not None and keys[order[0]][0] == 1
-    reason = _reason(ordered, objective, latency_slo_ms, slo_missed, near_best, all_unavailable)
+    goal = _goal(objective, latency_slo_ms, weights)
+    reason = _reason(ordered, goal, slo_missed, near_best, all_unavailable)
     return Selection(ordered, reason, all_unavailable)
 
 
 def _ranked(
-    candidates: list[Candidate], objective: Objective, latency_slo_ms: float | None
+    candidates: list[Candidate],
+    objective: Objective,
+    latency_slo_ms: float | None,
+    weights: _Weights,
 ) -> list[Candidate]:
     if not candidates:
         return candidates
-    keys = _keys(candidates, objective, latency_slo_ms)
+    keys = _keys(candidates, objective, latency_slo_ms, weights)
     return [candidates[i] for i in sorted(range(len(candidates)), key=keys.__getitem__)]
 
 
 def _keys(
-    candidates: list[Candidate], objective: Objective, latency_slo_ms: float | None
+    candidates: list[Candidate],
+    objective: Objective,
+    latency_slo_ms: float | None,
+    weights: _Weights,
 ) -> list[_Key]:
     if latency_slo_ms is not None:
         return _slo_keys(candidates, latency_slo_ms)
     if objective == "cost":
         return _cost_keys(candidates)
     if objective == "balanced":
-        return _balanced_keys(candidates)
+        return _balanced_keys(candidates, weights)
     return [(0, c.predicted_latency_ms, c.price_usd) for c in candidates]
 
 
@@ -154,7 +169,8 @@ def _slo_keys(candidates: list[Candidate], latency_slo_ms: float) -> list[_Key]:
     ]
 
 
-def _balanced_keys(candidates: list[Candidate]) -> list[_Key]:
+def _balanced_keys(candidates: list[Candidate], weights: _Weights) -> list[_Key]:
+    latency_weight, cost_weight = weights
     # The smallest positive value is the unit, so a zero (a free endpoint) scores 0, not inf.
     latency_unit_ms = min(
         (c.predicted_latency_ms for c in candidates if c.predicted_latency_ms > 0), default=0.0
@@ -163,15 +179,18 @@ def _balanced_keys(candidates: list[Candidate]) -> list[_Key]:
     return [
         (
             0,
-            _ratio(c.predicted_latency_ms, latency_unit_ms) + _ratio(c.price_usd, price_unit_usd),
+            _weighed(c.predicted_latency_ms, latency_unit_ms, latency_weight)
+            + _weighed(c.price_usd, price_unit_usd, cost_weight),
             c.predicted_latency_ms,
         )
         for c in candidates
     ]
 
 
-def _ratio(value: float, unit: float) -> float:
-    return value / unit if unit > 0 else 0.0
+def _weighed(value: float, unit: float, weight: float) -> float:
+    # A zero weight drops the term outright: 0 * inf (a ratio to a subnormal unit) would be NaN,
+    # and NaN keys sort arbitrarily.
+    return weight * (value / unit) if unit > 0 and weight > 0 else 0.0
 
 
 def _near_best_count(keys: list[_Key], order: list[int], p2c_band: float) -> int:
@@ -199,10 +218,19 @@ def _power_of_two(keys: list[_Key], order: list[int], near_best: int, rng: rando
     return second if keys[order[second]] < keys[order[first]] else first
 
 
+def _goal(objective: Objective, latency_slo_ms: float | None, weights: _Weights) -> str:
+    """`latency`, `cost`, `balanced`, `balanced(latency=1,cost=3)` when weighed otherwise than
+    1 and 1, or `slo(300ms)`."""
+    if latency_slo_ms is not None:
+        return f"slo({latency_slo_ms:.0f}ms)"
+    if objective == "balanced" and weights != _DEFAULT_WEIGHTS:
+        return f"balanced(latency={weights[0]:g},cost={weights[1]:g})"
+    return objective
+
+
 def _reason(
     ordered: tuple[Candidate, ...],
-    objective: Objective,
-    latency_slo_ms: float | None,
+    goal: str,
     slo_missed: bool,
     near_best: int,
     all_unavailable: bool,
@@ -211,7 +239,6 @@ def _reason(
     p2c=2`, prefixed by `all_unavailable; ` and with `objective=slo(300ms); slo_missed` as they
     apply. `over` is the first fail-over; `p2c` the size of the near-best set drawn from."""
     pick = ordered[0]
-    goal = objective if latency_slo_ms is None else f"slo({latency_slo_ms:.0f}ms)"
     reason = (
         f"{'all_unavailable; ' if all_unavailable else ''}objective={goal}"
         f"{'; slo_missed' if slo_missed else ''}"
@@ -224,10 +251,10 @@ def _reason(
             f"; over={over.endpoint[:_REASON_NAME_CHARS]}"
             f"({over.predicted_latency_ms:.1f}ms,${over.price_usd:.6f})"
         )
-    return _header_safe(f"{reason}; p2c={near_best}")
+    return header_safe(f"{reason}; p2c={near_best}")
 
 
-def _header_safe(text: str) -> str:
+def header_safe(text: str) -> str:
     if not (text.isascii() and text.isprintable()):
         text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
     return text[:_REASON_MAX_CHARS]

@@ -2,8 +2,8 @@
 
 `load_policy_dir` reads `*.yaml` in a directory. A file that fails is reported and left out;
 the others load, so one tenant's mistake never takes the others down. Checks that span fields
-(aliases named by experiments) or files (tenant ids, keys used by two tenants) are made here,
-after the schema, so that each can name where it went wrong.
+(aliases named by experiments, one experiment per alias) or files (tenant ids, keys used by two
+tenants) are made here, after the schema, so that each can name where it went wrong.
 """
 
 from __future__ import annotations
@@ -41,7 +41,18 @@ def _field_problems(policy: TenantPolicy, stem: str) -> list[tuple[FieldPath, st
     for i, key in enumerate(policy.api_keys):
         if key in policy.api_keys[:i]:
             problems.append((("api_keys", i), "key hash listed twice"))
-    for e, experiment in enumerate(policy.experiments):
+    experiments = policy.experiments
+    for e, experiment in enumerate(experiments):
+        earlier = experiments[:e]
+        if any(x.name == experiment.name for x in earlier):
+            problems.append((("experiments", e, "name"), f"{experiment.name!r} is listed twice"))
+        if any(x.applies_to == experiment.applies_to for x in earlier):
+            problems.append(
+                (
+                    ("experiments", e, "applies_to"),
+                    f"{experiment.applies_to!r} is already split by another experiment",
+                )
+            )
         if experiment.applies_to not in aliases:
             problems.append(
                 (("experiments", e, "applies_to"), f"{experiment.applies_to!r} is not in models")

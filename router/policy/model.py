@@ -58,8 +58,18 @@ class Hedging(Strict):
 
 
 class RoutingWeights(Strict):
-    latency: float = Field(1.0, ge=0, description="Weight of relative latency in `balanced`.")
-    cost: float = Field(1.0, ge=0, description="Weight of relative price in `balanced`.")
+    latency: float = Field(
+        1.0, ge=0, description="Weight of latency / best latency in the `balanced` score."
+    )
+    cost: float = Field(
+        1.0, ge=0, description="Weight of price / best price in the `balanced` score."
+    )
+
+    @model_validator(mode="after")
+    def _not_both_zero(self) -> RoutingWeights:
+        if self.latency == 0 and self.cost == 0:
+            raise ValueError("at least one of `latency` and `cost` must be above 0")
+        return self
 
 
 class RoutingPolicy(Strict):
@@ -71,8 +81,18 @@ class RoutingPolicy(Strict):
         default_factory=list, description="Only endpoints in these regions; empty allows all."
     )
     weights: RoutingWeights = RoutingWeights()
-    max_attempts: int = Field(3, ge=1, le=10)
-    deadline_s: PositiveFloat = 120.0
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="Attempts per request, fail-over included (1 = no fail-over); unset uses the "
+        "node config's `routing.max_attempts`.",
+    )
+    deadline_s: PositiveFloat | None = Field(
+        None,
+        description="The whole request's budget in seconds from its arrival, across attempts and "
+        "a streamed answer; unset uses the node config's `routing.deadline_s`.",
+    )
     hedging: Hedging = Hedging()
 
 

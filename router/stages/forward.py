@@ -1,7 +1,8 @@
 """Forwarding: the terminal stage. Calls the plan's endpoints in order until one answers.
 
 Fail over to the next endpoint on a retryable error as long as no byte has reached the client,
-within the request's deadline and `max_attempts`, never to the same endpoint twice in a row. A
+within the request's deadline and attempt budget (`ctx.deadline_s`, `ctx.max_attempts`: the node's,
+or the tenant's where its policy sets them), never to the same endpoint twice in a row. A
 stream is committed to the client only once the upstream's first chunk has arrived, so a failure
 before it is still invisible to the client. Measurements (TTFT, latency, in-flight, health) are
 recorded here, on the endpoint that produced them.
@@ -18,7 +19,6 @@ from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.clock import Clock
-from router.config.model import RoutingSettings
 from router.context import Attempt, RequestContext
 from router.endpoints.health import FailureKind
 from router.endpoints.http1 import Http1Response
@@ -65,13 +65,11 @@ class ForwardStage:
         self,
         registry: Registry,
         transport: Transport,
-        routing: RoutingSettings,
         tracing: Tracing,
         clock: Clock,
     ) -> None:
         self._registry = registry
         self._transport = transport
-        self._max_attempts = routing.max_attempts
         self._tracing = tracing
         self._clock = clock
 
@@ -82,7 +80,7 @@ class ForwardStage:
         previous: str | None = None
         attempts = 0
         for target in ctx.plan:
-            if attempts >= self._max_attempts:
+            if attempts >= ctx.max_attempts:
                 break
             if target.endpoint.name == previous:
                 continue

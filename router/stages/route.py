@@ -1,13 +1,18 @@
 """Routing: which endpoint serves this request, in which fail-over order, and why.
 
-Hard filters first (the alias exists, the endpoint satisfies every required privacy tag, it has
-capacity left), then the balancer scores what is left by predicted latency and price under the
-request's objective. The plan (pick first, then fail-over order) goes on the context for the forward
-stage; the reason goes into the decision.
+The tenant's policy comes first: the alias must be one of its models (404 otherwise), an experiment
+on the alias may send the request to another of its aliases (`router.policy.experiments`), the
+alias's caps are checked, and the policy sets the objective, SLO, balanced weights, required tags,
+allowed regions and targets, and the request's fail-over budget (`max_attempts`, `deadline_s`).
+Without a policy (node keys) the node config gives the defaults.
 
-Until tenant policies exist, a request states its required tags in `x-router-privacy-tags`
-(comma-separated), its objective in `x-router-objective` and an optional TTFT SLO in
-`x-router-latency-slo-ms`; the node config gives the defaults.
+Then hard filters (the endpoint satisfies every required privacy tag, it has capacity left), and
+the balancer scores what is left by predicted latency and price under the request's objective. The
+plan (pick first, then fail-over order) goes on the context for the forward stage; the reason goes
+into the decision.
+
+A request may state extra required tags in `x-router-privacy-tags` (comma-separated), its
+objective in `x-router-objective` and a TTFT SLO in `x-router-latency-slo-ms`.
 """
 
 from __future__ import annotations
@@ -19,16 +24,25 @@ from aiohttp import web
 
 from router.config.model import Objective, RoutingSettings
 from router.context import RequestContext
-from router.endpoints.balancer import Candidate, choose, estimate_price_usd
+from router.endpoints.balancer import Candidate, choose, estimate_price_usd, header_safe
 from router.endpoints.estimators import predicted_latency_ms
 from router.endpoints.registry import Registry, Target
 from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint
-from router.policy.model import ModelRule, TenantPolicy
+from router.policy.experiments import assign, experiment_for, sticky_key
+from router.policy.model import (
+    Experiment,
+    ModelRule,
+    RoutingPolicy,
+    RoutingWeights,
+    TenantPolicy,
+)
 
 _OBJECTIVES: frozenset[str] = frozenset(get_args(Objective))
 TAGS_HEADER = "x-router-privacy-tags"
 OBJECTIVE_HEADER = "x-router-objective"
 SLO_HEADER = "x-router-latency-slo-ms"
+# Node keys have no policy: `balanced` weighs latency and price equally.
+_NODE_WEIGHTS = RoutingWeights()
 
 
 class RouteStage:
@@ -48,34 +62,71 @@ class RouteStage:
         self._rng = rng
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
-        targets = self._registry.targets(ctx.parsed.model)
-        rule = _rule_for(ctx.policy, ctx.parsed.model) if ctx.policy is not None else None
-        if targets is None or (ctx.policy is not None and rule is None):
-            raise ModelNotFound(
-                f"The model `{ctx.parsed.model}` does not exist or you do not have access to it.",
-                param="model",
-            )
-        if ctx.policy is not None and rule is not None:
-            targets = _apply_policy(ctx, ctx.policy, rule, targets)
+        alias = ctx.parsed.model
+        policy = ctx.policy
+        rule: ModelRule | None = None
+        experiment_note = ""
+        ctx.max_attempts = self._routing.max_attempts
+        if policy is not None:
+            rule = _rule_for(policy, alias)
+            if rule is None:
+                raise _model_not_found(alias)
+            _apply_budget(ctx, policy.routing)
+            experiment = experiment_for(policy, alias)
+            if experiment is not None:
+                alias, rule, experiment_note = self._enter_experiment(ctx, policy, experiment, rule)
+        targets = self._registry.targets(alias)
+        if targets is None:
+            raise _model_not_found(ctx.parsed.model)
+        ctx.decision.alias = alias
+        if policy is not None and rule is not None:
+            targets = _apply_policy(ctx, policy, rule, targets)
         self._read_request_preferences(ctx)
-        eligible = self._filter(ctx, targets)
+        eligible = self._filter(ctx, alias, targets)
         if len(eligible) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
             ctx.plan = (eligible[0],)
-            ctx.decision.reason = f"objective={ctx.objective}; only={eligible[0].endpoint.name}"
+            ctx.decision.reason = (
+                f"{experiment_note}objective={ctx.objective}; only={eligible[0].endpoint.name}"
+            )
             return None
         by_key = {(t.endpoint.name, t.upstream_model): t for t in eligible}
         prior_ms = self._server_time_prior_ms(targets, ctx.parsed.stream)
+        weights = policy.routing.weights if policy is not None else _NODE_WEIGHTS
         selection = choose(
             [self._candidate(ctx, t, prior_ms) for t in eligible],
             objective=ctx.objective,
             latency_slo_ms=ctx.latency_slo_ms,
             p2c_band=self._routing.p2c_band,
             rng=self._rng,
+            latency_weight=weights.latency,
+            cost_weight=weights.cost,
         )
         ctx.plan = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
-        ctx.decision.reason = selection.reason
+        ctx.decision.reason = experiment_note + selection.reason
         return None
+
+    def _enter_experiment(
+        self, ctx: RequestContext, policy: TenantPolicy, experiment: Experiment, rule: ModelRule
+    ) -> tuple[str, ModelRule, str]:
+        """The alias and rule this request is routed as, and the note its reason starts with.
+
+        The arm's rule applies (its caps and targets). An arm this node does not serve (node
+        configs may differ between PoPs) leaves the request on its own alias and out of the
+        experiment rather than failing it.
+        """
+        key = sticky_key(experiment, ctx.parsed.body, ctx.request.headers)
+        assignment = assign(experiment, key, self._rng)
+        arm_rule = _rule_for(policy, assignment.alias)
+        if arm_rule is None or self._registry.targets(assignment.alias) is None:
+            return rule.alias, rule, f"experiment={experiment.name}:arm_not_served; "
+        label = header_safe(f"{experiment.name}={assignment.alias}")
+        ctx.decision.experiment = label
+        if ctx.span.is_recording():
+            ctx.span.set_attribute("router.experiment", label)
+        drawn = "" if assignment.sticky else "(random)"
+        note = header_safe(f"experiment={experiment.name}:{assignment.alias}{drawn}; ")
+        return assignment.alias, arm_rule, note
 
     def _read_request_preferences(self, ctx: RequestContext) -> None:
         """Headers may choose the objective and SLO, and add required tags (never remove the
@@ -107,19 +158,19 @@ class RouteStage:
                     param=SLO_HEADER,
                 )
 
-    def _filter(self, ctx: RequestContext, targets: tuple[Target, ...]) -> list[Target]:
+    def _filter(self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]) -> list[Target]:
         required = ctx.required_tags
         tagged = [t for t in targets if required <= t.endpoint.tags] if required else list(targets)
         if not tagged:
             raise NoEligibleEndpoint(
-                f"No endpoint serving model `{ctx.parsed.model}` satisfies the required privacy "
+                f"No endpoint serving model `{alias}` satisfies the required privacy "
                 f"tags: {', '.join(sorted(required))}.",
                 code="no_endpoint_for_privacy_tags",
             )
         with_capacity = [t for t in tagged if t.endpoint.in_flight < t.endpoint.max_concurrency]
         if not with_capacity:
             raise NoEligibleEndpoint(
-                f"Every endpoint serving model `{ctx.parsed.model}` is at its concurrency limit.",
+                f"Every endpoint serving model `{alias}` is at its concurrency limit.",
                 code="capacity_exhausted",
             )
         return with_capacity
@@ -173,6 +224,20 @@ class RouteStage:
         )
 
 
+def _model_not_found(alias: str) -> ModelNotFound:
+    return ModelNotFound(
+        f"The model `{alias}` does not exist or you do not have access to it.", param="model"
+    )
+
+
+def _apply_budget(ctx: RequestContext, routing: RoutingPolicy) -> None:
+    """The tenant's fail-over budget, where it overrides the node's (already on the context)."""
+    if routing.max_attempts is not None:
+        ctx.max_attempts = routing.max_attempts
+    if routing.deadline_s is not None:
+        ctx.deadline_s = ctx.started_s + routing.deadline_s
+
+
 def _rule_for(policy: TenantPolicy, alias: str) -> ModelRule | None:
     for rule in policy.models:
         if rule.alias == alias:
@@ -199,7 +264,7 @@ def _apply_policy(
         targets = tuple(t for t in targets if t.endpoint.region in regions)
     if not targets:
         raise NoEligibleEndpoint(
-            f"No endpoint serving model `{ctx.parsed.model}` is allowed by this tenant's policy.",
+            f"No endpoint serving model `{rule.alias}` is allowed by this tenant's policy.",
             code="no_endpoint_allowed_by_policy",
         )
     return targets

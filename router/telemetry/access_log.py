@@ -56,6 +56,7 @@ class _Entry(NamedTuple):
                 "region": decision.region,
                 "upstream_model": decision.upstream_model,
                 "reason": decision.reason_text(),
+                "experiment": decision.experiment,
                 "ttft_ms": None if decision.ttft_ms is None else round(decision.ttft_ms, 3),
                 "input_tokens": usage.input_tokens if usage else None,
                 "output_tokens": usage.output_tokens if usage else None,

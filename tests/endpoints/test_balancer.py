@@ -155,6 +155,76 @@ def test_balanced_objective_does_not_let_a_slow_free_endpoint_win_by_division_by
     assert names(selection) == ["cloud", "local"]
 
 
+def weighed(
+    candidates: list[Candidate], latency_weight: float, cost_weight: float, *, band: float = 0.0
+) -> Selection:
+    return choose(
+        candidates,
+        objective="balanced",
+        latency_slo_ms=None,
+        p2c_band=band,
+        rng=random.Random(7),
+        latency_weight=latency_weight,
+        cost_weight=cost_weight,
+    )
+
+
+def test_balanced_with_cost_weight_zero_ranks_like_latency() -> None:
+    # Equal weights: fast 40/40 + 10 = 11, cheap 100/40 + 1 = 3.5, so cheap wins.
+    candidates = [
+        cand("fast", 40.0, 0.001),
+        cand("cheap", 100.0, 0.0001),
+        cand("mid", 70.0, 0.0005),
+    ]
+    assert names(pick(candidates, "balanced", band=0.0)) == ["cheap", "mid", "fast"]
+    latency_order = names(pick(candidates, "latency", band=0.0))
+    assert names(weighed(candidates, 1.0, 0.0)) == latency_order == ["fast", "mid", "cheap"]
+
+
+def test_balanced_with_latency_weight_zero_ranks_like_cost() -> None:
+    candidates = [
+        cand("fast", 40.0, 0.0003),
+        cand("cheap", 300.0, 0.0001),
+        cand("mid", 60.0, 0.0002),
+    ]
+    assert names(pick(candidates, "balanced", band=0.0)) == ["mid", "fast", "cheap"]
+    cost_order = names(pick(candidates, "cost", band=0.0))
+    assert names(weighed(candidates, 0.0, 1.0)) == cost_order == ["cheap", "mid", "fast"]
+
+
+def test_a_heavy_cost_weight_picks_the_cheap_endpoint() -> None:
+    candidates = [cand("fast", 40.0, 0.0002), cand("cheap", 100.0, 0.0001)]
+    # Equal weights: fast 1 + 2 = 3, cheap 2.5 + 1 = 3.5. Cost x4: fast 1 + 8 = 9, cheap 2.5 + 4.
+    assert weighed(candidates, 1.0, 1.0).ordered[0].endpoint == "fast"
+    assert names(weighed(candidates, 1.0, 4.0)) == ["cheap", "fast"]
+    # Only the ratio matters: the same split scaled up picks the same.
+    assert names(weighed(candidates, 10.0, 40.0)) == ["cheap", "fast"]
+
+
+def test_a_heavy_latency_weight_keeps_a_free_slow_endpoint_from_winning() -> None:
+    # local: 2000/100 * w + 0; cloud: 1 * w + 1. Even a latency weight of 0.05 leaves cloud ahead.
+    candidates = [cand("local", 2000.0, 0.0), cand("cloud", 100.0, 0.0002)]
+    assert names(weighed(candidates, 0.06, 1.0)) == ["cloud", "local"]
+    assert names(weighed(candidates, 0.04, 1.0)) == ["local", "cloud"]
+
+
+def test_the_reason_names_weights_other_than_one_and_one() -> None:
+    candidates = [cand("a", 40.0, 0.0002), cand("b", 100.0, 0.0001)]
+    assert weighed(candidates, 1.0, 1.0).reason.startswith("objective=balanced; pick=a(")
+    assert weighed(candidates, 1.0, 4.0).reason.startswith(
+        "objective=balanced(latency=1,cost=4); pick=b("
+    )
+    latency_only = choose(
+        candidates,
+        objective="latency",
+        latency_slo_ms=None,
+        p2c_band=0.0,
+        rng=random.Random(7),
+        cost_weight=4.0,
+    )
+    assert latency_only.reason.startswith("objective=latency; pick=a(")
+
+
 def test_slo_picks_the_cheapest_endpoint_that_meets_it() -> None:
     selection = pick(
         [
@@ -306,3 +376,54 @@ def test_the_pick_scores_within_the_band_of_the_best_order(
         assert chosen.predicted_latency_ms <= best.predicted_latency_ms * (1 + band)
     if slo_ms is not None and best.predicted_latency_ms <= slo_ms:
         assert chosen.predicted_latency_ms <= slo_ms
+
+
+@given(candidates=candidate_lists, **selection_args)
+def test_default_weights_are_one_and_one(
+    candidates: list[Candidate], objective: Objective, slo_ms: float | None, band: float, seed: int
+) -> None:
+    default = pick(candidates, objective, slo_ms=slo_ms, band=band, seed=seed)
+    explicit = choose(
+        candidates,
+        objective=objective,
+        latency_slo_ms=slo_ms,
+        p2c_band=band,
+        rng=random.Random(seed),
+        latency_weight=1.0,
+        cost_weight=1.0,
+    )
+    assert names(default) == names(explicit) and default.reason == explicit.reason
+
+
+@given(candidates=candidate_lists, seed=st.integers(0, 2**32))
+def test_balanced_without_a_cost_weight_picks_the_fastest_available(
+    candidates: list[Candidate], seed: int
+) -> None:
+    selection = choose(
+        candidates,
+        objective="balanced",
+        latency_slo_ms=None,
+        p2c_band=0.0,
+        rng=random.Random(seed),
+        cost_weight=0.0,
+    )
+    competing = [c for c in candidates if c.available] or candidates
+    assert selection.ordered[0].predicted_latency_ms == min(
+        c.predicted_latency_ms for c in competing
+    )
+
+
+@given(candidates=candidate_lists, seed=st.integers(0, 2**32))
+def test_balanced_without_a_latency_weight_picks_the_cheapest_available(
+    candidates: list[Candidate], seed: int
+) -> None:
+    selection = choose(
+        candidates,
+        objective="balanced",
+        latency_slo_ms=None,
+        p2c_band=0.0,
+        rng=random.Random(seed),
+        latency_weight=0.0,
+    )
+    competing = [c for c in candidates if c.available] or candidates
+    assert selection.ordered[0].price_usd == min(c.price_usd for c in competing)

@@ -87,7 +87,9 @@ def test_invalid_yaml_reports_the_line() -> None:
 
 def test_the_shipped_demo_config_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
-    loaded = load_node_config(root / "deploy" / "local" / "node.yaml", {})
+    loaded = load_node_config(
+        root / "deploy" / "local" / "node.yaml", {"EDGE_ROUTER_ADMIN_TOKEN": "t"}
+    )
     assert {e.name for e in loaded.config.endpoints} == {"us-east", "eu-west", "ap-south"}
 
 
@@ -95,3 +97,20 @@ def test_a_node_without_keys_or_policies_is_refused() -> None:
     text = VALID.replace("auth:\n  api_keys: [k]\n", "")
     (problem,) = _problems(text)
     assert problem == "node.yaml:1: auth.api_keys: give at least one key, or a policies.directory"
+
+
+def test_the_admin_token_and_a_redis_url_come_from_the_environment() -> None:
+    text = VALID + (
+        "admin:\n  token_env: ADMIN_TOKEN\n"
+        "limits:\n  backend: redis\n  redis:\n    url_env: REDIS_URL\n"
+    )
+    problems = _problems(text)
+    assert "node.yaml:17: admin.token_env: environment variable ADMIN_TOKEN is not set" in problems
+    assert "node.yaml:21: limits.redis.url_env: environment variable REDIS_URL is not set" in (
+        problems
+    )
+    environ = {"A_KEY": "k", "ADMIN_TOKEN": "adm-secret", "REDIS_URL": "redis://:pw@h:1/0"}
+    loaded = parse_node_config(text, "node.yaml", environ)
+    assert loaded.secrets.admin_token == "adm-secret"
+    assert loaded.secrets.redis_url == "redis://:pw@h:1/0"
+    assert "adm-secret" not in repr(loaded.secrets) and "pw" not in repr(loaded.secrets)

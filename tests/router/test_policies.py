@@ -98,6 +98,35 @@ def test_cross_field_problems_name_their_place(tmp_path: Path) -> None:
     assert f"{path}:9: experiments[0].arms[1].alias: 'gpt-5' is not in models" in problems
 
 
+def test_two_experiments_on_one_alias_or_with_one_name_are_refused(tmp_path: Path) -> None:
+    second = """\
+  - name: canary
+    applies_to: gpt-4o-mini
+    arms: [{alias: gpt-4o-mini, weight: 1}, {alias: gpt-4o, weight: 1}]
+"""
+    path = _write(tmp_path, "acme", VALID + second)
+    problems = _problems(path)
+    assert f"{path}:10: experiments[1].name: 'canary' is listed twice" in problems
+    assert (
+        f"{path}:11: experiments[1].applies_to: 'gpt-4o-mini' is already split by another "
+        "experiment" in problems
+    )
+
+
+def test_routing_budget_and_weights_are_optional_and_checked(tmp_path: Path) -> None:
+    policy = load_policy_file(_write(tmp_path, "acme", VALID))
+    assert policy.routing.max_attempts is None and policy.routing.deadline_s is None
+    text = (
+        VALID + "routing:\n  max_attempts: 0\n  deadline_s: 0\n  weights: {latency: 0, cost: 0}\n"
+    )
+    problems = _problems(_write(tmp_path, "acme", text))
+    assert any(
+        "routing.max_attempts: Input should be greater than or equal to 1" in p for p in problems
+    )
+    assert any("routing.deadline_s: Input should be greater than 0" in p for p in problems)
+    assert any("routing.weights: Value error, at least one of" in p for p in problems)
+
+
 def test_a_key_used_by_two_tenants_is_refused_and_the_rest_still_load(tmp_path: Path) -> None:
     _write(tmp_path, "acme", VALID)
     _write(tmp_path, "zeta", VALID.replace("tenant: acme", "tenant: zeta"))

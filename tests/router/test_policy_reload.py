@@ -25,10 +25,8 @@ def _policy(tenant: str, objective: str = "latency") -> str:
 
 
 async def _policies(stack: Stack) -> dict[str, Any]:
-    async with stack.http.get(f"{stack.url}/admin/policies") as response:
-        assert response.status == 200
-        result: dict[str, Any] = await response.json()
-        return result
+    result: dict[str, Any] = await stack.admin("/admin/policies")
+    return result
 
 
 async def _until(stack: Stack, check: Any, timeout_s: float = 5.0) -> dict[str, Any]:
@@ -95,9 +93,6 @@ async def test_policy_changes_are_picked_up_and_a_broken_file_keeps_the_last_goo
 
 @pytest.mark.asyncio
 async def test_admin_policies_is_404_without_a_policy_directory() -> None:
-    async with (
-        running_stack() as stack,
-        stack.http.get(f"{stack.url}/admin/policies") as response,
-    ):
-        assert response.status == 404
-        assert (await response.json())["error"]["type"] == "invalid_request_error"
+    async with running_stack() as stack:
+        body = await stack.admin("/admin/policies", expect_status=404)
+        assert body["error"]["type"] == "invalid_request_error"

@@ -1,0 +1,103 @@
+"""Which limits backend serves a call: the shared one (Redis) while it answers, the local one while
+it does not.
+
+A failed call to Redis marks it down for `retry_interval_s`; calls in that window go straight to
+the local memory backend instead of each waiting for a timeout, and the first call after it tries
+Redis again. Going down and coming back are logged once each, and show in the metrics
+`router_limits_backend_degraded` (1 while serving locally) and `router_limits_backend_fallbacks`
+(calls served locally because Redis failed). Serving locally keeps every process enforcing the
+tenant's limits, each on its own share of traffic, instead of failing requests or letting them
+all through; usage recorded during an outage stays in that process (reported as `local_fallback`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis
+
+from router.clock import Clock
+from router.limits.backend import LimitsBackend
+from router.limits.memory import MemoryLimits
+from router.telemetry.metrics import Metrics
+
+log = logging.getLogger("edge_router.limits")
+
+T = TypeVar("T")
+
+# What a Redis that is down, slow or gone raises through redis-py.
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, asyncio.TimeoutError)
+
+
+class FallbackLimits:
+    def __init__(
+        self,
+        shared: LimitsBackend | None,
+        local: MemoryLimits,
+        clock: Clock,
+        metrics: Metrics,
+        retry_interval_s: float,
+    ) -> None:
+        self.shared = shared
+        self.local = local
+        self._clock = clock
+        self._retry_interval_s = retry_interval_s
+        self._down_until_s: float | None = None
+        self._fallbacks = metrics.meter.create_counter(
+            "router.limits.backend.fallbacks",
+            description="Limit checks and settlements served by the local backend because the "
+            "shared one failed.",
+        )
+        self._degraded = metrics.meter.create_up_down_counter(
+            "router.limits.backend.degraded",
+            description="1 while the shared limits backend is unreachable and limits are local.",
+        )
+
+    @property
+    def primary(self) -> LimitsBackend:
+        return self.shared if self.shared is not None else self.local
+
+    @property
+    def degraded(self) -> bool:
+        return self._down_until_s is not None
+
+    def current(self) -> LimitsBackend:
+        """The backend to try now: the shared one unless it failed within the retry interval."""
+        if self.shared is None:
+            return self.local
+        if self._down_until_s is not None and self._clock.now() < self._down_until_s:
+            return self.local
+        return self.shared
+
+    async def run(
+        self, operation: Callable[[LimitsBackend], Awaitable[T]], backend: LimitsBackend
+    ) -> tuple[T, LimitsBackend]:
+        """Run `operation` on `backend`; on a shared backend's failure, on the local one."""
+        if backend is self.local:
+            return await operation(backend), backend
+        try:
+            result = await operation(backend)
+        except BACKEND_ERRORS as error:
+            self._mark_down(error)
+            return await operation(self.local), self.local
+        if self._down_until_s is not None:
+            self._down_until_s = None
+            self._degraded.add(-1)
+            log.warning("limits backend %s is reachable again; limits are shared", backend.name)
+        return result, backend
+
+    def _mark_down(self, error: BaseException) -> None:
+        self._fallbacks.add(1)
+        if self._down_until_s is None:
+            self._degraded.add(1)
+            log.error(
+                "limits backend %s failed (%s: %s); enforcing limits locally, retrying in %.1fs",
+                self.primary.name,
+                type(error).__name__,
+                error,
+                self._retry_interval_s,
+            )
+        self._down_until_s = self._clock.now() + self._retry_interval_s

@@ -1,0 +1,279 @@
+"""The Redis limits backend: one tenant's limits and budgets shared by every router process and PoP
+that points at the same Redis.
+
+`admit` and `settle` are each one Lua script, which Redis runs atomically: two processes admitting
+at once cannot both take the last request token or the last dollar of a budget. The scripts follow
+the rules in `router.limits.backend` line for line, with time passed in by the caller. Every key
+expires (buckets once they would be full again, leases with the longest request, usage counters
+after their retention), so a tenant that goes quiet leaves nothing behind. A tenant's keys share
+one Redis Cluster hash slot (`{tenant}`), as a multi-key script requires there.
+
+Connection problems raise `redis.RedisError` or `OSError`; `ResilientLimits` turns them into a
+fallback to the local backend. No retries here: a slow Redis must not hold a request.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from router.limits.backend import (
+    BUDGET_EPSILON_USD,
+    CONCURRENCY_RETRY_S,
+    DAY_RETENTION_S,
+    MONTH_RETENTION_S,
+    Charge,
+    Counters,
+    LimitName,
+    Limits,
+    Outcome,
+    Periods,
+    Refusal,
+    Verdict,
+    outcome_increments,
+)
+
+# Shared by both scripts: a bucket's level after refilling until `now` (a new bucket is full).
+_REFILL = """
+local function refill(key, cap, now)
+  local state = redis.call('HMGET', key, 'level', 'ts')
+  local level, ts = tonumber(state[1]), tonumber(state[2])
+  if level == nil or ts == nil then return cap end
+  local elapsed = now - ts
+  if elapsed < 0 then elapsed = 0 end
+  level = level + elapsed * cap / 60
+  if level > cap then level = cap end
+  return level
+end
+local function store(key, level, cap, now)
+  redis.call('HSET', key, 'level', tostring(level), 'ts', tostring(now))
+  -- Keep the bucket until it would be full again (debt included), then a minute more.
+  local full_in = (cap - level) * 60 / cap
+  redis.call('EXPIRE', key, math.ceil(full_in) + 60)
+end
+"""
+
+# KEYS: requests bucket, tokens bucket, leases (zset), day counters, month counters
+# ARGV: now, rpm, tpm, concurrent, daily_usd, monthly_usd (0 = no limit), tokens, cost_usd,
+#       request_id, lease_until, day_ttl_s, month_ttl_s, day_ends, month_ends,
+#       concurrency_retry_s
+_ADMIT = (
+    _REFILL
+    + f"local BUDGET_EPSILON = {BUDGET_EPSILON_USD!r}\n"
+    + """
+local now = tonumber(ARGV[1])
+local function limit(i)
+  local value = tonumber(ARGV[i])
+  if value ~= nil and value > 0 then return value end
+  return nil
+end
+local function keep_periods()
+  redis.call('EXPIRE', KEYS[4], ARGV[11])
+  redis.call('EXPIRE', KEYS[5], ARGV[12])
+end
+local function refuse(name, limit_value, retry_after)
+  redis.call('HINCRBY', KEYS[4], 'refused:' .. name, 1)
+  redis.call('HINCRBY', KEYS[5], 'refused:' .. name, 1)
+  keep_periods()
+  return {0, name, tostring(limit_value), tostring(retry_after)}
+end
+local function committed(key)
+  local fields = redis.call('HMGET', key, 'spend_usd', 'reserved_usd')
+  return (tonumber(fields[1]) or 0) + (tonumber(fields[2]) or 0)
+end
+
+local monthly = limit(6)
+if monthly and committed(KEYS[5]) + BUDGET_EPSILON >= monthly then
+  return refuse('monthly_budget_usd', monthly, math.max(1, tonumber(ARGV[14]) - now))
+end
+local daily = limit(5)
+if daily and committed(KEYS[4]) + BUDGET_EPSILON >= daily then
+  return refuse('daily_budget_usd', daily, math.max(1, tonumber(ARGV[13]) - now))
+end
+local concurrent = limit(4)
+if concurrent then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= concurrent then
+    return refuse('concurrent_requests', concurrent, tonumber(ARGV[15]))
+  end
+end
+local rpm = limit(2)
+local requests_level = nil
+if rpm then
+  requests_level = refill(KEYS[1], rpm, now)
+  if requests_level < 1 then
+    return refuse('requests_per_minute', rpm, (1 - requests_level) * 60 / rpm)
+  end
+end
+local tpm = limit(3)
+local tokens = tonumber(ARGV[7])
+local tokens_level = nil
+if tpm then
+  tokens_level = refill(KEYS[2], tpm, now)
+  local need = math.min(tokens, tpm)
+  if tokens_level < need then
+    return refuse('tokens_per_minute', tpm, (need - tokens_level) * 60 / tpm)
+  end
+end
+
+if rpm then
+  requests_level = requests_level - 1
+  store(KEYS[1], requests_level, rpm, now)
+end
+if tpm then
+  tokens_level = tokens_level - tokens
+  store(KEYS[2], tokens_level, tpm, now)
+end
+if concurrent then
+  redis.call('ZADD', KEYS[3], ARGV[10], ARGV[9])
+  local keep = math.ceil(tonumber(ARGV[10]) - now) + 60
+  if redis.call('TTL', KEYS[3]) < keep then redis.call('EXPIRE', KEYS[3], keep) end
+end
+local cost = tonumber(ARGV[8])
+if cost > 0 then
+  redis.call('HINCRBYFLOAT', KEYS[4], 'reserved_usd', ARGV[8])
+  redis.call('HINCRBYFLOAT', KEYS[5], 'reserved_usd', ARGV[8])
+end
+keep_periods()
+return {1, '', tostring(requests_level or ''), tostring(tokens_level or '')}
+"""
+)
+
+# KEYS: tokens bucket, leases, day counters, month counters
+# ARGV: now, tpm (0 = none), token_delta, request_id, reserved_usd, day_ttl_s, month_ttl_s,
+#       then (counter, increment) pairs
+_SETTLE = (
+    _REFILL
+    + """
+local now = tonumber(ARGV[1])
+local tpm = tonumber(ARGV[2])
+local delta = tonumber(ARGV[3])
+if tpm > 0 and delta ~= 0 then
+  local level = refill(KEYS[1], tpm, now) - delta
+  if level > tpm then level = tpm end
+  store(KEYS[1], level, tpm, now)
+end
+redis.call('ZREM', KEYS[2], ARGV[4])
+local reserved = tonumber(ARGV[5])
+for _, key in ipairs({KEYS[3], KEYS[4]}) do
+  if reserved > 0 then
+    local left = tonumber(redis.call('HINCRBYFLOAT', key, 'reserved_usd', -reserved))
+    if left < 1e-12 then redis.call('HSET', key, 'reserved_usd', '0') end
+  end
+  for i = 8, #ARGV, 2 do
+    redis.call('HINCRBYFLOAT', key, ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+return 1
+"""
+)
+
+
+def _float_or_none(raw: bytes | str) -> float | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return float(text) if text else None
+
+
+class RedisLimits:
+    name = "redis"
+
+    def __init__(self, url: str, *, key_prefix: str, timeout_s: float) -> None:
+        self._redis = Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._prefix = key_prefix
+        self._admit = self._redis.register_script(_ADMIT)
+        self._settle = self._redis.register_script(_SETTLE)
+
+    def _key(self, tenant: str, kind: str) -> str:
+        return f"{self._prefix}:{{{tenant}}}:{kind}"
+
+    def _period_keys(self, tenant: str, periods: Periods) -> list[str]:
+        return [self._key(tenant, f"d:{periods.day}"), self._key(tenant, f"m:{periods.month}")]
+
+    async def admit(self, charge: Charge, limits: Limits) -> Verdict:
+        tenant, periods = charge.tenant, charge.periods
+        keys = [
+            self._key(tenant, "rpm"),
+            self._key(tenant, "tpm"),
+            self._key(tenant, "leases"),
+            *self._period_keys(tenant, periods),
+        ]
+        args: list[str | int] = [
+            repr(charge.wall_s),
+            limits.requests_per_minute or 0,
+            limits.tokens_per_minute or 0,
+            limits.concurrent_requests or 0,
+            repr(limits.daily_budget_usd or 0.0),
+            repr(limits.monthly_budget_usd or 0.0),
+            charge.tokens,
+            repr(charge.cost_usd),
+            charge.request_id,
+            repr(charge.wall_s + charge.lease_s),
+            DAY_RETENTION_S,
+            MONTH_RETENTION_S,
+            repr(periods.day_ends_s),
+            repr(periods.month_ends_s),
+            repr(CONCURRENCY_RETRY_S),
+        ]
+        admitted, limit, first, second = await self._admit(keys=keys, args=args)
+        if int(admitted) == 1:
+            return Verdict(None, _float_or_none(first), _float_or_none(second))
+        name = cast(LimitName, limit.decode())
+        return Verdict(Refusal(name, float(first), float(second)))
+
+    async def settle(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
+        tenant = charge.tenant
+        keys = [
+            self._key(tenant, "tpm"),
+            self._key(tenant, "leases"),
+            *self._period_keys(tenant, charge.periods),
+        ]
+        args: list[str | int] = [
+            repr(wall_s),
+            limits.tokens_per_minute or 0,
+            outcome.tokens - charge.tokens,
+            charge.request_id,
+            repr(charge.cost_usd),
+            DAY_RETENTION_S,
+            MONTH_RETENTION_S,
+        ]
+        for name, value in outcome_increments(outcome).items():
+            args += [name, repr(value)]
+        await self._settle(keys=keys, args=args)
+
+    async def counters(self, tenant: str, periods: Periods) -> tuple[Counters, Counters]:
+        day_key, month_key = self._period_keys(tenant, periods)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(day_key)
+            pipe.hgetall(month_key)
+            day, month = await pipe.execute()
+        return _decoded(day), _decoded(month)
+
+    async def in_flight(self, tenant: str, wall_s: float) -> int:
+        count = await self._redis.zcount(self._key(tenant, "leases"), f"({wall_s!r}", "+inf")
+        return int(count)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _decoded(raw: dict[bytes, bytes]) -> Counters:
+    counters: Counters = {}
+    for key, value in raw.items():
+        number = float(value)
+        if math.isfinite(number):
+            counters[key.decode()] = number
+    return counters

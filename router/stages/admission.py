@@ -1,0 +1,233 @@
+"""Admission: the tenant's rate limits, token limits, concurrency and budgets, before any work.
+
+Each request is charged one request, its estimated tokens (input estimate + max output, or the
+node's assumed output) and its estimated cost (at the highest price among the alias's targets, as
+the endpoint is not chosen yet) in one atomic step of the limits backend. Over a limit it gets a
+429 with `Retry-After`: `rate_limit_exceeded` for rates and concurrency, `insufficient_quota` for
+budgets. When the request ends, `record` settles the charge with what it really used (the
+upstream's usage, or the counted stream), so streams are charged too, and adds it to the tenant's
+usage by model and endpoint. Settling runs in the background: a JSON response is not held back by
+a round trip to Redis. Tenants without limits skip the check but are still recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+from aiohttp import web
+
+from router.clock import Clock
+from router.config.model import RoutingSettings
+from router.context import RequestContext
+from router.endpoints.balancer import estimate_price_usd
+from router.endpoints.registry import Registry
+from router.errors import QuotaExceeded, RateLimited, TokensRateLimited
+from router.limits.backend import (
+    NO_LIMITS,
+    AdmissionTicket,
+    BucketRule,
+    Charge,
+    Limits,
+    Outcome,
+    Periods,
+    Refusal,
+    Verdict,
+)
+from router.limits.fallback import BACKEND_ERRORS, FallbackLimits
+from router.policy.model import TenantPolicy
+from router.telemetry.metrics import Metrics
+from router.wire.requests import Operation
+
+# A concurrency slot of a request whose process died is freed this long after its deadline.
+_LEASE_MARGIN_S = 60.0
+
+_MESSAGES = {
+    "requests_per_minute": "Rate limit reached on requests per min (RPM)",
+    "tokens_per_minute": "Rate limit reached on tokens per min (TPM)",
+    "concurrent_requests": "Rate limit reached on concurrent requests",
+    "daily_budget_usd": "You exceeded your daily budget",
+    "monthly_budget_usd": "You exceeded your monthly budget",
+}
+
+
+class AdmissionStage:
+    name = "admission"
+    terminal = False
+
+    def __init__(
+        self,
+        limits: FallbackLimits,
+        registry: Registry,
+        routing: RoutingSettings,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._assumed_output_tokens = routing.assumed_output_tokens
+        # The dearest target of each alias prices the estimate: (input, output) per Mtok.
+        self._dearest = {
+            alias: (
+                max(t.pricing.input_price_per_mtok for t in targets),
+                max(t.pricing.output_price_per_mtok for t in targets),
+            )
+            for alias, targets in registry.aliases.items()
+        }
+        self._periods = Periods.at(clock.wall())
+        self._settling: set[asyncio.Task[None]] = set()
+        self._refused = metrics.meter.create_counter(
+            "router.limits.refused", description="Requests refused by admission, by limit."
+        )
+        self._policy_limits: dict[int, tuple[TenantPolicy, Limits]] = {}
+
+    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+        limits = self._limits_of(ctx.policy)
+        charge = self._charge(ctx)
+        backend = self._limits.current()
+        if limits.any:
+            verdict, backend = await self._limits.run(
+                lambda chosen: chosen.admit(charge, limits), backend
+            )
+            if verdict.refusal is not None:
+                self._refused.add(1, {"limit": verdict.refusal.limit})
+                raise _refusal_error(verdict.refusal)
+            ctx.decision.rate_limit_headers = _rate_limit_headers(verdict, limits)
+        ctx.admission = AdmissionTicket(charge, limits, backend)
+        return None
+
+    def record(self, ctx: RequestContext) -> None:
+        """Settle the request's charge with what it used (in the background)."""
+        ticket = ctx.admission
+        if ticket is None:
+            return
+        ctx.admission = None
+        task = asyncio.get_running_loop().create_task(
+            self._settle(ticket, _outcome(ctx), self._clock.wall())
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def drain(self) -> None:
+        """Wait for settlements still running (at shutdown)."""
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+
+    async def _settle(self, ticket: AdmissionTicket, outcome: Outcome, wall_s: float) -> None:
+        charge, limits = ticket.charge, ticket.limits
+        with contextlib.suppress(*BACKEND_ERRORS):  # logged and counted by the fallback
+            await self._limits.run(
+                lambda backend: backend.settle(charge, limits, outcome, wall_s), ticket.backend
+            )
+
+    def _limits_of(self, policy: TenantPolicy | None) -> Limits:
+        if policy is None:
+            return NO_LIMITS
+        cached = self._policy_limits.get(id(policy))
+        if cached is None or cached[0] is not policy:
+            if len(self._policy_limits) > 10_000:  # many reloads: start over
+                self._policy_limits.clear()
+            cached = self._policy_limits[id(policy)] = (policy, Limits.from_policy(policy.limits))
+        return cached[1]
+
+    def _charge(self, ctx: RequestContext) -> Charge:
+        parsed = ctx.parsed
+        if parsed.operation is Operation.EMBEDDINGS:
+            output_tokens = 0
+        else:
+            output_tokens = parsed.max_output_tokens or self._assumed_output_tokens
+        input_price, output_price = self._dearest.get(parsed.model, (0.0, 0.0))
+        wall_s = self._clock.wall()
+        periods = self._periods
+        if wall_s >= periods.day_ends_s or wall_s < periods.day_ends_s - 86_400:
+            periods = self._periods = Periods.at(wall_s)
+        return Charge(
+            tenant=ctx.tenant,
+            request_id=os.urandom(12).hex(),
+            tokens=parsed.estimated_input_tokens + output_tokens,
+            cost_usd=estimate_price_usd(
+                parsed.estimated_input_tokens, output_tokens, input_price, output_price
+            ),
+            wall_s=wall_s,
+            periods=periods,
+            lease_s=_deadline_s(ctx) + _LEASE_MARGIN_S,
+        )
+
+
+def _deadline_s(ctx: RequestContext) -> float:
+    """The request's whole budget: the tenant's (set later, by the route stage) or the node's."""
+    if ctx.policy is not None and ctx.policy.routing.deadline_s is not None:
+        return ctx.policy.routing.deadline_s
+    return ctx.deadline_s - ctx.started_s
+
+
+def _outcome(ctx: RequestContext) -> Outcome:
+    decision, usage = ctx.decision, ctx.usage
+    model = decision.alias or ctx.parsed.model
+    if usage is None:
+        return Outcome(0, 0, 0.0, model, decision.endpoint)
+    cost_usd = 0.0
+    for target in ctx.plan:
+        if (
+            target.endpoint.name == decision.endpoint
+            and target.upstream_model == decision.upstream_model
+        ):
+            pricing = target.pricing
+            cost_usd = estimate_price_usd(
+                usage.input_tokens,
+                usage.output_tokens,
+                pricing.input_price_per_mtok,
+                pricing.output_price_per_mtok,
+            )
+            break
+    return Outcome(usage.input_tokens, usage.output_tokens, cost_usd, model, decision.endpoint)
+
+
+def _refusal_error(refusal: Refusal) -> RateLimited | QuotaExceeded:
+    retry_s = refusal.retry_after_s
+    message = (
+        f"{_MESSAGES[refusal.limit]}: limit {refusal.limit_value:g}. "
+        f"Please try again in {_duration(retry_s)}."
+    )
+    if refusal.limit in ("daily_budget_usd", "monthly_budget_usd"):
+        return QuotaExceeded(message, retry_after_s=retry_s)
+    kind = {"requests_per_minute": "requests", "tokens_per_minute": "tokens"}.get(refusal.limit)
+    headers = {}
+    if kind is not None:
+        headers = {
+            f"x-ratelimit-limit-{kind}": f"{refusal.limit_value:g}",
+            f"x-ratelimit-remaining-{kind}": "0",
+            f"x-ratelimit-reset-{kind}": _duration(retry_s),
+        }
+    if refusal.limit == "tokens_per_minute":
+        return TokensRateLimited(message, retry_after_s=retry_s, extra_headers=headers)
+    return RateLimited(message, retry_after_s=retry_s, extra_headers=headers)
+
+
+def _rate_limit_headers(verdict: Verdict, limits: Limits) -> dict[str, str] | None:
+    """OpenAI's `x-ratelimit-*` headers: limit, remaining, and time until the bucket is full."""
+    headers: dict[str, str] = {}
+    for kind, limit, level in (
+        ("requests", limits.requests_per_minute, verdict.remaining_requests),
+        ("tokens", limits.tokens_per_minute, verdict.remaining_tokens),
+    ):
+        if limit is None or level is None:
+            continue
+        rule = BucketRule(limit)
+        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+        headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, int(level)))
+        headers[f"x-ratelimit-reset-{kind}"] = _duration(rule.wait_s(level, rule.capacity))
+    return headers or None
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's duration style: `20ms`, `1.5s`, `6m0s`, `2h30m0s`."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s"

@@ -1,0 +1,34 @@
+"""Metrics: OpenTelemetry instruments, exposed for Prometheus at `GET /metrics`.
+
+Each app owns its meter provider and its Prometheus registry (never the global ones), so several
+routers in one process (the tests) keep their numbers apart. Labels never carry tenant names or
+keys: `/metrics` is scraped without a tenant's key, so it must not show one tenant's traffic to
+anyone. Per-tenant numbers are at `GET /admin/tenants/{id}/usage`, behind the admin token.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._registry = CollectorRegistry(auto_describe=True)
+        self._reader = PrometheusMetricReader(
+            disable_target_info=True, scope_info_enabled=False, registry=self._registry
+        )
+        self._provider = MeterProvider(metric_readers=[self._reader])
+        self.meter: Meter = self._provider.get_meter("edge_router")
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every instrument's current value."""
+        return generate_latest(self._registry)
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
