@@ -40,10 +40,13 @@ unit: setup system-deps
 test: lint typecheck unit
 
 # The proxy benchmark of docs/benchmarks.md (about 20 minutes; the machine should be otherwise idle).
+# BENCH_CONFIG=deploy/bench/node-policies.yaml measures a tenant with every limit checked.
+BENCH_CONFIG ?= deploy/bench/node.yaml
 bench: setup
 	mkdir -p bench-results
-	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config deploy/bench/node.yaml" \
-		--out bench-results/proxy.json --markdown bench-results/proxy.md
+	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config $(BENCH_CONFIG)" \
+		--out bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).json \
+		--markdown bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).md $(BENCH_ARGS)
 
 # What tracing costs: the same router exporting every span over OTLP/HTTP to a local sink
 # (the sink runs on the load core, like a collector elsewhere would).

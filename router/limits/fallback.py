@@ -55,6 +55,9 @@ class FallbackLimits:
             "router.limits.backend.degraded",
             description="1 while the shared limits backend is unreachable and limits are local.",
         )
+        # Both exported from the start, as 0, so a dashboard can tell "never failed" from "absent".
+        self._fallbacks.add(0)
+        self._degraded.add(0)
 
     @property
     def primary(self) -> LimitsBackend:

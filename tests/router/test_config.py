@@ -93,6 +93,15 @@ def test_the_shipped_demo_config_is_valid() -> None:
     assert {e.name for e in loaded.config.endpoints} == {"us-east", "eu-west", "ap-south"}
 
 
+@pytest.mark.parametrize(
+    "name", ["node.yaml", "node-policies.yaml", "node-otlp.yaml", "node-otlp-sampled.yaml"]
+)
+def test_the_benchmark_configs_are_valid(name: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    loaded = load_node_config(root / "deploy" / "bench" / name, {})
+    assert [e.name for e in loaded.config.endpoints] == ["sim"]
+
+
 def test_a_node_without_keys_or_policies_is_refused() -> None:
     text = VALID.replace("auth:\n  api_keys: [k]\n", "")
     (problem,) = _problems(text)

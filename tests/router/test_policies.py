@@ -52,6 +52,13 @@ def test_every_shipped_policy_loads() -> None:
     assert care.privacy.required_tags == ["hipaa"] and care.privacy.on_pii == "local-only"
 
 
+def test_the_benchmark_tenant_loads_with_every_limit_set() -> None:
+    loaded = load_policy_dir(POLICIES.parent / "deploy" / "bench" / "policies")
+    assert loaded.problems == []
+    limits = loaded.policies["loadtest"].limits
+    assert all(value is not None for value in limits.model_dump().values())
+
+
 def test_committed_schema_matches_the_model() -> None:
     committed = (POLICIES / "schema.json").read_text(encoding="utf-8")
     assert committed == policy_schema_json(), "regenerate: edge-router policy schema"
