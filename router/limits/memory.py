@@ -1,14 +1,17 @@
 """The in-memory limits backend: the embedded default, for one router process.
 
-Each call runs to completion without awaiting, so on the event loop it is atomic the same way the
-Redis backend's scripts are. State is keyed by tenant and lives as long as the process: a policy
-reload changes a tenant's limits, not what it has already used.
+`admit_now` and `settle_now` run to completion without awaiting, so on the event loop they are
+atomic the same way the Redis backend's scripts are, and the admission stage calls them directly
+(no task, no coroutine) on the hot path; the async methods are the `LimitsBackend` protocol. State
+is keyed by tenant and lives as long as the process: a policy reload changes a tenant's limits,
+not what it has already used. Usage is kept in small structured totals (cheaper to update than
+the flat counters the Redis hashes hold) and flattened only for a report.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from router.limits.backend import (
     BUDGET_EPSILON_USD,
@@ -24,7 +27,6 @@ from router.limits.backend import (
     Periods,
     Refusal,
     Verdict,
-    outcome_increments,
 )
 
 
@@ -35,9 +37,54 @@ class _Bucket:
 
 
 @dataclass(slots=True)
+class _Totals:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    spend_usd: float = 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        self.requests += 1
+        self.input_tokens += outcome.input_tokens
+        self.output_tokens += outcome.output_tokens
+        self.spend_usd += outcome.cost_usd
+
+    def flatten(self, prefix: str, into: Counters) -> None:
+        into[prefix + "requests"] = float(self.requests)
+        into[prefix + "input_tokens"] = float(self.input_tokens)
+        into[prefix + "output_tokens"] = float(self.output_tokens)
+        into[prefix + "spend_usd"] = self.spend_usd
+
+
+@dataclass(slots=True)
 class _Period:
-    counters: Counters
     expires_s: float
+    totals: _Totals = field(default_factory=_Totals)
+    reserved_usd: float = 0.0
+    by_model: dict[str, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
+    by_endpoint: dict[str, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
+    refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def committed_usd(self) -> float:
+        return self.totals.spend_usd + self.reserved_usd
+
+    def add(self, outcome: Outcome) -> None:
+        self.totals.add(outcome)
+        self.by_model[outcome.model].add(outcome)
+        if outcome.endpoint:
+            self.by_endpoint[outcome.endpoint].add(outcome)
+
+    def counters(self) -> Counters:
+        counters: Counters = {"reserved_usd": self.reserved_usd}
+        if self.totals.requests:
+            self.totals.flatten("", counters)
+        for group, members in (("model", self.by_model), ("endpoint", self.by_endpoint)):
+            for name, totals in members.items():
+                totals.flatten(f"{group}:{name}:", counters)
+        for limit, count in self.refused.items():
+            counters[f"refused:{limit}"] = float(count)
+        return counters
 
 
 class MemoryLimits:
@@ -51,20 +98,27 @@ class MemoryLimits:
         self._swept_day = ""
 
     async def admit(self, charge: Charge, limits: Limits) -> Verdict:
-        tenant, wall_s, periods = charge.tenant, charge.wall_s, charge.periods
-        self._sweep(periods.day, wall_s)
-        day = self._period(tenant, "d:" + periods.day, wall_s + DAY_RETENTION_S)
-        month = self._period(tenant, "m:" + periods.month, wall_s + MONTH_RETENTION_S)
+        return self.admit_now(charge, limits)
 
-        refusal = self._budget_refusal(
+    async def settle(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
+        self.settle_now(charge, limits, outcome, wall_s)
+
+    def admit_now(self, charge: Charge, limits: Limits) -> Verdict:
+        tenant, wall_s, periods = charge.tenant, charge.wall_s, charge.periods
+        if periods.day != self._swept_day:
+            self._sweep(periods.day, wall_s)
+        day = self._period(tenant, periods.day, wall_s + DAY_RETENTION_S)
+        month = self._period(tenant, periods.month, wall_s + MONTH_RETENTION_S)
+
+        refusal = _budget_refusal(
             limits.monthly_budget_usd, month, "monthly_budget_usd", periods.month_ends_s - wall_s
-        )
-        refusal = refusal or self._budget_refusal(
+        ) or _budget_refusal(
             limits.daily_budget_usd, day, "daily_budget_usd", periods.day_ends_s - wall_s
         )
         leases = self._leases[tenant]
         if refusal is None and limits.concurrent_requests is not None:
-            self._expire_leases(leases, wall_s)
+            if len(leases) >= limits.concurrent_requests:
+                _expire_leases(leases, wall_s)  # only when full: a dead lease may hold a slot
             if len(leases) >= limits.concurrent_requests:
                 refusal = Refusal(
                     "concurrent_requests", limits.concurrent_requests, CONCURRENCY_RETRY_S
@@ -87,9 +141,8 @@ class MemoryLimits:
                     "tokens_per_minute", rule.capacity, rule.wait_s(tokens_level, charge.tokens)
                 )
         if refusal is not None:
-            for period in (day, month):
-                key = f"refused:{refusal.limit}"
-                period.counters[key] = period.counters.get(key, 0.0) + 1.0
+            day.refused[refusal.limit] += 1
+            month.refused[refusal.limit] += 1
             return Verdict(refusal)
 
         # Every limit admits the request: charge them all.
@@ -101,13 +154,11 @@ class MemoryLimits:
             self._tokens[tenant] = _Bucket(tokens_level, wall_s)
         if limits.concurrent_requests is not None:
             leases[charge.request_id] = wall_s + charge.lease_s
-        for period in (day, month):
-            period.counters["reserved_usd"] = (
-                period.counters.get("reserved_usd", 0.0) + charge.cost_usd
-            )
+        day.reserved_usd += charge.cost_usd
+        month.reserved_usd += charge.cost_usd
         return Verdict(None, requests_level, tokens_level)
 
-    async def settle(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
+    def settle_now(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
         tenant = charge.tenant
         delta = outcome.tokens - charge.tokens
         if limits.tokens_per_minute is not None and delta:
@@ -116,61 +167,51 @@ class MemoryLimits:
             level = rule.refilled(bucket.level, bucket.updated_s, wall_s)
             self._tokens[tenant] = _Bucket(min(rule.capacity, level - delta), wall_s)
         self._leases[tenant].pop(charge.request_id, None)
-        increments = outcome_increments(outcome)
         periods = charge.periods
         for key, retention_s in (
-            ("d:" + periods.day, DAY_RETENTION_S),
-            ("m:" + periods.month, MONTH_RETENTION_S),
+            (periods.day, DAY_RETENTION_S),
+            (periods.month, MONTH_RETENTION_S),
         ):
-            counters = self._period(tenant, key, wall_s + retention_s).counters
-            reserved = counters.get("reserved_usd", 0.0) - charge.cost_usd
-            counters["reserved_usd"] = reserved if reserved > 1e-12 else 0.0
-            for name, value in increments.items():
-                counters[name] = counters.get(name, 0.0) + value
+            period = self._period(tenant, key, wall_s + retention_s)
+            reserved = period.reserved_usd - charge.cost_usd
+            period.reserved_usd = reserved if reserved > 1e-12 else 0.0
+            period.add(outcome)
 
     async def counters(self, tenant: str, periods: Periods) -> tuple[Counters, Counters]:
-        day = self._periods.get((tenant, "d:" + periods.day))
-        month = self._periods.get((tenant, "m:" + periods.month))
-        return (
-            dict(day.counters) if day else {},
-            dict(month.counters) if month else {},
-        )
+        day = self._periods.get((tenant, periods.day))
+        month = self._periods.get((tenant, periods.month))
+        return (day.counters() if day else {}, month.counters() if month else {})
 
     async def in_flight(self, tenant: str, wall_s: float) -> int:
         leases = self._leases.get(tenant, {})
-        self._expire_leases(leases, wall_s)
+        _expire_leases(leases, wall_s)
         return len(leases)
 
     async def close(self) -> None:
         return None
 
     def _period(self, tenant: str, key: str, expires_s: float) -> _Period:
+        """A tenant's totals for one day (`2026-11-22`) or month (`2026-11`)."""
         period = self._periods.get((tenant, key))
         if period is None:
-            period = self._periods[(tenant, key)] = _Period({}, expires_s)
+            period = self._periods[(tenant, key)] = _Period(expires_s)
         return period
 
     def _sweep(self, day: str, wall_s: float) -> None:
         """Once a day, forget periods past their retention."""
-        if day == self._swept_day:
-            return
         self._swept_day = day
         for key in [k for k, p in self._periods.items() if p.expires_s < wall_s]:
             del self._periods[key]
 
-    @staticmethod
-    def _expire_leases(leases: dict[str, float], wall_s: float) -> None:
-        for request_id in [r for r, until in leases.items() if until <= wall_s]:
-            del leases[request_id]
 
-    @staticmethod
-    def _budget_refusal(
-        budget_usd: float | None, period: _Period, limit: LimitName, until_end_s: float
-    ) -> Refusal | None:
-        if budget_usd is None:
-            return None
-        counters = period.counters
-        committed = counters.get("spend_usd", 0.0) + counters.get("reserved_usd", 0.0)
-        if committed + BUDGET_EPSILON_USD < budget_usd:
-            return None
-        return Refusal(limit, budget_usd, max(1.0, until_end_s))
+def _expire_leases(leases: dict[str, float], wall_s: float) -> None:
+    for request_id in [r for r, until in leases.items() if until <= wall_s]:
+        del leases[request_id]
+
+
+def _budget_refusal(
+    budget_usd: float | None, period: _Period, limit: LimitName, until_end_s: float
+) -> Refusal | None:
+    if budget_usd is None or period.committed_usd + BUDGET_EPSILON_USD < budget_usd:
+        return None
+    return Refusal(limit, budget_usd, max(1.0, until_end_s))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 
 from aiohttp import web
@@ -27,7 +28,6 @@ from router.errors import QuotaExceeded, RateLimited, TokensRateLimited
 from router.limits.backend import (
     NO_LIMITS,
     AdmissionTicket,
-    BucketRule,
     Charge,
     Limits,
     Outcome,
@@ -65,6 +65,7 @@ class AdmissionStage:
         metrics: Metrics,
     ) -> None:
         self._limits = limits
+        self._local = limits.local
         self._clock = clock
         self._assumed_output_tokens = routing.assumed_output_tokens
         # The dearest target of each alias prices the estimate: (input, output) per Mtok.
@@ -76,6 +77,10 @@ class AdmissionStage:
             for alias, targets in registry.aliases.items()
         }
         self._periods = Periods.at(clock.wall())
+        # Request ids hold concurrency slots, in Redis too: unique across processes by a random
+        # prefix, cheap by a counter.
+        self._id_prefix = os.urandom(8).hex() + "-"
+        self._request_numbers = itertools.count()
         self._settling: set[asyncio.Task[None]] = set()
         self._refused = metrics.meter.create_counter(
             "router.limits.refused", description="Requests refused by admission, by limit."
@@ -87,9 +92,12 @@ class AdmissionStage:
         charge = self._charge(ctx)
         backend = self._limits.current()
         if limits.any:
-            verdict, backend = await self._limits.run(
-                lambda chosen: chosen.admit(charge, limits), backend
-            )
+            if backend is self._local:  # no coroutine, no lambda on the embedded default
+                verdict = self._local.admit_now(charge, limits)
+            else:
+                verdict, backend = await self._limits.run(
+                    lambda chosen: chosen.admit(charge, limits), backend
+                )
             if verdict.refusal is not None:
                 self._refused.add(1, {"limit": verdict.refusal.limit})
                 raise _refusal_error(verdict.refusal)
@@ -98,14 +106,17 @@ class AdmissionStage:
         return None
 
     def record(self, ctx: RequestContext) -> None:
-        """Settle the request's charge with what it used (in the background)."""
+        """Settle the request's charge with what it used: at once in memory, in the background
+        on a shared backend (a JSON response is not held back by a round trip to Redis)."""
         ticket = ctx.admission
         if ticket is None:
             return
         ctx.admission = None
-        task = asyncio.get_running_loop().create_task(
-            self._settle(ticket, _outcome(ctx), self._clock.wall())
-        )
+        outcome, wall_s = _outcome(ctx), self._clock.wall()
+        if ticket.backend is self._local:
+            self._local.settle_now(ticket.charge, ticket.limits, outcome, wall_s)
+            return
+        task = asyncio.get_running_loop().create_task(self._settle(ticket, outcome, wall_s))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
@@ -144,7 +155,7 @@ class AdmissionStage:
             periods = self._periods = Periods.at(wall_s)
         return Charge(
             tenant=ctx.tenant,
-            request_id=os.urandom(12).hex(),
+            request_id=f"{self._id_prefix}{next(self._request_numbers)}",
             tokens=parsed.estimated_input_tokens + output_tokens,
             cost_usd=estimate_price_usd(
                 parsed.estimated_input_tokens, output_tokens, input_price, output_price
@@ -208,16 +219,16 @@ def _refusal_error(refusal: Refusal) -> RateLimited | QuotaExceeded:
 def _rate_limit_headers(verdict: Verdict, limits: Limits) -> dict[str, str] | None:
     """OpenAI's `x-ratelimit-*` headers: limit, remaining, and time until the bucket is full."""
     headers: dict[str, str] = {}
-    for kind, limit, level in (
-        ("requests", limits.requests_per_minute, verdict.remaining_requests),
-        ("tokens", limits.tokens_per_minute, verdict.remaining_tokens),
-    ):
-        if limit is None or level is None:
-            continue
-        rule = BucketRule(limit)
-        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, int(level)))
-        headers[f"x-ratelimit-reset-{kind}"] = _duration(rule.wait_s(level, rule.capacity))
+    rpm, level = limits.requests_per_minute, verdict.remaining_requests
+    if rpm is not None and level is not None:
+        headers["x-ratelimit-limit-requests"] = str(rpm)
+        headers["x-ratelimit-remaining-requests"] = str(max(0, int(level)))
+        headers["x-ratelimit-reset-requests"] = _duration((rpm - level) * 60.0 / rpm)
+    tpm, level = limits.tokens_per_minute, verdict.remaining_tokens
+    if tpm is not None and level is not None:
+        headers["x-ratelimit-limit-tokens"] = str(tpm)
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, int(level)))
+        headers["x-ratelimit-reset-tokens"] = _duration((tpm - level) * 60.0 / tpm)
     return headers or None
 
 
