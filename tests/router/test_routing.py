@@ -49,14 +49,20 @@ async def _probed_rtt_at_least(stack: Stack, endpoint: str, rtt_ms: float) -> bo
 
 @pytest.mark.asyncio
 async def test_traffic_moves_to_the_lowest_latency_region_and_back() -> None:
-    async with running_stack(overrides=QUICK_ESTIMATORS) as stack:
+    # RTTs far apart, so a loaded test machine's scheduling jitter cannot reorder the regions.
+    regions = (
+        RegionSettings(name="us-east", rtt_ms=2.0),
+        RegionSettings(name="eu-west", rtt_ms=40.0),
+        RegionSettings(name="ap-south", rtt_ms=80.0),
+    )
+    async with running_stack(regions=regions, overrides=QUICK_ESTIMATORS) as stack:
         # Idle estimates decay toward the probed RTT, so let the probes measure every region.
-        await _wait_until(lambda: _probed_rtt_at_least(stack, "ap-south", 20.0))
+        await _wait_until(lambda: _probed_rtt_at_least(stack, "ap-south", 60.0))
         await _served_by(stack, 6)  # every region measured at least once
         assert (await _served_by(stack, 20))["us-east"] >= 18
 
-        await stack.control("us-east", rtt_ms=80.0)
-        await _wait_until(lambda: _probed_rtt_at_least(stack, "us-east", 40.0))
+        await stack.control("us-east", rtt_ms=200.0)
+        await _wait_until(lambda: _probed_rtt_at_least(stack, "us-east", 120.0))
         await _served_by(stack, 10)  # the slow answers raise us-east's estimate
         assert (await _served_by(stack, 20))["eu-west"] >= 18
 
