@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from router.limits.backend import AdmissionTicket
 
 
+# Attempt outcomes that are no failure of the endpoint (a hedge's loser was cancelled by us).
+HEDGE_CANCELLED = "hedge_cancelled"
+_NOT_FAILED = ("ok", HEDGE_CANCELLED)
+
+
 @dataclass(slots=True)
 class Attempt:
     endpoint: str
-    outcome: str  # "ok" or the error code of the failure
+    # "ok", the error code of the failure, "hedge_cancelled" or "client_disconnected"
+    outcome: str
     duration_ms: float
 
 
@@ -44,6 +50,10 @@ class Decision:
     experiment: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     ttft_ms: float | None = None
+    # Set when a hedge started: after how long, to which endpoint, and which attempt lost the race.
+    hedged_after_ms: float | None = None
+    hedge_endpoint: str = ""
+    hedge_cancelled: str = ""
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
     rate_limit_headers: dict[str, str] | None = None
 
@@ -60,11 +70,19 @@ class Decision:
         return headers
 
     def reason_text(self) -> str:
-        failed = [a for a in self.attempts if a.outcome != "ok"]
-        if not failed:
+        hedged = self.hedged_after_ms is not None
+        failed = [a for a in self.attempts if a.outcome not in _NOT_FAILED]
+        if not failed and not hedged:
             return self.reason
-        history = ",".join(f"{a.endpoint}:{a.outcome}" for a in failed)
-        return f"{self.reason}; failover_after={history}"
+        text = self.reason
+        if hedged:
+            text = f"{text}; hedged_after={self.hedged_after_ms:.0f}ms:{self.hedge_endpoint}"
+            if self.hedge_cancelled:
+                text = f"{text}; hedge_cancelled={self.hedge_cancelled}"
+        if failed:
+            history = ",".join(f"{a.endpoint}:{a.outcome}" for a in failed)
+            text = f"{text}; failover_after={history}"
+        return text
 
 
 @dataclass(slots=True)

@@ -44,6 +44,7 @@ from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
 from router.limits.report import tenant_usage
 from router.pipeline import Pipeline
+from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.stages.admission import AdmissionStage
 from router.stages.auth import NODE_TENANT, Authenticator, AuthStage
@@ -71,6 +72,7 @@ class RouterState:
     authenticate: Authenticator
     admission: AdmissionStage
     limits: FallbackLimits
+    hedge_budget: HedgeBudget
     metrics: Metrics
     clock: Clock
     models_created: int
@@ -260,6 +262,8 @@ async def admin_tenant_usage(request: web.Request) -> web.Response:
     if limits is None:
         raise NotFound(f"No tenant `{tenant}` is configured.", code="tenant_not_found")
     report = await tenant_usage(state.limits, tenant, limits, state.clock.wall())
+    # Hedging's extra spend against its share, per process (router.policy.hedge_budget).
+    report["hedging"] = state.hedge_budget.as_dict(tenant)
     return web.Response(body=orjson.dumps(report), content_type=JSON)
 
 
@@ -346,6 +350,7 @@ def build_app(
         retry_interval_s=config.limits.redis.retry_interval_s,
     )
     admission = AdmissionStage(limits, registry, config.routing, clock, metrics)
+    hedge_budget = HedgeBudget(clock)
     pipeline = Pipeline(
         [
             AuthStage(authenticate),
@@ -353,7 +358,7 @@ def build_app(
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
-            ForwardStage(registry, transport, tracing, clock),
+            ForwardStage(registry, transport, tracing, clock, hedge_budget),
         ]
     )
     created = int(time.time())
@@ -368,6 +373,7 @@ def build_app(
         authenticate=authenticate,
         admission=admission,
         limits=limits,
+        hedge_budget=hedge_budget,
         metrics=metrics,
         policy_store=policy_store,
         clock=clock,

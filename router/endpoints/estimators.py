@@ -1,6 +1,6 @@
 """Latency estimators: what the balancer believes each endpoint will cost in milliseconds.
 
-This module owns three things, all per PoP (nearness is local by nature):
+This module owns four things, all per PoP (nearness is local by nature):
 
 - `RttEwma`, the network round trip to an endpoint from active probes. Probes are small, evenly
   spaced and cheap, so a plain EWMA with a fixed alpha is enough: it smooths jitter and follows a
@@ -14,6 +14,11 @@ This module owns three things, all per PoP (nearness is local by nature):
   0; we decay toward the probed network RTT, the least a request can cost there, so an endpoint that
   had a spike and then got no traffic becomes attractive again without ever looking faster than
   its network path.
+- `RecentQuantile`, a quantile (the p95) of the last 128 first-byte times, for the hedge delay
+  (`router.stages.hedging`). A mean-like EWMA says nothing about the tail, and the tail is what a
+  hedge waits out. A ring of 128 floats sorted on read (a few microseconds, read only for tenants
+  that hedge) is exact over its window and needs no tuning, unlike streaming estimators (P²,
+  t-digest) whose error matters most at the few samples an endpoint starts with.
 - `EndpointModelStats`, the traffic record of one (endpoint, upstream model) pair.
 
 `predicted_latency_ms` turns these into the one number the balancer compares, multiplied by
@@ -24,7 +29,7 @@ Pure logic: no I/O, no asyncio; time comes from an injected `Clock`.
 
 from __future__ import annotations
 
-from math import exp
+from math import ceil, exp
 
 from router.clock import Clock
 from router.config.model import EstimatorSettings
@@ -127,16 +132,69 @@ class PeakEwma:
         }
 
 
+class RecentQuantile:
+    """Quantiles of the last `size` samples: a ring buffer, sorted on the first read after a write.
+
+    Only successful first bytes go in (see `EndpointModelStats.end`): a timeout is no measurement
+    of the tail of answers, and hedging aims at requests slower than that tail.
+    """
+
+    __slots__ = ("_next", "_ring", "_size", "_sorted")
+
+    def __init__(self, size: int = 128) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, got {size}")
+        self._size = size
+        self._ring: list[float] = []
+        self._next = 0
+        self._sorted: list[float] | None = None
+
+    @property
+    def samples(self) -> int:
+        """How many samples the window holds (at most `size`)."""
+        return len(self._ring)
+
+    def observe(self, sample: float) -> None:
+        ring = self._ring
+        if len(ring) < self._size:
+            ring.append(sample)
+        else:
+            ring[self._next] = sample
+        self._next = (self._next + 1) % self._size
+        self._sorted = None
+
+    def quantile(self, q: float) -> float | None:
+        """The nearest-rank `q` quantile of the window (0 < q <= 1); None while it is empty."""
+        ordered = self._sorted
+        if ordered is None:
+            if not self._ring:
+                return None
+            ordered = self._sorted = sorted(self._ring)
+        rank = max(1, ceil(q * len(ordered)))
+        return ordered[rank - 1]
+
+
 class EndpointModelStats:
     """Traffic record of one (endpoint, upstream model) pair, kept across config reloads."""
 
-    __slots__ = ("failures", "in_flight", "latency", "requests", "ttft")
+    __slots__ = (
+        "failures",
+        "in_flight",
+        "latency",
+        "recent_latency",
+        "recent_ttft",
+        "requests",
+        "ttft",
+    )
 
     def __init__(self, settings: EstimatorSettings, clock: Clock) -> None:
         # Streaming time to first byte, ms.
         self.ttft = PeakEwma(settings.peak_ewma_tau_s, clock)
         # Whole response (non-streaming), ms.
         self.latency = PeakEwma(settings.peak_ewma_tau_s, clock)
+        # The same two measurements, successful ones only, as windows for their p95.
+        self.recent_ttft = RecentQuantile()
+        self.recent_latency = RecentQuantile()
         self.in_flight = 0
         self.requests = 0
         self.failures = 0
@@ -158,20 +216,35 @@ class EndpointModelStats:
 
         Successful non-streaming attempts feed `latency`; a failed one only raises it (see
         `PeakEwma.observe_lower_bound`), and a streaming attempt that failed before its first byte
-        raises `ttft` the same way.
+        raises `ttft` the same way. Measured first bytes (a stream's first chunk, a whole JSON
+        answer) also go into the windows the hedge delay is read from.
         """
         if self.in_flight > 0:
             self.in_flight -= 1
         if ttft_ms is not None:
             self.ttft.observe(ttft_ms)
+            self.recent_ttft.observe(ttft_ms)
         if ok:
             if not streaming:
                 self.latency.observe(elapsed_ms)
+                self.recent_latency.observe(elapsed_ms)
             return
         self.failures += 1
         if streaming:
             if ttft_ms is None:
                 self.ttft.observe_lower_bound(elapsed_ms)
+        else:
+            self.latency.observe_lower_bound(elapsed_ms)
+
+    def outrun(self, *, elapsed_ms: float, streaming: bool) -> None:
+        """A hedge answered first and this attempt was cancelled after `elapsed_ms` without its
+        first byte: it would have taken at least that long. The estimate is raised to it as a
+        lower bound (so a pick that went slow loses its traffic even while hedges hide it), but
+        it is no failure and no measured first byte for the hedge delay's window."""
+        if self.in_flight > 0:
+            self.in_flight -= 1
+        if streaming:
+            self.ttft.observe_lower_bound(elapsed_ms)
         else:
             self.latency.observe_lower_bound(elapsed_ms)
 
@@ -185,6 +258,12 @@ class EndpointModelStats:
         return {
             "ttft": self.ttft.as_dict(floor_ms),
             "latency": self.latency.as_dict(floor_ms),
+            "p95": {
+                "ttft_ms": _round_ms(self.recent_ttft.quantile(0.95)),
+                "ttft_samples": self.recent_ttft.samples,
+                "latency_ms": _round_ms(self.recent_latency.quantile(0.95)),
+                "latency_samples": self.recent_latency.samples,
+            },
             "in_flight": self.in_flight,
             "requests": self.requests,
             "failures": self.failures,

@@ -6,6 +6,10 @@ or the tenant's where its policy sets them), never to the same endpoint twice in
 stream is committed to the client only once the upstream's first chunk has arrived, so a failure
 before it is still invisible to the client. Measurements (TTFT, latency, in-flight, health) are
 recorded here, on the endpoint that produced them.
+
+Where a tenant's policy enables hedging, each attempt goes through `Hedger`, which may race it
+against a second one (`router.stages.hedging`); the attempt itself is the same code either way,
+with a `Race` to claim the answer from once its first byte is there.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.clock import Clock
-from router.context import Attempt, RequestContext
+from router.context import HEDGE_CANCELLED, Attempt, RequestContext
 from router.endpoints.health import FailureKind
 from router.endpoints.http1 import Http1Response
 from router.endpoints.registry import Registry, Target
@@ -32,15 +36,22 @@ from router.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from router.policy.hedge_budget import HedgeBudget
+from router.stages.attempt_plan import AttemptPlan
+from router.stages.hedging import Hedger, Race
 from router.telemetry.tracing import Tracing
 from router.wire.sse import StreamUsageCounter, error_event, response_model_in
 from router.wire.usage import usage_from_body
 
 
 @dataclass(slots=True)
-class _Outcome:
-    """What one attempt came to: completed, failed with `error`, or neither (cancelled)."""
+class _Try:
+    """One attempt: where it went, when it started, the race it is in (if hedged), and what it
+    came to: completed, failed with `error`, or neither (cancelled)."""
 
+    target: Target
+    started: float
+    race: Race | None
     completed: bool = False
     error: UpstreamError | None = None
     ttft_ms: float | None = None
@@ -67,40 +78,39 @@ class ForwardStage:
         transport: Transport,
         tracing: Tracing,
         clock: Clock,
+        hedge_budget: HedgeBudget,
     ) -> None:
         self._registry = registry
         self._transport = transport
         self._tracing = tracing
         self._clock = clock
+        self._hedger = Hedger(self._attempt, registry, hedge_budget)
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse:
         if not ctx.plan:
             raise NoEligibleEndpoint(f"No endpoint can serve model `{ctx.parsed.model}`.")
+        allowance = self._hedger.allowance(ctx)
+        plan = AttemptPlan(ctx, self._clock)
         last_error: UpstreamError | None = None
-        previous: str | None = None
-        attempts = 0
-        for target in ctx.plan:
-            if attempts >= ctx.max_attempts:
-                break
-            if target.endpoint.name == previous:
-                continue
-            remaining_s = ctx.deadline_s - self._clock.now()
-            if remaining_s <= 0:
-                break
-            attempts += 1
-            previous = target.endpoint.name
+        while (step := plan.next()) is not None:
+            target, remaining_s = step
             try:
-                return await self._attempt(ctx, target, remaining_s)
+                if allowance is None:
+                    return await self._attempt(ctx, target, remaining_s)
+                answer = await self._hedger.run(ctx, target, remaining_s, plan, allowance)
             except UpstreamError as error:
                 if not error.retryable:
                     raise
                 last_error = error
+                continue
+            self._hedger.record_spend(ctx)
+            return answer
         if last_error is None:
             raise UpstreamTimeout("The request's deadline passed before an attempt.", endpoint="")
         raise last_error
 
     async def _attempt(
-        self, ctx: RequestContext, target: Target, remaining_s: float
+        self, ctx: RequestContext, target: Target, remaining_s: float, race: Race | None = None
     ) -> web.StreamResponse:
         endpoint, stats = target.endpoint, target.stats
         health = self._registry.health.get(endpoint.name)
@@ -110,14 +120,13 @@ class ForwardStage:
         parsed = ctx.parsed
         endpoint.in_flight += 1
         stats.begin()
-        started = perf_counter()
-        outcome = _Outcome()
+        attempt = _Try(target, perf_counter(), race)
         with self._tracing.span(
             f"{parsed.operation.otel_name} {target.upstream_model}", SpanKind.CLIENT
         ) as span:
             headers: dict[str, str] | None = None
             if span.is_recording():
-                _annotate_attempt(span, ctx, target)
+                _annotate_attempt(span, ctx, attempt)
                 headers = {}
                 propagate.inject(headers)
             try:
@@ -128,61 +137,72 @@ class ForwardStage:
                     remaining_s,
                     headers,
                 ) as response:
-                    self._decide(ctx, target)
+                    if race is None:  # a race decides when its winner has a first byte
+                        self._decide(ctx, target)
                     if parsed.stream:
-                        answer = await self._stream(ctx, target, response, started, outcome)
+                        answer = await self._stream(ctx, attempt, response)
                     else:
-                        answer = await self._json(ctx, target, response, outcome)
+                        answer = await self._json(ctx, attempt, response)
             except UpstreamError as error:
-                outcome.error = error
+                attempt.error = error
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", str(error.code))
                 raise
             finally:
                 endpoint.in_flight -= 1
-                self._settle(ctx, target, outcome, (perf_counter() - started) * 1000.0)
+                outcome = self._settle(ctx, attempt, (perf_counter() - attempt.started) * 1000.0)
                 if trial:
                     # Frees the slot when the attempt ended without a verdict (client gone).
                     health.cancel_trial()
+                if race is not None and span.is_recording():
+                    span.set_attribute("router.attempt.outcome", outcome)
             if span.is_recording():
                 _annotate_result(span, ctx)
-                if outcome.error is not None:  # the stream broke after its first byte
-                    span.set_status(Status(StatusCode.ERROR, outcome.error.message))
-                    span.set_attribute("error.type", f"{outcome.error.code}_mid_stream")
+                if attempt.error is not None:  # the stream broke after its first byte
+                    span.set_status(Status(StatusCode.ERROR, attempt.error.message))
+                    span.set_attribute("error.type", f"{attempt.error.code}_mid_stream")
             return answer
 
-    def _settle(
-        self, ctx: RequestContext, target: Target, outcome: _Outcome, elapsed_ms: float
-    ) -> None:
-        """Feed the attempt's result to the estimators, health and the decision record."""
+    def _settle(self, ctx: RequestContext, attempt: _Try, elapsed_ms: float) -> str:
+        """Feed the attempt's result to the estimators, health and the decision record; returns
+        the outcome recorded."""
+        target = attempt.target
         name = target.endpoint.name
         streaming = ctx.parsed.stream
-        error = outcome.error
+        error = attempt.error
         if isinstance(error, UpstreamRejected):
             # The upstream refused the request itself (a client error it caught): the endpoint
             # works, so it must not count toward ejection, or any client could eject endpoints.
             target.stats.abandon()
             self._registry.health.record_success(name)
             self._decide(ctx, target)  # the client gets this endpoint's answer
-            ctx.decision.attempts.append(Attempt(name, str(error.code), elapsed_ms))
+            outcome = str(error.code)
         elif error is not None:
             target.stats.end(
-                ok=False, elapsed_ms=elapsed_ms, ttft_ms=outcome.ttft_ms, streaming=streaming
+                ok=False, elapsed_ms=elapsed_ms, ttft_ms=attempt.ttft_ms, streaming=streaming
             )
             self._registry.health.record_failure(name, _failure_kind(error))
-            suffix = "_mid_stream" if outcome.ttft_ms is not None else ""
-            ctx.decision.attempts.append(Attempt(name, f"{error.code}{suffix}", elapsed_ms))
-        elif outcome.completed:
+            suffix = "_mid_stream" if attempt.ttft_ms is not None else ""
+            outcome = f"{error.code}{suffix}"
+        elif attempt.completed:
             target.stats.end(
-                ok=True, elapsed_ms=elapsed_ms, ttft_ms=outcome.ttft_ms, streaming=streaming
+                ok=True, elapsed_ms=elapsed_ms, ttft_ms=attempt.ttft_ms, streaming=streaming
             )
             if not streaming:  # a stream's success was recorded at its first byte
                 self._registry.health.record_success(name)
-            ctx.decision.attempts.append(Attempt(name, "ok", elapsed_ms))
+            outcome = "ok"
         else:
-            # Cancelled or the client went away: no verdict on the endpoint, no latency sample.
-            target.stats.abandon()
-            ctx.decision.attempts.append(Attempt(name, "client_disconnected", elapsed_ms))
+            # The client went away, or a hedge's other attempt answered first: no verdict on
+            # the endpoint. Outrun by the other attempt, it was at least this slow; otherwise
+            # there is no latency sample.
+            race = attempt.race
+            outcome = "client_disconnected" if race is None else race.cancelled_outcome(target)
+            if outcome == HEDGE_CANCELLED and attempt.ttft_ms is None:
+                target.stats.outrun(elapsed_ms=elapsed_ms, streaming=streaming)
+            else:
+                target.stats.abandon()
+        ctx.decision.attempts.append(Attempt(name, outcome, elapsed_ms))
+        return outcome
 
     def _decide(self, ctx: RequestContext, target: Target) -> None:
         decision = ctx.decision
@@ -191,14 +211,15 @@ class ForwardStage:
         decision.upstream_model = target.upstream_model
         decision.region = target.endpoint.region
 
+    def _claim(self, ctx: RequestContext, attempt: _Try, race: Race) -> None:
+        """A racing attempt has its first byte: it answers (the other is cancelled)."""
+        race.claim(attempt.target)
+        self._decide(ctx, attempt.target)
+
     async def _json(
-        self,
-        ctx: RequestContext,
-        target: Target,
-        response: Http1Response,
-        outcome: _Outcome,
+        self, ctx: RequestContext, attempt: _Try, response: Http1Response
     ) -> web.StreamResponse:
-        name = target.endpoint.name
+        name = attempt.target.endpoint.name
         body = await Transport.read_body(response, name)
         try:
             parsed_body = orjson.loads(body)
@@ -206,30 +227,29 @@ class ForwardStage:
             raise UpstreamConnectError(
                 f"endpoint {name} answered with a body that is not JSON", endpoint=name
             ) from None
+        if attempt.race is not None:
+            self._claim(ctx, attempt, attempt.race)
         ctx.usage = usage_from_body(parsed_body)
         if isinstance(parsed_body, dict) and isinstance(parsed_body.get("model"), str):
             ctx.decision.response_model = parsed_body["model"]
-        outcome.completed = True
+        attempt.completed = True
         return web.Response(
             body=body, content_type="application/json", headers=ctx.decision.headers()
         )
 
     async def _stream(
-        self,
-        ctx: RequestContext,
-        target: Target,
-        response: Http1Response,
-        started: float,
-        outcome: _Outcome,
+        self, ctx: RequestContext, attempt: _Try, response: Http1Response
     ) -> web.StreamResponse:
-        name = target.endpoint.name
+        name = attempt.target.endpoint.name
         chunks = Transport.chunks(response, name)
         first = await anext(chunks, b"")
         if not first:
             raise UpstreamConnectError(
                 f"endpoint {name} closed the stream before its first byte", endpoint=name
             )
-        outcome.ttft_ms = ctx.decision.ttft_ms = (perf_counter() - started) * 1000.0
+        if attempt.race is not None:
+            self._claim(ctx, attempt, attempt.race)
+        attempt.ttft_ms = ctx.decision.ttft_ms = (perf_counter() - attempt.started) * 1000.0
         ctx.decision.response_model = response_model_in(first)
         # The endpoint is serving: that ends a half-open trial now, not when a long stream ends.
         self._registry.health.record_success(name)
@@ -248,18 +268,19 @@ class ForwardStage:
             # connection, which stops the upstream's generation. Not the endpoint's fault.
             return client
         except UpstreamError as error:
-            outcome.error = error
+            attempt.error = error
             await client.write(error_event(error))
             await client.write_eof()
             return client
         finally:
             ctx.usage = counter.usage(ctx.parsed.estimated_input_tokens)
-        outcome.completed = True
+        attempt.completed = True
         await client.write_eof()
         return client
 
 
-def _annotate_attempt(span: Span, ctx: RequestContext, target: Target) -> None:
+def _annotate_attempt(span: Span, ctx: RequestContext, attempt: _Try) -> None:
+    target = attempt.target
     endpoint = target.endpoint
     span.set_attributes(
         {
@@ -272,6 +293,9 @@ def _annotate_attempt(span: Span, ctx: RequestContext, target: Target) -> None:
             "router.region": endpoint.region,
         }
     )
+    race = attempt.race
+    if race is not None:
+        span.set_attribute("router.hedge", race.hedge is target)
 
 
 def _annotate_result(span: Span, ctx: RequestContext) -> None:

@@ -10,6 +10,7 @@ from router.config.model import EstimatorSettings
 from router.endpoints.estimators import (
     EndpointModelStats,
     PeakEwma,
+    RecentQuantile,
     RttEwma,
     predicted_latency_ms,
 )
@@ -293,3 +294,89 @@ def test_admin_view_is_plain_json_rounded_to_hundredths_of_a_ms() -> None:
     assert view["in_flight"] == 1
     assert rtt.as_dict() == {"value_ms": 12.35, "last_ms": 12.35, "samples": 1}
     json.dumps(view)
+
+
+def test_recent_quantile_is_empty_until_the_first_sample() -> None:
+    window = RecentQuantile(8)
+    assert window.quantile(0.95) is None
+    assert window.samples == 0
+    window.observe(12.0)
+    assert window.quantile(0.95) == 12.0
+    assert window.quantile(0.5) == 12.0
+
+
+def test_recent_quantile_is_the_nearest_rank_of_the_window() -> None:
+    window = RecentQuantile(100)
+    for sample in range(100, 0, -1):  # 100 down to 1, in reverse to show it sorts
+        window.observe(float(sample))
+    assert window.quantile(0.95) == 95.0
+    assert window.quantile(0.5) == 50.0
+    assert window.quantile(1.0) == 100.0
+    assert window.quantile(0.001) == 1.0
+
+
+def test_recent_quantile_forgets_the_oldest_sample_once_full() -> None:
+    window = RecentQuantile(4)
+    for sample in (1000.0, 1.0, 2.0, 3.0):
+        window.observe(sample)
+    assert window.quantile(1.0) == 1000.0
+    window.observe(4.0)  # pushes out 1000
+    assert window.samples == 4
+    assert window.quantile(1.0) == 4.0
+    window.observe(5.0)  # pushes out 1
+    assert window.quantile(0.25) == 2.0
+
+
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=300))
+def test_recent_quantile_matches_a_sort_of_the_last_samples(samples: list[float]) -> None:
+    window = RecentQuantile(64)
+    for sample in samples:
+        window.observe(sample)
+    last = sorted(samples[-64:])
+    assert window.samples == len(last)
+    assert window.quantile(0.95) == last[math.ceil(0.95 * len(last)) - 1]
+
+
+def test_stats_feed_the_p95_windows_with_successful_first_bytes_only() -> None:
+    stats = make_stats(FakeClock())
+    stats.begin()
+    stats.end(ok=True, elapsed_ms=900.0)
+    stats.begin()
+    stats.end(ok=True, elapsed_ms=2500.0, ttft_ms=150.0, streaming=True)
+    stats.begin()
+    stats.end(ok=False, elapsed_ms=5000.0)  # a JSON failure
+    stats.begin()
+    stats.end(ok=False, elapsed_ms=7000.0, streaming=True)  # a stream failing before its first
+    stats.begin()
+    stats.abandon()
+    p95 = stats.as_dict()["p95"]
+    assert p95 == {
+        "ttft_ms": 150.0,
+        "ttft_samples": 1,
+        "latency_ms": 900.0,
+        "latency_samples": 1,
+    }
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_an_attempt_outrun_by_a_hedge_raises_the_estimate_as_a_lower_bound_only(
+    streaming: bool,
+) -> None:
+    stats = make_stats(FakeClock())
+    for _ in range(3):
+        stats.begin()
+        stats.end(ok=True, elapsed_ms=50.0, ttft_ms=20.0 if streaming else None, streaming=True)
+        stats.begin()
+        stats.end(ok=True, elapsed_ms=50.0)
+    estimate = stats.ttft if streaming else stats.latency
+    before = estimate.cost_ms
+    assert before is not None
+    stats.begin()
+    stats.outrun(elapsed_ms=400.0, streaming=streaming)
+    assert estimate.cost_ms == pytest.approx(400.0)  # it took at least that long
+    stats.begin()
+    stats.outrun(elapsed_ms=10.0, streaming=streaming)  # a lower bound never lowers it
+    assert estimate.cost_ms == pytest.approx(400.0)
+    view = stats.as_dict()
+    assert view["failures"] == 0 and view["in_flight"] == 0
+    assert view["p95"]["ttft_samples" if streaming else "latency_samples"] == 3
