@@ -187,25 +187,6 @@ class AdmissionTicket:
 Counters = dict[str, float]
 
 
-def outcome_increments(outcome: Outcome) -> dict[str, float]:
-    """The counters one settled request adds to its day and its month."""
-    increments = {
-        "requests": 1.0,
-        "input_tokens": float(outcome.input_tokens),
-        "output_tokens": float(outcome.output_tokens),
-        "spend_usd": outcome.cost_usd,
-    }
-    groups = [f"model:{outcome.model}"]
-    if outcome.endpoint:
-        groups.append(f"endpoint:{outcome.endpoint}")
-    for group in groups:
-        increments[f"{group}:requests"] = 1.0
-        increments[f"{group}:input_tokens"] = float(outcome.input_tokens)
-        increments[f"{group}:output_tokens"] = float(outcome.output_tokens)
-        increments[f"{group}:spend_usd"] = outcome.cost_usd
-    return increments
-
-
 @dataclass(frozen=True, slots=True)
 class BucketRule:
     """A per-minute token bucket's arithmetic, shared by the memory backend and the tests that

@@ -14,6 +14,7 @@ fallback to the local backend. No retries here: a slow Redis must not hold a req
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import cast
 
@@ -34,7 +35,6 @@ from router.limits.backend import (
     Periods,
     Refusal,
     Verdict,
-    outcome_increments,
 )
 
 # Shared by both scripts: a bucket's level after refilling until `now` (a new bucket is full).
@@ -58,9 +58,9 @@ end
 """
 
 # KEYS: requests bucket, tokens bucket, leases (zset), day counters, month counters
-# ARGV: now, rpm, tpm, concurrent, daily_usd, monthly_usd (0 = no limit), tokens, cost_usd,
-#       request_id, lease_until, day_ttl_s, month_ttl_s, day_ends, month_ends,
-#       concurrency_retry_s
+# ARGV: now, tokens, cost_usd, request_id, lease_until, then per tenant's limits (cached):
+#       rpm, tpm, concurrent, daily_usd, monthly_usd (0 = no limit), then per period (cached):
+#       day_ends, month_ends, and the constants day_ttl_s, month_ttl_s, concurrency_retry_s
 _ADMIT = (
     _REFILL
     + f"local BUDGET_EPSILON = {BUDGET_EPSILON_USD!r}\n"
@@ -72,8 +72,8 @@ local function limit(i)
   return nil
 end
 local function keep_periods()
-  redis.call('EXPIRE', KEYS[4], ARGV[11])
-  redis.call('EXPIRE', KEYS[5], ARGV[12])
+  redis.call('EXPIRE', KEYS[4], ARGV[13])
+  redis.call('EXPIRE', KEYS[5], ARGV[14])
 end
 local function refuse(name, limit_value, retry_after)
   redis.call('HINCRBY', KEYS[4], 'refused:' .. name, 1)
@@ -86,22 +86,22 @@ local function committed(key)
   return (tonumber(fields[1]) or 0) + (tonumber(fields[2]) or 0)
 end
 
-local monthly = limit(6)
+local monthly = limit(10)
 if monthly and committed(KEYS[5]) + BUDGET_EPSILON >= monthly then
-  return refuse('monthly_budget_usd', monthly, math.max(1, tonumber(ARGV[14]) - now))
+  return refuse('monthly_budget_usd', monthly, math.max(1, tonumber(ARGV[12]) - now))
 end
-local daily = limit(5)
+local daily = limit(9)
 if daily and committed(KEYS[4]) + BUDGET_EPSILON >= daily then
-  return refuse('daily_budget_usd', daily, math.max(1, tonumber(ARGV[13]) - now))
+  return refuse('daily_budget_usd', daily, math.max(1, tonumber(ARGV[11]) - now))
 end
-local concurrent = limit(4)
+local concurrent = limit(8)
 if concurrent then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   if redis.call('ZCARD', KEYS[3]) >= concurrent then
     return refuse('concurrent_requests', concurrent, tonumber(ARGV[15]))
   end
 end
-local rpm = limit(2)
+local rpm = limit(6)
 local requests_level = nil
 if rpm then
   requests_level = refill(KEYS[1], rpm, now)
@@ -109,8 +109,8 @@ if rpm then
     return refuse('requests_per_minute', rpm, (1 - requests_level) * 60 / rpm)
   end
 end
-local tpm = limit(3)
-local tokens = tonumber(ARGV[7])
+local tpm = limit(7)
+local tokens = tonumber(ARGV[2])
 local tokens_level = nil
 if tpm then
   tokens_level = refill(KEYS[2], tpm, now)
@@ -129,14 +129,14 @@ if tpm then
   store(KEYS[2], tokens_level, tpm, now)
 end
 if concurrent then
-  redis.call('ZADD', KEYS[3], ARGV[10], ARGV[9])
-  local keep = math.ceil(tonumber(ARGV[10]) - now) + 60
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+  local keep = math.ceil(tonumber(ARGV[5]) - now) + 60
   if redis.call('TTL', KEYS[3]) < keep then redis.call('EXPIRE', KEYS[3], keep) end
 end
-local cost = tonumber(ARGV[8])
+local cost = tonumber(ARGV[3])
 if cost > 0 then
-  redis.call('HINCRBYFLOAT', KEYS[4], 'reserved_usd', ARGV[8])
-  redis.call('HINCRBYFLOAT', KEYS[5], 'reserved_usd', ARGV[8])
+  redis.call('HINCRBYFLOAT', KEYS[4], 'reserved_usd', ARGV[3])
+  redis.call('HINCRBYFLOAT', KEYS[5], 'reserved_usd', ARGV[3])
 end
 keep_periods()
 return {1, '', tostring(requests_level or ''), tostring(tokens_level or '')}
@@ -145,7 +145,7 @@ return {1, '', tostring(requests_level or ''), tostring(tokens_level or '')}
 
 # KEYS: tokens bucket, leases, day counters, month counters
 # ARGV: now, tpm (0 = none), token_delta, request_id, reserved_usd, day_ttl_s, month_ttl_s,
-#       then (counter, increment) pairs
+#       model, endpoint ('' when none answered), input_tokens, output_tokens, cost_usd
 _SETTLE = (
     _REFILL
     + """
@@ -159,13 +159,18 @@ if tpm > 0 and delta ~= 0 then
 end
 redis.call('ZREM', KEYS[2], ARGV[4])
 local reserved = tonumber(ARGV[5])
+local groups = {'', 'model:' .. ARGV[8] .. ':'}
+if ARGV[9] ~= '' then groups[3] = 'endpoint:' .. ARGV[9] .. ':' end
 for _, key in ipairs({KEYS[3], KEYS[4]}) do
   if reserved > 0 then
     local left = tonumber(redis.call('HINCRBYFLOAT', key, 'reserved_usd', -reserved))
     if left < 1e-12 then redis.call('HSET', key, 'reserved_usd', '0') end
   end
-  for i = 8, #ARGV, 2 do
-    redis.call('HINCRBYFLOAT', key, ARGV[i], ARGV[i + 1])
+  for _, group in ipairs(groups) do
+    redis.call('HINCRBY', key, group .. 'requests', 1)
+    redis.call('HINCRBY', key, group .. 'input_tokens', ARGV[10])
+    redis.call('HINCRBY', key, group .. 'output_tokens', ARGV[11])
+    redis.call('HINCRBYFLOAT', key, group .. 'spend_usd', ARGV[12])
   end
 end
 redis.call('EXPIRE', KEYS[3], ARGV[6])
@@ -194,37 +199,18 @@ class RedisLimits:
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
 
-    def _key(self, tenant: str, kind: str) -> str:
-        return f"{self._prefix}:{{{tenant}}}:{kind}"
-
-    def _period_keys(self, tenant: str, periods: Periods) -> list[str]:
-        return [self._key(tenant, f"d:{periods.day}"), self._key(tenant, f"m:{periods.month}")]
-
     async def admit(self, charge: Charge, limits: Limits) -> Verdict:
-        tenant, periods = charge.tenant, charge.periods
-        keys = [
-            self._key(tenant, "rpm"),
-            self._key(tenant, "tpm"),
-            self._key(tenant, "leases"),
-            *self._period_keys(tenant, periods),
-        ]
-        args: list[str | int] = [
+        periods = charge.periods
+        keys = _keys(self._prefix, charge.tenant, periods.day, periods.month)
+        args = (
             repr(charge.wall_s),
-            limits.requests_per_minute or 0,
-            limits.tokens_per_minute or 0,
-            limits.concurrent_requests or 0,
-            repr(limits.daily_budget_usd or 0.0),
-            repr(limits.monthly_budget_usd or 0.0),
             charge.tokens,
             repr(charge.cost_usd),
             charge.request_id,
             repr(charge.wall_s + charge.lease_s),
-            DAY_RETENTION_S,
-            MONTH_RETENTION_S,
-            repr(periods.day_ends_s),
-            repr(periods.month_ends_s),
-            repr(CONCURRENCY_RETRY_S),
-        ]
+            *_limit_args(limits),
+            *_period_args(periods.day_ends_s, periods.month_ends_s),
+        )
         admitted, limit, first, second = await self._admit(keys=keys, args=args)
         if int(admitted) == 1:
             return Verdict(None, _float_or_none(first), _float_or_none(second))
@@ -232,13 +218,10 @@ class RedisLimits:
         return Verdict(Refusal(name, float(first), float(second)))
 
     async def settle(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
-        tenant = charge.tenant
-        keys = [
-            self._key(tenant, "tpm"),
-            self._key(tenant, "leases"),
-            *self._period_keys(tenant, charge.periods),
-        ]
-        args: list[str | int] = [
+        periods = charge.periods
+        keys = _keys(self._prefix, charge.tenant, periods.day, periods.month)
+        tpm, leases, day, month = keys[1:]
+        args = (
             repr(wall_s),
             limits.tokens_per_minute or 0,
             outcome.tokens - charge.tokens,
@@ -246,13 +229,16 @@ class RedisLimits:
             repr(charge.cost_usd),
             DAY_RETENTION_S,
             MONTH_RETENTION_S,
-        ]
-        for name, value in outcome_increments(outcome).items():
-            args += [name, repr(value)]
-        await self._settle(keys=keys, args=args)
+            outcome.model,
+            outcome.endpoint,
+            outcome.input_tokens,
+            outcome.output_tokens,
+            repr(outcome.cost_usd),
+        )
+        await self._settle(keys=(tpm, leases, day, month), args=args)
 
     async def counters(self, tenant: str, periods: Periods) -> tuple[Counters, Counters]:
-        day_key, month_key = self._period_keys(tenant, periods)
+        day_key, month_key = _keys(self._prefix, tenant, periods.day, periods.month)[3:]
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(day_key)
             pipe.hgetall(month_key)
@@ -260,7 +246,8 @@ class RedisLimits:
         return _decoded(day), _decoded(month)
 
     async def in_flight(self, tenant: str, wall_s: float) -> int:
-        count = await self._redis.zcount(self._key(tenant, "leases"), f"({wall_s!r}", "+inf")
+        leases = _keys(self._prefix, tenant, "", "")[2]
+        count = await self._redis.zcount(leases, f"({wall_s!r}", "+inf")
         return int(count)
 
     async def ping(self) -> None:
@@ -268,6 +255,38 @@ class RedisLimits:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+# Arguments that repeat from request to request are rendered once.
+
+
+@functools.lru_cache(maxsize=4096)
+def _keys(prefix: str, tenant: str, day: str, month: str) -> tuple[str, str, str, str, str]:
+    """A tenant's keys: buckets, leases, and the counters of a day and a month."""
+    base = f"{prefix}:{{{tenant}}}:"
+    return (base + "rpm", base + "tpm", base + "leases", f"{base}d:{day}", f"{base}m:{month}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _limit_args(limits: Limits) -> tuple[int | str, ...]:
+    return (
+        limits.requests_per_minute or 0,
+        limits.tokens_per_minute or 0,
+        limits.concurrent_requests or 0,
+        repr(limits.daily_budget_usd or 0.0),
+        repr(limits.monthly_budget_usd or 0.0),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _period_args(day_ends_s: float, month_ends_s: float) -> tuple[int | str, ...]:
+    return (
+        repr(day_ends_s),
+        repr(month_ends_s),
+        DAY_RETENTION_S,
+        MONTH_RETENTION_S,
+        repr(CONCURRENCY_RETRY_S),
+    )
 
 
 def _decoded(raw: dict[bytes, bytes]) -> Counters:
