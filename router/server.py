@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from time import perf_counter
 
-import orjson
 from aiohttp import web
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from router.admin_api import add_admin_routes
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.context import RequestContext
@@ -29,57 +27,30 @@ from router.endpoints.prober import Prober
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.errors import (
-    AuthenticationFailed,
     MethodNotAllowed,
-    ModelNotFound,
     NotFound,
     PayloadTooLarge,
-    PermissionDenied,
     RouterError,
     status_of,
 )
-from router.limits.backend import NO_LIMITS, Limits
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
-from router.limits.report import tenant_usage
+from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.stages.admission import AdmissionStage
-from router.stages.auth import NODE_TENANT, Authenticator, AuthStage
+from router.stages.auth import Authenticator, AuthStage
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
+from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
-from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
-from router.telemetry.tracing import Tracing, build_tracing
+from router.telemetry.metrics import Metrics
+from router.telemetry.tracing import build_tracing
 from router.wire.requests import Operation, parse_request
 
 log = logging.getLogger("edge_router.server")
-
-JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class RouterState:
-    loaded: LoadedNodeConfig
-    registry: Registry
-    transport: Transport
-    pipeline: Pipeline
-    tracing: Tracing
-    access_log: AccessLog | None
-    policy_store: PolicyStore | None
-    authenticate: Authenticator
-    admission: AdmissionStage
-    limits: FallbackLimits
-    hedge_budget: HedgeBudget
-    metrics: Metrics
-    clock: Clock
-    models_created: int
-    models_body: bytes
-
-
-STATE = web.AppKey("router_state", RouterState)
 
 
 def error_response(error: RouterError) -> web.Response:
@@ -198,24 +169,6 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
     span.set_attributes(attributes)
 
 
-async def list_models(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    state.authenticate(request.headers)
-    return web.Response(body=state.models_body, content_type=JSON)
-
-
-async def get_model(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    state.authenticate(request.headers)
-    model_id = request.match_info["model_id"]
-    if state.registry.targets(model_id) is None:
-        raise ModelNotFound(
-            f"The model `{model_id}` does not exist or you do not have access to it.",
-            param="model",
-        )
-    return web.json_response(_model_object(model_id, state.models_created))
-
-
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -225,72 +178,6 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "ready" if ready else "no endpoint available"}, status=200 if ready else 503
     )
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def admin_only(handler: Handler) -> Handler:
-    """The admin API needs the node's admin token; tenant keys never open it."""
-
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        expected = request.app[STATE].loaded.secrets.admin_token
-        if expected is None:
-            raise PermissionDenied(
-                "The admin API is disabled: set admin.token_env in the node config."
-            )
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), expected.encode()
-        ):
-            raise AuthenticationFailed("The admin API needs the admin token (Bearer).")
-        return await handler(request)
-
-    return guarded
-
-
-async def admin_tenant_usage(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    tenant = request.match_info["tenant"]
-    limits: Limits | None = None
-    if state.policy_store is not None:
-        policy = state.policy_store.snapshot.policies.get(tenant)
-        if policy is not None:
-            limits = Limits.from_policy(policy.limits)
-    if limits is None and tenant == NODE_TENANT and state.loaded.config.auth.api_keys:
-        limits = NO_LIMITS
-    if limits is None:
-        raise NotFound(f"No tenant `{tenant}` is configured.", code="tenant_not_found")
-    report = await tenant_usage(state.limits, tenant, limits, state.clock.wall())
-    # Hedging's extra spend against its share, per process (router.policy.hedge_budget).
-    report["hedging"] = state.hedge_budget.as_dict(tenant)
-    return web.Response(body=orjson.dumps(report), content_type=JSON)
-
-
-async def prometheus_metrics(request: web.Request) -> web.Response:
-    body = request.app[STATE].metrics.exposition()
-    return web.Response(body=body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
-
-
-async def admin_policies(request: web.Request) -> web.Response:
-    store = request.app[STATE].policy_store
-    if store is None:
-        raise NotFound("No policy directory is configured (policies.directory).")
-    return web.Response(body=orjson.dumps(store.as_dict()), content_type=JSON)
-
-
-async def admin_endpoints(request: web.Request) -> web.Response:
-    body = orjson.dumps(request.app[STATE].registry.as_dict())
-    return web.Response(body=body, content_type=JSON)
-
-
-def _model_object(model_id: str, created: int) -> dict[str, object]:
-    return {"id": model_id, "object": "model", "created": created, "owned_by": "edge-router"}
-
-
-def _models_body(registry: Registry, created: int) -> bytes:
-    data = [_model_object(alias, created) for alias in sorted(registry.aliases)]
-    return orjson.dumps({"object": "list", "data": data})
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -378,18 +265,13 @@ def build_app(
         policy_store=policy_store,
         clock=clock,
         models_created=created,
-        models_body=_models_body(registry, created),
     )
     for operation in Operation:
         app.router.add_post("/v1" + operation.path, _operation_handler(operation))
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/v1/models/{model_id}", get_model)
+    add_model_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus_metrics)
-    app.router.add_get("/admin/endpoints", admin_only(admin_endpoints))
-    app.router.add_get("/admin/policies", admin_only(admin_policies))
-    app.router.add_get("/admin/tenants/{tenant}/usage", admin_only(admin_tenant_usage))
+    add_admin_routes(app)
     app.cleanup_ctx.append(_lifespan)
     return app
 

@@ -97,3 +97,17 @@ async def test_unknown_keys_are_401_and_node_keys_still_work(tmp_path: Path) -> 
         stack.access_log.flush()
         tenants = [line["tenant"] for line in stack.access_log_lines()]
         assert tenants == ["", "node"]
+
+
+@pytest.mark.asyncio
+async def test_a_tenant_lists_and_gets_only_the_models_its_policy_allows(tmp_path: Path) -> None:
+    async with running_stack(overrides=_policies(tmp_path)) as stack:
+        clinic = stack.client(api_key="sk-clinic")
+        assert [m.id async for m in clinic.models.list()] == ["gpt-4o-mini"]
+        assert (await clinic.models.retrieve("gpt-4o-mini")).id == "gpt-4o-mini"
+        with pytest.raises(openai.NotFoundError):
+            await clinic.models.retrieve("gpt-4o")
+        eu = stack.client(api_key="sk-eu")
+        assert [m.id async for m in eu.models.list()] == ["gpt-4o", "gpt-4o-mini"]
+        node = stack.client()  # a node key sees every alias
+        assert "text-embedding-3-small" in [m.id async for m in node.models.list()]

@@ -1,0 +1,85 @@
+"""The admin API (`/admin/*`, behind the node's admin token) and `/metrics`.
+
+`/admin/endpoints` (live routing state), `/admin/policies` (loaded tenants, refused files) and
+`/admin/tenants/{id}/usage` (a tenant's use and limits) need `Authorization: Bearer <admin token>`
+(`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
+`/metrics` is open: it carries no tenant names.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from router.errors import AuthenticationFailed, NotFound, PermissionDenied
+from router.limits.backend import NO_LIMITS, Limits
+from router.limits.report import tenant_usage
+from router.stages.auth import NODE_TENANT
+from router.state import JSON, STATE
+from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def admin_only(handler: Handler) -> Handler:
+    """The admin API needs the node's admin token; tenant keys never open it."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        expected = request.app[STATE].loaded.secrets.admin_token
+        if expected is None:
+            raise PermissionDenied(
+                "The admin API is disabled: set admin.token_env in the node config."
+            )
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
+            raise AuthenticationFailed("The admin API needs the admin token (Bearer).")
+        return await handler(request)
+
+    return guarded
+
+
+async def admin_tenant_usage(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    tenant = request.match_info["tenant"]
+    limits: Limits | None = None
+    if state.policy_store is not None:
+        policy = state.policy_store.snapshot.policies.get(tenant)
+        if policy is not None:
+            limits = Limits.from_policy(policy.limits)
+    if limits is None and tenant == NODE_TENANT and state.loaded.config.auth.api_keys:
+        limits = NO_LIMITS
+    if limits is None:
+        raise NotFound(f"No tenant `{tenant}` is configured.", code="tenant_not_found")
+    report = await tenant_usage(state.limits, tenant, limits, state.clock.wall())
+    # Hedging's extra spend against its share, per process (router.policy.hedge_budget).
+    report["hedging"] = state.hedge_budget.as_dict(tenant)
+    return web.Response(body=orjson.dumps(report), content_type=JSON)
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    body = request.app[STATE].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
+
+
+async def admin_policies(request: web.Request) -> web.Response:
+    store = request.app[STATE].policy_store
+    if store is None:
+        raise NotFound("No policy directory is configured (policies.directory).")
+    return web.Response(body=orjson.dumps(store.as_dict()), content_type=JSON)
+
+
+async def admin_endpoints(request: web.Request) -> web.Response:
+    body = orjson.dumps(request.app[STATE].registry.as_dict())
+    return web.Response(body=body, content_type=JSON)
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_get("/admin/endpoints", admin_only(admin_endpoints))
+    app.router.add_get("/admin/policies", admin_only(admin_policies))
+    app.router.add_get("/admin/tenants/{tenant}/usage", admin_only(admin_tenant_usage))

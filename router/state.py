@@ -1,0 +1,44 @@
+"""The app's long-lived state: built once by `build_app`, read by every handler through `STATE`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from router.clock import Clock
+from router.config.loader import LoadedNodeConfig
+from router.endpoints.registry import Registry
+from router.endpoints.transport import Transport
+from router.limits.fallback import FallbackLimits
+from router.pipeline import Pipeline
+from router.policy.hedge_budget import HedgeBudget
+from router.policy.store import PolicyStore
+from router.stages.admission import AdmissionStage
+from router.stages.auth import Authenticator
+from router.telemetry.access_log import AccessLog
+from router.telemetry.metrics import Metrics
+from router.telemetry.tracing import Tracing
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class RouterState:
+    loaded: LoadedNodeConfig
+    registry: Registry
+    transport: Transport
+    pipeline: Pipeline
+    tracing: Tracing
+    access_log: AccessLog | None
+    policy_store: PolicyStore | None
+    authenticate: Authenticator
+    admission: AdmissionStage
+    limits: FallbackLimits
+    hedge_budget: HedgeBudget
+    metrics: Metrics
+    clock: Clock
+    models_created: int
+
+
+STATE = web.AppKey("router_state", RouterState)
