@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from router.policy.keys import hash_key
+from tests.redis_server import free_port
 from tests.stack import ADMIN_HEADERS, API_KEY, Stack, running_stack
 
 CHAT: dict[str, Any] = {
@@ -209,3 +210,20 @@ async def test_metrics_count_refusals_by_limit_without_naming_tenants(tmp_path: 
             text = await response.text()
         assert 'router_limits_refused_total{limit="requests_per_minute"} 1.0' in text
         assert "acme" not in text
+
+
+@pytest.mark.asyncio
+async def test_a_router_whose_redis_is_unreachable_from_the_start_serves_on_local_limits(
+    tmp_path: Path,
+) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    overrides = _policies(tmp_path, acme="  requests_per_minute: 2\n")
+    overrides["limits"] = {"backend": "redis", "redis": {"url": closed, "timeout_ms": 200}}
+    async with running_stack(overrides=overrides) as stack:
+        client = stack.client(api_key="sk-acme")
+        await client.chat.completions.create(**CHAT)
+        await client.chat.completions.create(**CHAT)
+        with pytest.raises(openai.RateLimitError):  # still enforced, locally
+            await client.chat.completions.create(**CHAT)
+        report = await _usage(stack, "acme", requests=2)
+        assert report["backend"] == "memory" and report["degraded"] is True
