@@ -14,6 +14,7 @@ fallback to the local backend. No retries here: a slow Redis must not hold a req
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 from typing import cast
@@ -189,12 +190,18 @@ class RedisLimits:
     name = "redis"
 
     def __init__(self, url: str, *, key_prefix: str, timeout_s: float) -> None:
+        # The command timeout is one `asyncio.timeout` per call below, not redis-py's
+        # `socket_timeout`: that wraps every send in `asyncio.wait_for`, a task per command,
+        # which cost 90 µs of CPU per admitted request (loadtest/bench_admission.py). A command
+        # cut by the timeout closes its connection (redis-py disconnects on any exception
+        # mid-command), so no reply is ever read by the wrong caller.
         self._redis = Redis.from_url(
             url,
-            socket_timeout=timeout_s,
+            socket_timeout=None,  # redis-py's default is 5 s, through wait_for
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
+        self._timeout_s = timeout_s
         self._prefix = key_prefix
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
@@ -211,7 +218,8 @@ class RedisLimits:
             *_limit_args(limits),
             *_period_args(periods.day_ends_s, periods.month_ends_s),
         )
-        admitted, limit, first, second = await self._admit(keys=keys, args=args)
+        async with asyncio.timeout(self._timeout_s):
+            admitted, limit, first, second = await self._admit(keys=keys, args=args)
         if int(admitted) == 1:
             return Verdict(None, _float_or_none(first), _float_or_none(second))
         name = cast(LimitName, limit.decode())
@@ -235,11 +243,12 @@ class RedisLimits:
             outcome.output_tokens,
             repr(outcome.cost_usd),
         )
-        await self._settle(keys=(tpm, leases, day, month), args=args)
+        async with asyncio.timeout(self._timeout_s):
+            await self._settle(keys=(tpm, leases, day, month), args=args)
 
     async def counters(self, tenant: str, periods: Periods) -> tuple[Counters, Counters]:
         day_key, month_key = _keys(self._prefix, tenant, periods.day, periods.month)[3:]
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(self._timeout_s), self._redis.pipeline(False) as pipe:
             pipe.hgetall(day_key)
             pipe.hgetall(month_key)
             day, month = await pipe.execute()
@@ -247,11 +256,9 @@ class RedisLimits:
 
     async def in_flight(self, tenant: str, wall_s: float) -> int:
         leases = _keys(self._prefix, tenant, "", "")[2]
-        count = await self._redis.zcount(leases, f"({wall_s!r}", "+inf")
+        async with asyncio.timeout(self._timeout_s):
+            count = await self._redis.zcount(leases, f"({wall_s!r}", "+inf")
         return int(count)
-
-    async def ping(self) -> None:
-        await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()

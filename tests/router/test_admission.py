@@ -227,3 +227,23 @@ async def test_a_router_whose_redis_is_unreachable_from_the_start_serves_on_loca
             await client.chat.completions.create(**CHAT)
         report = await _usage(stack, "acme", requests=2)
         assert report["backend"] == "memory" and report["degraded"] is True
+
+
+@pytest.mark.asyncio
+async def test_a_redis_that_never_answers_times_out_into_local_limits(tmp_path: Path) -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts commands, answers none
+        writer.close()
+
+    silent = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    overrides = _policies(tmp_path, acme="  requests_per_minute: 100\n")
+    overrides["limits"] = {
+        "backend": "redis",
+        "redis": {"url": f"redis://127.0.0.1:{port}/0", "timeout_ms": 100},
+    }
+    async with silent, running_stack(overrides=overrides) as stack:
+        client = stack.client(api_key="sk-acme")
+        assert (await client.chat.completions.create(**CHAT)).choices
+        report = await _usage(stack, "acme", requests=1)
+        assert report["backend"] == "memory" and report["degraded"] is True
