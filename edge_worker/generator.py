@@ -1,0 +1,139 @@
+"""The text generator: SmolLM2-135M-Instruct as an ONNX model, on onnxruntime-genai.
+
+`Generator.tokens` yields one decoded piece per generated token, with its log-probability when
+asked (the router's cascade judges a local answer by them) and the finish reason on the last one.
+It is synchronous and CPU-bound; the worker runs it in a thread, never on its event loop.
+
+Two things onnxruntime-genai 0.18 does not do for us, learned the hard way:
+- `Generator.is_done()` stays false after the end-of-sequence token once logits have been read,
+  so the loop stops on its own: on an EOS id, on `max_tokens`, or on a stop string.
+- Work happens lazily: `get_logits()` runs the forward pass for the next position, and
+  `generate_next_token()` then draws from those logits. So a token's log-probability comes from
+  the logits read *before* it is generated (read after, they belong to the next position).
+The chat template is the model's own, applied by the tokenizer (`apply_chat_template`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime_genai as og
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    max_tokens: int = 256
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    text: str
+    token_id: int
+    logprob: float | None = None
+    finish_reason: FinishReason | None = None
+
+
+@dataclass(slots=True)
+class _StopScanner:
+    """Holds back text that may be the start of a stop string, and says when one appears."""
+
+    stops: tuple[str, ...]
+    held: str = field(default="")
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """The text that may be released now, and whether a stop string was reached."""
+        if not self.stops:
+            return text, False
+        self.held += text
+        for stop in self.stops:
+            at = self.held.find(stop)
+            if at >= 0:
+                released, self.held = self.held[:at], ""
+                return released, True
+        keep = max((_overlap(self.held, stop) for stop in self.stops), default=0)
+        released = self.held[: len(self.held) - keep]
+        self.held = self.held[len(self.held) - keep :]
+        return released, False
+
+    def flush(self) -> str:
+        held, self.held = self.held, ""
+        return held
+
+
+def _overlap(text: str, stop: str) -> int:
+    """The length of the longest end of `text` that begins `stop`."""
+    for size in range(min(len(text), len(stop) - 1), 0, -1):
+        if stop.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class Generator:
+    def __init__(self, model_dir: Path) -> None:
+        self._model = og.Model(str(model_dir))
+        self._tokenizer = og.Tokenizer(self._model)
+        self._eos = frozenset(int(t) for t in self._tokenizer.eos_token_ids)
+
+    def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """The token ids of a chat, through the model's own chat template."""
+        prompt = self._tokenizer.apply_chat_template(
+            json.dumps(list(messages)), add_generation_prompt=True
+        )
+        return self.encode(prompt)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of plain text (special tokens such as `<|im_start|>` included)."""
+        return [int(t) for t in self._tokenizer.encode(text)]
+
+    def tokens(self, prompt_ids: Sequence[int], sampling: Sampling) -> Iterator[Piece]:
+        params = og.GeneratorParams(self._model)
+        options: dict[str, float | int | bool] = {
+            "max_length": len(prompt_ids) + sampling.max_tokens,
+            "do_sample": sampling.temperature > 0,
+        }
+        if sampling.temperature > 0:
+            options["temperature"] = sampling.temperature
+            options["top_p"] = sampling.top_p
+        if sampling.seed is not None:
+            options["random_seed"] = sampling.seed
+        params.set_search_options(**options)
+        generator = og.Generator(self._model, params)
+        generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
+        stream = self._tokenizer.create_stream()
+        scanner = _StopScanner(sampling.stop)
+        for produced in range(1, sampling.max_tokens + 1):
+            # Logits first: they are the distribution the next token is drawn from.
+            logits = generator.get_logits() if sampling.logprobs else None
+            generator.generate_next_token()
+            token = int(generator.get_next_tokens()[0])
+            logprob = None if logits is None else _logprob(logits, token)
+            if token in self._eos:
+                yield Piece(scanner.flush(), token, logprob, "stop")
+                return
+            text, stopped = scanner.feed(stream.decode(token))
+            if stopped:
+                yield Piece(text, token, logprob, "stop")
+                return
+            if produced == sampling.max_tokens:
+                yield Piece(text + scanner.flush(), token, logprob, "length")
+                return
+            yield Piece(text, token, logprob)
+
+
+def _logprob(logits: object, token: int) -> float:
+    """The log-probability of `token` under the step's logits (log-softmax)."""
+    row = np.asarray(logits, dtype=np.float64).reshape(-1)
+    peak = float(row.max())
+    return float(row[token] - peak - np.log(np.exp(row - peak).sum()))
