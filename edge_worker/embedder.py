@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tokenizers import Tokenizer
+
+from edge_worker.integrity import open_verified
 
 MAX_TOKENS = 256
 DIMENSION = 384
@@ -44,6 +47,13 @@ class Embedder:
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]")  # to the batch's longest
         self._tokenizer = tokenizer
+
+    @classmethod
+    def open(cls, directory: Path, *, signed_by: Ed25519PublicKey | None = None) -> Embedder:
+        """The prepared embedder in `directory`, refused unless every file matches its manifest
+        (and, when `signed_by` is given, the manifest's signature holds)."""
+        manifest = open_verified(directory, signed_by=signed_by)
+        return cls(directory / "model.onnx", directory / manifest.tokenizer)
 
     @property
     def dimension(self) -> int:

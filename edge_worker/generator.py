@@ -23,6 +23,9 @@ from typing import Literal
 
 import numpy as np
 import onnxruntime_genai as og
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edge_worker.integrity import open_verified
 
 FinishReason = Literal["stop", "length"]
 
@@ -85,6 +88,13 @@ class Generator:
         self._model = og.Model(str(model_dir))
         self._tokenizer = og.Tokenizer(self._model)
         self._eos = frozenset(int(t) for t in self._tokenizer.eos_token_ids)
+
+    @classmethod
+    def open(cls, directory: Path, *, signed_by: Ed25519PublicKey | None = None) -> Generator:
+        """The prepared generator in `directory`, refused unless every file matches its manifest
+        (and, when `signed_by` is given, the manifest's signature holds)."""
+        open_verified(directory, signed_by=signed_by)
+        return cls(directory)
 
     def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
         """The token ids of a chat, through the model's own chat template."""

@@ -13,8 +13,7 @@ from tests.edge_worker.prepared import EMBEDDER, model_dir
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
-    directory = model_dir(EMBEDDER)
-    return Embedder(directory / "model.onnx", directory / "tokenizer.json")
+    return Embedder.open(model_dir(EMBEDDER))
 
 
 def test_vectors_are_unit_length_rows_of_the_models_dimension(embedder: Embedder) -> None:

@@ -16,7 +16,7 @@ FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 @pytest.fixture(scope="module")
 def generator() -> Generator:
-    return Generator(model_dir(GENERATOR))
+    return Generator.open(model_dir(GENERATOR))
 
 
 def test_the_capital_of_france_is_paris_and_the_answer_ends_on_its_own(
