@@ -8,6 +8,7 @@ arrives with the worker itself. The entry point is the one place that reads the 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -115,6 +116,47 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve the prepared models over an OpenAI-compatible HTTP API"
+    )
+    serve.add_argument("--store", type=Path, help="the model store (default: as for prepare)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8300)
+    serve.add_argument("--unix", type=Path, help="listen on this Unix socket instead")
+    serve.add_argument("--precision", default="int4-kquant-mixed", help="the generator's build")
+    serve.add_argument("--slots", type=int, default=2, help="generations at once")
+    serve.add_argument("--queue", type=int, default=8, help="requests waiting beyond the slots")
+    serve.add_argument(
+        "--public-key",
+        type=Path,
+        help="PEM Ed25519 public key; when given, models must carry a valid manifest signature",
+    )
+
+
+def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    import uvloop
+
+    from edge_worker.integrity import ModelRefused
+    from edge_worker.serving import ServeSettings, open_models, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = ServeSettings(
+        store=model_store.resolve_store(args.store, environ),
+        precision=args.precision,
+        slots=args.slots,
+        queue_size=args.queue,
+        public_key=args.public_key,
+    )
+    try:
+        models = open_models(settings)
+    except ModelRefused as refused:
+        print(f"edge-worker: {refused}", file=sys.stderr)
+        return 2
+    uvloop.run(serve(models, args.host, args.port, args.unix))
+    return 0
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -126,9 +168,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     parser.add_argument("--version", action="version", version=f"edge-worker {_version()}")
     commands = parser.add_subparsers(dest="command")
     _add_prepare(commands)
+    _add_serve(commands)
     args = parser.parse_args(argv)
     if args.command == "prepare":
         return _prepare(args, os.environ if environ is None else environ)
+    if args.command == "serve":
+        return _serve(args, os.environ if environ is None else environ)
     parser.print_help()
     return 0
 

@@ -59,6 +59,10 @@ class Embedder:
     def dimension(self) -> int:
         return DIMENSION
 
+    def token_count(self, texts: Sequence[str]) -> int:
+        """How many tokens the model reads for `texts` (after truncation), for usage."""
+        return sum(sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts)))
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors, one row per text, in order."""
         if not texts:
@@ -128,6 +132,9 @@ class BatchingEmbedder:
             for (_, future), vector in zip(live, vectors, strict=True):
                 if not future.done():
                     future.set_result(vector)
+
+    def token_count(self, texts: Sequence[str]) -> int:
+        return self._embedder.token_count(texts)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
