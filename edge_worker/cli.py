@@ -125,8 +125,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=int, default=8300)
     serve.add_argument("--unix", type=Path, help="listen on this Unix socket instead")
     serve.add_argument("--precision", default="int4-kquant-mixed", help="the generator's build")
-    serve.add_argument("--slots", type=int, default=2, help="generations at once")
-    serve.add_argument("--queue", type=int, default=8, help="requests waiting beyond the slots")
+    serve.add_argument(
+        "--max-batch", type=int, default=4, help="requests generated together as one batch"
+    )
+    serve.add_argument("--queue", type=int, default=8, help="requests waiting beyond the batch")
     serve.add_argument(
         "--public-key",
         type=Path,
@@ -144,7 +146,7 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     settings = ServeSettings(
         store=model_store.resolve_store(args.store, environ),
         precision=args.precision,
-        slots=args.slots,
+        max_batch=args.max_batch,
         queue_size=args.queue,
         public_key=args.public_key,
     )

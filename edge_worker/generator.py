@@ -16,7 +16,7 @@ The chat template is the model's own, applied by the tokenizer (`apply_chat_temp
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -88,6 +88,7 @@ class Generator:
         self._model = og.Model(str(model_dir))
         self._tokenizer = og.Tokenizer(self._model)
         self._eos = frozenset(int(t) for t in self._tokenizer.eos_token_ids)
+        self._pad_id = int(self._tokenizer.pad_token_id)
 
     @classmethod
     def open(cls, directory: Path, *, signed_by: Ed25519PublicKey | None = None) -> Generator:
@@ -108,42 +109,93 @@ class Generator:
         return [int(t) for t in self._tokenizer.encode(text)]
 
     def tokens(self, prompt_ids: Sequence[int], sampling: Sampling) -> Iterator[Piece]:
+        """One answer's pieces; the last one carries the finish reason."""
+        for _, piece in self.batch([prompt_ids], [sampling]):
+            yield piece
+
+    def batch(
+        self,
+        prompts: Sequence[Sequence[int]],
+        samplings: Sequence[Sampling],
+        wanted: Callable[[int], bool] = lambda row: True,
+    ) -> Iterator[tuple[int, Piece]]:
+        """Several answers generated as one static batch: `(row, piece)` in step order.
+
+        The rows share the search options of the first row (temperature, top_p, seed: the
+        caller batches only requests that agree on them); each row has its own `max_tokens`,
+        stop strings and log-probabilities, and ends on its own. Prompts are padded on the right
+        with the pad token, as the tokenizer's own `encode_batch` does. A row that ended, or that
+        `wanted` no longer wants (its client left), gives no more pieces; the batch stops when no
+        row is left.
+        """
+        rows = len(prompts)
+        longest = max(len(p) for p in prompts)
+        padded = np.full((rows, longest), self._pad_id, dtype=np.int32)
+        for row, ids in enumerate(prompts):
+            padded[row, : len(ids)] = ids
+        first = samplings[0]
         params = og.GeneratorParams(self._model)
         options: dict[str, float | int | bool] = {
-            "max_length": len(prompt_ids) + sampling.max_tokens,
-            "do_sample": sampling.temperature > 0,
+            "max_length": longest + max(s.max_tokens for s in samplings),
+            "do_sample": first.temperature > 0,
+            "batch_size": rows,
         }
-        if sampling.temperature > 0:
-            options["temperature"] = sampling.temperature
-            options["top_p"] = sampling.top_p
-        if sampling.seed is not None:
-            options["random_seed"] = sampling.seed
+        if first.temperature > 0:
+            options["temperature"] = first.temperature
+            options["top_p"] = first.top_p
+        if first.seed is not None:
+            options["random_seed"] = first.seed
         params.set_search_options(**options)
         generator = og.Generator(self._model, params)
-        generator.append_tokens(np.asarray(prompt_ids, dtype=np.int32))
-        stream = self._tokenizer.create_stream()
-        scanner = _StopScanner(sampling.stop)
-        for produced in range(1, sampling.max_tokens + 1):
-            # Logits first: they are the distribution the next token is drawn from.
-            logits = generator.get_logits() if sampling.logprobs else None
+        generator.append_tokens(padded)
+        states = [_Row(self._tokenizer.create_stream(), _StopScanner(s.stop), s) for s in samplings]
+        any_logprobs = any(s.logprobs for s in samplings)
+        while True:
+            live = [row for row, state in enumerate(states) if not state.ended and wanted(row)]
+            if not live:
+                return
+            # Logits first: they are the distribution the next tokens are drawn from.
+            logits = generator.get_logits() if any_logprobs else None
             generator.generate_next_token()
-            token = int(generator.get_next_tokens()[0])
-            logprob = None if logits is None else _logprob(logits, token)
-            if token in self._eos:
-                yield Piece(scanner.flush(), token, logprob, "stop")
-                return
-            text, stopped = scanner.feed(stream.decode(token))
-            if stopped:
-                yield Piece(text, token, logprob, "stop")
-                return
-            if produced == sampling.max_tokens:
-                yield Piece(text + scanner.flush(), token, logprob, "length")
-                return
-            yield Piece(text, token, logprob)
+            chosen = generator.get_next_tokens()
+            for row in live:
+                piece = states[row].step(int(chosen[row]), logits, row, self._eos)
+                if piece is not None:
+                    yield row, piece
+
+
+@dataclass(slots=True)
+class _Row:
+    """One answer of a batch: its decoder, stop strings, budget, and whether it has ended."""
+
+    stream: og.TokenizerStream
+    scanner: _StopScanner
+    sampling: Sampling
+    produced: int = 0
+    ended: bool = False
+
+    def step(
+        self, token: int, logits: object | None, row: int, eos: frozenset[int]
+    ) -> Piece | None:
+        self.produced += 1
+        logprob = None
+        if logits is not None and self.sampling.logprobs:
+            logprob = _logprob(np.asarray(logits)[row], token)
+        if token in eos:
+            self.ended = True
+            return Piece(self.scanner.flush(), token, logprob, "stop")
+        text, stopped = self.scanner.feed(self.stream.decode(token))
+        if stopped:
+            self.ended = True
+            return Piece(text, token, logprob, "stop")
+        if self.produced >= self.sampling.max_tokens:
+            self.ended = True
+            return Piece(text + self.scanner.flush(), token, logprob, "length")
+        return Piece(text, token, logprob)
 
 
 def _logprob(logits: object, token: int) -> float:
-    """The log-probability of `token` under the step's logits (log-softmax)."""
+    """The log-probability of `token` under one row's logits (log-softmax)."""
     row = np.asarray(logits, dtype=np.float64).reshape(-1)
     peak = float(row.max())
     return float(row[token] - peak - np.log(np.exp(row - peak).sum()))

@@ -4,7 +4,7 @@
 `GET /v1/models`, on a loopback port or a Unix socket, for the router to treat as one more
 endpoint. Generation runs in the engine's threads and embedding in the batching embedder's
 thread: the event loop only moves bytes. A client that goes away cancels its generation (aiohttp's
-handler cancellation), which frees its slot within one token.
+handler cancellation): its row of the batch stops at once.
 """
 
 from __future__ import annotations

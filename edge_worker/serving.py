@@ -30,7 +30,7 @@ DEFAULT_PRECISION = "int4-kquant-mixed"
 class ServeSettings:
     store: Path
     precision: str = DEFAULT_PRECISION
-    slots: int = 2
+    max_batch: int = 4
     queue_size: int = 8
     public_key: Path | None = None
 
@@ -47,7 +47,7 @@ def open_models(settings: ServeSettings) -> WorkerModels:
         generator_id=generator_manifest.name,
         embedder_id=embedder_manifest.name,
         context_tokens=generator_manifest.context_length,
-        engine=Engine(generator, slots=settings.slots, queue_size=settings.queue_size),
+        engine=Engine(generator, max_batch=settings.max_batch, queue_size=settings.queue_size),
         embedder=BatchingEmbedder(embedder),
     )
 

@@ -78,3 +78,26 @@ def test_the_stop_scanner_holds_back_a_possible_start_of_a_stop_string() -> None
     scanner = _StopScanner(("<END>",))
     assert scanner.feed("a <E") == ("a ", False)
     assert scanner.feed("xit") == ("<Exit", False)
+
+
+def test_a_batch_answers_each_row_as_it_would_alone(generator: Generator) -> None:
+    questions = ["What is the capital of France?", "What colour is the sky on a clear day?"]
+    prompts = [generator.prompt_ids([{"role": "user", "content": q}]) for q in questions]
+    samplings = [Sampling(max_tokens=24), Sampling(max_tokens=6)]
+    together: dict[int, list[str]] = {0: [], 1: []}
+    for row, piece in generator.batch(prompts, samplings):
+        together[row].append(piece.text)
+    for row, (prompt, sampling) in enumerate(zip(prompts, samplings, strict=True)):
+        alone = "".join(p.text for p in generator.tokens(prompt, sampling))
+        assert "".join(together[row]) == alone
+    assert "Paris" in "".join(together[0])
+
+
+def test_a_row_no_longer_wanted_stops_getting_pieces(generator: Generator) -> None:
+    prompts = [generator.prompt_ids(FRANCE)] * 2
+    seen = {0: 0, 1: 0}
+    for row, _ in generator.batch(
+        prompts, [Sampling(max_tokens=20)] * 2, wanted=lambda row: row == 0 or seen[1] < 2
+    ):
+        seen[row] += 1
+    assert seen[1] == 2 and seen[0] > 2

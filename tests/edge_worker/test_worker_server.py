@@ -112,7 +112,7 @@ async def test_models_lists_both_and_unknown_models_are_refused(
 
 @pytest.mark.asyncio
 async def test_a_full_queue_answers_429_and_a_cancelled_stream_frees_its_slot() -> None:
-    models = open_models(ServeSettings(store=store(), slots=1, queue_size=0))
+    models = open_models(ServeSettings(store=store(), max_batch=1, queue_size=0))
     async for client, _url in _running(models):
         long = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
         stream = await client.chat.completions.create(
@@ -136,4 +136,21 @@ async def test_a_full_queue_answers_429_and_a_cancelled_stream_frees_its_slot() 
 def test_serve_settings_default_to_the_int4_build() -> None:
     settings = ServeSettings(store=store())
     assert settings.precision == "int4-kquant-mixed"
-    assert replace(settings, slots=4).slots == 4
+    assert replace(settings, max_batch=1).max_batch == 1
+
+
+@pytest.mark.asyncio
+async def test_requests_that_arrive_together_are_generated_as_one_batch() -> None:
+    models = open_models(ServeSettings(store=store(), max_batch=4, queue_size=4))
+    async for client, _url in _running(models):
+        before = models.engine.batches
+        answers = await asyncio.gather(
+            *(
+                client.chat.completions.create(
+                    model=GENERATOR, messages=FRANCE, temperature=0, max_tokens=24
+                )
+                for _ in range(3)
+            )
+        )
+        assert all("Paris" in (a.choices[0].message.content or "") for a in answers)
+        assert models.engine.batches - before < 3  # not one batch per request
