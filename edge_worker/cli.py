@@ -159,6 +159,36 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _add_sign(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sign = commands.add_parser(
+        "sign",
+        help="sign a prepared model's manifest with an operator's Ed25519 key (PEM, PKCS#8)",
+    )
+    sign.add_argument("model_dir", type=Path, help="a prepared model, e.g. <store>/<model>/<build>")
+    sign.add_argument("--key", type=Path, required=True, help="the private key, PEM")
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from edge_worker.integrity import ModelRefused, open_verified
+    from edge_worker.manifest import sign, write
+
+    key = load_pem_private_key(args.key.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        print(f"edge-worker: {args.key}: not an Ed25519 private key", file=sys.stderr)
+        return 2
+    try:
+        manifest = open_verified(args.model_dir)  # only a model that matches its manifest
+    except ModelRefused as refused:
+        print(f"edge-worker: {refused}", file=sys.stderr)
+        return 2
+    write(args.model_dir, sign(manifest, key))
+    print(f"signed {args.model_dir / 'manifest.json'}")
+    return 0
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -171,11 +201,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     commands = parser.add_subparsers(dest="command")
     _add_prepare(commands)
     _add_serve(commands)
+    _add_sign(commands)
     args = parser.parse_args(argv)
     if args.command == "prepare":
         return _prepare(args, os.environ if environ is None else environ)
     if args.command == "serve":
         return _serve(args, os.environ if environ is None else environ)
+    if args.command == "sign":
+        return _sign(args)
     parser.print_help()
     return 0
 

@@ -51,3 +51,23 @@ def test_a_required_signature_must_hold_for_the_operators_key(embedder_copy: Pat
     open_verified(embedder_copy, signed_by=operator.public_key())
     with pytest.raises(ModelRefused, match="does not match"):
         open_verified(embedder_copy, signed_by=Ed25519PrivateKey.generate().public_key())
+
+
+def test_edge_worker_sign_signs_a_verified_model_for_serve_to_require(
+    embedder_copy: Path, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from edge_worker.cli import main
+
+    operator = Ed25519PrivateKey.generate()
+    key_file = tmp_path / "operator.pem"
+    key_file.write_bytes(operator.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    assert main(["sign", str(embedder_copy), "--key", str(key_file)]) == 0
+    open_verified(embedder_copy, signed_by=operator.public_key())
+    (embedder_copy / "tokenizer.json").write_text("{}")
+    assert main(["sign", str(embedder_copy), "--key", str(key_file)]) == 2  # tampered: refused
