@@ -108,6 +108,9 @@ class Generator:
         """Token ids of plain text (special tokens such as `<|im_start|>` included)."""
         return [int(t) for t in self._tokenizer.encode(text)]
 
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(np.asarray(token_ids, dtype=np.int32)))
+
     def tokens(self, prompt_ids: Sequence[int], sampling: Sampling) -> Iterator[Piece]:
         """One answer's pieces; the last one carries the finish reason."""
         for _, piece in self.batch([prompt_ids], [sampling]):
