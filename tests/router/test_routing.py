@@ -64,7 +64,9 @@ async def test_traffic_moves_to_the_lowest_latency_region_and_back() -> None:
         await stack.control("us-east", rtt_ms=200.0)
         await _wait_until(lambda: _probed_rtt_at_least(stack, "us-east", 120.0))
         await _served_by(stack, 10)  # the slow answers raise us-east's estimate
-        assert (await _served_by(stack, 20))["eu-west"] >= 18
+        served = await _served_by(stack, 20)
+        # Away from the slow region: mostly to the next nearest, never back to the slow one.
+        assert served["us-east"] <= 1 and served["eu-west"] >= 12, served
 
         await stack.control("us-east", rtt_ms=2.0)
 
