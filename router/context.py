@@ -38,7 +38,7 @@ class Attempt:
 
 @dataclass(slots=True)
 class Decision:
-    served_by: str = ""  # "cloud" for now; "edge" and "cache" come with the worker and the cache
+    served_by: str = ""  # the endpoint's locality, `cloud` or `edge`; `cache` comes with the cache
     # The public alias the request was routed as: the requested one, or an experiment's arm.
     alias: str = ""
     endpoint: str = ""

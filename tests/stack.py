@@ -157,6 +157,7 @@ async def running_stack(
     endpoint_keys: Mapping[str, str] | None = None,
     extra_environ: Mapping[str, str] | None = None,
     clock: Clock | None = None,
+    extra_endpoints: Sequence[Mapping[str, Any]] = (),
 ) -> AsyncIterator[Stack]:
     """`endpoint_keys` maps an endpoint to the provider key the router gets from its environment."""
     settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
@@ -164,6 +165,7 @@ async def running_stack(
     async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
         keys = dict(endpoint_keys or {})
         config = node_config(cloud, overrides, frozenset(keys))
+        config["endpoints"] = [*config["endpoints"], *extra_endpoints]
         environ = {key_env(name): key for name, key in keys.items()}
         environ[ADMIN_TOKEN_ENV] = ADMIN_TOKEN
         environ.update(extra_environ or {})

@@ -71,6 +71,9 @@ class EndpointSettings(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     base_url: HttpUrl
     region: str = Field(min_length=1)
+    # `edge`: an edge worker on this PoP's own CPU (docs/edge-worker.md); `cloud`: anything else.
+    # Said in `x-router-served-by`.
+    locality: Literal["cloud", "edge"] = "cloud"
     kind: ProviderKind = "openai"
     models: list[EndpointModel] = Field(min_length=1)
     tags: list[str] = []

@@ -206,7 +206,7 @@ class ForwardStage:
 
     def _decide(self, ctx: RequestContext, target: Target) -> None:
         decision = ctx.decision
-        decision.served_by = "cloud"
+        decision.served_by = target.endpoint.settings.locality
         decision.endpoint = target.endpoint.name
         decision.upstream_model = target.upstream_model
         decision.region = target.endpoint.region
