@@ -150,6 +150,27 @@ class Experiment(Strict):
         return self
 
 
+class LocalPolicy(Strict):
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Aliases the edge worker may answer for this tenant (where the node config "
+        "gives the alias an endpoint of locality `edge`); empty keeps every request in the cloud.",
+    )
+    max_prompt_tokens: PositiveInt | None = Field(
+        None, description="Longer prompts (estimated) are never answered locally."
+    )
+    first: list[str] = Field(
+        default_factory=list,
+        description="Of `aliases`, those answered locally first; the cloud only when the edge "
+        "fails.",
+    )
+    offline_fallback: bool = Field(
+        True,
+        description="When no cloud endpoint for the alias is available, or every one failed, "
+        "answer locally.",
+    )
+
+
 class TenantPolicy(Strict):
     tenant: Name
     api_keys: list[KeyHash] = Field(
@@ -163,3 +184,4 @@ class TenantPolicy(Strict):
     limits: LimitsPolicy = LimitsPolicy()
     cache: CachePolicy = CachePolicy()
     experiments: list[Experiment] = Field(default_factory=list)
+    local: LocalPolicy = LocalPolicy()

@@ -36,6 +36,7 @@ from router.policy.model import (
     RoutingWeights,
     TenantPolicy,
 )
+from router.stages.edge_placement import place_edge
 
 _OBJECTIVES: frozenset[str] = frozenset(get_args(Objective))
 TAGS_HEADER = "x-router-privacy-tags"
@@ -83,18 +84,27 @@ class RouteStage:
             targets = _apply_policy(ctx, policy, rule, targets)
         self._read_request_preferences(ctx)
         eligible = self._filter(ctx, alias, targets)
-        if len(eligible) == 1:
+        placement = place_edge(
+            eligible,
+            alias,
+            policy,
+            ctx.parsed.estimated_input_tokens,
+            self._registry.health.available,
+        )
+        competing = placement.competing
+        note = experiment_note + placement.note
+        if len(competing) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
-            ctx.plan = (eligible[0],)
+            ctx.plan = (*placement.before, competing[0], *placement.after)
             ctx.decision.reason = (
-                f"{experiment_note}objective={ctx.objective}; only={eligible[0].endpoint.name}"
+                f"{note}objective={ctx.objective}; only={competing[0].endpoint.name}"
             )
             return None
-        by_key = {(t.endpoint.name, t.upstream_model): t for t in eligible}
+        by_key = {(t.endpoint.name, t.upstream_model): t for t in competing}
         prior_ms = self._server_time_prior_ms(targets, ctx.parsed.stream)
         weights = policy.routing.weights if policy is not None else _NODE_WEIGHTS
         selection = choose(
-            [self._candidate(ctx, t, prior_ms) for t in eligible],
+            [self._candidate(ctx, t, prior_ms) for t in competing],
             objective=ctx.objective,
             latency_slo_ms=ctx.latency_slo_ms,
             p2c_band=self._routing.p2c_band,
@@ -102,8 +112,9 @@ class RouteStage:
             latency_weight=weights.latency,
             cost_weight=weights.cost,
         )
-        ctx.plan = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
-        ctx.decision.reason = experiment_note + selection.reason
+        ranked = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
+        ctx.plan = (*placement.before, *ranked, *placement.after)
+        ctx.decision.reason = note + selection.reason
         return None
 
     def _enter_experiment(

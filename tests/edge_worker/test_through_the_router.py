@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
 from edge_worker.server import build_worker_app
 from edge_worker.serving import ServeSettings, open_models
+from router.policy.keys import hash_key
 from tests.edge_worker.prepared import store
-from tests.stack import running_stack
+from tests.stack import Stack, running_stack
 
 LOCAL_MODEL = "smollm2-135m-instruct"
 EMBEDDER = "all-minilm-l6-v2"
@@ -75,3 +80,87 @@ async def test_the_local_model_answers_through_the_router_marked_edge(worker_url
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
         assert cloud.headers["x-router-served-by"] == "cloud"
+
+
+def _policy(tenant: str, local: str) -> str:
+    return (
+        f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
+        f"models:\n  - alias: gpt-4o-mini\nlocal:\n{local}"
+    )
+
+
+def _with_local_targets(tmp_path: Path, worker: str) -> dict[str, Any]:
+    for tenant, local in (
+        ("pop", "  aliases: [gpt-4o-mini]\n"),
+        ("eager", "  aliases: [gpt-4o-mini]\n  first: [gpt-4o-mini]\n"),
+        ("terse", "  aliases: [gpt-4o-mini]\n  first: [gpt-4o-mini]\n  max_prompt_tokens: 5\n"),
+        ("cloudy", "  {}\n"),
+    ):
+        (tmp_path / f"{tenant}.yaml").write_text(_policy(tenant, local))
+    cloud_targets = [
+        {"endpoint": region, "model": "gpt-4o-mini"}
+        for region in ("us-east", "eu-west", "ap-south")
+    ]
+    return {
+        "policies": {"directory": str(tmp_path), "watch": False},
+        "health": {
+            "probe_interval_s": 0.1,
+            "probe_timeout_s": 0.3,
+            "probe_failures_to_eject": 1,
+            "max_ejection_percent": 100,  # every cloud region may be out at once
+        },
+        "models": [
+            {
+                "alias": "gpt-4o-mini",
+                "targets": [*cloud_targets, {"endpoint": "edge", "model": LOCAL_MODEL}],
+            },
+        ],
+    }
+
+
+async def _served(stack: Stack, tenant: str) -> tuple[str, str]:
+    client = stack.client(api_key=f"sk-{tenant}")
+    raw = await client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=24,
+    )
+    return raw.headers["x-router-served-by"], raw.headers["x-router-reason"]
+
+
+@pytest.mark.asyncio
+async def test_the_edge_answers_a_cloud_alias_only_as_the_tenants_local_rules_say(
+    worker_url: str, tmp_path: Path
+) -> None:
+    overrides = _with_local_targets(tmp_path, worker_url)
+    async with running_stack(
+        overrides=overrides, extra_endpoints=[_edge_endpoint(worker_url)]
+    ) as stack:
+        # Free, yet not chosen on price: the edge answers only where a policy lets it.
+        for tenant in ("pop", "cloudy"):
+            assert (await _served(stack, tenant))[0] == "cloud"
+        served_by, reason = await _served(stack, "eager")
+        assert served_by == "edge" and reason.startswith("local_first; ")
+        served_by, reason = await _served(stack, "terse")  # its prompt is over the ceiling
+        assert served_by == "cloud" and "local_skipped=prompt_too_long" in reason
+
+        for region in ("us-east", "eu-west", "ap-south"):
+            await stack.control(region, down=True)
+
+        async def clouds_ejected() -> bool:
+            view = await stack.admin_endpoints()
+            return all(
+                e["health"]["state"] == "ejected" for e in view["endpoints"] if e["name"] != "edge"
+            )
+
+        for _ in range(100):
+            if await clouds_ejected():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the regions were never ejected")
+        served_by, reason = await _served(stack, "pop")
+        assert served_by == "edge" and reason.startswith("offline_fallback; ")
+        with pytest.raises(openai.APIError):  # no local rule: no local answer
+            await _served(stack, "cloudy")
