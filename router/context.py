@@ -100,6 +100,10 @@ class RequestContext:
     latency_slo_ms: float | None = None
     # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own.
     max_attempts: int = 3
+    # The tenant's cascade: an edge answer is kept only if its confidence reaches this.
+    cascade_min_confidence: float | None = None
+    # Tokens of a local answer the cascade rejected (counted on top of the cloud's usage).
+    rejected_usage: Usage | None = None
     # What admission charged this request, settled against real usage when it ends.
     admission: AdmissionTicket | None = None
     decision: Decision = field(default_factory=Decision)

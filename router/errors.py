@@ -205,6 +205,13 @@ class UpstreamStatusError(UpstreamError):
         return {"retry-after": self.retry_after} if self.retry_after else {}
 
 
+class LowConfidence(UpstreamError):
+    """The edge worker answered, but too unsure of it for the tenant's cascade: the request goes
+    on to the next endpoint (the cloud). The edge did its job, so this is no health failure."""
+
+    default_code = "low_confidence"
+
+
 class UpstreamRejected(UpstreamError):
     """The upstream refused the request itself (a 4xx other than 401/403/429). Another endpoint
     would refuse it too, so it is not retried; its status and message reach the client."""

@@ -42,9 +42,13 @@ def _field_problems(policy: TenantPolicy, stem: str) -> list[tuple[FieldPath, st
         for i, alias in enumerate(listed):
             if alias not in aliases:
                 problems.append((("local", field_name, i), f"{alias!r} is not in models"))
-    for i, alias in enumerate(policy.local.first):
-        if alias not in policy.local.aliases:
-            problems.append((("local", "first", i), f"{alias!r} is not in local.aliases"))
+    for field_path, listed in (
+        (("local", "first"), policy.local.first),
+        (("local", "cascade", "aliases"), policy.local.cascade.aliases),
+    ):
+        for i, alias in enumerate(listed):
+            if alias not in policy.local.aliases:
+                problems.append(((*field_path, i), f"{alias!r} is not in local.aliases"))
     for i, key in enumerate(policy.api_keys):
         if key in policy.api_keys[:i]:
             problems.append((("api_keys", i), "key hash listed twice"))

@@ -150,6 +150,20 @@ class Experiment(Strict):
         return self
 
 
+class CascadePolicy(Strict):
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Of `local.aliases`: non-streaming requests answered by the edge first and "
+        "kept only when the answer is confident enough, otherwise sent to the cloud.",
+    )
+    min_confidence: float = Field(
+        -1.71,
+        le=0,
+        description="The 10th percentile of the local answer's token log-probabilities must "
+        "reach this (docs/edge-worker.md: -1.71 keeps 80% of right answers local).",
+    )
+
+
 class LocalPolicy(Strict):
     aliases: list[str] = Field(
         default_factory=list,
@@ -164,6 +178,7 @@ class LocalPolicy(Strict):
         description="Of `aliases`, those answered locally first; the cloud only when the edge "
         "fails.",
     )
+    cascade: CascadePolicy = CascadePolicy()
     offline_fallback: bool = Field(
         True,
         description="When no cloud endpoint for the alias is available, or every one failed, "

@@ -174,25 +174,32 @@ def _deadline_s(ctx: RequestContext) -> float:
 
 
 def _outcome(ctx: RequestContext) -> Outcome:
+    """What the request used: the serving endpoint's usage at its prices, plus the tokens of a
+    local answer the cascade did not keep (free at the edge, but tokens all the same)."""
     decision, usage = ctx.decision, ctx.usage
     model = decision.alias or ctx.parsed.model
-    if usage is None:
-        return Outcome(0, 0, 0.0, model, decision.endpoint)
+    input_tokens = output_tokens = 0
     cost_usd = 0.0
-    for target in ctx.plan:
-        if (
-            target.endpoint.name == decision.endpoint
-            and target.upstream_model == decision.upstream_model
-        ):
-            pricing = target.pricing
-            cost_usd = estimate_price_usd(
-                usage.input_tokens,
-                usage.output_tokens,
-                pricing.input_price_per_mtok,
-                pricing.output_price_per_mtok,
-            )
-            break
-    return Outcome(usage.input_tokens, usage.output_tokens, cost_usd, model, decision.endpoint)
+    if usage is not None:
+        input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+        for target in ctx.plan:
+            if (
+                target.endpoint.name == decision.endpoint
+                and target.upstream_model == decision.upstream_model
+            ):
+                pricing = target.pricing
+                cost_usd = estimate_price_usd(
+                    input_tokens,
+                    output_tokens,
+                    pricing.input_price_per_mtok,
+                    pricing.output_price_per_mtok,
+                )
+                break
+    rejected = ctx.rejected_usage
+    if rejected is not None:
+        input_tokens += rejected.input_tokens
+        output_tokens += rejected.output_tokens
+    return Outcome(input_tokens, output_tokens, cost_usd, model, decision.endpoint)
 
 
 def _refusal_error(refusal: Refusal) -> RateLimited | QuotaExceeded:

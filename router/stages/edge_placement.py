@@ -4,6 +4,9 @@ An alias served only by the edge, or only by the cloud, is routed as any other. 
 both keeps its edge targets out of the competition unless the tenant's policy lets the edge
 answer it (`local.aliases`, and a prompt no longer than `local.max_prompt_tokens`). Then:
 - `local.first` names it: the edge is tried first, the cloud after it (`local_first`);
+- `local.cascade.aliases` names it and the request is not streamed: the edge answers first, and
+  the forward stage keeps its answer only when confident enough, else goes on to the cloud
+  (`cascade`);
 - no cloud target is available (all ejected): the edge first (`offline_fallback`), the cloud
   after it in case one has come back;
 - otherwise the cloud competes as usual and the edge is the last resort after it, if
@@ -26,6 +29,8 @@ class Placement:
     before: tuple[Target, ...] = ()  # tried before the ranked ones
     after: tuple[Target, ...] = ()  # tried after them
     note: str = ""  # the reason's prefix
+    # The edge answers first but keeps the request only when confident (`local.cascade`).
+    cascade: bool = False
 
 
 def place_edge(
@@ -34,6 +39,7 @@ def place_edge(
     policy: TenantPolicy | None,
     estimated_input_tokens: int,
     available: Callable[[str], bool],
+    streaming: bool,
 ) -> Placement:
     edge = [t for t in eligible if t.endpoint.settings.locality == "edge"]
     cloud = [t for t in eligible if t.endpoint.settings.locality != "edge"]
@@ -46,6 +52,8 @@ def place_edge(
         return Placement(cloud, note="local_skipped=prompt_too_long; ")
     if alias in local.first:
         return Placement(cloud, before=tuple(edge), note="local_first; ")
+    if alias in local.cascade.aliases and not streaming:
+        return Placement(cloud, before=tuple(edge), note="cascade; ", cascade=True)
     if not local.offline_fallback:
         return Placement(cloud)
     if not any(available(t.endpoint.name) for t in cloud):

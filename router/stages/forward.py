@@ -29,6 +29,7 @@ from router.endpoints.http1 import Http1Response
 from router.endpoints.registry import Registry, Target
 from router.endpoints.transport import Transport
 from router.errors import (
+    LowConfidence,
     NoEligibleEndpoint,
     UpstreamConnectError,
     UpstreamError,
@@ -38,6 +39,7 @@ from router.errors import (
 )
 from router.policy.hedge_budget import HedgeBudget
 from router.stages.attempt_plan import AttemptPlan
+from router.stages.cascade import keep_or_escalate
 from router.stages.hedging import Hedger, Race
 from router.telemetry.tracing import Tracing
 from router.wire.sse import StreamUsageCounter, error_event, response_model_in
@@ -133,7 +135,7 @@ class ForwardStage:
                 async with self._transport.post(
                     endpoint,
                     parsed.operation.path,
-                    parsed.body_for(target.upstream_model),
+                    parsed.body_for(target.upstream_model, with_logprobs=_cascading(ctx, target)),
                     remaining_s,
                     headers,
                 ) as response:
@@ -170,7 +172,12 @@ class ForwardStage:
         name = target.endpoint.name
         streaming = ctx.parsed.stream
         error = attempt.error
-        if isinstance(error, UpstreamRejected):
+        if isinstance(error, LowConfidence):
+            # The edge answered, just not confidently enough to keep: a sample, no failure.
+            target.stats.end(ok=True, elapsed_ms=elapsed_ms, streaming=streaming)
+            self._registry.health.record_success(name)
+            outcome = str(error.code)
+        elif isinstance(error, UpstreamRejected):
             # The upstream refused the request itself (a client error it caught): the endpoint
             # works, so it must not count toward ejection, or any client could eject endpoints.
             target.stats.abandon()
@@ -227,6 +234,8 @@ class ForwardStage:
             raise UpstreamConnectError(
                 f"endpoint {name} answered with a body that is not JSON", endpoint=name
             ) from None
+        if _cascading(ctx, attempt.target):
+            body = keep_or_escalate(ctx, parsed_body, body, name)
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
         ctx.usage = usage_from_body(parsed_body)
@@ -277,6 +286,11 @@ class ForwardStage:
         attempt.completed = True
         await client.write_eof()
         return client
+
+
+def _cascading(ctx: RequestContext, target: Target) -> bool:
+    """Whether this attempt is the cascade's local try (its answer is judged before it is kept)."""
+    return ctx.cascade_min_confidence is not None and target.endpoint.settings.locality == "edge"
 
 
 def _annotate_attempt(span: Span, ctx: RequestContext, attempt: _Try) -> None:

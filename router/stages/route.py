@@ -90,7 +90,10 @@ class RouteStage:
             policy,
             ctx.parsed.estimated_input_tokens,
             self._registry.health.available,
+            ctx.parsed.stream,
         )
+        if placement.cascade and policy is not None:
+            ctx.cascade_min_confidence = policy.local.cascade.min_confidence
         competing = placement.competing
         note = experiment_note + placement.note
         if len(competing) == 1:

@@ -41,11 +41,16 @@ class ParsedRequest:
     # A cheap input-size estimate (about four bytes a token) for pricing before the upstream counts.
     estimated_input_tokens: int
 
-    def body_for(self, upstream_model: str) -> bytes:
-        """The bytes to send upstream: the client's own unless the model name must change."""
-        if upstream_model == self.model:
+    def body_for(self, upstream_model: str, *, with_logprobs: bool = False) -> bytes:
+        """The bytes to send upstream: the client's own unless the model name must change, or
+        the router needs token log-probabilities (the cascade) that the client did not ask for."""
+        wants_logprobs = with_logprobs and self.body.get("logprobs") is not True
+        if upstream_model == self.model and not wants_logprobs:
             return self.raw
-        return orjson.dumps({**self.body, "model": upstream_model})
+        body = {**self.body, "model": upstream_model}
+        if wants_logprobs:
+            body["logprobs"] = True
+        return orjson.dumps(body)
 
 
 _CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

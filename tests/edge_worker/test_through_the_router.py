@@ -164,3 +164,53 @@ async def test_the_edge_answers_a_cloud_alias_only_as_the_tenants_local_rules_sa
         assert served_by == "edge" and reason.startswith("offline_fallback; ")
         with pytest.raises(openai.APIError):  # no local rule: no local answer
             await _served(stack, "cloudy")
+
+
+@pytest.mark.asyncio
+async def test_the_cascade_keeps_a_confident_local_answer_and_escalates_an_unsure_one(
+    worker_url: str, tmp_path: Path
+) -> None:
+    overrides = _with_local_targets(tmp_path, worker_url)
+    for tenant, threshold in (("trusting", -100.0), ("cautious", 0.0)):
+        local = (
+            "  aliases: [gpt-4o-mini]\n"
+            f"  cascade: {{aliases: [gpt-4o-mini], min_confidence: {threshold}}}\n"
+        )
+        (tmp_path / f"{tenant}.yaml").write_text(_policy(tenant, local))
+    async with running_stack(
+        overrides=overrides, extra_endpoints=[_edge_endpoint(worker_url)]
+    ) as stack:
+        question = [{"role": "user", "content": "What is the capital of France?"}]
+        trusting = stack.client(api_key="sk-trusting")
+        raw = await trusting.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=question, temperature=0, max_tokens=24
+        )
+        kept = raw.parse()
+        assert raw.headers["x-router-served-by"] == "edge"
+        assert raw.headers["x-router-reason"].startswith("cascade; ")
+        assert "Paris" in (kept.choices[0].message.content or "")
+        assert kept.choices[0].logprobs is None  # asked for by the router, not by the client
+
+        cautious = stack.client(api_key="sk-cautious")
+        raw = await cautious.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=question, temperature=0, max_tokens=24
+        )
+        reason = raw.headers["x-router-reason"]
+        assert raw.headers["x-router-served-by"] == "cloud"
+        assert reason.startswith("cascade; ") and "failover_after=edge:low_confidence" in reason
+        cloud_usage = raw.parse().usage
+        assert cloud_usage is not None
+        report = await stack.admin("/admin/tenants/cautious/usage")
+        for _ in range(100):  # settled in the background
+            if report["today"]["requests"]:
+                break
+            await asyncio.sleep(0.01)
+            report = await stack.admin("/admin/tenants/cautious/usage")
+        # Both answers' tokens are counted: the local one the cascade rejected, and the cloud's.
+        assert report["today"]["output_tokens"] > cloud_usage.completion_tokens
+
+        stream = await cautious.chat.completions.create(
+            model="gpt-4o-mini", messages=question, stream=True, max_tokens=8
+        )
+        async for _ in stream:  # a stream is never cascaded: the cloud answers it directly
+            pass

@@ -1,0 +1,53 @@
+"""The cascade's judgement of a local answer: keep it, or let the cloud answer instead.
+
+For a tenant whose policy cascades an alias (`local.cascade`), the edge worker answers a
+non-streaming request first, with token log-probabilities. The answer is kept when the 10th
+percentile of those log-probabilities reaches the policy's `min_confidence`; otherwise
+`LowConfidence` sends the request on to the next endpoint in the plan, the cloud, and the local
+answer's tokens are counted on top of the cloud's. docs/edge-worker.md has the measurement behind
+the statistic and the default threshold. Log-probabilities the client did not ask for are removed
+from the answer it gets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from router.context import RequestContext
+from router.errors import LowConfidence
+from router.wire.usage import usage_from_body
+
+CONFIDENCE_PERCENTILE = 10
+
+
+def confidence(answer: Any) -> float | None:
+    """The 10th percentile of the answer's token log-probabilities, or None without any."""
+    try:
+        content = answer["choices"][0]["logprobs"]["content"]
+        values = [float(token["logprob"]) for token in content]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return float(np.percentile(values, CONFIDENCE_PERCENTILE)) if values else None
+
+
+def keep_or_escalate(ctx: RequestContext, answer: Any, body: bytes, endpoint: str) -> bytes:
+    """The bytes to send the client when the local answer is kept; raises `LowConfidence`."""
+    threshold = ctx.cascade_min_confidence
+    assert threshold is not None
+    score = confidence(answer)
+    if score is None or score < threshold:
+        ctx.rejected_usage = usage_from_body(answer)
+        shown = "none" if score is None else f"{score:.2f}"
+        raise LowConfidence(
+            f"endpoint {endpoint}'s answer had confidence {shown}, below {threshold:.2f}",
+            endpoint=endpoint,
+        )
+    if ctx.parsed.body.get("logprobs") is True:
+        return body
+    for choice in answer.get("choices", []):
+        if isinstance(choice, dict):
+            choice["logprobs"] = None
+    return orjson.dumps(answer)
