@@ -23,6 +23,7 @@ from router.admin_api import add_admin_routes
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.context import RequestContext
+from router.edge_supervisor import EdgeWorkerSupervisor
 from router.endpoints.prober import Prober
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
@@ -194,6 +195,9 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as running:
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
+        if state.edge_worker is not None:
+            supervising = asyncio.create_task(state.edge_worker.run(), name="edge-worker")
+            running.push_async_callback(_cancel, supervising)
         store = state.policy_store
         if store is not None and state.loaded.config.policies.watch:
             watching = asyncio.create_task(store.watch(), name="policy-watch")
@@ -261,6 +265,7 @@ def build_app(
         admission=admission,
         limits=limits,
         hedge_budget=hedge_budget,
+        edge_worker=EdgeWorkerSupervisor(config.edge_worker) if config.edge_worker.spawn else None,
         metrics=metrics,
         policy_store=policy_store,
         clock=clock,

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from router.clock import Clock
 from router.config.loader import LoadedNodeConfig
+from router.edge_supervisor import EdgeWorkerSupervisor
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.limits.fallback import FallbackLimits
@@ -36,6 +37,7 @@ class RouterState:
     admission: AdmissionStage
     limits: FallbackLimits
     hedge_budget: HedgeBudget
+    edge_worker: EdgeWorkerSupervisor | None  # when the router starts the worker itself
     metrics: Metrics
     clock: Clock
     models_created: int

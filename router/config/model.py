@@ -145,6 +145,19 @@ class TracingSettings(Strict):
     sample_ratio: float = Field(1.0, ge=0, le=1)
 
 
+class EdgeWorkerSettings(Strict):
+    # Start `edge-worker serve` as a child process and restart it when it exits. Off: the worker,
+    # if any, runs on its own (a sidecar) and is reached through its endpoint entry all the same.
+    spawn: bool = False
+    port: int = Field(8300, ge=1, le=65535)
+    store: str | None = None  # the model store; default: the worker's own default
+    max_batch: int = Field(4, ge=1, le=64)
+    queue: int = Field(8, ge=0)
+    public_key: str | None = None  # require manifests signed by this Ed25519 key (PEM file)
+    restart_backoff_s: PositiveFloat = 0.5
+    max_restart_backoff_s: PositiveFloat = 30.0
+
+
 class PolicySettings(Strict):
     # Tenant policy files (docs/policies.md); a relative path is relative to this config file.
     directory: str | None = None
@@ -165,6 +178,7 @@ class NodeConfig(Strict):
     estimators: EstimatorSettings = EstimatorSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     policies: PolicySettings = PolicySettings()
+    edge_worker: EdgeWorkerSettings = EdgeWorkerSettings()
     endpoints: list[EndpointSettings] = Field(min_length=1)
     # Public model names. When empty, every upstream model name is an alias for all endpoints
     # serving it under that name.

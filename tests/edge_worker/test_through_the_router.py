@@ -15,7 +15,9 @@ from aiohttp import web
 from edge_worker.server import build_worker_app
 from edge_worker.serving import ServeSettings, open_models
 from router.policy.keys import hash_key
+from router.state import STATE
 from tests.edge_worker.prepared import store
+from tests.redis_server import free_port
 from tests.stack import Stack, running_stack
 
 LOCAL_MODEL = "smollm2-135m-instruct"
@@ -214,3 +216,47 @@ async def test_the_cascade_keeps_a_confident_local_answer_and_escalates_an_unsur
         )
         async for _ in stream:  # a stream is never cascaded: the cloud answers it directly
             pass
+
+
+@pytest.mark.asyncio
+async def test_the_router_starts_the_worker_and_restarts_it_when_it_dies() -> None:
+    port = free_port()
+    endpoint = _edge_endpoint(f"http://127.0.0.1:{port}/v1")
+    overrides = {
+        "edge_worker": {"spawn": True, "port": port, "store": str(store()), "max_batch": 2},
+        "health": {"probe_interval_s": 0.1, "probe_timeout_s": 0.5, "base_ejection_s": 0.2},
+    }
+    async with running_stack(overrides=overrides, extra_endpoints=[endpoint]) as stack:
+        supervisor = stack.app[STATE].edge_worker
+        assert supervisor is not None
+        client = stack.client()
+
+        async def answered_locally() -> bool:
+            try:
+                raw = await client.chat.completions.with_raw_response.create(
+                    model=LOCAL_MODEL,
+                    messages=[{"role": "user", "content": "Say hi."}],
+                    max_tokens=4,
+                )
+            except openai.APIError:
+                return False
+            return raw.headers["x-router-served-by"] == "edge"
+
+        await _eventually(answered_locally)
+        assert supervisor.process is not None and supervisor.starts == 1
+        supervisor.process.kill()  # the worker crashes
+        await _eventually(lambda: _started_again(supervisor))
+        await _eventually(answered_locally)
+
+
+async def _started_again(supervisor: Any) -> bool:
+    return bool(supervisor.starts >= 2)
+
+
+async def _eventually(condition: Any, timeout_s: float = 30.0) -> None:
+    """Poll with a bound; the bound is a safety net, not a speed assertion."""
+    for _ in range(int(timeout_s / 0.1)):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")

@@ -1,0 +1,82 @@
+"""Starting and supervising the PoP's edge worker (`edge-worker serve`), when the node config says
+the router should (`edge_worker.spawn`).
+
+The worker runs as a child process on a loopback port; the router reaches it as an ordinary
+endpoint (the node config lists it with `locality: edge`), whose health the prober tracks like any
+other, so a worker that is down or restarting simply takes no traffic. If the process exits, it
+is started again after a back-off that doubles from `restart_backoff_s` up to
+`max_restart_backoff_s` and starts over once a run has lasted a minute. Every start and exit is
+logged. On shutdown the worker gets SIGTERM, then SIGKILL if it has not exited within 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+
+from router.config.model import EdgeWorkerSettings
+
+log = logging.getLogger("edge_router.edge_worker")
+
+# A run this long counts as healthy: the next crash starts the back-off from the beginning.
+_STABLE_RUN_S = 60.0
+_STOP_GRACE_S = 10.0
+
+
+class EdgeWorkerSupervisor:
+    def __init__(self, settings: EdgeWorkerSettings) -> None:
+        self._settings = settings
+        self.process: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    def command(self) -> list[str]:
+        settings = self._settings
+        command = [
+            sys.executable, "-m", "edge_worker.cli", "serve",
+            "--host", "127.0.0.1", "--port", str(settings.port),
+            "--max-batch", str(settings.max_batch), "--queue", str(settings.queue),
+        ]  # fmt: skip
+        if settings.store is not None:
+            command += ["--store", settings.store]
+        if settings.public_key is not None:
+            command += ["--public-key", settings.public_key]
+        return command
+
+    async def run(self) -> None:
+        """Keep the worker running until cancelled; then stop it."""
+        backoff_s = self._settings.restart_backoff_s
+        try:
+            while True:
+                started = time.monotonic()
+                self.process = await asyncio.create_subprocess_exec(*self.command())
+                self.starts += 1
+                log.info("edge worker started (pid %d)", self.process.pid)
+                code = await self.process.wait()
+                ran_s = time.monotonic() - started
+                if ran_s >= _STABLE_RUN_S:
+                    backoff_s = self._settings.restart_backoff_s
+                log.warning(
+                    "edge worker exited with %s after %.1fs; restarting in %.1fs",
+                    code,
+                    ran_s,
+                    backoff_s,
+                )
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self._settings.max_restart_backoff_s)
+        finally:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), _STOP_GRACE_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
