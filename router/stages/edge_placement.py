@@ -10,7 +10,8 @@ answer it (`local.aliases`, and a prompt no longer than `local.max_prompt_tokens
 - no cloud target is available (all ejected): the edge first (`offline_fallback`), the cloud
   after it in case one has come back;
 - otherwise the cloud competes as usual and the edge is the last resort after it, if
-  `local.offline_fallback` is on (a request whose cloud attempts all failed is answered locally).
+  `local.offline_fallback` is on (a request whose cloud attempts all failed is answered locally);
+  that last attempt comes on top of `max_attempts`.
 A free edge target never simply wins on price against the cloud: the tenant chooses when it may.
 """
 

@@ -99,6 +99,7 @@ class RouteStage:
         if len(competing) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
             ctx.plan = (*placement.before, competing[0], *placement.after)
+            ctx.max_attempts += len(placement.after)
             ctx.decision.reason = (
                 f"{note}objective={ctx.objective}; only={competing[0].endpoint.name}"
             )
@@ -116,6 +117,11 @@ class RouteStage:
             cost_weight=weights.cost,
         )
         ranked = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
+        if placement.after:
+            # The edge as the last resort comes on top of the cloud's attempts, not instead of
+            # one: the cloud keeps its `max_attempts`, then the edge is tried.
+            ranked = ranked[: ctx.max_attempts]
+            ctx.max_attempts += len(placement.after)
         ctx.plan = (*placement.before, *ranked, *placement.after)
         ctx.decision.reason = note + selection.reason
         return None

@@ -260,3 +260,21 @@ async def _eventually(condition: Any, timeout_s: float = 30.0) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.asyncio
+async def test_the_edge_answers_when_every_cloud_attempt_failed_before_any_ejection(
+    worker_url: str, tmp_path: Path
+) -> None:
+    overrides = _with_local_targets(tmp_path, worker_url)
+    overrides["health"] = {"probe_interval_s": 30.0}  # no probe ejects anything in this test
+    overrides["routing"] = {"max_attempts": 2}
+    async with running_stack(
+        overrides=overrides, extra_endpoints=[_edge_endpoint(worker_url)]
+    ) as stack:
+        assert (await _served(stack, "pop"))[0] == "cloud"
+        for region in ("us-east", "eu-west", "ap-south"):
+            await stack.control(region, down=True)
+        served_by, reason = await _served(stack, "pop")
+        assert served_by == "edge"  # two cloud attempts failed, then the last resort
+        assert reason.count("upstream_connect_error") == 2

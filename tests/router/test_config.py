@@ -90,7 +90,8 @@ def test_the_shipped_demo_config_is_valid() -> None:
     loaded = load_node_config(
         root / "deploy" / "local" / "node.yaml", {"EDGE_ROUTER_ADMIN_TOKEN": "t"}
     )
-    assert {e.name for e in loaded.config.endpoints} == {"us-east", "eu-west", "ap-south"}
+    assert {e.name for e in loaded.config.endpoints} == {"us-east", "eu-west", "ap-south", "edge"}
+    assert loaded.config.edge_worker.spawn
 
 
 @pytest.mark.parametrize(
