@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 
 from edge_worker.generator import Generator, Piece, Sampling
 
+# How long the first waiting request holds the model for others to join its batch. Requests over
+# HTTP arrive a few milliseconds apart even when sent together (loadtest/bench_worker.py).
+BATCH_WINDOW_S = 0.01
+
 
 class QueueFull(Exception):
     """The batch is full and so is the queue."""
@@ -68,8 +72,9 @@ class Engine:
         job = _Job(prompt_ids, sampling)
         self.admitted += 1
         self._waiting.append(job)
-        # On the next turn of the loop, so requests that arrived together start together.
-        asyncio.get_running_loop().call_soon(self._start_batch)
+        # After a short window, so requests that arrive together start together: a request that
+        # just misses a batch waits for the whole of it (batches are static).
+        asyncio.get_running_loop().call_later(BATCH_WINDOW_S, self._start_batch)
         try:
             while (item := await job.pieces.get()) is not _DONE:
                 if isinstance(item, BaseException):
