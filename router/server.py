@@ -24,6 +24,7 @@ from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.context import RequestContext
 from router.edge_supervisor import EdgeWorkerSupervisor
+from router.embeddings import RouterEmbedder
 from router.endpoints.prober import Prober
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
@@ -195,6 +196,9 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as running:
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
+        if state.embedder is not None:
+            await state.embedder.start()
+            running.push_async_callback(state.embedder.close)
         if state.edge_worker is not None:
             supervising = asyncio.create_task(state.edge_worker.run(), name="edge-worker")
             running.push_async_callback(_cancel, supervising)
@@ -266,6 +270,9 @@ def build_app(
         limits=limits,
         hedge_budget=hedge_budget,
         edge_worker=EdgeWorkerSupervisor(config.edge_worker) if config.edge_worker.spawn else None,
+        embedder=(
+            RouterEmbedder(config.edge_worker.store) if config.edge_worker.embed_in_router else None
+        ),
         metrics=metrics,
         policy_store=policy_store,
         clock=clock,

@@ -9,6 +9,7 @@ from aiohttp import web
 from router.clock import Clock
 from router.config.loader import LoadedNodeConfig
 from router.edge_supervisor import EdgeWorkerSupervisor
+from router.embeddings import RouterEmbedder
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.limits.fallback import FallbackLimits
@@ -38,6 +39,7 @@ class RouterState:
     limits: FallbackLimits
     hedge_budget: HedgeBudget
     edge_worker: EdgeWorkerSupervisor | None  # when the router starts the worker itself
+    embedder: RouterEmbedder | None  # the worker's embedder in this process, when configured
     metrics: Metrics
     clock: Clock
     models_created: int

@@ -154,6 +154,8 @@ class EdgeWorkerSettings(Strict):
     max_batch: int = Field(4, ge=1, le=64)
     queue: int = Field(8, ge=0)
     public_key: str | None = None  # require manifests signed by this Ed25519 key (PEM file)
+    # Also load the embedder into the router process, for its own use (the semantic cache).
+    embed_in_router: bool = False
     restart_backoff_s: PositiveFloat = 0.5
     max_restart_backoff_s: PositiveFloat = 30.0
 

@@ -278,3 +278,28 @@ async def test_the_edge_answers_when_every_cloud_attempt_failed_before_any_eject
         served_by, reason = await _served(stack, "pop")
         assert served_by == "edge"  # two cloud attempts failed, then the last resort
         assert reason.count("upstream_connect_error") == 2
+
+
+@pytest.mark.asyncio
+async def test_the_router_embeds_in_process_without_blocking_its_event_loop() -> None:
+    overrides = {"edge_worker": {"embed_in_router": True, "store": str(store())}}
+    async with running_stack(overrides=overrides) as stack:
+        embedder = stack.app[STATE].embedder
+        assert embedder is not None
+        client = stack.client()
+        texts = [f"question {i} about the weather" for i in range(24)]
+        # Embeddings and proxied requests at once: the loop keeps serving while the model runs.
+        vectors, answers = await asyncio.gather(
+            asyncio.gather(*(embedder.embed([t]) for t in texts)),
+            asyncio.gather(
+                *(
+                    client.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                    )
+                    for _ in range(5)
+                )
+            ),
+        )
+        assert all(v.shape == (1, 384) for v in vectors)
+        assert all(a.choices for a in answers)
+        assert embedder.batches < len(texts)  # concurrent calls shared model runs

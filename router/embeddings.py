@@ -1,0 +1,43 @@
+"""The edge worker's embedder, loaded into the router process (for the semantic cache).
+
+When the node config asks for it (`edge_worker.embed_in_router`), the prepared all-MiniLM-L6-v2
+is opened at start-up (integrity-checked, off the event loop) and served to the router's own
+code through `BatchingEmbedder`: one worker thread, concurrent calls batched, the loop never
+blocked. The model store is the worker's (`edge_worker.store`, or its default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge_worker.embedder import BatchingEmbedder, Embedder, Vectors
+from edge_worker.model_store import resolve_store
+
+EMBEDDER_DIR = Path("all-minilm-l6-v2") / "int8"
+
+
+class RouterEmbedder:
+    def __init__(self, store: str | None) -> None:
+        self._store = Path(store) if store is not None else None
+        self._batching: BatchingEmbedder | None = None
+
+    async def start(self) -> None:
+        directory = resolve_store(self._store, os.environ) / EMBEDDER_DIR
+        embedder = await asyncio.to_thread(Embedder.open, directory)
+        self._batching = BatchingEmbedder(embedder)
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        if self._batching is None:
+            raise RuntimeError("the embedder is not loaded (the app has not started)")
+        return await self._batching.embed(texts)
+
+    @property
+    def batches(self) -> int:
+        return 0 if self._batching is None else self._batching.batches
+
+    async def close(self) -> None:
+        if self._batching is not None:
+            await asyncio.to_thread(self._batching.close)
