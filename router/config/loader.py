@@ -53,6 +53,12 @@ def _reference_problems(config: NodeConfig) -> list[tuple[FieldPath, str]]:
     for i, name in enumerate(names):
         if name in names[:i]:
             problems.append((("endpoints", i, "name"), f"endpoint name {name!r} is used twice"))
+    worker_port = config.edge_worker.port
+    if config.edge_worker.spawn and not any(
+        e.locality == "edge" and e.base_url.port == worker_port for e in config.endpoints
+    ):
+        message = f"no endpoint of locality `edge` has its base_url on port {worker_port}"
+        problems.append((("edge_worker", "port"), message))
     served = {(e.name, m.name) for e in config.endpoints for m in e.models}
     for a, alias in enumerate(config.models):
         if alias.alias in {m.alias for m in config.models[:a]}:

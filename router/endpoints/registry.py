@@ -37,6 +37,10 @@ class Endpoint:
         self.tags = frozenset(settings.tags)
         self.base_url = settings.base_url_str
         self.max_concurrency = settings.max_concurrency
+        worker = config.edge_worker
+        if worker.spawn and settings.locality == "edge":
+            # The worker the router runs holds at most a batch and its queue; more would be 429s.
+            self.max_concurrency = min(self.max_concurrency, worker.max_batch + worker.queue)
         self.in_flight = 0
         self.rtt = RttEwma(config.estimators.rtt_alpha)
         self.models: dict[str, EndpointModel] = {m.name: m for m in settings.models}

@@ -124,3 +124,9 @@ def test_the_admin_token_and_a_redis_url_come_from_the_environment() -> None:
     assert loaded.secrets.admin_token == "adm-secret"
     assert loaded.secrets.redis_url == "redis://:pw@h:1/0"
     assert "adm-secret" not in repr(loaded.secrets) and "pw" not in repr(loaded.secrets)
+
+
+def test_a_spawned_worker_needs_an_edge_endpoint_on_its_port() -> None:
+    text = VALID + "edge_worker:\n  spawn: true\n  port: 8399\n"
+    (problem,) = _problems(text)
+    assert problem.startswith("node.yaml:18: edge_worker.port: no endpoint of locality `edge`")
