@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import openai
@@ -154,3 +156,32 @@ async def test_requests_that_arrive_together_are_generated_as_one_batch() -> Non
         )
         assert all("Paris" in (a.choices[0].message.content or "") for a in answers)
         assert models.engine.batches - before < 3  # not one batch per request
+
+
+@pytest.mark.asyncio
+async def test_the_worker_serves_on_a_unix_socket(tmp_path: Path) -> None:
+    import aiohttp
+
+    from edge_worker import serving
+
+    socket_path = tmp_path / "worker.sock"
+    models = open_models(ServeSettings(store=store()))
+    serving_task = asyncio.create_task(serving.serve(models, "127.0.0.1", 0, socket_path))
+    try:
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            await asyncio.sleep(0.02)
+        connector = aiohttp.UnixConnector(path=str(socket_path))
+        async with (
+            aiohttp.ClientSession(connector=connector) as http,
+            http.post(
+                "http://worker/v1/embeddings", json={"model": EMBEDDER, "input": "hello"}
+            ) as response,
+        ):
+            assert response.status == 200
+            assert len((await response.json())["data"][0]["embedding"]) == 384
+    finally:
+        serving_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving_task
