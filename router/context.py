@@ -19,6 +19,7 @@ from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
 if TYPE_CHECKING:
+    from router.cache.scope import CacheScope
     from router.endpoints.registry import Target
     from router.limits.backend import AdmissionTicket
 
@@ -54,6 +55,9 @@ class Decision:
     hedged_after_ms: float | None = None
     hedge_endpoint: str = ""
     hedge_cancelled: str = ""
+    # The cache's verdict (`hit-exact`, `miss`, `bypass`) and a hit's age, for `x-router-cache`.
+    cache: str = ""
+    cache_age_s: float | None = None
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
     rate_limit_headers: dict[str, str] | None = None
 
@@ -67,6 +71,10 @@ class Decision:
             headers["x-router-endpoint"] = self.endpoint
         if self.experiment:
             headers["x-router-experiment"] = self.experiment
+        if self.cache:
+            headers["x-router-cache"] = self.cache
+            if self.cache_age_s is not None:
+                headers["x-router-cache-age"] = f"{self.cache_age_s:.0f}"
         return headers
 
     def reason_text(self) -> str:
@@ -104,6 +112,11 @@ class RequestContext:
     cascade_min_confidence: float | None = None
     # Tokens of a local answer the cascade rejected (counted on top of the cloud's usage).
     rejected_usage: Usage | None = None
+    # Set by the cache stage on a miss that may be stored: where, and for how long; the forward
+    # stage leaves the complete answer in `cache_answer` (chat.completion JSON).
+    cache_scope: CacheScope | None = None
+    cache_ttl_s: float = 0.0
+    cache_answer: bytes | None = None
     # What admission charged this request, settled against real usage when it ends.
     admission: AdmissionTicket | None = None
     decision: Decision = field(default_factory=Decision)

@@ -149,6 +149,15 @@ class QuotaExceeded(LimitExceeded):
     default_code = "insufficient_quota"
 
 
+class CacheMiss(RouterError):
+    """`x-router-cache: only-if-cached` and nothing cached answers the request (504, as RFC 9111
+    has it for only-if-cached)."""
+
+    status = 504
+    error_type = "cache_miss"
+    default_code = "cache_miss"
+
+
 class NoEligibleEndpoint(RouterError):
     """No endpoint may serve this request (model, privacy tags, region). Retrying will not help
     until the catalogue or health changes, so it is a 503 but not retried here."""

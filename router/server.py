@@ -44,6 +44,7 @@ from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator, AuthStage
+from router.stages.cache import CacheStage
 from router.stages.forward import ForwardStage
 from router.stages.route import RouteStage
 from router.state import JSON, STATE, RouterState
@@ -137,6 +138,7 @@ def _operation_handler(
                     answer.headers.update(ctx.decision.headers())
                 return answer
             finally:
+                state.cache.record(ctx)
                 state.admission.record(ctx)
                 if span.is_recording():
                     _annotate_request(span, ctx, status)
@@ -245,11 +247,13 @@ def build_app(
         retry_interval_s=config.limits.redis.retry_interval_s,
     )
     admission = AdmissionStage(limits, registry, config.routing, clock, metrics)
+    cache = CacheStage(config.cache, clock)
     hedge_budget = HedgeBudget(clock)
     pipeline = Pipeline(
         [
             AuthStage(authenticate),
             admission,
+            cache,
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
@@ -267,6 +271,7 @@ def build_app(
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
         authenticate=authenticate,
         admission=admission,
+        cache=cache,
         limits=limits,
         hedge_budget=hedge_budget,
         edge_worker=EdgeWorkerSupervisor(config.edge_worker) if config.edge_worker.spawn else None,

@@ -18,6 +18,7 @@ from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator
+from router.stages.cache import CacheStage
 from router.telemetry.access_log import AccessLog
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
@@ -36,6 +37,7 @@ class RouterState:
     policy_store: PolicyStore | None
     authenticate: Authenticator
     admission: AdmissionStage
+    cache: CacheStage
     limits: FallbackLimits
     hedge_budget: HedgeBudget
     edge_worker: EdgeWorkerSupervisor | None  # when the router starts the worker itself

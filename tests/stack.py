@@ -114,6 +114,7 @@ def node_config(
     config: dict[str, Any] = {
         "auth": {"api_keys": [API_KEY]},
         "admin": {"token_env": ADMIN_TOKEN_ENV},
+        "cache": {"enabled": False},  # on where a test is about the cache
         "health": {"probe_interval_s": 0.2, "probe_timeout_s": 0.5},
         "routing": {"connect_timeout_s": 0.5, "first_byte_timeout_s": 2, "deadline_s": 10},
         "endpoints": [

@@ -160,6 +160,14 @@ class EdgeWorkerSettings(Strict):
     max_restart_backoff_s: PositiveFloat = 30.0
 
 
+class CacheSettings(Strict):
+    # The answer cache at this PoP (docs/cache.md); a tenant's policy turns it on for its
+    # requests (`cache.enabled`). Off here, no tenant's requests are cached.
+    enabled: bool = True
+    max_entries: int = Field(10_000, gt=0)
+    max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+
+
 class PolicySettings(Strict):
     # Tenant policy files (docs/policies.md); a relative path is relative to this config file.
     directory: str | None = None
@@ -181,6 +189,7 @@ class NodeConfig(Strict):
     telemetry: TelemetrySettings = TelemetrySettings()
     policies: PolicySettings = PolicySettings()
     edge_worker: EdgeWorkerSettings = EdgeWorkerSettings()
+    cache: CacheSettings = CacheSettings()
     endpoints: list[EndpointSettings] = Field(min_length=1)
     # Public model names. When empty, every upstream model name is an alias for all endpoints
     # serving it under that name.

@@ -22,6 +22,7 @@ from aiohttp import web
 from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from router.cache.replay import StreamAssembler, complete_json_answer
 from router.clock import Clock
 from router.context import HEDGE_CANCELLED, Attempt, RequestContext
 from router.endpoints.health import FailureKind
@@ -42,7 +43,7 @@ from router.stages.attempt_plan import AttemptPlan
 from router.stages.cascade import keep_or_escalate
 from router.stages.hedging import Hedger, Race
 from router.telemetry.tracing import Tracing
-from router.wire.sse import StreamUsageCounter, error_event, response_model_in
+from router.wire.sse import SSE_HEADERS, StreamUsageCounter, error_event, response_model_in
 from router.wire.usage import usage_from_body
 
 
@@ -57,9 +58,6 @@ class _Try:
     completed: bool = False
     error: UpstreamError | None = None
     ttft_ms: float | None = None
-
-
-SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
 
 def _failure_kind(error: UpstreamError) -> FailureKind:
@@ -239,6 +237,8 @@ class ForwardStage:
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
         ctx.usage = usage_from_body(parsed_body)
+        if ctx.cache_scope is not None and complete_json_answer(parsed_body):
+            ctx.cache_answer = body
         if isinstance(parsed_body, dict) and isinstance(parsed_body.get("model"), str):
             ctx.decision.response_model = parsed_body["model"]
         attempt.completed = True
@@ -266,11 +266,17 @@ class ForwardStage:
         client = web.StreamResponse(headers={**SSE_HEADERS, **ctx.decision.headers()})
         await client.prepare(ctx.request)
         counter = StreamUsageCounter()
+        # A miss the cache may store: the stream is assembled into the answer it amounts to.
+        assembler = StreamAssembler() if ctx.cache_scope is not None else None
         try:
             counter.feed(first)
+            if assembler is not None:
+                assembler.feed(first)
             await client.write(first)
             async for chunk in chunks:
                 counter.feed(chunk)
+                if assembler is not None:
+                    assembler.feed(chunk)
                 await client.write(chunk)
         except ConnectionResetError:
             # The client went away: leaving the transport's context closes the upstream
@@ -284,6 +290,8 @@ class ForwardStage:
         finally:
             ctx.usage = counter.usage(ctx.parsed.estimated_input_tokens)
         attempt.completed = True
+        if assembler is not None:
+            ctx.cache_answer = assembler.answer()
         await client.write_eof()
         return client
 

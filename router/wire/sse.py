@@ -16,6 +16,9 @@ _TAIL_BYTES = 8192
 _CONTENT_MARKERS = (b'"content":"', b'"text":"')
 
 
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+
+
 class StreamUsageCounter:
     __slots__ = ("_chunks_with_content", "_tail")
 

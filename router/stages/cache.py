@@ -1,0 +1,102 @@
+"""The cache stage: answer a repeated request at the PoP, or let it through and store its answer.
+
+Between admission and routing (DESIGN's order). For a chat request of a tenant whose policy has
+`cache.enabled`, on a node whose cache is on, the request's scope (`router.cache.scope`) is
+looked up; a hit is answered here, as JSON or replayed as SSE (`router.cache.replay`), with
+`x-router-served-by: cache`, `x-router-cache: hit-exact` and `x-router-cache-age` (seconds). A
+miss goes on, and the forward stage leaves the complete answer for `record` to store under the
+tenant's `cache.ttl_s`.
+
+The request header `x-router-cache` controls it per request: `no-store` (do not store this
+answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` (answer only from
+the cache; 504 `cache_miss` otherwise). A request that can never be cached (`n` > 1, a temperature
+above the tenant's `cache.max_temperature`) says `x-router-cache: bypass`.
+"""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from router.cache.exact import CachedAnswer, ExactCache
+from router.cache.replay import sse_replay
+from router.cache.scope import scope_of
+from router.clock import Clock
+from router.config.model import CacheSettings
+from router.context import RequestContext
+from router.errors import CacheMiss, InvalidRequest
+from router.wire.requests import Operation
+from router.wire.sse import SSE_HEADERS
+
+CACHE_HEADER = "x-router-cache"
+_DIRECTIVES = frozenset({"", "no-store", "no-cache", "only-if-cached"})
+
+
+class CacheStage:
+    name = "cache"
+    terminal = False
+
+    def __init__(self, settings: CacheSettings, clock: Clock) -> None:
+        self._enabled = settings.enabled
+        self._clock = clock
+        self.exact = ExactCache(
+            max_entries=settings.max_entries, max_bytes=settings.max_bytes, clock=clock.wall
+        )
+
+    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+        policy = ctx.policy
+        if not self._enabled or policy is None or not policy.cache.enabled:
+            return None
+        if ctx.parsed.operation is not Operation.CHAT:
+            return None
+        directive = ctx.request.headers.get(CACHE_HEADER, "").strip().lower()
+        if directive not in _DIRECTIVES:
+            raise InvalidRequest(
+                f"Invalid {CACHE_HEADER} header: expected no-store, no-cache or only-if-cached.",
+                param=CACHE_HEADER,
+            )
+        scope = scope_of(
+            ctx.tenant, ctx.parsed.model, ctx.parsed.body, policy.cache.max_temperature
+        )
+        if scope is None:
+            ctx.decision.cache = "bypass"
+            if directive == "only-if-cached":
+                raise CacheMiss("This request is never answered from the cache (n or temperature).")
+            return None
+        if directive != "no-cache":
+            hit = self.exact.get(scope.exact_key)
+            if hit is not None:
+                return await self._answer(ctx, hit)
+        if directive == "only-if-cached":
+            raise CacheMiss("Nothing cached answers this request.")
+        ctx.decision.cache = "miss"
+        if directive != "no-store":
+            ctx.cache_scope = scope
+            ctx.cache_ttl_s = float(policy.cache.ttl_s)
+        return None
+
+    def record(self, ctx: RequestContext) -> None:
+        """Store the complete answer of a miss (called when the request ends)."""
+        scope, body = ctx.cache_scope, ctx.cache_answer
+        if scope is None or body is None:
+            return
+        now_s = self._clock.wall()
+        answer = CachedAnswer(body, ctx.usage, now_s, now_s + ctx.cache_ttl_s, ctx.tenant)
+        self.exact.put(scope.exact_key, answer)
+
+    async def _answer(self, ctx: RequestContext, hit: CachedAnswer) -> web.StreamResponse:
+        decision = ctx.decision
+        decision.served_by = "cache"
+        decision.cache = "hit-exact"
+        decision.cache_age_s = max(0.0, self._clock.wall() - hit.stored_at_s)
+        decision.reason = "cache=hit-exact"
+        if not ctx.parsed.stream:
+            return web.Response(
+                body=hit.body, content_type="application/json", headers=decision.headers()
+            )
+        answer = orjson.loads(hit.body)
+        response = web.StreamResponse(headers={**SSE_HEADERS, **decision.headers()})
+        await response.prepare(ctx.request)
+        await response.write(sse_replay(answer, ctx.parsed.include_usage))
+        await response.write_eof()
+        return response

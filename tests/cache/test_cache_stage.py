@@ -1,0 +1,161 @@
+"""The exact cache through the router and the official client: hits, misses, bypass, the request
+header's directives, JSON and streamed replay, and what is never stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from router.policy.keys import hash_key
+from tests.stack import Stack, running_stack
+
+QUESTION: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ],
+    "temperature": 0,
+    "max_tokens": 16,
+}
+
+
+def _tenants(directory: Path) -> dict[str, Any]:
+    for tenant, cache in (
+        ("acme", "{ttl_s: 600}"),
+        ("beta", "{}"),
+        ("nocache", "{enabled: false}"),
+    ):
+        (directory / f"{tenant}.yaml").write_text(
+            f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
+            f"models:\n  - alias: gpt-4o-mini\ncache: {cache}\n"
+        )
+    return {
+        "policies": {"directory": str(directory), "watch": False},
+        "cache": {"enabled": True},
+    }
+
+
+async def _cloud_calls(stack: Stack) -> int:
+    calls = 0
+    for region in ("us-east", "eu-west", "ap-south"):
+        calls += sum(r["path"].endswith("/chat/completions") for r in await stack.received(region))
+    return calls
+
+
+@pytest.mark.asyncio
+async def test_a_repeat_is_answered_from_the_cache_as_json_and_as_a_stream(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        client = stack.client(api_key="sk-acme")
+        first = await client.chat.completions.with_raw_response.create(**QUESTION)
+        assert first.headers["x-router-cache"] == "miss"
+        second = await client.chat.completions.with_raw_response.create(**QUESTION)
+        assert second.headers["x-router-cache"] == "hit-exact"
+        assert second.headers["x-router-served-by"] == "cache"
+        assert int(second.headers["x-router-cache-age"]) >= 0
+        assert second.parse().choices[0].message.content == first.parse().choices[0].message.content
+        assert await _cloud_calls(stack) == 1
+
+        stream = await client.chat.completions.with_raw_response.create(
+            **QUESTION, stream=True, stream_options={"include_usage": True}
+        )
+        assert stream.headers["x-router-cache"] == "hit-exact"
+        chunks = [chunk async for chunk in stream.parse()]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == first.parse().choices[0].message.content
+        finish = first.parse().choices[0].finish_reason
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == finish
+        assert chunks[-1].usage is not None
+        assert await _cloud_calls(stack) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_answer_is_stored_and_served_to_json(tmp_path: Path) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        client = stack.client(api_key="sk-acme")
+        streamed = await client.chat.completions.create(**QUESTION, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in streamed if c.choices])
+        raw = await client.chat.completions.with_raw_response.create(**QUESTION)
+        assert raw.headers["x-router-cache"] == "hit-exact"
+        assert raw.parse().choices[0].message.content == text
+
+
+@pytest.mark.asyncio
+async def test_tenants_system_prompts_and_parameters_never_share_entries(tmp_path: Path) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        acme, beta = stack.client(api_key="sk-acme"), stack.client(api_key="sk-beta")
+        await acme.chat.completions.create(**QUESTION)
+        for client, request in (
+            (beta, QUESTION),  # another tenant
+            (acme, {**QUESTION, "messages": [{"role": "system", "content": "Be formal."},
+                                             QUESTION["messages"][1]]}),  # another system prompt
+            (acme, {**QUESTION, "max_tokens": 17}),  # another parameter
+        ):  # fmt: skip
+            raw = await client.chat.completions.with_raw_response.create(**request)
+            assert raw.headers["x-router-cache"] == "miss"
+        assert await _cloud_calls(stack) == 4
+
+
+@pytest.mark.asyncio
+async def test_the_request_header_directives(tmp_path: Path) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        client = stack.client(api_key="sk-acme")
+        with pytest.raises(openai.APIStatusError) as missed:
+            await client.chat.completions.create(
+                **QUESTION, extra_headers={"x-router-cache": "only-if-cached"}
+            )
+        assert missed.value.status_code == 504
+        assert missed.value.response.json()["error"]["code"] == "cache_miss"
+        await client.chat.completions.create(
+            **QUESTION, extra_headers={"x-router-cache": "no-store"}
+        )
+        raw = await client.chat.completions.with_raw_response.create(**QUESTION)
+        assert raw.headers["x-router-cache"] == "miss"  # the no-store answer was not kept
+        raw = await client.chat.completions.with_raw_response.create(
+            **QUESTION, extra_headers={"x-router-cache": "no-cache"}
+        )
+        assert raw.headers["x-router-cache"] == "miss"  # not served from the cache...
+        raw = await client.chat.completions.with_raw_response.create(
+            **QUESTION, extra_headers={"x-router-cache": "only-if-cached"}
+        )
+        assert raw.headers["x-router-cache"] == "hit-exact"  # ...but stored
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(
+                **QUESTION, extra_headers={"x-router-cache": "maybe"}
+            )
+
+
+@pytest.mark.asyncio
+async def test_sampled_requests_bypass_and_a_tenant_can_turn_the_cache_off(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        client = stack.client(api_key="sk-acme")
+        for _ in range(2):
+            raw = await client.chat.completions.with_raw_response.create(
+                **{**QUESTION, "temperature": 0.9}
+            )
+            assert raw.headers["x-router-cache"] == "bypass"
+        off = stack.client(api_key="sk-nocache")
+        for _ in range(2):
+            raw = await off.chat.completions.with_raw_response.create(**QUESTION)
+            assert "x-router-cache" not in raw.headers
+        assert await _cloud_calls(stack) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_stream_cut_by_an_error_is_never_stored(tmp_path: Path) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        for region in ("us-east", "eu-west", "ap-south"):
+            await stack.control(region, tokens_per_s=50)
+        client = stack.client(api_key="sk-acme")
+        stream = await client.chat.completions.create(**QUESTION, stream=True)
+        await anext(aiter(stream))
+        await stream.close()  # the client leaves mid-stream: the answer is incomplete
+        raw = await client.chat.completions.with_raw_response.create(**QUESTION)
+        assert raw.headers["x-router-cache"] == "miss"
