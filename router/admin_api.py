@@ -1,7 +1,8 @@
 """The admin API (`/admin/*`, behind the node's admin token) and `/metrics`.
 
 `/admin/endpoints` (live routing state), `/admin/policies` (loaded tenants, refused files) and
-`/admin/tenants/{id}/usage` (a tenant's use and limits) need `Authorization: Bearer <admin token>`
+`/admin/tenants/{id}/usage` (a tenant's use and limits) and `DELETE /admin/cache?tenant=<id>`
+(purge cached answers) need `Authorization: Bearer <admin token>`
 (`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
 `/metrics` is open: it carries no tenant names.
 """
@@ -78,8 +79,17 @@ async def admin_endpoints(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=JSON)
 
 
+async def admin_purge_cache(request: web.Request) -> web.Response:
+    """`DELETE /admin/cache?tenant=<id>`: drop a tenant's cached answers (all, without one)."""
+    tenant = request.query.get("tenant") or None
+    purged = request.app[STATE].cache.exact.purge(tenant)
+    body = {"purged": purged, "tenant": tenant}
+    return web.Response(body=orjson.dumps(body), content_type=JSON)
+
+
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_get("/admin/endpoints", admin_only(admin_endpoints))
     app.router.add_get("/admin/policies", admin_only(admin_policies))
     app.router.add_get("/admin/tenants/{tenant}/usage", admin_only(admin_tenant_usage))
+    app.router.add_delete("/admin/cache", admin_only(admin_purge_cache))

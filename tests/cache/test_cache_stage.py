@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from router.policy.keys import hash_key
-from tests.stack import Stack, running_stack
+from tests.stack import ADMIN_HEADERS, Stack, running_stack
 
 QUESTION: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -159,3 +159,22 @@ async def test_a_stream_cut_by_an_error_is_never_stored(tmp_path: Path) -> None:
         await stream.close()  # the client leaves mid-stream: the answer is incomplete
         raw = await client.chat.completions.with_raw_response.create(**QUESTION)
         assert raw.headers["x-router-cache"] == "miss"
+
+
+@pytest.mark.asyncio
+async def test_the_admin_api_purges_one_tenants_entries(tmp_path: Path) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        acme, beta = stack.client(api_key="sk-acme"), stack.client(api_key="sk-beta")
+        await acme.chat.completions.create(**QUESTION)
+        await beta.chat.completions.create(**QUESTION)
+        async with stack.http.delete(
+            f"{stack.url}/admin/cache", params={"tenant": "acme"}, headers=ADMIN_HEADERS
+        ) as response:
+            assert response.status == 200
+            assert (await response.json())["purged"] == 1
+        raw = await acme.chat.completions.with_raw_response.create(**QUESTION)
+        assert raw.headers["x-router-cache"] == "miss"
+        raw = await beta.chat.completions.with_raw_response.create(**QUESTION)
+        assert raw.headers["x-router-cache"] == "hit-exact"
+        async with stack.http.delete(f"{stack.url}/admin/cache") as response:
+            assert response.status == 401  # the admin token is required
