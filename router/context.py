@@ -8,7 +8,7 @@ the request's span and the access log, so every routing choice can be explained 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from opentelemetry.trace import Span
@@ -58,6 +58,7 @@ class Decision:
     # The cache's verdict (`hit-exact`, `miss`, `bypass`) and a hit's age, for `x-router-cache`.
     cache: str = ""
     cache_age_s: float | None = None
+    cache_similarity: float | None = None  # a semantic hit's cosine similarity
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
     rate_limit_headers: dict[str, str] | None = None
 
@@ -75,6 +76,8 @@ class Decision:
             headers["x-router-cache"] = self.cache
             if self.cache_age_s is not None:
                 headers["x-router-cache-age"] = f"{self.cache_age_s:.0f}"
+            if self.cache_similarity is not None:
+                headers["x-router-cache-similarity"] = f"{self.cache_similarity:.4f}"
         return headers
 
     def reason_text(self) -> str:
@@ -117,6 +120,8 @@ class RequestContext:
     cache_scope: CacheScope | None = None
     cache_ttl_s: float = 0.0
     cache_answer: bytes | None = None
+    # The last user message's embedding (semantic tier), computed once for lookup and store.
+    cache_vector: Any = None
     # What admission charged this request, settled against real usage when it ends.
     admission: AdmissionTicket | None = None
     decision: Decision = field(default_factory=Decision)

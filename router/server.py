@@ -247,7 +247,11 @@ def build_app(
         retry_interval_s=config.limits.redis.retry_interval_s,
     )
     admission = AdmissionStage(limits, registry, config.routing, clock, metrics)
-    cache = CacheStage(config.cache, clock)
+    wants_embedder = config.edge_worker.embed_in_router or (
+        config.cache.enabled and config.cache.semantic
+    )
+    embedder = RouterEmbedder(config.edge_worker.store) if wants_embedder else None
+    cache = CacheStage(config.cache, clock, embedder)
     hedge_budget = HedgeBudget(clock)
     pipeline = Pipeline(
         [
@@ -275,9 +279,7 @@ def build_app(
         limits=limits,
         hedge_budget=hedge_budget,
         edge_worker=EdgeWorkerSupervisor(config.edge_worker) if config.edge_worker.spawn else None,
-        embedder=(
-            RouterEmbedder(config.edge_worker.store) if config.edge_worker.embed_in_router else None
-        ),
+        embedder=embedder,
         metrics=metrics,
         policy_store=policy_store,
         clock=clock,

@@ -63,6 +63,10 @@ class ExactCache:
             self._entries.pop(key, None)
         return len(doomed)
 
+    def __contains__(self, exact_key: str) -> bool:
+        """Whether the entry is there (and unexpired), without touching its recency."""
+        return exact_key in self._entries
+
     def __len__(self) -> int:
         return len(self._entries)
 

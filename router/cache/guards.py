@@ -81,7 +81,7 @@ def salient(text: str) -> Salient:
             and folded not in _NOT_NAMES
             and not _SENTENCE_START.search(text[: match.start()])
         ):
-            names.add(folded)
+            names.add(folded.removesuffix("'s"))  # "France's" names France
     return Salient(
         frozenset(numbers),
         frozenset(names),

@@ -166,6 +166,12 @@ class CacheSettings(Strict):
     enabled: bool = True
     max_entries: int = Field(10_000, gt=0)
     max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    # The semantic tier: the last user message matched by meaning, with the edge worker's
+    # embedder loaded into the router (its model store: `edge_worker.store`).
+    semantic: bool = True
+    # Cosine similarity a semantic hit needs when a tenant's policy does not say; measured in
+    # docs/cache.md (precision 1.0 on near-misses and paraphrases, with the guards).
+    similarity_threshold: float = Field(0.90, gt=0, le=1)
 
 
 class PolicySettings(Strict):

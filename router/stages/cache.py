@@ -21,9 +21,11 @@ from aiohttp import web
 from router.cache.exact import CachedAnswer, ExactCache
 from router.cache.replay import sse_replay
 from router.cache.scope import scope_of
+from router.cache.semantic import SemanticIndex
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
+from router.embeddings import RouterEmbedder
 from router.errors import CacheMiss, InvalidRequest
 from router.wire.requests import Operation
 from router.wire.sse import SSE_HEADERS
@@ -36,12 +38,18 @@ class CacheStage:
     name = "cache"
     terminal = False
 
-    def __init__(self, settings: CacheSettings, clock: Clock) -> None:
+    def __init__(
+        self, settings: CacheSettings, clock: Clock, embedder: RouterEmbedder | None
+    ) -> None:
         self._enabled = settings.enabled
         self._clock = clock
         self.exact = ExactCache(
             max_entries=settings.max_entries, max_bytes=settings.max_bytes, clock=clock.wall
         )
+        # The semantic tier, when the node has it and the embedder is loaded.
+        self._embedder = embedder if settings.semantic else None
+        self.semantic = SemanticIndex(max_vectors=settings.max_entries)
+        self._default_threshold = settings.similarity_threshold
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
         policy = ctx.policy
@@ -66,7 +74,20 @@ class CacheStage:
         if directive != "no-cache":
             hit = self.exact.get(scope.exact_key)
             if hit is not None:
-                return await self._answer(ctx, hit)
+                return await self._answer(ctx, hit, "hit-exact")
+        question = scope.last_user_message
+        if self._embedder is not None and question:
+            # Embedded once: for the semantic lookup now, and to store the answer under it.
+            (ctx.cache_vector,) = await self._embedder.embed([question])
+        if directive != "no-cache" and ctx.cache_vector is not None:
+            threshold = policy.cache.similarity_threshold or self._default_threshold
+            match = self.semantic.search(
+                scope.partition, question, ctx.cache_vector, threshold, self.exact.__contains__
+            )
+            hit = self.exact.get(match.exact_key) if match is not None else None
+            if match is not None and hit is not None:
+                ctx.decision.cache_similarity = match.similarity
+                return await self._answer(ctx, hit, "hit-semantic")
         if directive == "only-if-cached":
             raise CacheMiss("Nothing cached answers this request.")
         ctx.decision.cache = "miss"
@@ -83,13 +104,19 @@ class CacheStage:
         now_s = self._clock.wall()
         answer = CachedAnswer(body, ctx.usage, now_s, now_s + ctx.cache_ttl_s, ctx.tenant)
         self.exact.put(scope.exact_key, answer)
+        if ctx.cache_vector is not None:
+            self.semantic.add(
+                scope.partition, scope.exact_key, scope.last_user_message, ctx.cache_vector
+            )
 
-    async def _answer(self, ctx: RequestContext, hit: CachedAnswer) -> web.StreamResponse:
+    async def _answer(
+        self, ctx: RequestContext, hit: CachedAnswer, kind: str
+    ) -> web.StreamResponse:
         decision = ctx.decision
         decision.served_by = "cache"
-        decision.cache = "hit-exact"
+        decision.cache = kind
         decision.cache_age_s = max(0.0, self._clock.wall() - hit.stored_at_s)
-        decision.reason = "cache=hit-exact"
+        decision.reason = f"cache={kind}"
         if not ctx.parsed.stream:
             return web.Response(
                 body=hit.body, content_type="application/json", headers=decision.headers()

@@ -178,3 +178,44 @@ async def test_the_admin_api_purges_one_tenants_entries(tmp_path: Path) -> None:
         assert raw.headers["x-router-cache"] == "hit-exact"
         async with stack.http.delete(f"{stack.url}/admin/cache") as response:
             assert response.status == 401  # the admin token is required
+
+
+def _asking(question: str) -> dict[str, Any]:
+    return {
+        **QUESTION,
+        "messages": [QUESTION["messages"][0], {"role": "user", "content": question}],
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_reworded_question_is_a_semantic_hit_but_a_near_miss_is_not(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        acme = stack.client(api_key="sk-acme")
+        first = await acme.chat.completions.create(**_asking("What is the capital of France?"))
+        raw = await acme.chat.completions.with_raw_response.create(
+            **_asking("Which city is the capital of France?")
+        )
+        assert raw.headers["x-router-cache"] == "hit-semantic"
+        assert float(raw.headers["x-router-cache-similarity"]) >= 0.90
+        assert raw.parse().choices[0].message.content == first.choices[0].message.content
+
+        for near_miss in ("What is the capital of Germany?", "What is not the capital of France?"):
+            raw = await acme.chat.completions.with_raw_response.create(**_asking(near_miss))
+            assert raw.headers["x-router-cache"] == "miss", near_miss
+
+        beta = stack.client(api_key="sk-beta")  # the same reworded question, another tenant
+        raw = await beta.chat.completions.with_raw_response.create(
+            **_asking("Which city is the capital of France?")
+        )
+        assert raw.headers["x-router-cache"] == "miss"
+
+        stream = await acme.chat.completions.with_raw_response.create(
+            **_asking("Which city is the capital of France?"), stream=True
+        )
+        assert stream.headers["x-router-cache"] == "hit-semantic"
+        text = "".join(
+            [c.choices[0].delta.content or "" async for c in stream.parse() if c.choices]
+        )
+        assert text == first.choices[0].message.content

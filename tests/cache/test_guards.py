@@ -39,3 +39,7 @@ def test_a_changed_detail_vetoes_the_hit(cached: str, new: str, kind: str) -> No
 )
 def test_a_plain_rewording_passes(cached: str, new: str) -> None:
     assert veto(cached, new) is None
+
+
+def test_a_possessive_names_the_same_entity() -> None:
+    assert veto("What is the capital of France?", "Which city is France's capital?") is None
