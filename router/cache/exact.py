@@ -5,6 +5,9 @@ A bounded in-memory map (cachetools' TLRU): each entry lives until its own expir
 the bound is in bytes as well as entries, so a few huge answers cannot take the memory of many
 small ones. Keys are exact keys (`router.cache.scope`), which include the tenant: one map serves
 every tenant without any of them reaching another's entries.
+
+Whatever removes an entry (expiry, eviction, a purge) calls `on_remove` with its key, so the
+semantic tier's index drops the vector that pointed at it and stays bounded with this map.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cachetools import TLRUCache
+from cachetools import Cache, TLRUCache
 
 from router.wire.usage import Usage
 
@@ -27,34 +30,72 @@ class CachedAnswer:
     stored_at_s: float
     expires_at_s: float
     tenant: str
+    # Memory the entry holds elsewhere: its vector and question in the semantic index.
+    extra_bytes: int = 0
 
     @property
     def size_bytes(self) -> int:
-        return len(self.body) + 256  # the body plus the entry's own keeping
+        return len(self.body) + self.extra_bytes + 256  # plus the entry's own keeping
+
+
+class _TLRUWithRemoval(TLRUCache[str, CachedAnswer]):
+    """cachetools' TLRU, calling `on_remove(key)` for every entry that leaves it: expired,
+    evicted (by entries or bytes) or deleted. A replaced entry keeps its key and is not removed."""
+
+    def __init__(
+        self,
+        on_remove: Callable[[str], None],
+        maxsize: float,
+        timer: Callable[[], float],
+    ) -> None:
+        super().__init__(
+            maxsize=maxsize,
+            ttu=lambda _key, answer, _now: answer.expires_at_s,
+            timer=timer,
+            getsizeof=lambda answer: answer.size_bytes,
+        )
+        self._on_remove = on_remove
+
+    def expire(self, time: float | None = None) -> list[tuple[str, CachedAnswer]]:
+        expired = list(super().expire(time))
+        for key, _answer in expired:
+            self._on_remove(key)
+        return expired
+
+    def __delitem__(self, key: str) -> None:
+        present = Cache.__contains__(self, key)  # stored, expired or not
+        try:
+            super().__delitem__(key)  # KeyError when missing, or present but expired
+        finally:
+            if present:
+                self._on_remove(key)
 
 
 class ExactCache:
     def __init__(
-        self, *, max_entries: int, max_bytes: int, clock: Callable[[], float] = time.time
+        self,
+        *,
+        max_entries: int,
+        max_bytes: int,
+        clock: Callable[[], float] = time.time,
+        on_remove: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self._clock = clock
         self._max_entries = max_entries
-        self._entries: TLRUCache[str, CachedAnswer] = TLRUCache(
-            maxsize=max_bytes,
-            ttu=lambda _key, answer, _now: answer.expires_at_s,
-            timer=clock,
-            getsizeof=lambda answer: answer.size_bytes,
-        )
+        self._entries = _TLRUWithRemoval(on_remove, max_bytes, clock)
 
     def get(self, exact_key: str) -> CachedAnswer | None:
         return self._entries.get(exact_key)
 
-    def put(self, exact_key: str, answer: CachedAnswer) -> None:
+    def put(self, exact_key: str, answer: CachedAnswer) -> bool:
+        """Store an answer; False when it is larger than the whole cache (not worth evicting
+        everything for), or already expired."""
         if answer.size_bytes > self._entries.maxsize:
-            return  # larger than the whole cache: not worth evicting everything for
+            return False
         while len(self._entries) >= self._max_entries and exact_key not in self._entries:
             self._entries.popitem()  # the least recently used
         self._entries[exact_key] = answer
+        return exact_key in self._entries
 
     def purge(self, tenant: str | None = None) -> int:
         """Remove every entry (of one tenant); how many went."""

@@ -1,12 +1,16 @@
 """The semantic tier: the last user message compared by meaning, inside its partition only.
 
 Each partition (a cache scope without its last message, `router.cache.scope`) keeps the unit
-vectors of the questions stored under it and the exact keys of their answers; a search is one
-matrix-vector product over the partition (exact cosine similarity, numpy), so no entry of
-another partition, and so of another tenant, can ever be compared. The answers themselves stay in
-the exact tier, which bounds memory and expires entries: a vector whose answer has gone is
-dropped when a search meets it. The index is bounded by the number of vectors it holds (the
-oldest partition entries go first).
+vectors of the questions stored under it, with the exact keys of their answers; a search looks at
+that partition alone, so no entry of another partition, and so of another tenant, can ever be
+compared. The answers stay in the exact tier, which bounds memory and expires entries; the tier
+tells the index whenever an entry goes (`remove`), so the index holds exactly the live answers'
+vectors and is bounded with them.
+
+A small partition is searched exactly, one matrix-vector product (numpy). Past
+`graph_min_entries` vectors it moves to an HNSW graph (usearch), whose search time grows with the
+logarithm of its size rather than linearly; the crossover, and what the graph's approximate
+search costs in missed hits, are measured in `loadtest/bench_cache_lookup.py` (docs/cache.md).
 
 A hit needs a similarity at or above the threshold and no veto from the guards
 (`router.cache.guards`): docs/cache.md has the measurement behind both.
@@ -14,54 +18,118 @@ A hit needs a similarity at or above the threshold and no veto from the guards
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from usearch.index import Index
 
 from router.cache.guards import veto
 
 Vector = npt.NDArray[np.float32]
 DIMENSION = 384
+# How many nearest neighbours a graph search returns; those above the threshold are then
+# checked in order against the guards and the exact tier.
+GRAPH_CANDIDATES = 16
 
 
-class _Partition:
-    """The vectors of one partition in a buffer that doubles as it fills (adding is amortised
-    O(1)), with the exact keys and questions row by row."""
+def vector_bytes(question: str) -> int:
+    """The memory an entry takes in the index: its vector, its question and their keeping."""
+    return DIMENSION * 4 + len(question) + 128
 
-    __slots__ = ("_buffer", "key_set", "keys", "questions")
+
+class _Partition(Protocol):
+    questions: dict[str, str]  # exact key -> the stored question
+
+    def add(self, key: str, vector: Vector) -> None: ...
+
+    def remove(self, key: str) -> None: ...
+
+    def nearest(self, vector: Vector, threshold: float) -> Iterator[tuple[str, float]]:
+        """Stored keys with similarity >= threshold, most similar first."""
+        ...
+
+
+class _FlatPartition:
+    """The vectors in a buffer that doubles as it fills; a removal moves the last row into the
+    freed one, so adding and removing are O(1) and the rows stay dense for the product."""
+
+    __slots__ = ("_buffer", "_keys", "_row_of", "questions")
 
     def __init__(self) -> None:
         self._buffer = np.zeros((8, DIMENSION), dtype=np.float32)
-        self.keys: list[str] = []
-        self.key_set: set[str] = set()
-        self.questions: list[str] = []
+        self._keys: list[str] = []
+        self._row_of: dict[str, int] = {}
+        self.questions: dict[str, str] = {}
 
-    @property
-    def vectors(self) -> npt.NDArray[np.float32]:
-        return self._buffer[: len(self.keys)]
-
-    def append(self, key: str, question: str, vector: Vector) -> None:
-        if len(self.keys) == len(self._buffer):
-            grown = np.zeros((2 * len(self._buffer), DIMENSION), dtype=np.float32)
-            grown[: len(self.keys)] = self._buffer
+    def add(self, key: str, vector: Vector) -> None:
+        count = len(self._keys)
+        if count == len(self._buffer):
+            grown = np.zeros((2 * count, DIMENSION), dtype=np.float32)
+            grown[:count] = self._buffer
             self._buffer = grown
-        self._buffer[len(self.keys)] = vector.reshape(DIMENSION)
-        self.keys.append(key)
-        self.key_set.add(key)
-        self.questions.append(question)
+        self._buffer[count] = vector.reshape(DIMENSION)
+        self._keys.append(key)
+        self._row_of[key] = count
 
-    def drop(self, rows: Sequence[int]) -> None:
-        doomed = set(rows)
-        keep = [i for i in range(len(self.keys)) if i not in doomed]
-        kept = self._buffer[keep]
-        self._buffer = np.zeros((max(8, len(self._buffer)), DIMENSION), dtype=np.float32)
-        self._buffer[: len(keep)] = kept
-        self.keys = [self.keys[i] for i in keep]
-        self.key_set = set(self.keys)
-        self.questions = [self.questions[i] for i in keep]
+    def remove(self, key: str) -> None:
+        row = self._row_of.pop(key)
+        last = len(self._keys) - 1
+        if row != last:
+            moved = self._keys[last]
+            self._buffer[row] = self._buffer[last]
+            self._keys[row] = moved
+            self._row_of[moved] = row
+        self._keys.pop()
+
+    def nearest(self, vector: Vector, threshold: float) -> Iterator[tuple[str, float]]:
+        similarities = self._buffer[: len(self._keys)] @ vector.reshape(DIMENSION)
+        above = np.flatnonzero(similarities >= threshold)
+        for row in above[np.argsort(-similarities[above])]:
+            yield self._keys[row], float(similarities[row])
+
+    def vectors(self) -> Iterator[tuple[str, Vector]]:
+        for row, key in enumerate(self._keys):
+            yield key, self._buffer[row]
+
+
+class _GraphPartition:
+    """An HNSW graph (usearch, inner product over unit vectors: cosine similarity)."""
+
+    __slots__ = ("_graph", "_key_of", "_label_of", "_next_label", "questions")
+
+    def __init__(self, flat: _FlatPartition) -> None:
+        self._graph = Index(ndim=DIMENSION, metric="ip", dtype="f32")
+        self._label_of: dict[str, int] = {}
+        self._key_of: dict[int, str] = {}
+        self._next_label = 0
+        self.questions = flat.questions
+        for key, vector in flat.vectors():
+            self.add(key, vector)
+
+    def add(self, key: str, vector: Vector) -> None:
+        label = self._next_label
+        self._next_label += 1
+        self._graph.add(label, vector.reshape(DIMENSION))
+        self._label_of[key] = label
+        self._key_of[label] = key
+
+    def remove(self, key: str) -> None:
+        label = self._label_of.pop(key)
+        del self._key_of[label]
+        self._graph.remove(label)
+
+    def nearest(self, vector: Vector, threshold: float) -> Iterator[tuple[str, float]]:
+        found = self._graph.search(vector.reshape(DIMENSION), GRAPH_CANDIDATES)
+        for label, distance in zip(found.keys, found.distances, strict=True):
+            similarity = 1.0 - float(distance)  # usearch's inner-product distance is 1 - dot
+            if similarity < threshold:
+                break
+            key = self._key_of.get(int(label))
+            if key is not None:
+                yield key, similarity
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +140,39 @@ class SemanticMatch:
 
 
 class SemanticIndex:
-    def __init__(self, *, max_vectors: int) -> None:
-        self._max_vectors = max_vectors
-        self._partitions: OrderedDict[str, _Partition] = OrderedDict()
-        self._count = 0
+    def __init__(self, *, graph_min_entries: int) -> None:
+        self._graph_min_entries = graph_min_entries
+        self._partitions: dict[str, _Partition] = {}
+        self._partition_of: dict[str, str] = {}  # exact key -> its partition
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._partition_of)
+
+    def __contains__(self, exact_key: str) -> bool:
+        return exact_key in self._partition_of
 
     def add(self, partition: str, exact_key: str, question: str, vector: Vector) -> None:
+        if exact_key in self._partition_of:
+            return  # the same question stored again: its vector is already there
         part = self._partitions.get(partition)
         if part is None:
-            part = self._partitions[partition] = _Partition()
-        if exact_key in part.key_set:
+            part = self._partitions[partition] = _FlatPartition()
+        elif isinstance(part, _FlatPartition) and len(part.questions) >= self._graph_min_entries:
+            part = self._partitions[partition] = _GraphPartition(part)
+        part.add(exact_key, vector)
+        part.questions[exact_key] = question
+        self._partition_of[exact_key] = partition
+
+    def remove(self, exact_key: str) -> None:
+        """Forget an answer's vector (its entry left the exact tier)."""
+        partition = self._partition_of.pop(exact_key, None)
+        if partition is None:
             return
-        part.append(exact_key, question, vector)
-        self._partitions.move_to_end(partition)
-        self._count += 1
-        while self._count > self._max_vectors:
-            self._evict_oldest()
+        part = self._partitions[partition]
+        part.remove(exact_key)
+        del part.questions[exact_key]
+        if not part.questions:
+            del self._partitions[partition]
 
     def search(
         self,
@@ -101,35 +183,15 @@ class SemanticIndex:
         alive: Callable[[str], bool],
     ) -> SemanticMatch | None:
         """The most similar stored question of the partition that passes the threshold and the
-        guards, and whose answer is still in the exact tier (`alive`)."""
+        guards, and whose answer is still live in the exact tier (`alive`: not yet expired)."""
         part = self._partitions.get(partition)
-        if part is None or not part.keys:
+        if part is None:
             return None
-        similarities = part.vectors @ vector.reshape(DIMENSION)
-        above = np.flatnonzero(similarities >= threshold)
-        dead: list[int] = []
-        found: SemanticMatch | None = None
-        for row in above[np.argsort(-similarities[above])]:
-            key = part.keys[row]
-            if not alive(key):  # its answer expired or was evicted from the exact tier
-                dead.append(int(row))
-            elif veto(part.questions[row], question) is None:
-                found = SemanticMatch(key, float(similarities[row]), part.questions[row])
-                break
-        if dead:
-            part.drop(dead)
-            self._count -= len(dead)
-        return found
+        for key, similarity in part.nearest(vector, threshold):
+            stored = part.questions[key]
+            if alive(key) and veto(stored, question) is None:
+                return SemanticMatch(key, similarity, stored)
+        return None
 
-    def purge(self, partitions: set[str] | None = None) -> None:
-        for name in list(self._partitions) if partitions is None else partitions:
-            part = self._partitions.pop(name, None)
-            if part is not None:
-                self._count -= len(part.keys)
-
-    def _evict_oldest(self) -> None:
-        name, part = next(iter(self._partitions.items()))
-        part.drop([0])
-        self._count -= 1
-        if not part.keys:
-            del self._partitions[name]
+    def graph_partitions(self) -> int:
+        return sum(isinstance(p, _GraphPartition) for p in self._partitions.values())

@@ -172,6 +172,9 @@ class CacheSettings(Strict):
     # Cosine similarity a semantic hit needs when a tenant's policy does not say; measured in
     # docs/cache.md (precision 1.0 on near-misses and paraphrases, with the guards).
     similarity_threshold: float = Field(0.90, gt=0, le=1)
+    # A partition searched exactly (numpy) moves to an HNSW graph (usearch) past this many
+    # entries; measured in docs/cache.md (loadtest/bench_cache_lookup.py).
+    graph_min_entries: int = Field(20_000, gt=0)
 
 
 class PolicySettings(Strict):

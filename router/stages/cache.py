@@ -21,7 +21,7 @@ from aiohttp import web
 from router.cache.exact import CachedAnswer, ExactCache
 from router.cache.replay import sse_replay
 from router.cache.scope import scope_of
-from router.cache.semantic import SemanticIndex
+from router.cache.semantic import SemanticIndex, vector_bytes
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -43,13 +43,17 @@ class CacheStage:
     ) -> None:
         self._enabled = settings.enabled
         self._clock = clock
-        self.exact = ExactCache(
-            max_entries=settings.max_entries, max_bytes=settings.max_bytes, clock=clock.wall
-        )
-        # The semantic tier, when the node has it and the embedder is loaded.
+        # The semantic tier, when the node has it and the embedder is loaded; its index holds the
+        # vectors of the exact tier's live entries, told of every entry that leaves.
         self._embedder = embedder if settings.semantic else None
-        self.semantic = SemanticIndex(max_vectors=settings.max_entries)
+        self.semantic = SemanticIndex(graph_min_entries=settings.graph_min_entries)
         self._default_threshold = settings.similarity_threshold
+        self.exact = ExactCache(
+            max_entries=settings.max_entries,
+            max_bytes=settings.max_bytes,
+            clock=clock.wall,
+            on_remove=self.semantic.remove,
+        )
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
         policy = ctx.policy
@@ -102,12 +106,17 @@ class CacheStage:
         if scope is None or body is None:
             return
         now_s = self._clock.wall()
-        answer = CachedAnswer(body, ctx.usage, now_s, now_s + ctx.cache_ttl_s, ctx.tenant)
-        self.exact.put(scope.exact_key, answer)
-        if ctx.cache_vector is not None:
-            self.semantic.add(
-                scope.partition, scope.exact_key, scope.last_user_message, ctx.cache_vector
-            )
+        vector = ctx.cache_vector
+        answer = CachedAnswer(
+            body,
+            ctx.usage,
+            now_s,
+            now_s + ctx.cache_ttl_s,
+            ctx.tenant,
+            extra_bytes=0 if vector is None else vector_bytes(scope.last_user_message),
+        )
+        if self.exact.put(scope.exact_key, answer) and vector is not None:
+            self.semantic.add(scope.partition, scope.exact_key, scope.last_user_message, vector)
 
     async def _answer(
         self, ctx: RequestContext, hit: CachedAnswer, kind: str
