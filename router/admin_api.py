@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from router.errors import AuthenticationFailed, NotFound, PermissionDenied
+from router.errors import AuthenticationFailed, NotFound, PermissionDenied, SharedCacheUnavailable
 from router.limits.backend import NO_LIMITS, Limits
 from router.limits.report import tenant_usage
 from router.stages.auth import NODE_TENANT
@@ -82,8 +83,16 @@ async def admin_endpoints(request: web.Request) -> web.Response:
 async def admin_purge_cache(request: web.Request) -> web.Response:
     """`DELETE /admin/cache?tenant=<id>`: drop a tenant's cached answers (all, without one)."""
     tenant = request.query.get("tenant") or None
-    purged = request.app[STATE].cache.exact.purge(tenant)
-    body = {"purged": purged, "tenant": tenant}
+    cache = request.app[STATE].cache
+    body: dict[str, object] = {"purged": cache.forget(tenant), "tenant": tenant}
+    if cache.shared is not None:
+        try:
+            body["shared_purged"] = await cache.shared.purge(tenant)
+        except (RedisError, OSError, TimeoutError) as error:
+            raise SharedCacheUnavailable(
+                f"Purged {body['purged']} entries here, but the shared cache's Redis did not "
+                f"answer ({type(error).__name__}); retry to purge it and the other routers."
+            ) from error
     return web.Response(body=orjson.dumps(body), content_type=JSON)
 
 

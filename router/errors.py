@@ -158,6 +158,14 @@ class CacheMiss(RouterError):
     default_code = "cache_miss"
 
 
+class SharedCacheUnavailable(RouterError):
+    """The shared cache's Redis did not answer an admin operation (the local part was done)."""
+
+    status = 503
+    error_type = "service_unavailable"
+    default_code = "shared_cache_unavailable"
+
+
 class NoEligibleEndpoint(RouterError):
     """No endpoint may serve this request (model, privacy tags, region). Retrying will not help
     until the catalogue or health changes, so it is a 503 but not retried here."""

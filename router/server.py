@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.admin_api import add_admin_routes
+from router.cache.shared import SharedCache
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.context import RequestContext
@@ -201,6 +202,9 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         if state.embedder is not None:
             await state.embedder.start()
             running.push_async_callback(state.embedder.close)
+        if state.cache.shared is not None:
+            await state.cache.shared.start()  # warms up before the router takes traffic
+            running.push_async_callback(state.cache.shared.close)
         if state.edge_worker is not None:
             supervising = asyncio.create_task(state.edge_worker.run(), name="edge-worker")
             running.push_async_callback(_cancel, supervising)
@@ -252,6 +256,7 @@ def build_app(
     )
     embedder = RouterEmbedder(config.edge_worker.store) if wants_embedder else None
     cache = CacheStage(config.cache, clock, embedder)
+    cache.shared = _shared_cache(loaded, cache, clock)
     hedge_budget = HedgeBudget(clock)
     pipeline = Pipeline(
         [
@@ -303,6 +308,20 @@ def _shared_limits(loaded: LoadedNodeConfig) -> RedisLimits | None:
         loaded.secrets.redis_url or settings.redis.url,
         key_prefix=settings.redis.key_prefix,
         timeout_s=settings.redis.timeout_ms / 1000.0,
+    )
+
+
+def _shared_cache(loaded: LoadedNodeConfig, cache: CacheStage, clock: Clock) -> SharedCache | None:
+    settings = loaded.config.cache
+    if not (settings.enabled and settings.shared.enabled):
+        return None
+    return SharedCache(
+        loaded.secrets.cache_redis_url or settings.shared.redis.url,
+        settings.shared,
+        wall=clock.wall,
+        on_entry=cache.adopt,
+        on_purge=cache.forget,
+        warm_limit=settings.max_entries,
     )
 
 

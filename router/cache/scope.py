@@ -60,8 +60,12 @@ def scope_of(
     fields = {k: v for k, v in body.items() if k not in _NOT_IN_SCOPE and k != "messages"}
     scope = {"tenant": tenant, "alias": alias, "fields": fields, "earlier": earlier}
     partition = hashlib.sha256(canonical_json(scope)).hexdigest()
-    exact = hashlib.sha256(f"{partition}\0{question}".encode("utf-8", "surrogatepass"))
-    return CacheScope(partition, question, exact.hexdigest())
+    return CacheScope(partition, question, exact_key_of(partition, question))
+
+
+def exact_key_of(partition: str, question: str) -> str:
+    """The exact key of a question inside its partition (hex sha256)."""
+    return hashlib.sha256(f"{partition}\0{question}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:

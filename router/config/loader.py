@@ -26,9 +26,13 @@ class Secrets:
     endpoint_keys: Mapping[str, str] = field(default_factory=dict)
     admin_token: str | None = None
     redis_url: str | None = None  # from `limits.redis.url_env`, when set
+    cache_redis_url: str | None = None  # from `cache.shared.redis.url_env`, when set
 
     def __repr__(self) -> str:
-        return f"Secrets(<{len(self.endpoint_keys)} endpoint keys>, <admin token>, <redis url>)"
+        return (
+            f"Secrets(<{len(self.endpoint_keys)} endpoint keys>, <admin token>, <redis url>, "
+            "<cache redis url>)"
+        )
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,12 @@ def _read_secrets(
     redis_url = None
     if config.limits.backend == "redis":
         redis_url = read(config.limits.redis.url_env, ("limits", "redis", "url_env"))
-    return Secrets(keys, admin_token, redis_url), problems
+    cache_redis_url = None
+    if config.cache.shared.enabled:
+        cache_redis_url = read(
+            config.cache.shared.redis.url_env, ("cache", "shared", "redis", "url_env")
+        )
+    return Secrets(keys, admin_token, redis_url, cache_redis_url), problems
 
 
 def parse_node_config(

@@ -160,6 +160,18 @@ class EdgeWorkerSettings(Strict):
     max_restart_backoff_s: PositiveFloat = 30.0
 
 
+class SharedCacheSettings(Strict):
+    # Off, this router's cache is its own. On, every answer it stores is also written to Redis
+    # (with its embedding and expiry), the other routers on that Redis learn of it from a stream
+    # and add it to their own tiers, and a router that starts warms its cache from Redis.
+    enabled: bool = False
+    redis: RedisSettings = RedisSettings()
+    # Start-up waits at most this long for the warm-up (then serves, and the rest is skipped).
+    warm_timeout_s: PositiveFloat = 10.0
+    # Announcements kept in the stream (approximately), for a router that reconnects.
+    stream_max_len: int = Field(10_000, gt=0)
+
+
 class CacheSettings(Strict):
     # The answer cache at this PoP (docs/cache.md); a tenant's policy turns it on for its
     # requests (`cache.enabled`). Off here, no tenant's requests are cached.
@@ -175,6 +187,7 @@ class CacheSettings(Strict):
     # A partition searched exactly (numpy) moves to an HNSW graph (usearch) past this many
     # entries; measured in docs/cache.md (loadtest/bench_cache_lookup.py).
     graph_min_entries: int = Field(20_000, gt=0)
+    shared: SharedCacheSettings = SharedCacheSettings()
 
 
 class PolicySettings(Strict):

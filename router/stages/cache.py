@@ -22,6 +22,8 @@ from router.cache.exact import CachedAnswer, ExactCache
 from router.cache.replay import sse_replay
 from router.cache.scope import scope_of
 from router.cache.semantic import SemanticIndex, vector_bytes
+from router.cache.shared import SharedCache
+from router.cache.shared_entry import SharedEntry
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -54,6 +56,8 @@ class CacheStage:
             clock=clock.wall,
             on_remove=self.semantic.remove,
         )
+        # The shared tier on Redis (node config `cache.shared`), set by the app when configured.
+        self.shared: SharedCache | None = None
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
         policy = ctx.policy
@@ -115,8 +119,26 @@ class CacheStage:
             ctx.tenant,
             extra_bytes=0 if vector is None else vector_bytes(scope.last_user_message),
         )
-        if self.exact.put(scope.exact_key, answer) and vector is not None:
-            self.semantic.add(scope.partition, scope.exact_key, scope.last_user_message, vector)
+        question = scope.last_user_message
+        entry = SharedEntry(scope.exact_key, scope.partition, question, vector, answer)
+        if self._keep(entry) and self.shared is not None:
+            self.shared.publish(entry)
+
+    def adopt(self, entry: SharedEntry) -> None:
+        """Add an entry another router stored (the shared tier's news, or its warm-up)."""
+        if self._enabled:
+            self._keep(entry)
+
+    def forget(self, tenant: str | None) -> int:
+        """Drop a tenant's entries (every entry, without one) from this router's tiers."""
+        return self.exact.purge(tenant)
+
+    def _keep(self, entry: SharedEntry) -> bool:
+        if not self.exact.put(entry.exact_key, entry.answer):
+            return False
+        if entry.vector is not None and self._embedder is not None:
+            self.semantic.add(entry.partition, entry.exact_key, entry.question, entry.vector)
+        return True
 
     async def _answer(
         self, ctx: RequestContext, hit: CachedAnswer, kind: str
