@@ -19,6 +19,7 @@ from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
 if TYPE_CHECKING:
+    from router.cache.exact import CachedAnswer
     from router.cache.scope import CacheScope
     from router.endpoints.registry import Target
     from router.limits.backend import AdmissionTicket
@@ -122,6 +123,8 @@ class RequestContext:
     cache_answer: bytes | None = None
     # The last user message's embedding (semantic tier), computed once for lookup and store.
     cache_vector: Any = None
+    # The entry a cache hit was answered with (its usage and cost settle the request).
+    cache_hit: CachedAnswer | None = None
     # What admission charged this request, settled against real usage when it ends.
     admission: AdmissionTicket | None = None
     decision: Decision = field(default_factory=Decision)

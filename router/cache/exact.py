@@ -32,6 +32,7 @@ class CachedAnswer:
     tenant: str
     # Memory the entry holds elsewhere: its vector and question in the semantic index.
     extra_bytes: int = 0
+    cost_usd: float = 0.0  # what the answer cost when it was served (the serving endpoint's price)
 
     @property
     def size_bytes(self) -> int:

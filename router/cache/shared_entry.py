@@ -1,8 +1,9 @@
 """A cached answer as the shared tier keeps it in Redis: one hash per entry.
 
-Fields: `m` the metadata (orjson: partition, question, tenant, stored and expiry times, usage),
-`b` the answer's chat.completion JSON as stored, and `v` the question's unit vector as
-little-endian float32 (absent when the storing router had no semantic tier). A hash read back is
+Fields: `m` the metadata (orjson: partition, question, tenant, stored and expiry times, usage and
+the price it was first served at), `b` the answer's chat.completion JSON as stored, and `v` the
+question's unit vector as little-endian float32 (absent when the storing router had no semantic
+tier). A hash read back is
 checked before it is used: every field well-formed, the vector of the right size, and the exact
 key equal to the hash of its partition and question, so an entry can only ever be found under the
 scope it was stored for.
@@ -42,6 +43,7 @@ def encode(entry: SharedEntry) -> dict[str, bytes]:
         "s": answer.stored_at_s,
         "x": answer.expires_at_s,
         "u": None if usage is None else [usage.input_tokens, usage.output_tokens, usage.counted],
+        "c": answer.cost_usd,
     }
     fields = {"m": orjson.dumps(meta), "b": answer.body}
     if entry.vector is not None:
@@ -56,6 +58,7 @@ def decode(exact_key: str, fields: dict[bytes, bytes]) -> SharedEntry | None:
         partition, question, tenant = str(meta["p"]), str(meta["q"]), str(meta["t"])
         stored_at_s, expires_at_s = float(meta["s"]), float(meta["x"])
         usage = _usage(meta["u"])
+        cost_usd = float(meta["c"])
         body = fields[b"b"]
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
         return None
@@ -74,6 +77,7 @@ def decode(exact_key: str, fields: dict[bytes, bytes]) -> SharedEntry | None:
         expires_at_s,
         tenant,
         extra_bytes=0 if vector is None else vector_bytes(question),
+        cost_usd=cost_usd,
     )
     return SharedEntry(exact_key, partition, question, vector, answer)
 

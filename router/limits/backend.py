@@ -148,6 +148,10 @@ class Outcome:
     cost_usd: float
     model: str
     endpoint: str  # "" when no endpoint answered
+    # A cached answer: counted as a hit, with what the answer cost when it was first served
+    # (`saved_usd`) when the tenant is not charged for hits.
+    cache_hits: int = 0
+    saved_usd: float = 0.0
 
     @property
     def tokens(self) -> int:

@@ -42,18 +42,24 @@ class _Totals:
     input_tokens: int = 0
     output_tokens: int = 0
     spend_usd: float = 0.0
+    cache_hits: int = 0
+    saved_usd: float = 0.0
 
     def add(self, outcome: Outcome) -> None:
         self.requests += 1
         self.input_tokens += outcome.input_tokens
         self.output_tokens += outcome.output_tokens
         self.spend_usd += outcome.cost_usd
+        self.cache_hits += outcome.cache_hits
+        self.saved_usd += outcome.saved_usd
 
     def flatten(self, prefix: str, into: Counters) -> None:
         into[prefix + "requests"] = float(self.requests)
         into[prefix + "input_tokens"] = float(self.input_tokens)
         into[prefix + "output_tokens"] = float(self.output_tokens)
         into[prefix + "spend_usd"] = self.spend_usd
+        into[prefix + "cache_hits"] = float(self.cache_hits)
+        into[prefix + "saved_usd"] = self.saved_usd
 
 
 @dataclass(slots=True)

@@ -146,7 +146,8 @@ return {1, '', tostring(requests_level or ''), tostring(tokens_level or '')}
 
 # KEYS: tokens bucket, leases, day counters, month counters
 # ARGV: now, tpm (0 = none), token_delta, request_id, reserved_usd, day_ttl_s, month_ttl_s,
-#       model, endpoint ('' when none answered), input_tokens, output_tokens, cost_usd
+#       model, endpoint ('' when none answered), input_tokens, output_tokens, cost_usd,
+#       cache_hits, saved_usd
 _SETTLE = (
     _REFILL
     + """
@@ -172,6 +173,10 @@ for _, key in ipairs({KEYS[3], KEYS[4]}) do
     redis.call('HINCRBY', key, group .. 'input_tokens', ARGV[10])
     redis.call('HINCRBY', key, group .. 'output_tokens', ARGV[11])
     redis.call('HINCRBYFLOAT', key, group .. 'spend_usd', ARGV[12])
+    if ARGV[13] ~= '0' then
+      redis.call('HINCRBY', key, group .. 'cache_hits', ARGV[13])
+      redis.call('HINCRBYFLOAT', key, group .. 'saved_usd', ARGV[14])
+    end
   end
 end
 redis.call('EXPIRE', KEYS[3], ARGV[6])
@@ -242,6 +247,8 @@ class RedisLimits:
             outcome.input_tokens,
             outcome.output_tokens,
             repr(outcome.cost_usd),
+            outcome.cache_hits,
+            repr(outcome.saved_usd),
         )
         async with asyncio.timeout(self._timeout_s):
             await self._settle(keys=(tpm, leases, day, month), args=args)

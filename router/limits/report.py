@@ -34,6 +34,8 @@ def _group_totals(counters: Counters, prefix: str) -> dict[str, Any]:
     totals: dict[str, Any] = {name: int(counters.get(prefix + name, 0.0)) for name in _TOTALS}
     totals["total_tokens"] = totals["input_tokens"] + totals["output_tokens"]
     totals["spend_usd"] = round(counters.get(prefix + "spend_usd", 0.0), 9)
+    totals["cache_hits"] = int(counters.get(prefix + "cache_hits", 0.0))
+    totals["saved_usd"] = round(counters.get(prefix + "saved_usd", 0.0), 9)
     return totals
 
 

@@ -126,6 +126,12 @@ class CachePolicy(Strict):
     max_temperature: float = Field(
         0.0, ge=0, le=2, description="Requests with a higher temperature are never served cached."
     )
+    charge_hits: bool = Field(
+        False,
+        description="Charge a cached answer what it cost when first served (its tokens and "
+        "price count toward limits and budgets); off, hits are free and their cost is counted "
+        "as saved (`saved_usd` in the usage report).",
+    )
 
 
 class SplitArm(Strict):

@@ -19,6 +19,7 @@ import os
 
 from aiohttp import web
 
+from router.cache.exact import CachedAnswer
 from router.clock import Clock
 from router.config.model import RoutingSettings
 from router.context import RequestContext
@@ -178,28 +179,49 @@ def _outcome(ctx: RequestContext) -> Outcome:
     local answer the cascade did not keep (free at the edge, but tokens all the same)."""
     decision, usage = ctx.decision, ctx.usage
     model = decision.alias or ctx.parsed.model
+    hit = ctx.cache_hit
+    if hit is not None:
+        return _cache_hit_outcome(ctx, hit, model)
     input_tokens = output_tokens = 0
-    cost_usd = 0.0
+    cost_usd = served_cost_usd(ctx)
     if usage is not None:
         input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
-        for target in ctx.plan:
-            if (
-                target.endpoint.name == decision.endpoint
-                and target.upstream_model == decision.upstream_model
-            ):
-                pricing = target.pricing
-                cost_usd = estimate_price_usd(
-                    input_tokens,
-                    output_tokens,
-                    pricing.input_price_per_mtok,
-                    pricing.output_price_per_mtok,
-                )
-                break
     rejected = ctx.rejected_usage
     if rejected is not None:
         input_tokens += rejected.input_tokens
         output_tokens += rejected.output_tokens
     return Outcome(input_tokens, output_tokens, cost_usd, model, decision.endpoint)
+
+
+def served_cost_usd(ctx: RequestContext) -> float:
+    """The served answer's price: its usage at the prices of the endpoint and model it came from
+    (0 without usage, or when no endpoint served it)."""
+    decision, usage = ctx.decision, ctx.usage
+    if usage is None:
+        return 0.0
+    for target in ctx.plan:
+        if (
+            target.endpoint.name == decision.endpoint
+            and target.upstream_model == decision.upstream_model
+        ):
+            pricing = target.pricing
+            return estimate_price_usd(
+                usage.input_tokens,
+                usage.output_tokens,
+                pricing.input_price_per_mtok,
+                pricing.output_price_per_mtok,
+            )
+    return 0.0
+
+
+def _cache_hit_outcome(ctx: RequestContext, hit: CachedAnswer, model: str) -> Outcome:
+    """A cached answer: free by default, its first price counted as saved; or, for a tenant
+    whose policy says `cache.charge_hits`, charged its tokens and first price."""
+    if ctx.policy is not None and ctx.policy.cache.charge_hits:
+        usage = hit.usage
+        tokens = (usage.input_tokens, usage.output_tokens) if usage is not None else (0, 0)
+        return Outcome(*tokens, hit.cost_usd, model, "", cache_hits=1)
+    return Outcome(0, 0, 0.0, model, "", cache_hits=1, saved_usd=hit.cost_usd)
 
 
 def _refusal_error(refusal: Refusal) -> RateLimited | QuotaExceeded:

@@ -29,6 +29,7 @@ from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import RouterEmbedder
 from router.errors import CacheMiss, InvalidRequest
+from router.stages.admission import served_cost_usd
 from router.wire.requests import Operation
 from router.wire.sse import SSE_HEADERS
 
@@ -118,6 +119,7 @@ class CacheStage:
             now_s + ctx.cache_ttl_s,
             ctx.tenant,
             extra_bytes=0 if vector is None else vector_bytes(scope.last_user_message),
+            cost_usd=served_cost_usd(ctx),
         )
         question = scope.last_user_message
         entry = SharedEntry(scope.exact_key, scope.partition, question, vector, answer)
@@ -143,6 +145,7 @@ class CacheStage:
     async def _answer(
         self, ctx: RequestContext, hit: CachedAnswer, kind: str
     ) -> web.StreamResponse:
+        ctx.cache_hit = hit  # admission settles the request with its usage and cost
         decision = ctx.decision
         decision.served_by = "cache"
         decision.cache = kind

@@ -28,6 +28,7 @@ def _tenants(directory: Path) -> dict[str, Any]:
         ("acme", "{ttl_s: 600}"),
         ("beta", "{}"),
         ("nocache", "{enabled: false}"),
+        ("payer", "{charge_hits: true}"),
     ):
         (directory / f"{tenant}.yaml").write_text(
             f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
@@ -219,3 +220,29 @@ async def test_a_reworded_question_is_a_semantic_hit_but_a_near_miss_is_not(
             [c.choices[0].delta.content or "" async for c in stream.parse() if c.choices]
         )
         assert text == first.choices[0].message.content
+
+
+@pytest.mark.asyncio
+async def test_hits_are_free_and_counted_as_saved_unless_the_policy_charges_them(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        for tenant in ("acme", "payer"):
+            client = stack.client(api_key=f"sk-{tenant}")
+            await client.chat.completions.create(**QUESTION)  # a miss, served upstream
+            await client.chat.completions.create(**QUESTION)  # an exact hit
+            stream = await client.chat.completions.create(**QUESTION, stream=True)
+            async for _chunk in stream:  # a hit replayed as a stream
+                pass
+        free = (await stack.admin("/admin/tenants/acme/usage"))["today"]
+        charged = (await stack.admin("/admin/tenants/payer/usage"))["today"]
+    first_cost = free["by_endpoint"][next(iter(free["by_endpoint"]))]["spend_usd"]
+    assert first_cost > 0
+    assert (free["requests"], free["cache_hits"]) == (3, 2)
+    assert free["spend_usd"] == pytest.approx(first_cost)
+    assert free["saved_usd"] == pytest.approx(2 * first_cost)
+    assert free["by_model"]["gpt-4o-mini"]["cache_hits"] == 2
+    assert (charged["requests"], charged["cache_hits"]) == (3, 2)
+    assert charged["spend_usd"] == pytest.approx(3 * first_cost)
+    assert charged["saved_usd"] == 0
+    assert charged["input_tokens"] == 3 * free["input_tokens"]

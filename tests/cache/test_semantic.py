@@ -4,6 +4,9 @@ once a partition has moved to an HNSW graph."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -115,3 +118,15 @@ def test_the_exact_tier_reports_every_entry_that_leaves() -> None:
     assert cache.purge() == 1
     assert removed[-1] == "d"
     assert not cache.put("e", answer(expires_at_s=100.0))  # already expired: not stored
+
+
+def test_the_hnsw_library_and_onnxruntime_load_together_in_either_order() -> None:
+    # usearch 2.26.2+ crashed the interpreter when onnxruntime was imported after it.
+    for first, second in (("usearch.index", "onnxruntime"), ("onnxruntime", "usearch.index")):
+        loaded = subprocess.run(
+            [sys.executable, "-c", f"import {first}; import {second}; print('ok')"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert (loaded.returncode, loaded.stdout.strip()) == (0, "ok"), (first, loaded.stderr)

@@ -228,6 +228,28 @@ async def test_usage_is_counted_by_period_model_and_endpoint(backend: LimitsBack
 
 
 @pytest.mark.asyncio
+async def test_cache_hits_and_the_spend_they_saved_are_counted(backend: LimitsBackend) -> None:
+    limits = Limits()
+    outcomes = (
+        Outcome(0, 0, 0.0, "gpt-4o-mini", "", cache_hits=1, saved_usd=0.004),  # a free hit
+        Outcome(6, 4, 0.004, "gpt-4o-mini", "", cache_hits=1),  # a charged hit
+        used(10, 0.004),  # an upstream answer
+    )
+    for outcome in outcomes:
+        c = charge()
+        await admit(backend, limits, c)
+        await backend.settle(c, limits, outcome, T0)
+    day, month = await backend.counters("acme", Periods.at(T0))
+    for counters in (day, month):
+        assert counters["requests"] == 3
+        assert counters["cache_hits"] == 2
+        assert counters["saved_usd"] == pytest.approx(0.004)
+        assert counters["spend_usd"] == pytest.approx(0.008)
+        assert counters["model:gpt-4o-mini:cache_hits"] == 2
+        assert counters.get("endpoint:us-east:cache_hits", 0) == 0
+
+
+@pytest.mark.asyncio
 async def test_one_tenants_use_never_touches_anothers(backend: LimitsBackend) -> None:
     limits = Limits(requests_per_minute=1, daily_budget_usd=0.5)
     spender = charge(tenant="a", cost_usd=0.1)

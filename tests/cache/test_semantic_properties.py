@@ -1,0 +1,155 @@
+"""Property tests through the cache stage with its semantic tier: whatever two requests are, the
+second is answered with the first's entry only if both come from the same tenant with the same
+system prompt and earlier turns, the same tools and the same parameters.
+
+The embedder here gives every text the same vector, so every stored question is a perfect
+semantic match for every new one: only the partition (and the guards) stand between a request and
+a wrong entry, which is the worst case a real embedder can approach. A control test shows that
+inside one scope such an embedder does make semantic hits, so a miss elsewhere is the partition's
+doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import INVALID_SPAN
+
+from router.clock import FakeClock
+from router.config.model import CacheSettings
+from router.context import RequestContext
+from router.policy.model import TenantPolicy
+from router.stages.cache import CacheStage
+from router.wire.requests import Operation, parse_request
+from router.wire.usage import Usage
+
+ONE_VECTOR = np.full((1, 384), 1 / np.sqrt(384), dtype=np.float32)
+
+
+class SameVectorEmbedder:
+    """Every text embeds to the same unit vector: cosine similarity 1 between any two."""
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.repeat(ONE_VECTOR, len(texts), axis=0)
+
+
+def _policy(tenant: str) -> TenantPolicy:
+    return TenantPolicy.model_validate(
+        {"tenant": tenant, "api_keys": ["sha256:" + "0" * 64], "models": [{"alias": "m"}]}
+    )
+
+
+POLICIES = {tenant: _policy(tenant) for tenant in ("acme", "beta")}
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+
+requests = st.fixed_dictionaries(
+    {
+        "tenant": st.sampled_from(sorted(POLICIES)),
+        "system": st.sampled_from(["Answer briefly.", "Answer in French.", ""]),
+        "earlier": st.sampled_from([[], [("user", "Hi"), ("assistant", "Hello!")]]),
+        "tools": st.sampled_from([None, [TOOL]]),
+        "params": st.sampled_from(
+            [
+                {},
+                {"max_tokens": 16},
+                {"top_p": 0.5},
+                {"seed": 1},
+                {"stop": ["\n"]},
+                {"response_format": {"type": "json_object"}},
+            ]
+        ),
+        # Rewordings the guards let through, so the semantic tier is what decides.
+        "question": st.sampled_from(
+            [
+                "What is the capital of France?",
+                "Which city is the capital of France?",
+                "Tell me the capital of France.",
+            ]
+        ),
+    }
+)
+
+
+def _body(request: dict[str, Any]) -> dict[str, Any]:
+    messages = [{"role": "system", "content": request["system"]}] if request["system"] else []
+    messages += [{"role": role, "content": text} for role, text in request["earlier"]]
+    messages.append({"role": "user", "content": request["question"]})
+    body = {"model": "m", "messages": messages, "temperature": 0, **request["params"]}
+    if request["tools"] is not None:
+        body["tools"] = request["tools"]
+    return body
+
+
+def _context(request: dict[str, Any]) -> RequestContext:
+    raw = orjson.dumps(_body(request))
+    return RequestContext(
+        request=make_mocked_request("POST", "/v1/chat/completions"),
+        parsed=parse_request(Operation.CHAT, raw),
+        span=INVALID_SPAN,
+        started_s=0.0,
+        deadline_s=60.0,
+        tenant=request["tenant"],
+        policy=POLICIES[request["tenant"]],
+    )
+
+
+async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tuple[str, bytes]:
+    """Store an answer for `stored`, then ask `asked`: (x-router-cache, the body served)."""
+    stage = CacheStage(CacheSettings(), FakeClock(), SameVectorEmbedder())  # type: ignore[arg-type]
+    first = _context(stored)
+    assert await stage(first) is None and first.decision.cache == "miss"
+    first.cache_answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
+    first.usage = Usage(10, 5)
+    stage.record(first)
+    second = _context(asked)
+    response = await stage(second)
+    if response is None:
+        return second.decision.cache, b""
+    assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+    return second.decision.cache, response.body
+
+
+def _scope(request: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        request["tenant"],
+        request["system"],
+        request["earlier"],
+        request["tools"],
+        sorted(request["params"].items(), key=str),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(stored=requests, asked=requests)
+def test_an_entry_is_served_only_inside_its_tenant_prompt_tools_and_parameters(
+    stored: dict[str, Any], asked: dict[str, Any]
+) -> None:
+    verdict, body = asyncio.run(_store_then_ask(stored, asked))
+    if _scope(stored) != _scope(asked):
+        assert verdict == "miss" and body == b""
+    else:  # same scope: found exactly or by meaning, and the entry is the stored one
+        assert verdict == ("hit-exact" if stored == asked else "hit-semantic")
+        assert orjson.loads(body)["answer_for"] == _body(stored)
+
+
+def test_control_inside_one_scope_a_reworded_question_is_a_semantic_hit() -> None:
+    stored = {
+        "tenant": "acme",
+        "system": "Answer briefly.",
+        "earlier": [],
+        "tools": None,
+        "params": {},
+        "question": "What is the capital of France?",
+    }
+    asked = {**stored, "question": "Tell me the capital of France."}
+    assert asyncio.run(_store_then_ask(stored, asked))[0] == "hit-semantic"
+    near_miss = {**stored, "question": "What is the capital of Germany?"}
+    assert asyncio.run(_store_then_ask(stored, near_miss))[0] == "miss"  # the guards
