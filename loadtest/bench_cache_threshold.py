@@ -13,7 +13,8 @@ threshold and, with guards, when `router.cache.guards.veto` lets it through. On 
   number, date, language or negation, with 25 positives phrased in the same style.
 
 Precision is hits that are right / all hits; hit rate (recall) is positives hit / positives.
-Prints a Markdown table and writes the curves as a PNG. The default threshold is the lowest one
+Prints a Markdown report, writes it into docs/cache.md between its markers, and writes the
+curves as a PNG. The default threshold is the lowest one
 at which precision, with guards, is at least 0.99 on the near-miss set and on the paraphrase set
 (each: pooled, the paraphrase set's thousand right hits would hide the near-miss set's errors).
 """
@@ -114,6 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path)
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "cache-threshold.png")
+    parser.add_argument(
+        "--doc",
+        default=str(ROOT / "docs" / "cache.md"),
+        help="the page whose measured section is rewritten; empty: none",
+    )
     args = parser.parse_args()
     embedder = Embedder.open(resolve_store(args.store, os.environ) / "all-minilm-l6-v2" / "int8")
     sets = [_near_misses(), _gptcache(), _paws()]
@@ -132,37 +138,60 @@ def main() -> None:
     unguarded = next(
         (float(t) for t in THRESHOLDS if combined(float(t), False) >= TARGET_PRECISION), None
     )
-    print(f"default threshold (guards on): {default}; without guards it would be {unguarded}\n")
-    print("| set | threshold | guards | precision | hit rate | false hits |")
-    print("|---|---:|---|---:|---:|---:|")
+    report: list[str] = [
+        f"Default threshold (guards on): {default}; without guards: "
+        f"{unguarded if unguarded is not None else f'no threshold reaches {TARGET_PRECISION}'}.",
+        "",
+    ]
+    say = report.append
+    say("| set | threshold | guards | precision | hit rate | false hits |")
+    say("|---|---:|---|---:|---:|---:|")
     for s in sets:
         shown = {t for t in (default, unguarded, 0.80, 0.85, 0.90, 0.95) if t is not None}
         for threshold in sorted(shown):
             for guarded in (False, True):
                 tp, fp, positives = _rates(s, threshold, guarded)
-                print(
+                say(
                     f"| {s.name} | {threshold:.2f} | {'on' if guarded else 'off'} "
                     f"| {_precision(tp, fp):.3f} | {tp / positives:.3f} | {fp} |"
                 )
     vetoed_right = {
         s.name: float(np.mean(s.vetoed[s.labels == 1])) for s in sets if s.vetoed is not None
     }
-    print("\nShare of true paraphrases the guards veto (recall they cost, at any threshold):")
+    say("\nShare of true paraphrases the guards veto (recall they cost, at any threshold):")
     for name, share in vetoed_right.items():
-        print(f"- {name}: {share:.1%}")
+        say(f"- {name}: {share:.1%}")
     near = sets[0]
     assert near.cosines is not None
-    print("\nNear-miss negatives by group: median cosine, share vetoed by the guards")
+    say("\nNear-miss negatives by group: median cosine, share vetoed by the guards")
     offset = len(PARAPHRASES)
     for group, pairs in NEAR_MISSES.items():
         block = slice(offset, offset + len(pairs))
         offset += len(pairs)
         assert near.vetoed is not None
-        print(
+        say(
             f"- {group}: {float(np.median(near.cosines[block])):.3f}, "
             f"{float(np.mean(near.vetoed[block])):.0%} vetoed"
         )
     _plot(sets, args.png, default)
+    text = "\n".join(report)
+    print(text)
+    if args.doc:
+        _write_section(Path(args.doc), text)
+
+
+BEGIN = "<!-- bench_cache_threshold: begin (written by the script) -->"
+END = "<!-- bench_cache_threshold: end -->"
+
+
+def _write_section(doc: Path, text: str) -> None:
+    """Replace what lies between the markers in `doc` with `text`."""
+    page = doc.read_text()
+    head, _, rest = page.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    if not rest:
+        raise SystemExit(f"{doc} has no {BEGIN!r} marker")
+    doc.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
 
 
 def _plot(sets: list[PairSet], png: Path, default: float | None) -> None:
