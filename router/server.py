@@ -255,7 +255,7 @@ def build_app(
         config.cache.enabled and config.cache.semantic
     )
     embedder = RouterEmbedder(config.edge_worker.store) if wants_embedder else None
-    cache = CacheStage(config.cache, clock, embedder)
+    cache = CacheStage(config.cache, clock, embedder, metrics)
     cache.shared = _shared_cache(loaded, cache, clock)
     hedge_budget = HedgeBudget(clock)
     pipeline = Pipeline(

@@ -24,12 +24,14 @@ from router.cache.scope import scope_of
 from router.cache.semantic import SemanticIndex, vector_bytes
 from router.cache.shared import SharedCache
 from router.cache.shared_entry import SharedEntry
+from router.cache.telemetry import cache_instruments
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import RouterEmbedder
 from router.errors import CacheMiss, InvalidRequest
 from router.stages.admission import served_cost_usd
+from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
 from router.wire.sse import SSE_HEADERS
 
@@ -42,7 +44,11 @@ class CacheStage:
     terminal = False
 
     def __init__(
-        self, settings: CacheSettings, clock: Clock, embedder: RouterEmbedder | None
+        self,
+        settings: CacheSettings,
+        clock: Clock,
+        embedder: RouterEmbedder | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._enabled = settings.enabled
         self._clock = clock
@@ -59,6 +65,7 @@ class CacheStage:
         )
         # The shared tier on Redis (node config `cache.shared`), set by the app when configured.
         self.shared: SharedCache | None = None
+        self._lookups = cache_instruments(metrics, self) if metrics is not None else None
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
         policy = ctx.policy
@@ -76,7 +83,7 @@ class CacheStage:
             ctx.tenant, ctx.parsed.model, ctx.parsed.body, policy.cache.max_temperature
         )
         if scope is None:
-            ctx.decision.cache = "bypass"
+            self._verdict(ctx, "bypass")
             if directive == "only-if-cached":
                 raise CacheMiss("This request is never answered from the cache (n or temperature).")
             return None
@@ -97,9 +104,9 @@ class CacheStage:
             if match is not None and hit is not None:
                 ctx.decision.cache_similarity = match.similarity
                 return await self._answer(ctx, hit, "hit-semantic")
+        self._verdict(ctx, "miss")
         if directive == "only-if-cached":
             raise CacheMiss("Nothing cached answers this request.")
-        ctx.decision.cache = "miss"
         if directive != "no-store":
             ctx.cache_scope = scope
             ctx.cache_ttl_s = float(policy.cache.ttl_s)
@@ -135,6 +142,11 @@ class CacheStage:
         """Drop a tenant's entries (every entry, without one) from this router's tiers."""
         return self.exact.purge(tenant)
 
+    def _verdict(self, ctx: RequestContext, verdict: str) -> None:
+        ctx.decision.cache = verdict
+        if self._lookups is not None:
+            self._lookups.add(1, {"result": verdict})
+
     def _keep(self, entry: SharedEntry) -> bool:
         if not self.exact.put(entry.exact_key, entry.answer):
             return False
@@ -148,7 +160,7 @@ class CacheStage:
         ctx.cache_hit = hit  # admission settles the request with its usage and cost
         decision = ctx.decision
         decision.served_by = "cache"
-        decision.cache = kind
+        self._verdict(ctx, kind)
         decision.cache_age_s = max(0.0, self._clock.wall() - hit.stored_at_s)
         decision.reason = f"cache={kind}"
         if not ctx.parsed.stream:

@@ -246,3 +246,20 @@ async def test_hits_are_free_and_counted_as_saved_unless_the_policy_charges_them
     assert charged["spend_usd"] == pytest.approx(3 * first_cost)
     assert charged["saved_usd"] == 0
     assert charged["input_tokens"] == 3 * free["input_tokens"]
+
+
+@pytest.mark.asyncio
+async def test_metrics_count_verdicts_and_entries_without_naming_tenants(tmp_path: Path) -> None:
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        client = stack.client(api_key="sk-acme")
+        await client.chat.completions.create(**QUESTION)
+        await client.chat.completions.create(**QUESTION)
+        await client.chat.completions.create(**_asking("Which city is the capital of France?"))
+        await client.chat.completions.create(**{**QUESTION, "temperature": 1})
+        async with stack.http.get(f"{stack.url}/metrics") as response:
+            text = await response.text()
+    for verdict in ("miss", "hit-exact", "hit-semantic", "bypass"):
+        assert f'router_cache_lookups_total{{result="{verdict}"}} 1.0' in text, verdict
+    assert "router_cache_entries 1.0" in text
+    assert "router_cache_semantic_vectors 1.0" in text
+    assert "acme" not in text

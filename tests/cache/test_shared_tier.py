@@ -90,6 +90,11 @@ async def _eventually(client: AsyncOpenAI, question: str, verdict: str) -> str:
     raise AssertionError(f"{question!r} never became {verdict} (last: {seen})")
 
 
+async def _metrics(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+        return await response.text()
+
+
 @pytest.mark.asyncio
 async def test_an_answer_cached_at_one_router_is_served_at_another_and_never_to_another_tenant(
     tmp_path: Path,
@@ -116,6 +121,12 @@ async def test_an_answer_cached_at_one_router_is_served_at_another_and_never_to_
                 async with router_process(config, tmp_path, "late") as late:
                     assert await _cached(_client(late, "acme"), question) == ("hit-exact", text)
                     assert await _cached(_client(late, "beta"), question) == ("miss", "")
+                    metrics = await _metrics(late)
+                    assert 'router_cache_shared_entries_total{direction="warmed"} 1.0' in metrics
+                    assert "router_cache_shared_degraded 0.0" in metrics
+                assert 'router_cache_shared_entries_total{direction="received"} 1.0' in (
+                    await _metrics(b)
+                )
 
                 async with (
                     aiohttp.ClientSession() as http,

@@ -1,0 +1,66 @@
+"""The cache's metrics (OpenTelemetry, scraped at `GET /metrics`), with no tenant in any label.
+
+- `router.cache.lookups` {result}: requests of cache-enabled tenants by verdict, `hit-exact`,
+  `hit-semantic`, `miss` or `bypass` (hit rate = hits / all);
+- `router.cache.entries`, `router.cache.bytes`: what the exact tier holds (bytes include the
+  semantic index's vectors); `router.cache.semantic.vectors`: what the index holds;
+- with the shared tier: `router.cache.shared.entries` {direction}: entries `published` to Redis,
+  `received` from other routers, `warmed` at start-up, `dropped` (not written: Redis away or the
+  queue full); `router.cache.shared.degraded`: 1 while Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from opentelemetry.metrics import CallbackOptions, Counter, Observation
+
+from router.telemetry.metrics import Metrics
+
+if TYPE_CHECKING:
+    from router.stages.cache import CacheStage
+
+
+def cache_instruments(metrics: Metrics, stage: CacheStage) -> Counter:
+    """Register the cache's gauges (read from `stage` at each scrape); the lookup counter."""
+    meter = metrics.meter
+
+    def gauge(name: str, description: str, read: Callable[[], float]) -> None:
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            yield Observation(read())
+
+        meter.create_observable_gauge(name, callbacks=[observe], description=description)
+
+    gauge("router.cache.entries", "Answers held by the exact tier.", lambda: len(stage.exact))
+    gauge("router.cache.bytes", "Bytes held by the cache, vectors included.",
+          lambda: stage.exact.size_bytes)  # fmt: skip
+    gauge("router.cache.semantic.vectors", "Vectors held by the semantic index.",
+          lambda: len(stage.semantic))  # fmt: skip
+
+    def shared_entries(_options: CallbackOptions) -> Iterable[Observation]:
+        shared = stage.shared
+        if shared is not None:
+            for direction in ("published", "received", "warmed", "dropped"):
+                yield Observation(getattr(shared, direction), {"direction": direction})
+
+    def shared_degraded(_options: CallbackOptions) -> Iterable[Observation]:
+        if stage.shared is not None:
+            yield Observation(int(stage.shared.degraded))
+
+    meter.create_observable_counter(
+        "router.cache.shared.entries",
+        callbacks=[shared_entries],
+        description="Entries of the shared tier by direction: published, received, warmed, "
+        "dropped.",
+    )
+    meter.create_observable_gauge(
+        "router.cache.shared.degraded",
+        callbacks=[shared_degraded],
+        description="1 while the shared cache's Redis is unreachable.",
+    )
+    return meter.create_counter(
+        "router.cache.lookups",
+        description="Requests of cache-enabled tenants by verdict: hit-exact, hit-semantic, "
+        "miss, bypass.",
+    )
