@@ -34,12 +34,19 @@ Vectors = npt.NDArray[np.float32]
 
 
 class Embedder:
-    def __init__(self, model_path: Path, tokenizer_path: Path, *, threads: int = 2) -> None:
+    def __init__(
+        self, model_path: Path, tokenizer_path: Path, *, threads: int = 2, spin: bool = True
+    ) -> None:
         # Two intra-op threads (this machine's cores): one sentence in 2.7 ms instead of 4.4,
-        # 32 in 30 ms instead of 57 (loadtest/bench_worker.py).
+        # 32 in 30 ms instead of 57 (loadtest/bench_worker.py). `spin` lets onnxruntime's
+        # worker threads busy-wait for the next run: right for the worker, which owns its cores;
+        # in the router it would take CPU from the event loop (2.5 ms of CPU per sentence saved
+        # against 0.4 ms of latency, loadtest/bench_cache_hits.py).
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
@@ -52,12 +59,19 @@ class Embedder:
 
     @classmethod
     def open(
-        cls, directory: Path, *, signed_by: Ed25519PublicKey | None = None, threads: int = 2
+        cls,
+        directory: Path,
+        *,
+        signed_by: Ed25519PublicKey | None = None,
+        threads: int = 2,
+        spin: bool = True,
     ) -> Embedder:
         """The prepared embedder in `directory`, refused unless every file matches its manifest
         (and, when `signed_by` is given, the manifest's signature holds)."""
         manifest = open_verified(directory, signed_by=signed_by)
-        return cls(directory / "model.onnx", directory / manifest.tokenizer, threads=threads)
+        return cls(
+            directory / "model.onnx", directory / manifest.tokenizer, threads=threads, spin=spin
+        )
 
     @property
     def dimension(self) -> int:

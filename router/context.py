@@ -7,6 +7,7 @@ the request's span and the access log, so every routing choice can be explained 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,8 @@ class RequestContext:
     cache_answer: bytes | None = None
     # The last user message's embedding (semantic tier), computed once for lookup and store.
     cache_vector: Any = None
+    # Its embedding still being computed, when the partition was empty (nothing to search).
+    cache_vector_pending: asyncio.Task[Any] | None = None
     # The entry a cache hit was answered with (its usage and cost settle the request).
     cache_hit: CachedAnswer | None = None
     # What admission charged this request, settled against real usage when it ends.

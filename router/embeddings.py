@@ -9,6 +9,7 @@ blocked. The model store is the worker's (`edge_worker.store`, or its default).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,8 @@ class RouterEmbedder:
 
     async def start(self) -> None:
         directory = resolve_store(self._store, os.environ) / EMBEDDER_DIR
-        embedder = await asyncio.to_thread(Embedder.open, directory)
+        # No spinning: the router's event loop shares the cores with the embedder's threads.
+        embedder = await asyncio.to_thread(functools.partial(Embedder.open, directory, spin=False))
         self._batching = BatchingEmbedder(embedder)
 
     async def embed(self, texts: Sequence[str]) -> Vectors:

@@ -217,6 +217,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         finally:
             await _cancel(probing)
             await state.admission.drain()
+            await state.cache.drain()
             if state.limits.shared is not None:
                 await state.limits.shared.close()
             state.metrics.shutdown()

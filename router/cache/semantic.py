@@ -151,6 +151,10 @@ class SemanticIndex:
     def __contains__(self, exact_key: str) -> bool:
         return exact_key in self._partition_of
 
+    def has_partition(self, partition: str) -> bool:
+        """Whether the partition holds any vector (a search could find something)."""
+        return partition in self._partitions
+
     def add(self, partition: str, exact_key: str, question: str, vector: Vector) -> None:
         if exact_key in self._partition_of:
             return  # the same question stored again: its vector is already there

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from opentelemetry.metrics import CallbackOptions, Counter, Observation
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from router.telemetry.metrics import Metrics
 
@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from router.stages.cache import CacheStage
 
 
-def cache_instruments(metrics: Metrics, stage: CacheStage) -> Counter:
-    """Register the cache's gauges (read from `stage` at each scrape); the lookup counter."""
+VERDICTS = ("hit-exact", "hit-semantic", "miss", "bypass")
+
+
+def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
+    """Register the cache's instruments, all read from `stage` at each scrape: the request path
+    only adds to plain integers (an OpenTelemetry `Counter.add` was 8% of an exact hit's CPU)."""
     meter = metrics.meter
 
     def gauge(name: str, description: str, read: Callable[[], float]) -> None:
@@ -59,8 +63,14 @@ def cache_instruments(metrics: Metrics, stage: CacheStage) -> Counter:
         callbacks=[shared_degraded],
         description="1 while the shared cache's Redis is unreachable.",
     )
-    return meter.create_counter(
+
+    def lookups(_options: CallbackOptions) -> Iterable[Observation]:
+        for verdict in VERDICTS:
+            yield Observation(stage.verdicts[verdict], {"result": verdict})
+
+    meter.create_observable_counter(
         "router.cache.lookups",
+        callbacks=[lookups],
         description="Requests of cache-enabled tenants by verdict: hit-exact, hit-semantic, "
         "miss, bypass.",
     )

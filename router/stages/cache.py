@@ -15,16 +15,21 @@ above the tenant's `cache.max_temperature`) says `x-router-cache: bypass`.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
+
 import orjson
 from aiohttp import web
 
+from edge_worker.embedder import Vectors
 from router.cache.exact import CachedAnswer, ExactCache
 from router.cache.replay import sse_replay
 from router.cache.scope import scope_of
 from router.cache.semantic import SemanticIndex, vector_bytes
 from router.cache.shared import SharedCache
 from router.cache.shared_entry import SharedEntry
-from router.cache.telemetry import cache_instruments
+from router.cache.telemetry import VERDICTS, cache_instruments
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -34,6 +39,8 @@ from router.stages.admission import served_cost_usd
 from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
 from router.wire.sse import SSE_HEADERS
+
+log = logging.getLogger("edge_router.cache")
 
 CACHE_HEADER = "x-router-cache"
 _DIRECTIVES = frozenset({"", "no-store", "no-cache", "only-if-cached"})
@@ -65,7 +72,10 @@ class CacheStage:
         )
         # The shared tier on Redis (node config `cache.shared`), set by the app when configured.
         self.shared: SharedCache | None = None
-        self._lookups = cache_instruments(metrics, self) if metrics is not None else None
+        self._indexing: set[asyncio.Task[None]] = set()  # questions embedded after their answer
+        self.verdicts = dict.fromkeys(VERDICTS, 0)  # requests by verdict, for the metrics
+        if metrics is not None:
+            cache_instruments(metrics, self)
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
         policy = ctx.policy
@@ -92,10 +102,12 @@ class CacheStage:
             if hit is not None:
                 return await self._answer(ctx, hit, "hit-exact")
         question = scope.last_user_message
-        if self._embedder is not None and question:
-            # Embedded once: for the semantic lookup now, and to store the answer under it.
+        searchable = directive != "no-cache" and self.semantic.has_partition(scope.partition)
+        if self._embedder is not None and question and searchable:
+            # Embedded once: for the semantic lookup now, and to store the answer under it. An
+            # empty partition has nothing to match, so its question is embedded after the answer.
             (ctx.cache_vector,) = await self._embedder.embed([question])
-        if directive != "no-cache" and ctx.cache_vector is not None:
+        if searchable and ctx.cache_vector is not None:
             threshold = policy.cache.similarity_threshold or self._default_threshold
             match = self.semantic.search(
                 scope.partition, question, ctx.cache_vector, threshold, self.exact.__contains__
@@ -110,27 +122,65 @@ class CacheStage:
         if directive != "no-store":
             ctx.cache_scope = scope
             ctx.cache_ttl_s = float(policy.cache.ttl_s)
+            if ctx.cache_vector is None and self._embedder is not None and question:
+                # Embedded while the request is served: ready (mostly) when its answer is stored.
+                ctx.cache_vector_pending = asyncio.get_running_loop().create_task(
+                    self._embedder.embed([question])
+                )
         return None
 
     def record(self, ctx: RequestContext) -> None:
         """Store the complete answer of a miss (called when the request ends)."""
-        scope, body = ctx.cache_scope, ctx.cache_answer
+        scope, body, pending = ctx.cache_scope, ctx.cache_answer, ctx.cache_vector_pending
         if scope is None or body is None:
+            if pending is not None:
+                pending.cancel()
             return
         now_s = self._clock.wall()
-        vector = ctx.cache_vector
+        question, vector = scope.last_user_message, ctx.cache_vector
+        if pending is not None and pending.done() and not pending.cancelled():
+            if pending.exception() is None:
+                (vector,) = pending.result()
+            pending = None
+        embed_later = pending is not None
         answer = CachedAnswer(
             body,
             ctx.usage,
             now_s,
             now_s + ctx.cache_ttl_s,
             ctx.tenant,
-            extra_bytes=0 if vector is None else vector_bytes(scope.last_user_message),
+            extra_bytes=vector_bytes(question) if vector is not None or embed_later else 0,
             cost_usd=served_cost_usd(ctx),
         )
-        question = scope.last_user_message
         entry = SharedEntry(scope.exact_key, scope.partition, question, vector, answer)
-        if self._keep(entry) and self.shared is not None:
+        if not self._keep(entry):
+            return
+        if pending is not None:
+            task = asyncio.get_running_loop().create_task(self._index_later(entry, pending))
+            self._indexing.add(task)
+            task.add_done_callback(self._indexing.discard)
+        elif self.shared is not None:
+            self.shared.publish(entry)
+
+    async def drain(self) -> None:
+        """Wait until every stored answer whose question was still being embedded is indexed
+        (at shutdown, and for tests that ask a reworded question right after an answer)."""
+        while self._indexing:
+            await asyncio.gather(*self._indexing, return_exceptions=True)
+
+    async def _index_later(self, entry: SharedEntry, pending: asyncio.Task[Vectors]) -> None:
+        """Index and share a stored answer once its question's embedding is ready."""
+        try:
+            (vector,) = await pending
+        except Exception:  # the answer stays in the exact tier; only its semantic match is lost
+            log.exception("cache: embedding a stored question failed")
+            vector = None
+        if entry.exact_key not in self.exact:
+            return  # gone meanwhile (evicted, expired or purged)
+        if vector is not None:
+            entry = dataclasses.replace(entry, vector=vector)
+            self.semantic.add(entry.partition, entry.exact_key, entry.question, vector)
+        if self.shared is not None:
             self.shared.publish(entry)
 
     def adopt(self, entry: SharedEntry) -> None:
@@ -144,8 +194,7 @@ class CacheStage:
 
     def _verdict(self, ctx: RequestContext, verdict: str) -> None:
         ctx.decision.cache = verdict
-        if self._lookups is not None:
-            self._lookups.add(1, {"result": verdict})
+        self.verdicts[verdict] += 1
 
     def _keep(self, entry: SharedEntry) -> bool:
         if not self.exact.put(entry.exact_key, entry.answer):

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from router.policy.keys import hash_key
+from router.state import STATE
 from tests.stack import ADMIN_HEADERS, Stack, running_stack
 
 QUESTION: dict[str, Any] = {
@@ -195,6 +196,7 @@ async def test_a_reworded_question_is_a_semantic_hit_but_a_near_miss_is_not(
     async with running_stack(overrides=_tenants(tmp_path)) as stack:
         acme = stack.client(api_key="sk-acme")
         first = await acme.chat.completions.create(**_asking("What is the capital of France?"))
+        await stack.app[STATE].cache.drain()  # its question, embedded while it was served
         raw = await acme.chat.completions.with_raw_response.create(
             **_asking("Which city is the capital of France?")
         )
@@ -254,6 +256,7 @@ async def test_metrics_count_verdicts_and_entries_without_naming_tenants(tmp_pat
         client = stack.client(api_key="sk-acme")
         await client.chat.completions.create(**QUESTION)
         await client.chat.completions.create(**QUESTION)
+        await stack.app[STATE].cache.drain()
         await client.chat.completions.create(**_asking("Which city is the capital of France?"))
         await client.chat.completions.create(**{**QUESTION, "temperature": 1})
         async with stack.http.get(f"{stack.url}/metrics") as response:

@@ -106,6 +106,7 @@ async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tupl
     stage = CacheStage(CacheSettings(), FakeClock(), SameVectorEmbedder())  # type: ignore[arg-type]
     first = _context(stored)
     assert await stage(first) is None and first.decision.cache == "miss"
+    await asyncio.sleep(0)  # the request is served: its question's embedding is ready meanwhile
     first.cache_answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
     first.usage = Usage(10, 5)
     stage.record(first)
