@@ -27,8 +27,12 @@ class RouterEmbedder:
 
     async def start(self) -> None:
         directory = resolve_store(self._store, os.environ) / EMBEDDER_DIR
-        # No spinning: the router's event loop shares the cores with the embedder's threads.
-        embedder = await asyncio.to_thread(functools.partial(Embedder.open, directory, spin=False))
+        # No spinning: the router's event loop shares the cores with the embedder's threads; and
+        # no more threads than the cores this process may run on (two threads on one core took
+        # twice as long, loadtest/bench_cache_hits.py pinned).
+        threads = max(1, min(2, len(os.sched_getaffinity(0))))
+        opening = functools.partial(Embedder.open, directory, threads=threads, spin=False)
+        embedder = await asyncio.to_thread(opening)
         self._batching = BatchingEmbedder(embedder)
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
