@@ -58,6 +58,11 @@ def assign(experiment: Experiment, key: str | None, rng: random.Random) -> Assig
     return Assignment(experiment.name, _arm_at(experiment, point), sticky=key is not None)
 
 
+def sticky_arm(experiment: Experiment, key: str) -> str:
+    """The alias of the arm an end user's sticky key always lands on."""
+    return _arm_at(experiment, sticky_point(experiment.name, key))
+
+
 def sticky_point(experiment_name: str, key: str) -> float:
     """A stable, uniform point in [0, 1) for this key in this experiment."""
     # Names cannot contain NUL (the policy model's pattern), so the joined text is unambiguous.

@@ -10,7 +10,8 @@ tenant's `cache.ttl_s`.
 The request header `x-router-cache` controls it per request: `no-store` (do not store this
 answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` (answer only from
 the cache; 504 `cache_miss` otherwise). A request that can never be cached (`n` > 1, a temperature
-above the tenant's `cache.max_temperature`) says `x-router-cache: bypass`.
+above the tenant's `cache.max_temperature`, or for an alias an experiment splits, no sticky key
+to choose its arm by) says `x-router-cache: bypass`. A split alias is cached per arm.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import RouterEmbedder
 from router.errors import CacheMiss, InvalidRequest
+from router.policy.experiments import experiment_for, sticky_arm, sticky_key
+from router.policy.model import TenantPolicy
 from router.stages.admission import served_cost_usd
 from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
@@ -89,13 +92,19 @@ class CacheStage:
                 f"Invalid {CACHE_HEADER} header: expected no-store, no-cache or only-if-cached.",
                 param=CACHE_HEADER,
             )
-        scope = scope_of(
-            ctx.tenant, ctx.parsed.model, ctx.parsed.body, policy.cache.max_temperature
+        alias = _cached_alias(ctx, policy)
+        scope = (
+            scope_of(ctx.tenant, alias, ctx.parsed.body, policy.cache.max_temperature)
+            if alias is not None
+            else None
         )
         if scope is None:
             self._verdict(ctx, "bypass")
             if directive == "only-if-cached":
-                raise CacheMiss("This request is never answered from the cache (n or temperature).")
+                raise CacheMiss(
+                    "This request is never answered from the cache "
+                    "(n, temperature, or an experiment arm drawn at random)."
+                )
             return None
         if directive != "no-cache":
             hit = self.exact.get(scope.exact_key)
@@ -222,3 +231,15 @@ class CacheStage:
         await response.write(sse_replay(answer, ctx.parsed.include_usage))
         await response.write_eof()
         return response
+
+
+def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:
+    """The alias an answer is cached under: the requested one or, for an alias an experiment
+    splits, the arm the end user's sticky key lands on, so that no arm is served another arm's
+    answers. None when the arm would be drawn at random (no sticky key): never cached."""
+    alias = ctx.parsed.model
+    experiment = experiment_for(policy, alias)
+    if experiment is None:
+        return alias
+    key = sticky_key(experiment, ctx.parsed.body, ctx.request.headers)
+    return sticky_arm(experiment, key) if key is not None else None

@@ -266,3 +266,37 @@ async def test_metrics_count_verdicts_and_entries_without_naming_tenants(tmp_pat
     assert "router_cache_entries 1.0" in text
     assert "router_cache_semantic_vectors 1.0" in text
     assert "acme" not in text
+
+
+@pytest.mark.asyncio
+async def test_each_experiment_arm_has_its_own_entries_and_random_draws_are_not_cached(
+    tmp_path: Path,
+) -> None:
+    overrides = _tenants(tmp_path)
+    (tmp_path / "split.yaml").write_text(
+        f'tenant: split\napi_keys: ["{hash_key("sk-split")}"]\n'
+        "models:\n  - alias: gpt-4o-mini\n  - alias: gpt-4o\n"
+        "experiments:\n  - name: bigger\n    applies_to: gpt-4o-mini\n"
+        "    arms: [{alias: gpt-4o-mini, weight: 1}, {alias: gpt-4o, weight: 1}]\n"
+        "    sticky_by: user\n"
+    )
+    async with running_stack(overrides=overrides) as stack:
+        client = stack.client(api_key="sk-split")
+        arm_of: dict[str, str] = {}
+        for i in range(40):  # one user on each arm
+            raw = await client.chat.completions.with_raw_response.create(
+                **{**QUESTION, "temperature": 1}, user=f"user-{i}"
+            )
+            arm_of.setdefault(raw.headers["x-router-experiment"], f"user-{i}")
+        small, big = arm_of["bigger=gpt-4o-mini"], arm_of["bigger=gpt-4o"]
+
+        first = await client.chat.completions.with_raw_response.create(**QUESTION, user=small)
+        assert first.headers["x-router-cache"] == "miss"
+        other_arm = await client.chat.completions.with_raw_response.create(**QUESTION, user=big)
+        assert other_arm.headers["x-router-cache"] == "miss"  # never the other arm's answer
+        assert other_arm.parse().model == "gpt-4o"
+        again = await client.chat.completions.with_raw_response.create(**QUESTION, user=small)
+        assert again.headers["x-router-cache"] == "hit-exact"
+        assert again.parse().model == "gpt-4o-mini"
+        anonymous = await client.chat.completions.with_raw_response.create(**QUESTION)
+        assert anonymous.headers["x-router-cache"] == "bypass"  # its arm is drawn at random
