@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -130,29 +131,54 @@ class BatchingEmbedder:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
-            batch, self._pending = (
-                self._pending[: self._max_batch],
-                self._pending[self._max_batch :],
+            # Everything waiting now runs before anything that arrives meanwhile (no text waits
+            # behind later ones), in batches of similar lengths: a batch is padded to its longest
+            # text, so one long text would make every short one in its batch as slow as itself.
+            waiting, self._pending = self._pending, []
+            live = [(text, future) for text, future in waiting if not future.done()]
+            for batch in similar_lengths(live, self._max_batch):
+                await self._run(loop, batch)
+
+    async def _run(
+        self, loop: asyncio.AbstractEventLoop, batch: Sequence[tuple[str, asyncio.Future[Vectors]]]
+    ) -> None:
+        try:
+            vectors = await loop.run_in_executor(
+                self._executor, self._embedder.embed, [text for text, _ in batch]
             )
-            live = [(text, future) for text, future in batch if not future.done()]
-            if not live:
-                continue
-            try:
-                vectors = await loop.run_in_executor(
-                    self._executor, self._embedder.embed, [text for text, _ in live]
-                )
-            except Exception as error:  # every caller of the batch learns why
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            self.batches += 1
-            for (_, future), vector in zip(live, vectors, strict=True):
+        except Exception as error:  # every caller of the batch learns why
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(vector)
+                    future.set_exception(error)
+            return
+        self.batches += 1
+        for (_, future), vector in zip(batch, vectors, strict=True):
+            if not future.done():
+                future.set_result(vector)
 
     def token_count(self, texts: Sequence[str]) -> int:
         return self._embedder.token_count(texts)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_T = TypeVar("_T")
+
+
+def similar_lengths(items: Sequence[tuple[str, _T]], max_batch: int) -> list[list[tuple[str, _T]]]:
+    """`items` (text first) in batches of at most `max_batch`, shortest texts first, a batch
+    ending where the next text is over twice as long as the batch's first (plus 32 characters,
+    so that short texts are not split for a few words)."""
+    batches: list[list[tuple[str, _T]]] = []
+    for item in sorted(items, key=lambda pair: len(pair[0])):
+        current = batches[-1] if batches else None
+        if (
+            current is None
+            or len(current) >= max_batch
+            or len(item[0]) > 2 * len(current[0][0]) + 32
+        ):
+            batches.append([item])
+        else:
+            current.append(item)
+    return batches

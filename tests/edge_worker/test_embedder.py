@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_worker.embedder import DIMENSION, BatchingEmbedder, Embedder
+from edge_worker.embedder import DIMENSION, BatchingEmbedder, Embedder, similar_lengths
 from tests.edge_worker.prepared import EMBEDDER, model_dir
 
 
@@ -79,3 +79,24 @@ def test_vectors_match_sentence_transformers_reference_computation(embedder: Emb
     # int8 weights: 0.9991-0.9997 measured for text; the empty string ([CLS] [SEP]) 0.996.
     assert cosines[texts].min() >= 0.999, cosines
     assert cosines.min() >= 0.99, cosines
+
+
+def test_waiting_texts_are_batched_with_texts_of_similar_length() -> None:
+    short = [("what time is it", 1), ("hello there", 2), ("is it raining", 3)]
+    long = [("word " * 120, 4), ("word " * 100, 5)]
+    batches = similar_lengths([long[0], *short, long[1]], max_batch=8)
+    assert [sorted(n for _, n in batch) for batch in batches] == [[1, 2, 3], [4, 5]]
+    assert [len(batch) for batch in similar_lengths(short * 3, max_batch=4)] == [4, 4, 1]
+
+
+@pytest.mark.asyncio
+async def test_a_long_text_does_not_share_a_batch_with_short_ones(embedder: Embedder) -> None:
+    batching = BatchingEmbedder(embedder, max_batch=16)
+    texts = ["word " * 200, *(f"short question {i}" for i in range(6))]
+    try:
+        rows = await asyncio.gather(*(batching.embed([text]) for text in texts))
+    finally:
+        batching.close()
+    direct = embedder.embed(texts)
+    assert np.all(np.sum(np.concatenate(rows) * direct, axis=1) > 0.9999)
+    assert batching.batches >= 2  # the long text ran apart from the short ones
