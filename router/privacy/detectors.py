@@ -62,7 +62,8 @@ _SECRET = re.compile(
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 _CPF = re.compile(r"(?<![\d.])(?:\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11})(?![\d])")
 _CNPJ = re.compile(r"(?<![\d.])(?:\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}|\d{14})(?![\d])")
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])")
+_CARD_GROUPS = re.compile(r"(?<![\d-])\d+(?:[ -]\d+)*(?![\d])")
+_DIGIT_GROUP = re.compile(r"\d+")
 _SSN = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -111,7 +112,8 @@ def _secrets(text: str, pos: int, endpos: int) -> Iterator[Finding]:
 
 
 def _ibans(text: str, pos: int, endpos: int) -> Iterator[Finding]:
-    for match in _IBAN.finditer(text, pos, endpos):
+    while (match := _IBAN.search(text, pos, endpos)) is not None:
+        pos = match.start() + 1  # an IBAN-like code that is not one: look on from its 2nd char
         candidate = match.group()
         length = IBAN_LENGTHS.get(candidate[:2])
         if length is None:
@@ -128,6 +130,7 @@ def _ibans(text: str, pos: int, endpos: int) -> Iterator[Finding]:
         compact = candidate[:end].replace(" ", "")
         if taken == length and iban_valid(compact):
             yield Finding("iban", match.start(), match.start() + end)
+            pos = match.start() + end  # the next IBAN may follow at once
 
 
 def _ipv6(text: str, pos: int, endpos: int) -> Iterator[Finding]:
@@ -153,9 +156,46 @@ def _checked(kind: str, pattern: re.Pattern[str], valid: Callable[[str], bool]) 
     return find
 
 
-def _card(value: str) -> bool:
-    digits = _digits(value)
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+def _cards(text: str, pos: int, endpos: int) -> Iterator[Finding]:
+    """A run of digit groups may hold cards between other numbers ("order 12 4111 1111 1111
+    1111 2025"): the longest contiguous groups laid out as a card that pass Luhn are one, and
+    the groups on either side are searched the same way."""
+    for match in _CARD_GROUPS.finditer(text, pos, endpos):
+        groups = [(g.start(), g.end()) for g in _DIGIT_GROUP.finditer(text, *match.span())]
+        for start, end in _cards_in(text, groups):
+            yield Finding("card", start, end)
+
+
+def _cards_in(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    for count in range(len(groups), 0, -1):
+        for first in range(len(groups) - count + 1):
+            chosen = groups[first : first + count]
+            sizes = tuple(end - start for start, end in chosen)
+            start, end = chosen[0][0], chosen[-1][1]
+            if not _card_layout(sizes) or _IBAN_HEAD.search(text, max(0, start - 5), start):
+                continue
+            if luhn_valid(_digits(text[start:end])):
+                before = _cards_in(text, groups[:first])
+                after = _cards_in(text, groups[first + count :])
+                return [*before, (start, end), *after]
+    return []
+
+
+def _card_layout(sizes: tuple[int, ...]) -> bool:
+    """How card numbers are written: all at once (13-19 digits), in fours (the last group may
+    be shorter), or Amex's and Diners' 4-6-5 and 4-6-4."""
+    if len(sizes) == 1:
+        return 13 <= sizes[0] <= 19
+    if sizes in ((4, 6, 5), (4, 6, 4)):
+        return True
+    return (
+        4 <= len(sizes) <= 5
+        and all(size == 4 for size in sizes[:4])
+        and (len(sizes) == 4 or 1 <= sizes[4] <= 3)
+    )
+
+
+_IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2} $")  # the digits after it belong to an IBAN-like code
 
 
 def _ssn(value: str) -> bool:
@@ -163,8 +203,18 @@ def _ssn(value: str) -> bool:
     return ssn_valid(area, group, serial)
 
 
-def _phone(value: str) -> bool:
-    return 8 <= len(_digits(value)) <= 15  # E.164 allows at most 15 digits
+def _phones(text: str, pos: int, endpos: int) -> Iterator[Finding]:
+    """A match may run on into the next number ("+55 11 91234-5678 529.982..."): its longest
+    prefix of whole groups with 8-15 digits (E.164's most) is the phone."""
+    for match in _PHONE.finditer(text, pos, endpos):
+        value = match.group()
+        while len(_digits(value)) > 15:
+            cut = max(value.rfind(" "), value.rfind("-"), value.rfind("."))
+            if cut <= 0:
+                break
+            value = value[:cut]
+        if 8 <= len(_digits(value)) <= 15:
+            yield Finding("phone", match.start(), match.start() + len(value))
 
 
 def _always(_value: str) -> bool:
@@ -177,12 +227,12 @@ _TEXT_DETECTORS: tuple[Detector, ...] = (_secrets, _emails, _ibans)
 _NUMERIC_DETECTORS: tuple[Detector, ...] = (
     _checked("cnpj", _CNPJ, lambda value: cnpj_valid(_digits(value))),
     _checked("cpf", _CPF, lambda value: cpf_valid(_digits(value))),
-    _checked("card", _CARD, _card),
+    _cards,
     _checked("ssn", _SSN, _ssn),
     _checked("ip", _IPV4, _always),
 )
 _LAST_DETECTORS: tuple[Detector, ...] = (_ipv6,)
-_PHONES = _checked("phone", _PHONE, _phone)
+_PHONES = _phones
 
 
 def detect(text: str) -> list[Finding]:
@@ -205,7 +255,19 @@ def detect(text: str) -> list[Finding]:
             keep(detector(text, pos, endpos))
     for detector in _LAST_DETECTORS:
         keep(detector(text, 0, size))
-    for pos, endpos in runs:
-        keep(_PHONES(text, pos, endpos))
+    for pos, endpos in runs:  # last, and only between what the other kinds took
+        for free_pos, free_end in _gaps(pos, endpos, taken):
+            keep(_PHONES(text, free_pos, free_end))
     taken.sort(key=lambda f: f.start)
     return taken
+
+
+def _gaps(pos: int, endpos: int, taken: list[Finding]) -> Iterator[tuple[int, int]]:
+    """The parts of [pos, endpos) that no finding covers."""
+    overlapping = [f for f in taken if f.start < endpos and pos < f.end]
+    for finding in sorted(overlapping, key=lambda f: f.start):
+        if finding.start > pos:
+            yield pos, finding.start
+        pos = max(pos, finding.end)
+    if pos < endpos:
+        yield pos, endpos

@@ -1,0 +1,107 @@
+"""Reversible redaction: PII values replaced by stable placeholders before a request leaves, and
+restored in the answer before the client sees it.
+
+A `Redactor` belongs to one request (and its conversation: every message is redacted with the
+same one). Each distinct value gets a placeholder naming its kind and its order, `<EMAIL_1>`,
+`<CPF_2>`; the same value always gets the same placeholder. A placeholder that the text already
+contains (a user writing `<EMAIL_1>` literally) is never issued, so restoring cannot turn the
+user's own text into a value.
+
+`restore` puts the values back into a complete text. `StreamRestorer` does it for a stream of
+text pieces, where a placeholder may be split between two pieces: it holds back a piece's tail
+that could still become a placeholder, and releases it with the next piece or at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from router.privacy.detectors import Finding, detect
+
+PLACEHOLDER = re.compile(r"<([A-Z]+)_(\d+)>")
+# The longest a placeholder can be: "<" + kind + "_" + digits + ">".
+_LONGEST_PLACEHOLDER = 24
+
+
+@dataclass(slots=True)
+class Redactor:
+    placeholder_of: dict[str, str] = field(default_factory=dict)  # value -> placeholder
+    value_of: dict[str, str] = field(default_factory=dict)  # placeholder -> value
+    kinds: set[str] = field(default_factory=set)  # the kinds found
+    _counts: dict[str, int] = field(default_factory=dict)
+    _reserved: set[str] = field(default_factory=set)  # placeholders the text itself contains
+
+    def redact(self, text: str) -> str:
+        """`text` with every PII value replaced by its placeholder."""
+        findings = detect(text)
+        self._reserved.update(m.group() for m in PLACEHOLDER.finditer(text))
+        if not findings:
+            return text
+        pieces: list[str] = []
+        last = 0
+        for finding in findings:
+            pieces.append(text[last : finding.start])
+            pieces.append(self._placeholder(finding, text))
+            last = finding.end
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def restore(self, text: str) -> str:
+        """`text` with every placeholder this redactor issued replaced by its value."""
+        if not self.value_of or "<" not in text:
+            return text
+        return PLACEHOLDER.sub(lambda m: self.value_of.get(m.group(), m.group()), text)
+
+    def _placeholder(self, finding: Finding, text: str) -> str:
+        value = finding.value(text)
+        issued = self.placeholder_of.get(value)
+        if issued is not None:
+            return issued
+        self.kinds.add(finding.kind)
+        kind = finding.kind.upper()
+        number = self._counts.get(kind, 0)
+        while True:
+            number += 1
+            placeholder = f"<{kind}_{number}>"
+            if placeholder not in self._reserved:
+                break
+        self._counts[kind] = number
+        self.placeholder_of[value] = placeholder
+        self.value_of[placeholder] = value
+        return placeholder
+
+
+class StreamRestorer:
+    """Restores placeholders across the pieces of a stream (one per choice)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """What can be sent now: the held tail and `piece`, restored, minus a new tail that may
+        still be the start of a placeholder."""
+        text = self._held + piece
+        cut = _possible_placeholder_start(text)
+        self._held = text[cut:]
+        return self._redactor.restore(text[:cut])
+
+    def flush(self) -> str:
+        """The held tail, at the end of the stream."""
+        text, self._held = self._held, ""
+        return self._redactor.restore(text)
+
+
+def _possible_placeholder_start(text: str) -> int:
+    """Where an unfinished placeholder may begin at the end of `text` (len(text) if nowhere)."""
+    start = text.rfind("<", max(0, len(text) - _LONGEST_PLACEHOLDER))
+    if start < 0:
+        return len(text)
+    tail = text[start:]
+    if ">" in tail:
+        return len(text)  # closed: restored now, whole
+    return start if _PARTIAL.fullmatch(tail) else len(text)
+
+
+_PARTIAL = re.compile(r"<(?:[A-Z]+(?:_\d*)?)?")
