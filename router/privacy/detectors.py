@@ -74,11 +74,12 @@ _PHONE = re.compile(
     # International: +CC then groups (a bracketed area code allowed), or 00CC.
     # (00CC not right after another group of digits or capitals: inside an account number).
     r"(?<![\w+])(?:\+|(?<![A-Z0-9] )00)[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,5}"
-    r"(?!\d)"
-    # Brazilian: (DD) or DD or 0DD, then 9XXXX-XXXX (mobile) or XXXX-XXXX (landline).
-    r"|(?<![\w(])(?:\(0?\d{2}\)|0?\d{2})[ .-]?9?\d{4}[ .-]?\d{4}(?!\d)"
+    r"(?![\w])"
+    # Brazilian: (DD), DD or 0DD set apart, then 9XXXX-XXXX or 9 XXXX-XXXX (mobile) or
+    # XXXX-XXXX (landline). A plain run of digits is an id or a timestamp far more often.
+    r"|(?<![\w(])(?:\(0?\d{2}\)[ ]?|0?\d{2}[ .-])(?:9[ .]?)?\d{4}[ .-]?\d{4}(?![\w])"
     # North American: (415) 555-2671, 415-555-2671, 415.555.2671.
-    r"|(?<![\w(])(?:\(\d{3}\)[ ]?|\d{3}[.-])\d{3}[.-]\d{4}(?!\d)"
+    r"|(?<![\w(])(?:\(\d{3}\)[ ]?|\d{3}[.-])\d{3}[.-]\d{4}(?![\w])"
 )
 
 
@@ -90,7 +91,7 @@ def _digits(text: str) -> str:
 # seven characters or more. The numeric detectors (CPF, CNPJ, card, SSN, IPv4, phone) search
 # only these runs (one scan of the text instead of six), with one character of context each side.
 _NUMERIC_RUN = re.compile(r"[+(]?\d[\d ()./-]{5,}\d")
-_SECRET_MARKS = ("sk-", "AKIA", "p_", "o_", "u_", "s_", "r_", "xox", "AIza", "eyJ")
+_SECRET_MARKS = ("sk-", "AKIA", "p_", "o_", "u_", "s_", "r_", "_pat_", "xox", "AIza", "eyJ")
 
 Detector = Callable[[str, int, int], Iterator[Finding]]
 
@@ -174,7 +175,8 @@ def _cards_in(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]
             start, end = chosen[0][0], chosen[-1][1]
             if not _card_layout(sizes) or _IBAN_HEAD.search(text, max(0, start - 5), start):
                 continue
-            if luhn_valid(_digits(text[start:end])):
+            digits = _digits(text[start:end])
+            if digits[0] in _CARD_ISSUERS and luhn_valid(digits):
                 before = _cards_in(text, groups[:first])
                 after = _cards_in(text, groups[first + count :])
                 return [*before, (start, end), *after]
@@ -195,6 +197,9 @@ def _card_layout(sizes: tuple[int, ...]) -> bool:
     )
 
 
+# Major industry identifiers of payment cards: 2 and 5 Mastercard, 3 Amex, Diners and JCB,
+# 4 Visa, 6 Discover, Maestro and others; 1, 7, 8, 9 and 0 are other industries' numbers.
+_CARD_ISSUERS = frozenset("23456")
 _IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2} $")  # the digits after it belong to an IBAN-like code
 
 
