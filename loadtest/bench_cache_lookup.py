@@ -112,7 +112,7 @@ def main() -> None:
     texts = stored_texts + [f"filler {i}" for i in range(len(real), sizes[-1])]
 
     exact = SemanticIndex(graph_min_entries=10**9)
-    graph = SemanticIndex(graph_min_entries=1)
+    graph = SemanticIndex(graph_min_entries=1, build_in_background=False)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=ROOT, check=False).stdout.strip()  # fmt: skip
     print(f"\ncommit {commit}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -18,8 +18,10 @@ A hit needs a similarity at or above the threshold and no veto from the guards
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +29,8 @@ import numpy.typing as npt
 from usearch.index import Index
 
 from router.cache.guards import veto
+
+log = logging.getLogger("edge_router.cache")
 
 Vector = npt.NDArray[np.float32]
 DIMENSION = 384
@@ -90,9 +94,9 @@ class _FlatPartition:
         for row in above[np.argsort(-similarities[above])]:
             yield self._keys[row], float(similarities[row])
 
-    def vectors(self) -> Iterator[tuple[str, Vector]]:
-        for row, key in enumerate(self._keys):
-            yield key, self._buffer[row]
+    def snapshot(self) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """Copies of the keys and vectors, for building a graph elsewhere."""
+        return list(self._keys), self._buffer[: len(self._keys)].copy()
 
 
 class _GraphPartition:
@@ -100,14 +104,16 @@ class _GraphPartition:
 
     __slots__ = ("_graph", "_key_of", "_label_of", "_next_label", "questions")
 
-    def __init__(self, flat: _FlatPartition) -> None:
+    def __init__(self, keys: list[str], vectors: npt.NDArray[np.float32]) -> None:
+        """A graph of these vectors, added in one batch (usearch releases the GIL meanwhile,
+        so this can run in a thread while the event loop goes on)."""
         self._graph = Index(ndim=DIMENSION, metric="ip", dtype="f32")
-        self._label_of: dict[str, int] = {}
-        self._key_of: dict[int, str] = {}
-        self._next_label = 0
-        self.questions = flat.questions
-        for key, vector in flat.vectors():
-            self.add(key, vector)
+        if keys:
+            self._graph.add(np.arange(len(keys)), vectors, threads=1)
+        self._label_of = {key: label for label, key in enumerate(keys)}
+        self._key_of = dict(enumerate(keys))
+        self._next_label = len(keys)
+        self.questions: dict[str, str] = {}  # the flat partition's, given at the swap
 
     def add(self, key: str, vector: Vector) -> None:
         label = self._next_label
@@ -139,11 +145,24 @@ class SemanticMatch:
     question: str
 
 
+@dataclass(slots=True)
+class _GraphBuild:
+    """A graph being built in a thread from a snapshot, and what changed since the snapshot."""
+
+    future: Future[_GraphPartition]
+    changes: list[tuple[str, Vector | None]] = field(default_factory=list)  # (key, None: removed)
+
+
 class SemanticIndex:
-    def __init__(self, *, graph_min_entries: int) -> None:
+    def __init__(self, *, graph_min_entries: int, build_in_background: bool = True) -> None:
+        """`build_in_background`: a partition's graph is built in a thread (a 20,000-entry
+        partition takes seconds) while exact search serves it; off, at once (for tests)."""
         self._graph_min_entries = graph_min_entries
         self._partitions: dict[str, _Partition] = {}
         self._partition_of: dict[str, str] = {}  # exact key -> its partition
+        self._background = build_in_background
+        self._builds: dict[str, _GraphBuild] = {}
+        self._builder: ThreadPoolExecutor | None = None
 
     def __len__(self) -> int:
         return len(self._partition_of)
@@ -158,25 +177,37 @@ class SemanticIndex:
     def add(self, partition: str, exact_key: str, question: str, vector: Vector) -> None:
         if exact_key in self._partition_of:
             return  # the same question stored again: its vector is already there
-        part = self._partitions.get(partition)
+        part = self._current(partition)
         if part is None:
             part = self._partitions[partition] = _FlatPartition()
-        elif isinstance(part, _FlatPartition) and len(part.questions) >= self._graph_min_entries:
-            part = self._partitions[partition] = _GraphPartition(part)
+        elif (
+            isinstance(part, _FlatPartition)
+            and len(part.questions) >= self._graph_min_entries
+            and partition not in self._builds
+        ):
+            part = self._start_graph(partition, part)
         part.add(exact_key, vector)
         part.questions[exact_key] = question
         self._partition_of[exact_key] = partition
+        build = self._builds.get(partition)
+        if build is not None:
+            build.changes.append((exact_key, vector))
 
     def remove(self, exact_key: str) -> None:
         """Forget an answer's vector (its entry left the exact tier)."""
         partition = self._partition_of.pop(exact_key, None)
         if partition is None:
             return
-        part = self._partitions[partition]
+        part = self._current(partition)
+        assert part is not None
         part.remove(exact_key)
         del part.questions[exact_key]
+        build = self._builds.get(partition)
+        if build is not None:
+            build.changes.append((exact_key, None))
         if not part.questions:
             del self._partitions[partition]
+            self._builds.pop(partition, None)  # its graph, if one is being built, is not needed
 
     def search(
         self,
@@ -188,7 +219,7 @@ class SemanticIndex:
     ) -> SemanticMatch | None:
         """The most similar stored question of the partition that passes the threshold and the
         guards, and whose answer is still live in the exact tier (`alive`: not yet expired)."""
-        part = self._partitions.get(partition)
+        part = self._current(partition)
         if part is None:
             return None
         for key, similarity in part.nearest(vector, threshold):
@@ -199,3 +230,43 @@ class SemanticIndex:
 
     def graph_partitions(self) -> int:
         return sum(isinstance(p, _GraphPartition) for p in self._partitions.values())
+
+    def finish_graphs(self) -> None:
+        """Wait for the graphs being built and put them in service (tests, shutdown)."""
+        for partition, build in list(self._builds.items()):
+            wait([build.future])
+            self._current(partition)
+
+    def _start_graph(self, partition: str, flat: _FlatPartition) -> _Partition:
+        keys, vectors = flat.snapshot()
+        if not self._background:
+            graph = _GraphPartition(keys, vectors)
+            graph.questions = flat.questions
+            self._partitions[partition] = graph
+            return graph
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-graph")
+        self._builds[partition] = _GraphBuild(self._builder.submit(_GraphPartition, keys, vectors))
+        return flat  # serves, exactly, until the graph is ready
+
+    def _current(self, partition: str) -> _Partition | None:
+        """The partition's index; a graph whose build has ended replaces the exact search here,
+        once the changes made meanwhile are applied to it."""
+        build = self._builds.get(partition)
+        if build is not None and build.future.done():
+            del self._builds[partition]
+            flat = self._partitions.get(partition)
+            try:
+                graph = build.future.result()
+            except Exception:  # keep exact search; the partition stays correct, only slower
+                log.exception("cache: building a partition's HNSW graph failed")
+                return flat
+            if flat is not None:
+                for key, vector in build.changes:
+                    if vector is None:
+                        graph.remove(key)
+                    else:
+                        graph.add(key, vector)
+                graph.questions = flat.questions
+                self._partitions[partition] = graph
+        return self._partitions.get(partition)

@@ -28,7 +28,7 @@ def always(_key: str) -> bool:
 
 @pytest.fixture(params=[EXACT, GRAPH], ids=["exact", "graph"])
 def index(request: pytest.FixtureRequest) -> SemanticIndex:
-    return SemanticIndex(graph_min_entries=request.param)
+    return SemanticIndex(graph_min_entries=request.param, build_in_background=False)
 
 
 def test_a_search_sees_only_its_own_partition(index: SemanticIndex) -> None:
@@ -85,6 +85,7 @@ def test_a_large_partition_moves_to_the_graph_and_finds_the_same_entries() -> No
     for i, vector in enumerate(vectors):
         for index in (exact, graph):
             index.add("p", f"k{i}", "the same question", vector)
+    graph.finish_graphs()
     assert (exact.graph_partitions(), graph.graph_partitions()) == (0, 1)
     for i in range(0, 300, 7):
         query = vectors[i] + 0.01 * rng.standard_normal(384).astype(np.float32)
@@ -130,3 +131,23 @@ def test_the_hnsw_library_and_onnxruntime_load_together_in_either_order() -> Non
             check=False,
         )
         assert (loaded.returncode, loaded.stdout.strip()) == (0, "ok"), (first, loaded.stderr)
+
+
+def test_a_graph_built_in_the_background_takes_the_changes_made_meanwhile() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((400, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = SemanticIndex(graph_min_entries=200)
+    for i in range(300):  # the 201st add starts the build; the next 99 come after its snapshot
+        index.add("p", f"k{i}", "the same question", vectors[i])
+    for i in range(0, 300, 3):  # removed while (or after) it was built
+        index.remove(f"k{i}")
+    index.finish_graphs()
+    assert index.graph_partitions() == 1
+    assert len(index) == 200
+    for i in range(300):
+        match = index.search("p", "the same question", vectors[i], 0.99, always)
+        if i % 3 == 0:
+            assert match is None or match.exact_key != f"k{i}"
+        else:
+            assert match is not None and match.exact_key == f"k{i}"
