@@ -34,6 +34,7 @@ import numpy as np
 from edge_worker.embedder import Embedder
 from edge_worker.model_store import resolve_store
 from loadtest.cache_near_misses import NEAR_MISSES, PARAPHRASES
+from loadtest.doc_section import write_section
 from router.cache.guards import veto
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,21 +178,7 @@ def main() -> None:
     text = "\n".join(report)
     print(text)
     if args.doc:
-        _write_section(Path(args.doc), text)
-
-
-BEGIN = "<!-- bench_cache_threshold: begin (written by the script) -->"
-END = "<!-- bench_cache_threshold: end -->"
-
-
-def _write_section(doc: Path, text: str) -> None:
-    """Replace what lies between the markers in `doc` with `text`."""
-    page = doc.read_text()
-    head, _, rest = page.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    if not rest:
-        raise SystemExit(f"{doc} has no {BEGIN!r} marker")
-    doc.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        write_section(Path(args.doc), "bench_cache_threshold", text)
 
 
 def _plot(sets: list[PairSet], png: Path, default: float | None) -> None:

@@ -27,13 +27,12 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from loadtest.doc_section import write_section
 from router.privacy.detectors import KIND_ORDER, detect
 from router.privacy.redaction import Redactor
 
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "tests" / "privacy" / "data" / "labelled_snippets.jsonl"
-BEGIN = "<!-- bench_privacy: begin (written by the script) -->"
-END = "<!-- bench_privacy: end -->"
 
 _TEXT = (
     "the customer asked about the order and wanted a refund before friday because the parcel "
@@ -143,12 +142,7 @@ def main() -> None:
     report = "\n".join([*accuracy(), "", *timing(args.samples)])
     print(report)
     if args.doc:
-        doc = Path(args.doc)
-        head, _, rest = doc.read_text().partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        if not rest:
-            raise SystemExit(f"{doc} has no {BEGIN!r} marker")
-        doc.write_text(f"{head}{BEGIN}\n{report}\n{END}{tail}")
+        write_section(Path(args.doc), "bench_privacy", report)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from router.cache.shared_entry import SharedEntry, decode, encode
 from router.config.model import SharedCacheSettings
+from router.redis_client import redis_client
 
 log = logging.getLogger("edge_router.cache")
 
@@ -62,12 +60,7 @@ class SharedCache:
         redis = settings.redis
         self._timeout_s = redis.timeout_ms / 1000.0
         self._retry_interval_s = redis.retry_interval_s
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=None,  # one asyncio.timeout per call, as router.limits.redis_backend
-            socket_connect_timeout=self._timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._redis = redis_client(url, timeout_s=self._timeout_s)  # one asyncio.timeout per call
         prefix = f"{redis.key_prefix}:cache"
         self._entry_prefix = f"{prefix}:e:"
         self._index = f"{prefix}:index"

@@ -19,10 +19,6 @@ import functools
 import math
 from typing import cast
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from router.limits.backend import (
     BUDGET_EPSILON_USD,
     CONCURRENCY_RETRY_S,
@@ -37,6 +33,7 @@ from router.limits.backend import (
     Refusal,
     Verdict,
 )
+from router.redis_client import redis_client
 
 # Shared by both scripts: a bucket's level after refilling until `now` (a new bucket is full).
 _REFILL = """
@@ -195,17 +192,7 @@ class RedisLimits:
     name = "redis"
 
     def __init__(self, url: str, *, key_prefix: str, timeout_s: float) -> None:
-        # The command timeout is one `asyncio.timeout` per call below, not redis-py's
-        # `socket_timeout`: that wraps every send in `asyncio.wait_for`, a task per command,
-        # which cost 90 µs of CPU per admitted request (loadtest/bench_admission.py). A command
-        # cut by the timeout closes its connection (redis-py disconnects on any exception
-        # mid-command), so no reply is ever read by the wrong caller.
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=None,  # redis-py's default is 5 s, through wait_for
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._redis = redis_client(url, timeout_s=timeout_s)  # one asyncio.timeout per call
         self._timeout_s = timeout_s
         self._prefix = key_prefix
         self._admit = self._redis.register_script(_ADMIT)
