@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from .settings import MAX_COMPLETION_TOKENS, MAX_DIMENSIONS
+from .settings import MAX_COMPLETION_TOKENS, MAX_DIMENSIONS, RegionSettings
 from .wire import Generation, Kind, error_body
 
 # OpenAI's limit on `n`.
@@ -76,10 +76,8 @@ def requested_model(data: Mapping[str, Any], models: Collection[str]) -> str:
     return model
 
 
-def generation(
-    data: Mapping[str, Any], kind: Kind, models: Collection[str], default_tokens: int
-) -> Generation:
-    model = requested_model(data, models)
+def generation(data: Mapping[str, Any], kind: Kind, settings: RegionSettings) -> Generation:
+    model = requested_model(data, settings.models)
     if kind == "chat":
         prompt_tokens = _chat_prompt_tokens(data.get("messages"))
     else:
@@ -91,17 +89,59 @@ def generation(
     stream = data.get("stream") or False
     if not isinstance(stream, bool):
         raise RequestRejected(400, "'stream' must be a boolean.", param="stream")
+    # A given limit is always reached: that is how benchmarks ask for N-token answers.
+    tokens = limit or settings.completion_tokens
+    finish_reason: Literal["stop", "length"] = "length" if limit else "stop"
+    echo: tuple[str, ...] | None = None
+    if settings.echo:
+        # One token per piece; the echo stops where the request's text does, or at the limit.
+        whole = _pieces(echo_text(data, kind), settings.echo_piece_chars)
+        echo = whole[:limit] if limit else whole
+        tokens = len(echo)
+        finish_reason = "length" if len(echo) < len(whole) else "stop"
     return Generation(
         kind=kind,
         model=model,
         choices=choices,
-        # A given limit is always reached: that is how benchmarks ask for N-token answers.
-        tokens=limit or default_tokens,
-        finish_reason="length" if limit else "stop",
+        tokens=tokens,
+        finish_reason=finish_reason,
         prompt_tokens=max(1, prompt_tokens),
         stream=stream,
         include_usage=_include_usage(data.get("stream_options"), stream),
+        echo=echo,
     )
+
+
+def echo_text(data: Mapping[str, Any], kind: Kind) -> str:
+    """What an echoing region answers: for chat, the texts of the messages in order (string
+    contents, text parts and tool call arguments), the non-empty ones joined with "\n"; for a
+    text completion, the prompt, or the prompts joined with "\n", a token array written as its
+    numbers. `data` has passed `generation`'s checks."""
+    if kind == "completion":
+        prompt = data["prompt"]
+        prompts = [prompt] if isinstance(prompt, str) or _is_token(prompt[0]) else prompt
+        return "\n".join(p if isinstance(p, str) else " ".join(map(str, p)) for p in prompts)
+    texts: list[str] = []
+    for message in data["messages"]:
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+        tool_calls = message.get("tool_calls")
+        for call in tool_calls if isinstance(tool_calls, list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                texts.append(function["arguments"])
+    return "\n".join(text for text in texts if text)
+
+
+def _pieces(text: str, size: int) -> tuple[str, ...]:
+    return tuple(text[i : i + size] for i in range(0, len(text), size))
 
 
 def embeddings_request(data: Mapping[str, Any], models: Collection[str]) -> EmbeddingsRequest:

@@ -135,7 +135,7 @@ class RegionHandler:
     async def _generate(
         self, request: web.Request, settings: RegionSettings, body: bytes, kind: Kind, rtt_s: float
     ) -> web.StreamResponse:
-        g = generation(json_object(body), kind, settings.models, settings.completion_tokens)
+        g = generation(json_object(body), kind, settings)
         response_id = f"{_ID_PREFIX[kind]}-{self._region}-{next(self._ids)}"
         created = int(time.time())
         if g.stream:
@@ -198,7 +198,7 @@ async def _write_events(
     interval_s = 1 / settings.tokens_per_s
     loop = asyncio.get_running_loop()
     first_s = loop.time()
-    await response.write(stream.opening() + stream.token(0))
+    await response.write(stream.opening() + (stream.token(0) if stream.tokens else b""))
     for i in range(1, stream.tokens):
         wait_s = first_s + i * interval_s - loop.time()
         if wait_s > 0:

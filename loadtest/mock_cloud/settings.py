@@ -21,6 +21,8 @@ DEFAULT_MODELS: Final = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 # gpt-4o's output limit; also bounds the memory one request can make the mock allocate.
 MAX_COMPLETION_TOKENS: Final = 16_384
 MAX_DIMENSIONS: Final = 16_384
+# Characters per streamed piece of an echo; more than any prompt the mock is sent in practice.
+MAX_ECHO_PIECE_CHARS: Final = 1_000_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # libyaml's loader when PyYAML was built with it: about ten times faster than the pure one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -71,6 +73,10 @@ def _int_problem(value: object, low: int, high: int) -> str | None:
     return None
 
 
+def _bool_problem(value: object) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 def _host_problem(value: object) -> str | None:
     return None if isinstance(value, str) and value else "must be a non-empty string"
 
@@ -111,6 +117,12 @@ class RegionSettings:
     models: tuple[str, ...] = DEFAULT_MODELS
     completion_tokens: int = 16
     embedding_dimensions: int = 64
+    # Answer chat and text completions with the request's own text (`parsing.echo_text`) instead
+    # of `completion_tokens` of the lorem template, streamed `echo_piece_chars` characters per
+    # event (one token each): a test sees what a router sent up, e.g. redacted, and how it
+    # handles that text on the way back, e.g. restored across events.
+    echo: bool = False
+    echo_piece_chars: int = 4
 
     def __post_init__(self) -> None:
         problems = [Problem((name,), message) for name, message in self._problems()]
@@ -134,6 +146,8 @@ class RegionSettings:
             ("models", _models_problem(self.models)),
             ("completion_tokens", _int_problem(self.completion_tokens, 1, MAX_COMPLETION_TOKENS)),
             ("embedding_dimensions", _int_problem(self.embedding_dimensions, 1, MAX_DIMENSIONS)),
+            ("echo", _bool_problem(self.echo)),
+            ("echo_piece_chars", _int_problem(self.echo_piece_chars, 1, MAX_ECHO_PIECE_CHARS)),
         ]
         return [(name, message) for name, message in checks if message is not None]
 

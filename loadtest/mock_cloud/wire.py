@@ -44,6 +44,9 @@ class Generation:
     prompt_tokens: int
     stream: bool
     include_usage: bool
+    # The answer's pieces, one per token, when the region echoes the request; None: the answer
+    # is `answer_deltas`.
+    echo: tuple[str, ...] | None = None
 
     def usage(self) -> dict[str, int]:
         completion = self.tokens * self.choices
@@ -85,7 +88,7 @@ def answer_text(region: str, tokens: int) -> str:
 
 
 def completion_body(g: Generation, region: str, response_id: str, created: int) -> bytes:
-    text = answer_text(region, g.tokens)
+    text = answer_text(region, g.tokens) if g.echo is None else "".join(g.echo)
     choices: list[dict[str, Any]]
     if g.kind == "chat":
         message = {"role": "assistant", "content": text, "refusal": None}
@@ -115,14 +118,19 @@ class CompletionStream:
     """The SSE events of one streamed chat or text completion, produced piece by piece.
 
     The writer asks for `opening() + token(0)`, then `token(i)` as each token is due, then
-    `closing()`; with no delays it concatenates them all into a single write.
+    `closing()`; with no delays it concatenates them all into a single write. An empty echo has
+    no tokens at all.
     """
 
     __slots__ = ("_base", "_deltas", "_g", "_token_parts")
 
     def __init__(self, g: Generation, region: str, response_id: str, created: int) -> None:
         self._g = g
-        self._deltas = answer_deltas_json(region, g.tokens)
+        self._deltas = (
+            answer_deltas_json(region, g.tokens)
+            if g.echo is None
+            else tuple(orjson.dumps(piece) for piece in g.echo)
+        )
         self._base: dict[str, Any] = {
             "id": response_id,
             "object": "chat.completion.chunk" if g.kind == "chat" else "text_completion",

@@ -308,6 +308,117 @@ async def test_models_list_and_retrieve_match_schemas(
         validate("Model", await response.json())
 
 
+# --- echo ----------------------------------------------------------------------------------------
+
+# Every kind of text a chat request carries, and parts that carry none.
+ECHOED_MESSAGES: list[dict[str, Any]] = [
+    {"role": "system", "content": "Be brief."},
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Mail <EMAIL_1>, olá ✓"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+            {"type": "text", "text": "thanks"},
+        ],
+    },
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "send", "arguments": '{"to": "<EMAIL_1>"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
+]
+ECHOED_TEXT = 'Be brief.\nMail <EMAIL_1>, olá ✓\nthanks\n{"to": "<EMAIL_1>"}\nsent'
+
+
+@pytest.mark.asyncio
+async def test_echo_region_answers_chat_with_the_messages_text_whole_or_in_pieces(
+    cloud: MockCloud, http: aiohttp.ClientSession
+) -> None:
+    await patch_region(http, cloud, "us-east", echo=True, echo_piece_chars=3)
+    assert (await control_get(http, cloud, "regions/us-east"))["echo_piece_chars"] == 3
+    url = cloud.regions["us-east"].base_url + "/chat/completions"
+    request = {"model": MODEL, "messages": ECHOED_MESSAGES, "n": 2}
+
+    status, body, _ = await post_json(http, url, request)
+    assert status == 200
+    validate("CreateChatCompletionResponse", body)
+    assert [c["message"]["content"] for c in body["choices"]] == [ECHOED_TEXT, ECHOED_TEXT]
+    assert {c["finish_reason"] for c in body["choices"]} == {"stop"}
+    pieces = math.ceil(len(ECHOED_TEXT) / 3)
+    assert body["usage"]["completion_tokens"] == 2 * pieces
+
+    async with http.post(url, json={**request, "n": 1, "stream": True}) as response:
+        events = await sse_events(response)
+    assert events[-1] == b"[DONE]"
+    role, *tokens, finish = [orjson.loads(e) for e in events[:-1]]
+    assert role["choices"][0]["delta"]["role"] == "assistant"
+    streamed = [t["choices"][0]["delta"]["content"] for t in tokens]
+    assert streamed == [ECHOED_TEXT[i : i + 3] for i in range(0, len(ECHOED_TEXT), 3)]
+    assert finish["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.asyncio
+async def test_echo_region_answers_text_completions_with_the_prompts(
+    cloud: MockCloud, http: aiohttp.ClientSession, client: AsyncOpenAI
+) -> None:
+    await patch_region(http, cloud, "us-east", echo=True, echo_piece_chars=1)
+    url = cloud.regions["us-east"].base_url + "/completions"
+
+    _, body, _ = await post_json(http, url, {"model": MODEL, "prompt": ["Olá <CPF_1>", "bye"]})
+    assert body["choices"][0]["text"] == "Olá <CPF_1>\nbye"
+    _, body, _ = await post_json(http, url, {"model": MODEL, "prompt": [[1, 2], [3]]})
+    assert body["choices"][0]["text"] == "1 2\n3"
+
+    stream = await client.completions.create(model=MODEL, prompt="ação ✓", stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert [c.text for chunk in chunks for c in chunk.choices] == ["a", "ç", "ã", "o", " ", "✓", ""]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.asyncio
+async def test_echo_stops_at_max_tokens_pieces_and_says_length_only_when_cut_short(
+    cloud: MockCloud, http: aiohttp.ClientSession, client: AsyncOpenAI
+) -> None:
+    await patch_region(http, cloud, "us-east", echo=True, echo_piece_chars=4)
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "0123456789"}]
+
+    cut = await client.chat.completions.create(model=MODEL, messages=messages, max_tokens=2)
+    assert cut.choices[0].message.content == "01234567"
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.usage is not None and cut.usage.completion_tokens == 2
+    whole = await client.chat.completions.create(model=MODEL, messages=messages, max_tokens=3)
+    assert whole.choices[0].message.content == "0123456789"
+    assert whole.choices[0].finish_reason == "stop"
+
+    # Nothing to echo (an image only): a paced stream with no content events at all.
+    await patch_region(http, cloud, "us-east", tokens_per_s=10_000)
+    image_only = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    url = cloud.regions["us-east"].base_url + "/chat/completions"
+    async with http.post(url, json={**CHAT, "messages": image_only, "stream": True}) as response:
+        events = await sse_events(response)
+    assert len(events) == 3  # role, finish, [DONE]
+
+
+def test_echo_settings_are_read_from_yaml_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.yaml"
+    path.write_text("regions:\n  - {name: a, echo: true, echo_piece_chars: 2}\n  - {name: b}\n")
+    a, b = load_cloud_settings(path).regions
+    assert (a.echo, a.echo_piece_chars, b.echo) == (True, 2, False)
+
+    path.write_text("regions:\n  - {name: a, echo: 'yes', echo_piece_chars: 0}\n")
+    with pytest.raises(SettingsError) as raised:
+        load_cloud_settings(path)
+    assert "regions[0].echo: must be true or false" in str(raised.value)
+    assert "regions[0].echo_piece_chars: must be between 1 and" in str(raised.value)
+
+
 # --- client errors -------------------------------------------------------------------------------
 
 
