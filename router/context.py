@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from router.cache.scope import CacheScope
     from router.endpoints.registry import Target
     from router.limits.backend import AdmissionTicket
+    from router.privacy.request_redaction import RedactedRequest
 
 
 # Attempt outcomes that are no failure of the endpoint (a hedge's loser was cancelled by us).
@@ -61,6 +62,8 @@ class Decision:
     cache: str = ""
     cache_age_s: float | None = None
     cache_similarity: float | None = None  # a semantic hit's cosine similarity
+    # The privacy stage's action and the PII kinds found (`redact; pii=email,cpf`), never values.
+    privacy: str = ""
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
     rate_limit_headers: dict[str, str] | None = None
 
@@ -74,6 +77,8 @@ class Decision:
             headers["x-router-endpoint"] = self.endpoint
         if self.experiment:
             headers["x-router-experiment"] = self.experiment
+        if self.privacy:
+            headers["x-router-privacy"] = self.privacy
         if self.cache:
             headers["x-router-cache"] = self.cache
             if self.cache_age_s is not None:
@@ -111,6 +116,21 @@ class RequestContext:
     required_tags: frozenset[str] = frozenset()
     objective: Objective = "balanced"
     latency_slo_ms: float | None = None
+    # The PII the request carries (None: none found) and what the privacy stage made of it: with
+    # `redact`, `parsed` is the redacted request and the answer is restored (`restore_answer`);
+    # `local_only` keeps it at the edge; with `allow`, an endpoint it leaves for must also carry
+    # `pii_tags`, and `pii_fallback_local` sends it to the edge when none does.
+    pii: RedactedRequest | None = None
+    restore_answer: bool = False
+    local_only: bool = False
+    pii_tags: frozenset[str] = frozenset()
+    pii_fallback_local: bool = False
+    # The body as the client sent it, when `parsed` was replaced by its redacted form.
+    client_body: dict[str, Any] | None = None
+    # The tenant opted in to content in its spans and access log (`privacy.log_content`): the
+    # forward stage keeps the answer as the upstream wrote it, for `router.telemetry.content`.
+    log_content: bool = False
+    logged_answer: bytes | None = None
     # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own.
     max_attempts: int = 3
     # The tenant's cascade: an edge answer is kept only if its confidence reaches this.
@@ -135,3 +155,8 @@ class RequestContext:
     plan: tuple[Target, ...] = ()
     usage: Usage | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def body_as_sent(self) -> dict[str, Any]:
+        """The client's own body (sticky keys read its `user`, not a placeholder)."""
+        return self.client_body if self.client_body is not None else self.parsed.body

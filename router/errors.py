@@ -166,6 +166,22 @@ class SharedCacheUnavailable(RouterError):
     default_code = "shared_cache_unavailable"
 
 
+class PiiBlocked(InvalidRequest):
+    """The tenant's policy blocks requests that carry PII (`privacy.on_pii: block`). The message
+    names the kinds found, never a value."""
+
+    default_code = "pii_detected"
+
+
+class NoLocalModel(RouterError):
+    """The request must be answered at the edge (`privacy.on_pii: local-only`), and no local
+    model here can serve its alias."""
+
+    status = 503
+    error_type = "service_unavailable"
+    default_code = "no_local_model"
+
+
 class NoEligibleEndpoint(RouterError):
     """No endpoint may serve this request (model, privacy tags, region). Retrying will not help
     until the catalogue or health changes, so it is a 503 but not retried here."""

@@ -47,9 +47,11 @@ from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator, AuthStage
 from router.stages.cache import CacheStage
 from router.stages.forward import ForwardStage
+from router.stages.privacy import PrivacyStage
 from router.stages.route import RouteStage
 from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
+from router.telemetry.content import logged_content
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
 from router.wire.requests import Operation, parse_request
@@ -141,10 +143,14 @@ def _operation_handler(
             finally:
                 state.cache.record(ctx)
                 state.admission.record(ctx)
+                content = logged_content(ctx)  # None unless the tenant opted in
                 if span.is_recording():
                     _annotate_request(span, ctx, status)
+                    if content is not None:
+                        span.set_attributes(content.span_attributes())
                 if state.access_log is not None:
-                    state.access_log.record(ctx, status, (perf_counter() - started) * 1000.0)
+                    elapsed_ms = (perf_counter() - started) * 1000.0
+                    state.access_log.record(ctx, status, elapsed_ms, content)
 
     return handle
 
@@ -164,6 +170,8 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
         "router.attempts": len(decision.attempts),
         "router.stream": ctx.parsed.stream,
     }
+    if decision.privacy:
+        attributes["router.privacy"] = decision.privacy
     if decision.response_model:
         attributes["gen_ai.response.model"] = decision.response_model
     if decision.ttft_ms is not None:
@@ -263,6 +271,7 @@ def build_app(
         [
             AuthStage(authenticate),
             admission,
+            PrivacyStage(),
             cache,
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()

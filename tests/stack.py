@@ -108,9 +108,11 @@ def node_config(
     cloud: MockCloud,
     overrides: Mapping[str, Any] | None = None,
     keyed: frozenset[str] = frozenset(),
+    endpoint_fields: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A node config for the cloud's regions; `overrides` replaces fields section by section;
-    endpoints in `keyed` read their provider key from the environment variable `key_env(name)`."""
+    endpoints in `keyed` read their provider key from the environment variable `key_env(name)`;
+    `endpoint_fields` replaces fields of the named regions' endpoints (`locality`, `tags`)."""
     config: dict[str, Any] = {
         "auth": {"api_keys": [API_KEY]},
         "admin": {"token_env": ADMIN_TOKEN_ENV},
@@ -138,6 +140,7 @@ def node_config(
                         "input_price_per_mtok": 0.02,
                     },
                 ],
+                **(endpoint_fields or {}).get(name, {}),
             }
             for name, region in cloud.regions.items()
         ],
@@ -159,13 +162,14 @@ async def running_stack(
     extra_environ: Mapping[str, str] | None = None,
     clock: Clock | None = None,
     extra_endpoints: Sequence[Mapping[str, Any]] = (),
+    endpoint_fields: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Stack]:
     """`endpoint_keys` maps an endpoint to the provider key the router gets from its environment."""
     settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
     exporter = InMemorySpanExporter()
     async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
         keys = dict(endpoint_keys or {})
-        config = node_config(cloud, overrides, frozenset(keys))
+        config = node_config(cloud, overrides, frozenset(keys), endpoint_fields)
         config["endpoints"] = [*config["endpoints"], *extra_endpoints]
         environ = {key_env(name): key for name, key in keys.items()}
         environ[ADMIN_TOKEN_ENV] = ADMIN_TOKEN

@@ -37,9 +37,17 @@ class CacheScope:
 
 
 def scope_of(
-    tenant: str, alias: str, body: dict[str, Any], max_temperature: float
+    tenant: str,
+    alias: str,
+    body: dict[str, Any],
+    max_temperature: float,
+    values_digest: str | None = None,
 ) -> CacheScope | None:
-    """The request's cache scope, or None when it must never be served from the cache."""
+    """The request's cache scope, or None when it must never be served from the cache.
+
+    `values_digest` binds the scope to the PII values of a request whose model saw them (its
+    body is the redacted one): its answer may depend on them.
+    """
     n = body.get("n", 1)
     if n != 1:
         return None
@@ -59,6 +67,8 @@ def scope_of(
         earlier, question = messages[:-1], last["content"]
     fields = {k: v for k, v in body.items() if k not in _NOT_IN_SCOPE and k != "messages"}
     scope = {"tenant": tenant, "alias": alias, "fields": fields, "earlier": earlier}
+    if values_digest is not None:
+        scope["values"] = values_digest
     partition = hashlib.sha256(canonical_json(scope)).hexdigest()
     return CacheScope(partition, question, exact_key_of(partition, question))
 

@@ -16,6 +16,7 @@ from router.config.model import Objective
 
 KeyHash = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 PiiAction = Literal["allow", "redact", "local-only", "block"]
+NoFitEndpoint = Literal["refuse", "local-only"]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -102,7 +103,29 @@ class PrivacyPolicy(Strict):
         description="Tags every endpoint serving this tenant must carry; a request may add tags "
         "but never remove these.",
     )
-    on_pii: PiiAction = "allow"
+    on_pii: PiiAction = Field(
+        "allow",
+        description="What a request carrying PII (docs/privacy.md) becomes: `allow` (sent as is, "
+        "to endpoints carrying `pii_tags` only), `redact` (values replaced by placeholders "
+        "before it leaves, restored in the answer), `local-only` (answered by the edge worker "
+        "or the cache, never forwarded) or `block` (400 naming the kinds found).",
+    )
+    pii_tags: list[str] = Field(
+        default_factory=lambda: ["pii"],
+        description="With `allow`: tags an endpoint must carry to receive this tenant's PII in "
+        "the clear, added to a request's required tags when PII is found in it.",
+    )
+    no_fit_endpoint: NoFitEndpoint = Field(
+        "refuse",
+        description="With `allow`, when no endpoint carries the tags the request's PII needs: "
+        "`refuse` (503 `no_endpoint_for_pii`) or `local-only` (the edge worker answers: the "
+        "data stays, so `pii_tags` do not apply to it).",
+    )
+    log_content: bool = Field(
+        False,
+        description="Put prompts and completions into the request's span and access-log line, "
+        "with their PII redacted. Off, they appear in no log, span or metric.",
+    )
 
 
 class LimitsPolicy(Strict):

@@ -47,6 +47,15 @@ class Redactor:
         pieces.append(text[last:])
         return "".join(pieces)
 
+    def conceal(self, text: str) -> str:
+        """`text` with every value this redactor knows replaced by its placeholder, wherever it
+        is (an answer that repeats the request's values), without detecting anything new."""
+        # Longest first: a value inside a longer one must not break the longer one's replacement.
+        for value in sorted(self.placeholder_of, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, self.placeholder_of[value])
+        return text
+
     def restore(self, text: str) -> str:
         """`text` with every placeholder this redactor issued replaced by its value."""
         if not self.value_of or "<" not in text:

@@ -12,6 +12,11 @@ answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` 
 the cache; 504 `cache_miss` otherwise). A request that can never be cached (`n` > 1, a temperature
 above the tenant's `cache.max_temperature`, or for an alias an experiment splits, no sticky key
 to choose its arm by) says `x-router-cache: bypass`. A split alias is cached per arm.
+
+The cache never holds a raw PII value (docs/privacy.md). A request that carries PII is keyed by
+its redacted form, bound to its values where the model saw them (`allow`, `local-only`); its
+answer is stored with those values as placeholders, or not at all when it holds other PII
+(`router.privacy.cached_form`); a hit is restored with the values of the request it answers.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aiohttp import web
 from edge_worker.embedder import Vectors
 from router.cache.exact import CachedAnswer, ExactCache
 from router.cache.replay import sse_replay
-from router.cache.scope import scope_of
+from router.cache.scope import CacheScope, scope_of
 from router.cache.semantic import SemanticIndex, vector_bytes
 from router.cache.shared import SharedCache
 from router.cache.shared_entry import SharedEntry
@@ -38,6 +43,8 @@ from router.embeddings import RouterEmbedder
 from router.errors import CacheMiss, InvalidRequest
 from router.policy.experiments import experiment_for, sticky_arm, sticky_key
 from router.policy.model import TenantPolicy
+from router.privacy.answer_restoration import restore_json_body
+from router.privacy.cached_form import cacheable_answer
 from router.stages.admission import served_cost_usd
 from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
@@ -93,11 +100,7 @@ class CacheStage:
                 param=CACHE_HEADER,
             )
         alias = _cached_alias(ctx, policy)
-        scope = (
-            scope_of(ctx.tenant, alias, ctx.parsed.body, policy.cache.max_temperature)
-            if alias is not None
-            else None
-        )
+        scope = _scope(ctx, alias, policy) if alias is not None else None
         if scope is None:
             self._verdict(ctx, "bypass")
             if directive == "only-if-cached":
@@ -141,6 +144,8 @@ class CacheStage:
     def record(self, ctx: RequestContext) -> None:
         """Store the complete answer of a miss (called when the request ends)."""
         scope, body, pending = ctx.cache_scope, ctx.cache_answer, ctx.cache_vector_pending
+        if scope is not None and body is not None:
+            body = cacheable_answer(body, ctx.pii)
         if scope is None or body is None:
             if pending is not None:
                 pending.cancel()
@@ -221,16 +226,30 @@ class CacheStage:
         self._verdict(ctx, kind)
         decision.cache_age_s = max(0.0, self._clock.wall() - hit.stored_at_s)
         decision.reason = f"cache={kind}"
+        body = hit.body
+        if ctx.pii is not None:  # the entry holds placeholders; this request has their values
+            body = restore_json_body(body, ctx.pii.redactor)
         if not ctx.parsed.stream:
             return web.Response(
-                body=hit.body, content_type="application/json", headers=decision.headers()
+                body=body, content_type="application/json", headers=decision.headers()
             )
-        answer = orjson.loads(hit.body)
+        answer = orjson.loads(body)
         response = web.StreamResponse(headers={**SSE_HEADERS, **decision.headers()})
         await response.prepare(ctx.request)
         await response.write(sse_replay(answer, ctx.parsed.include_usage))
         await response.write_eof()
         return response
+
+
+def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope | None:
+    """The scope of the request's redacted form: the cache never holds a raw PII value. Where
+    the model sees the values (`allow`, `local-only`), the scope is bound to them."""
+    found = ctx.pii
+    if found is None or ctx.restore_answer:
+        return scope_of(ctx.tenant, alias, ctx.parsed.body, policy.cache.max_temperature)
+    return scope_of(
+        ctx.tenant, alias, found.body, policy.cache.max_temperature, found.values_digest()
+    )
 
 
 def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:
@@ -241,5 +260,5 @@ def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:
     experiment = experiment_for(policy, alias)
     if experiment is None:
         return alias
-    key = sticky_key(experiment, ctx.parsed.body, ctx.request.headers)
+    key = sticky_key(experiment, ctx.body_as_sent, ctx.request.headers)
     return sticky_arm(experiment, key) if key is not None else None

@@ -39,6 +39,7 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.policy.hedge_budget import HedgeBudget
+from router.privacy.answer_restoration import SseRestorer, restore_json_body
 from router.stages.attempt_plan import AttemptPlan
 from router.stages.cascade import keep_or_escalate
 from router.stages.hedging import Hedger, Race
@@ -238,9 +239,13 @@ class ForwardStage:
             self._claim(ctx, attempt, attempt.race)
         ctx.usage = usage_from_body(parsed_body)
         if ctx.cache_scope is not None and complete_json_answer(parsed_body):
-            ctx.cache_answer = body
+            ctx.cache_answer = body  # as the upstream wrote it: placeholders, never values
+        if ctx.log_content:
+            ctx.logged_answer = body
         if isinstance(parsed_body, dict) and isinstance(parsed_body.get("model"), str):
             ctx.decision.response_model = parsed_body["model"]
+        if ctx.restore_answer and ctx.pii is not None:
+            body = restore_json_body(body, ctx.pii.redactor)
         attempt.completed = True
         return web.Response(
             body=body, content_type="application/json", headers=ctx.decision.headers()
@@ -266,24 +271,29 @@ class ForwardStage:
         client = web.StreamResponse(headers={**SSE_HEADERS, **ctx.decision.headers()})
         await client.prepare(ctx.request)
         counter = StreamUsageCounter()
-        # A miss the cache may store: the stream is assembled into the answer it amounts to.
-        assembler = StreamAssembler() if ctx.cache_scope is not None else None
+        # A miss the cache may store (or a tenant logging content): the stream is assembled into
+        # the answer it amounts to.
+        keep = ctx.cache_scope is not None or ctx.log_content
+        assembler = StreamAssembler() if keep else None
+        # A redacted request: the placeholders of the upstream's events are restored, whole even
+        # when split across events. The usage counter and the cache see the upstream's bytes.
+        restorer = (
+            SseRestorer(ctx.pii.redactor) if ctx.restore_answer and ctx.pii is not None else None
+        )
         try:
-            counter.feed(first)
-            if assembler is not None:
-                assembler.feed(first)
-            await client.write(first)
+            await _relay(client, first, counter, assembler, restorer)
             async for chunk in chunks:
-                counter.feed(chunk)
-                if assembler is not None:
-                    assembler.feed(chunk)
-                await client.write(chunk)
+                await _relay(client, chunk, counter, assembler, restorer)
+            if restorer is not None and (held := restorer.flush()):
+                await client.write(held)
         except ConnectionResetError:
             # The client went away: leaving the transport's context closes the upstream
             # connection, which stops the upstream's generation. Not the endpoint's fault.
             return client
         except UpstreamError as error:
             attempt.error = error
+            if restorer is not None:
+                await client.write(restorer.flush())
             await client.write(error_event(error))
             await client.write_eof()
             return client
@@ -291,9 +301,31 @@ class ForwardStage:
             ctx.usage = counter.usage(ctx.parsed.estimated_input_tokens)
         attempt.completed = True
         if assembler is not None:
-            ctx.cache_answer = assembler.answer()
+            answer = assembler.answer()
+            if ctx.cache_scope is not None:
+                ctx.cache_answer = answer
+            if ctx.log_content:
+                ctx.logged_answer = answer
         await client.write_eof()
         return client
+
+
+async def _relay(
+    client: web.StreamResponse,
+    chunk: bytes,
+    counter: StreamUsageCounter,
+    assembler: StreamAssembler | None,
+    restorer: SseRestorer | None,
+) -> None:
+    """One upstream chunk: counted, assembled for the cache, restored, sent to the client."""
+    counter.feed(chunk)
+    if assembler is not None:
+        assembler.feed(chunk)
+    if restorer is not None:
+        chunk = restorer.feed(chunk)
+        if not chunk:
+            return
+    await client.write(chunk)
 
 
 def _cascading(ctx: RequestContext, target: Target) -> bool:

@@ -2,7 +2,7 @@
 
 The tenant's policy comes first: the alias must be one of its models (404 otherwise), an experiment
 on the alias may send the request to another of its aliases (`router.policy.experiments`), the
-alias's caps are checked, and the policy sets the objective, SLO, balanced weights, required tags,
+alias's caps are checked, and the policy sets the objective, SLO, balanced weights,
 allowed regions and targets, and the request's fail-over budget (`max_attempts`, `deadline_s`).
 Without a policy (node keys) the node config gives the defaults.
 
@@ -11,8 +11,10 @@ the balancer scores what is left by predicted latency and price under the reques
 plan (pick first, then fail-over order) goes on the context for the forward stage; the reason goes
 into the decision.
 
-A request may state extra required tags in `x-router-privacy-tags` (comma-separated), its
-objective in `x-router-objective` and a TTFT SLO in `x-router-latency-slo-ms`.
+The required tags come from the privacy stage (the tenant's, the request's, and those its PII
+needs); a request it keeps at the edge (`local_only`) is routed to targets of locality `edge`
+only, 503 `no_local_model` when the alias has none. A request may state its objective in
+`x-router-objective` and a TTFT SLO in `x-router-latency-slo-ms`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from router.context import RequestContext
 from router.endpoints.balancer import Candidate, choose, estimate_price_usd, header_safe
 from router.endpoints.estimators import predicted_latency_ms
 from router.endpoints.registry import Registry, Target
-from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint
+from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint, NoLocalModel
 from router.policy.experiments import assign, experiment_for, sticky_key
 from router.policy.model import (
     Experiment,
@@ -39,7 +41,6 @@ from router.policy.model import (
 from router.stages.edge_placement import place_edge
 
 _OBJECTIVES: frozenset[str] = frozenset(get_args(Objective))
-TAGS_HEADER = "x-router-privacy-tags"
 OBJECTIVE_HEADER = "x-router-objective"
 SLO_HEADER = "x-router-latency-slo-ms"
 # Node keys have no policy: `balanced` weighs latency and price equally.
@@ -95,7 +96,7 @@ class RouteStage:
         if placement.cascade and policy is not None:
             ctx.cascade_min_confidence = policy.local.cascade.min_confidence
         competing = placement.competing
-        note = experiment_note + placement.note
+        note = experiment_note + ("local_only; " if ctx.local_only else "") + placement.note
         if len(competing) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
             ctx.plan = (*placement.before, competing[0], *placement.after)
@@ -135,7 +136,7 @@ class RouteStage:
         configs may differ between PoPs) leaves the request on its own alias and out of the
         experiment rather than failing it.
         """
-        key = sticky_key(experiment, ctx.parsed.body, ctx.request.headers)
+        key = sticky_key(experiment, ctx.body_as_sent, ctx.request.headers)
         assignment = assign(experiment, key, self._rng)
         arm_rule = _rule_for(policy, assignment.alias)
         if arm_rule is None or self._registry.targets(assignment.alias) is None:
@@ -149,14 +150,8 @@ class RouteStage:
         return assignment.alias, arm_rule, note
 
     def _read_request_preferences(self, ctx: RequestContext) -> None:
-        """Headers may choose the objective and SLO, and add required tags (never remove the
-        tenant's, which are already on the context)."""
+        """Headers may choose the objective and SLO (the privacy stage read the required tags)."""
         headers = ctx.request.headers
-        tags = headers.get(TAGS_HEADER)
-        if tags:
-            ctx.required_tags = ctx.required_tags | {
-                t.strip() for t in tags.split(",") if t.strip()
-            }
         objective = headers.get(OBJECTIVE_HEADER)
         if objective is not None:
             if objective not in _OBJECTIVES:
@@ -179,14 +174,17 @@ class RouteStage:
                 )
 
     def _filter(self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]) -> list[Target]:
-        required = ctx.required_tags
+        if ctx.local_only:
+            targets = _local_targets(ctx, alias, targets)
+        # PII in the clear may only leave for endpoints carrying its tags; at the edge it stays.
+        required = ctx.required_tags if ctx.local_only else ctx.required_tags | ctx.pii_tags
         tagged = [t for t in targets if required <= t.endpoint.tags] if required else list(targets)
+        if not tagged and ctx.pii_fallback_local and not ctx.local_only:
+            # No endpoint may receive this PII: the tenant's policy keeps it at the edge instead.
+            ctx.local_only = True
+            return self._filter(ctx, alias, targets)
         if not tagged:
-            raise NoEligibleEndpoint(
-                f"No endpoint serving model `{alias}` satisfies the required privacy "
-                f"tags: {', '.join(sorted(required))}.",
-                code="no_endpoint_for_privacy_tags",
-            )
+            raise _no_endpoint_for_tags(ctx, alias)
         with_capacity = [t for t in tagged if t.endpoint.in_flight < t.endpoint.max_concurrency]
         if not with_capacity:
             raise NoEligibleEndpoint(
@@ -244,6 +242,37 @@ class RouteStage:
         )
 
 
+def _local_targets(
+    ctx: RequestContext, alias: str, targets: tuple[Target, ...]
+) -> tuple[Target, ...]:
+    """The targets on this PoP's own CPU, for a request that must not leave it."""
+    local = tuple(t for t in targets if t.endpoint.settings.locality == "edge")
+    if not local:
+        kinds = ", ".join(ctx.pii.kinds) if ctx.pii is not None else "PII"
+        raise NoLocalModel(
+            f"This request contains personal or secret data ({kinds}) and this API key's policy "
+            f"answers such requests at the edge only, but no local model here serves model "
+            f"`{alias}`."
+        )
+    return local
+
+
+def _no_endpoint_for_tags(ctx: RequestContext, alias: str) -> NoEligibleEndpoint:
+    where = "local endpoint" if ctx.local_only else "endpoint"
+    if ctx.pii is not None and ctx.pii_tags and not ctx.local_only:
+        required = ", ".join(sorted(ctx.required_tags | ctx.pii_tags))
+        return NoEligibleEndpoint(
+            f"This request contains personal or secret data ({', '.join(ctx.pii.kinds)}), and "
+            f"no {where} serving model `{alias}` carries the tags it requires: {required}.",
+            code="no_endpoint_for_pii",
+        )
+    required = ", ".join(sorted(ctx.required_tags))
+    return NoEligibleEndpoint(
+        f"No {where} serving model `{alias}` satisfies the required privacy tags: {required}.",
+        code="no_endpoint_for_privacy_tags",
+    )
+
+
 def _model_not_found(alias: str) -> ModelNotFound:
     return ModelNotFound(
         f"The model `{alias}` does not exist or you do not have access to it.", param="model"
@@ -274,8 +303,6 @@ def _apply_policy(
     ctx.objective = routing.objective
     if routing.latency_slo_ms is not None:
         ctx.latency_slo_ms = routing.latency_slo_ms
-    if policy.privacy.required_tags:
-        ctx.required_tags = ctx.required_tags | frozenset(policy.privacy.required_tags)
     if rule.targets:
         allowed = {(t.endpoint, t.model) for t in rule.targets}
         targets = tuple(t for t in targets if (t.endpoint.name, t.upstream_model) in allowed)

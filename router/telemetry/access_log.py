@@ -1,6 +1,8 @@
 """The access log: one JSON line per request with the routing decision.
 
-Never carries prompts, completions or keys: only what was decided and measured.
+Never carries keys, nor prompts and completions: only what was decided and measured, and the
+PII kinds a request carried (never a value). A tenant that opts in (`privacy.log_content`) gets
+its requests' content as well, PII redacted (`router.telemetry.content`).
 
 Lines are buffered in memory and written in one call every `flush_interval_s` (and at shutdown),
 like nginx's `access_log ... buffer=`. Going through `logging` with a write per line cost 60-100 us
@@ -16,11 +18,12 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
 from router.context import Decision, RequestContext
+from router.telemetry.content import LoggedContent
 from router.wire.usage import Usage
 
 # Flush early under heavy load so one flush never encodes more than this many lines at once.
@@ -38,32 +41,35 @@ class _Entry(NamedTuple):
     stream: bool
     decision: Decision
     usage: Usage | None
+    content: LoggedContent | None
 
     def encode(self) -> bytes:
         decision, usage = self.decision, self.usage
-        return orjson.dumps(
-            {
-                "ts": self.ts,
-                "method": self.method,
-                "path": self.path,
-                "status": self.status,
-                "duration_ms": round(self.duration_ms, 3),
-                "tenant": self.tenant,
-                "model": self.model,
-                "stream": self.stream,
-                "served_by": decision.served_by,
-                "endpoint": decision.endpoint,
-                "region": decision.region,
-                "upstream_model": decision.upstream_model,
-                "reason": decision.reason_text(),
-                "experiment": decision.experiment,
-                "ttft_ms": None if decision.ttft_ms is None else round(decision.ttft_ms, 3),
-                "input_tokens": usage.input_tokens if usage else None,
-                "output_tokens": usage.output_tokens if usage else None,
-                "usage_counted": usage.counted if usage else None,
-            },
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
+        line: dict[str, Any] = {
+            "ts": self.ts,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 3),
+            "tenant": self.tenant,
+            "model": self.model,
+            "stream": self.stream,
+            "served_by": decision.served_by,
+            "endpoint": decision.endpoint,
+            "region": decision.region,
+            "upstream_model": decision.upstream_model,
+            "reason": decision.reason_text(),
+            "experiment": decision.experiment,
+            "ttft_ms": None if decision.ttft_ms is None else round(decision.ttft_ms, 3),
+            "input_tokens": usage.input_tokens if usage else None,
+            "output_tokens": usage.output_tokens if usage else None,
+            "usage_counted": usage.counted if usage else None,
+            "privacy": decision.privacy,
+        }
+        if self.content is not None:
+            line["input"] = self.content.input
+            line["output"] = self.content.output
+        return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class AccessLog:
@@ -72,7 +78,13 @@ class AccessLog:
         self._flush_interval_s = flush_interval_s
         self._entries: list[_Entry] = []
 
-    def record(self, ctx: RequestContext, status: int, duration_ms: float) -> None:
+    def record(
+        self,
+        ctx: RequestContext,
+        status: int,
+        duration_ms: float,
+        content: LoggedContent | None = None,
+    ) -> None:
         """Keep what the line needs; it is encoded with the batch, off the request's path."""
         request = ctx.request
         self._entries.append(
@@ -87,6 +99,7 @@ class AccessLog:
                 ctx.parsed.stream,
                 ctx.decision,
                 ctx.usage,
+                content,
             )
         )
         if len(self._entries) >= _FLUSH_ENTRIES:

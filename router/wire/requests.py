@@ -9,6 +9,7 @@ hundreds of microseconds; the schema is checked in tests instead.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ class ParsedRequest:
     max_output_tokens: int | None
     # A cheap input-size estimate (about four bytes a token) for pricing before the upstream counts.
     estimated_input_tokens: int
+
+    def with_body(self, body: dict[str, Any]) -> ParsedRequest:
+        """The same request with another body of the same shape (its PII redacted)."""
+        return dataclasses.replace(self, raw=orjson.dumps(body), body=body)
 
     def body_for(self, upstream_model: str, *, with_logprobs: bool = False) -> bytes:
         """The bytes to send upstream: the client's own unless the model name must change, or

@@ -1,0 +1,59 @@
+"""PII in a request body: every text the client sent, scanned, and the body with its values
+replaced by placeholders.
+
+Every string in the body is scanned, wherever it is (message contents as text or parts, tool
+call arguments, system prompts, `prompt`, `input`, `user`, `metadata`, unknown fields), except:
+- values that name structure, not content: `model`, `role`, `type`, ids and `name`s of tools;
+- binary payloads (`image_url`, `input_audio`, `file`): a data URL's base64 is no text, and
+  rewriting it would corrupt it.
+Messages come first, in order, so a value keeps its placeholder across the turns of a
+conversation: an earlier turn is the same prefix in every later request.
+
+A body without PII is returned as is (the same object): no copy on the common path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from router.privacy.detectors import KIND_ORDER
+from router.privacy.json_texts import map_texts
+from router.privacy.redaction import Redactor
+
+# Keys whose string values are structure (names of things), never the client's content.
+_STRUCTURE_KEYS = frozenset(
+    {"model", "role", "type", "id", "tool_call_id", "name", "encoding_format", "service_tier"}
+)
+# Keys whose values are binary payloads or references to them; never scanned or rewritten.
+_BINARY_KEYS = frozenset({"image_url", "input_audio", "file"})
+_SKIPPED_KEYS = _STRUCTURE_KEYS | _BINARY_KEYS
+_FIRST_KEYS = ("messages", "prompt", "input")
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedRequest:
+    """A request body that carried PII, with its values replaced by placeholders."""
+
+    body: dict[str, Any]
+    redactor: Redactor  # the values and their placeholders, for restoring the answer
+    kinds: tuple[str, ...]  # the kinds found, in `KIND_ORDER`
+
+    def values_digest(self) -> str:
+        """A sha256 of the values in placeholder order: two requests that differ only in their
+        values have the same redacted body but not the same digest (for cache keys)."""
+        digest = hashlib.sha256()
+        for placeholder, value in sorted(self.redactor.value_of.items()):
+            digest.update(f"{placeholder}\0{value}\0".encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+
+def redact_request(body: dict[str, Any]) -> RedactedRequest | None:
+    """The body with its PII replaced, or None when it carries none."""
+    redactor = Redactor()
+    redacted = map_texts(body, redactor.redact, _SKIPPED_KEYS, _FIRST_KEYS)
+    if not redactor.kinds:
+        return None
+    kinds = tuple(kind for kind in KIND_ORDER if kind in redactor.kinds)
+    return RedactedRequest(redacted, redactor, kinds)

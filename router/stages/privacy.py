@@ -1,0 +1,71 @@
+"""Privacy: the tags a request's data requires, and what becomes of a request that carries PII.
+
+Between admission and the cache (DESIGN's order), so that the cache keys, stores and matches
+only what the policy lets through. The required tags are the tenant's `privacy.required_tags`
+plus those the request adds in `x-router-privacy-tags` (comma-separated; a request can never
+remove the tenant's). Then every text of the body is scanned for PII
+(`router.privacy.request_redaction`), for node keys too, and the tenant's `privacy.on_pii` says:
+- `allow`: the request goes as it is, but only to endpoints fit for its PII: the tenant's
+  `privacy.pii_tags` (default `pii`) join its required tags. When no endpoint carries them,
+  `privacy.no_fit_endpoint` says `refuse` (503) or `local-only` (the edge answers: the data does
+  not leave, so the PII tags do not apply there);
+- `redact`: the request goes on with each value replaced by a placeholder (`<EMAIL_1>`); the
+  answer's placeholders are restored by the forward stage (or the cache's replay);
+- `local-only`: answered by the edge worker or the cache, never forwarded (the route stage keeps
+  edge targets only, 503 when there is none);
+- `block`: 400 `pii_detected`, naming the kinds found and never a value.
+The decision says which (`x-router-privacy: redact; pii=email,cpf`).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from router.context import RequestContext
+from router.errors import PiiBlocked
+from router.policy.model import PrivacyPolicy
+from router.privacy.request_redaction import redact_request
+
+TAGS_HEADER = "x-router-privacy-tags"
+# Node keys have no policy: their PII is allowed to endpoints tagged `pii`, as a tenant's default.
+_NODE_PRIVACY = PrivacyPolicy()
+
+
+class PrivacyStage:
+    name = "privacy"
+    terminal = False
+
+    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+        privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
+        tags = ctx.required_tags | frozenset(privacy.required_tags) | _header_tags(ctx)
+        ctx.log_content = privacy.log_content
+        found = redact_request(ctx.parsed.body)
+        if found is not None:
+            action = privacy.on_pii
+            kinds = ",".join(found.kinds)
+            if action == "block":
+                raise PiiBlocked(
+                    f"This request contains personal or secret data ({', '.join(found.kinds)}), "
+                    "which this API key's policy does not allow to be processed. Remove it and "
+                    "try again."
+                )
+            ctx.pii = found
+            ctx.decision.privacy = f"{action}; pii={kinds}"
+            if action == "redact":
+                ctx.client_body = ctx.parsed.body
+                ctx.parsed = ctx.parsed.with_body(found.body)
+                ctx.restore_answer = True
+            elif action == "local-only":
+                ctx.local_only = True
+            else:
+                ctx.pii_tags = frozenset(privacy.pii_tags)
+                ctx.pii_fallback_local = privacy.no_fit_endpoint == "local-only"
+        ctx.required_tags = tags
+        return None
+
+
+def _header_tags(ctx: RequestContext) -> frozenset[str]:
+    header = ctx.request.headers.get(TAGS_HEADER)
+    if not header:
+        return frozenset()
+    return frozenset(tag.strip() for tag in header.split(",") if tag.strip())
