@@ -105,6 +105,10 @@ class ExactCache:
             self._entries.pop(key, None)
         return len(doomed)
 
+    def answers(self) -> list[CachedAnswer]:
+        """A snapshot of the live answers (what the cache holds, for inspection)."""
+        return list(self._entries.values())
+
     def __contains__(self, exact_key: str) -> bool:
         """Whether the entry is there (and unexpired), without touching its recency."""
         return exact_key in self._entries

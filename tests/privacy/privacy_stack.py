@@ -2,11 +2,13 @@
 
 The `pop` region of the simulated cloud stands in for the edge worker: an endpoint of locality
 `edge`, tagged fit for PII, serving gpt-4o-mini only. `eu-west` is the one cloud endpoint tagged
-`pii`. Every region records every request it receives (`Stack.received`).
+`pii`. Every region records every request it receives (`Stack.received`) and answers with the
+text it received (the simulated cloud's echo mode).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,11 +21,12 @@ from router.policy.keys import hash_key
 from tests.stack import Stack, running_stack
 
 CLOUD_REGIONS = ("us-east", "eu-west", "ap-south")
+# Every region echoes the text it received, so a test sees what the upstream made of a request.
 REGIONS = (
-    RegionSettings(name="us-east", rtt_ms=1.0),
-    RegionSettings(name="eu-west", rtt_ms=1.0),
-    RegionSettings(name="ap-south", rtt_ms=1.0),
-    RegionSettings(name="pop", rtt_ms=0.0),
+    RegionSettings(name="us-east", rtt_ms=1.0, echo=True),
+    RegionSettings(name="eu-west", rtt_ms=1.0, echo=True),
+    RegionSettings(name="ap-south", rtt_ms=1.0, echo=True),
+    RegionSettings(name="pop", rtt_ms=0.0, echo=True),
 )
 ENDPOINT_FIELDS: dict[str, dict[str, Any]] = {
     "eu-west": {"tags": ["eu-resident", "zero-retention", "pii"]},
@@ -45,6 +48,9 @@ TENANT_PRIVACY: dict[str, dict[str, Any]] = {
         "no_fit_endpoint": "local-only",
     },
     "strict": {"on_pii": "allow", "pii_tags": ["nowhere"]},
+    # Opted in to content in spans and access logs (PII redacted).
+    "diary": {"on_pii": "allow", "log_content": True},
+    "audited": {"on_pii": "redact", "log_content": True},
 }
 
 
@@ -56,7 +62,7 @@ def _policy(tenant: str, privacy: dict[str, Any], cache: bool) -> str:
     policy = {
         "tenant": tenant,
         "api_keys": [hash_key(key_of(tenant))],
-        "models": [{"alias": "gpt-4o-mini"}, {"alias": "gpt-4o"}],
+        "models": [{"alias": a} for a in ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")],
         "privacy": privacy,
         "cache": {"enabled": cache},
     }
@@ -65,8 +71,13 @@ def _policy(tenant: str, privacy: dict[str, Any], cache: bool) -> str:
 
 @asynccontextmanager
 async def privacy_stack(
-    directory: Path, *, cache: bool = False, overrides: dict[str, Any] | None = None
+    directory: Path,
+    *,
+    cache: bool = False,
+    overrides: dict[str, Any] | None = None,
+    endpoint_keys: dict[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
+    """`endpoint_keys`: the provider key each named region requires (and the router sends)."""
     for tenant, privacy in TENANT_PRIVACY.items():
         (directory / f"{tenant}.yaml").write_text(_policy(tenant, privacy, cache))
     settings: dict[str, Any] = {
@@ -75,7 +86,13 @@ async def privacy_stack(
     }
     if cache:
         settings["cache"] = {"enabled": True, "semantic": False}
-    async with running_stack(REGIONS, settings, endpoint_fields=ENDPOINT_FIELDS) as stack:
+    regions = [
+        dataclasses.replace(region, api_key=(endpoint_keys or {}).get(region.name))
+        for region in REGIONS
+    ]
+    async with running_stack(
+        regions, settings, endpoint_keys=endpoint_keys, endpoint_fields=ENDPOINT_FIELDS
+    ) as stack:
         yield stack
 
 

@@ -138,3 +138,25 @@ async def test_no_endpoint_fit_for_the_pii_is_a_503_or_the_edge_as_the_policy_sa
         assert raw.headers["x-router-reason"].startswith("local_only; ")
         for region in CLOUD_REGIONS:
             assert await chat_bodies_received(stack, region) == []
+
+
+@pytest.mark.asyncio
+async def test_redact_covers_text_completions_and_embeddings(tmp_path: Path) -> None:
+    async with privacy_stack(tmp_path) as stack:
+        client = stack.client(api_key=key_of("scrub"))
+        completion = await client.completions.create(model="gpt-4o-mini", prompt=PII_TEXT)
+        assert completion.choices[0].text == PII_TEXT  # the echo, restored
+        streamed = await client.completions.create(
+            model="gpt-4o-mini", prompt=PII_TEXT, stream=True
+        )
+        assert "".join([c.choices[0].text async for c in streamed if c.choices]) == PII_TEXT
+        await client.embeddings.create(model="text-embedding-3-small", input=[PII_TEXT, "olá"])
+        received = [
+            record["body"]
+            for region in CLOUD_REGIONS
+            for record in await stack.received(region)
+            if record["method"] == "POST"
+        ]
+        assert len(received) == 3
+        assert all(EMAIL not in body and CPF not in body for body in received)
+        assert all("<EMAIL_1>" in body for body in received)

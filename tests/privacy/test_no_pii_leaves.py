@@ -1,0 +1,236 @@
+"""Proof that no raw PII value reaches the cloud, by what the simulated cloud received.
+
+Hypothesis writes conversations with PII of every kind at random places: inside words, between
+words and punctuation, in system prompts, in user messages (as text and as content parts), in
+earlier assistant turns, in tool call arguments and tool results, and the same value in several
+messages. Each is sent, as JSON and as a stream, by the tenants whose policy keeps PII from the
+cloud (`redact`, `local-only`, `block`). Every byte each cloud region received (body, path,
+headers) is searched for every value. With `redact`, the regions echo what they received, so the
+client's answer is the echo of the client's own conversation exactly when every placeholder was
+restored, across stream events cut every few characters.
+
+The values come from the labelled set's generator (`tests/privacy/data`), which makes each kind
+by the algorithm that defines it (Luhn, mod-97, check digits), independently of the detectors.
+A value is never written touching a digit: a number glued to other digits is another number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections.abc import Awaitable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openai
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loadtest.mock_cloud.parsing import echo_text
+from tests.privacy.data.make_labelled_snippets import Values
+from tests.privacy.privacy_stack import CLOUD_REGIONS, key_of, privacy_stack
+from tests.stack import Stack
+
+T = TypeVar("T")
+
+KINDS = ("email", "phone", "card", "iban", "ip", "ssn", "cpf", "cnpj", "secret", "bearer")
+# Kinds found even when written inside a word (letters glued on both sides). A secret's prefix
+# after letters (`task-…` holds `sk-`) and an IPv6 address among hex letters are ambiguous.
+GLUE_OK = frozenset({"email", "phone", "card", "iban", "ssn", "cpf", "cnpj"})
+WORDS = (
+    "please", "check", "the", "account", "for", "my", "client", "payment", "call", "thanks",
+    "meu", "cliente", "pagamento", "endereço", "ligue", "para", "obrigado", "não", "é", "você",
+    "conta", "cobrança", "urgent", "details", "below", "atenção",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pii:
+    kind: str
+    written: str  # as it appears in the text
+    secret: str  # what must never leave: the value itself (a bearer token without "Bearer ")
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The value as written, and its digits alone for numbers written with separators."""
+        compact = "".join(ch for ch in self.secret if ch.isalnum())
+        numeric = self.kind in ("phone", "card", "iban", "ssn", "cpf", "cnpj")
+        return (self.secret, compact) if numeric and len(compact) >= 8 else (self.secret,)
+
+
+@st.composite
+def pii_values(draw: st.DrawFn) -> Pii:
+    kind = draw(st.sampled_from(KINDS))
+    values = Values(random.Random(draw(st.integers(0, 2**32 - 1))))
+    value, _label = values.makers[kind]("")
+    if kind == "ip" and ":" in value:
+        kind = "ipv6"
+    if kind == "bearer":
+        return Pii(kind, f"Bearer {value}", value)
+    return Pii(kind, value, value)
+
+
+@st.composite
+def texts_with(draw: st.DrawFn, values: list[Pii]) -> str:
+    """Words with each value at a random place: glued inside a word, or set off by spaces,
+    punctuation, quotes or brackets."""
+    pieces = draw(st.lists(st.sampled_from(WORDS), max_size=4))
+    for pii in values:
+        before, after = draw(st.sampled_from(WORDS)), draw(st.sampled_from(WORDS))
+        styles = ["space", "comma", "colon", "quotes", "brackets"]
+        if pii.kind in GLUE_OK:
+            styles.append("glued")
+        style = draw(st.sampled_from(styles))
+        written = pii.written
+        piece = {
+            "space": f"{before} {written} {after}",
+            "comma": f"{before}, {written}, {after}",
+            "colon": f"{before}: {written}. {after}",
+            "quotes": f'{before} "{written}" {after}',
+            "brackets": f"{before} [{written}] {after}",
+            "glued": f"{before}{written}{after}",
+        }[style]
+        pieces.insert(draw(st.integers(0, len(pieces))), piece)
+    return " ".join(pieces)
+
+
+SLOTS = ("system", "user_first", "user_parts", "assistant", "tool_arguments", "tool", "user_last")
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> tuple[dict[str, Any], list[Pii]]:
+    """A chat request with PII somewhere, and the PII it holds."""
+    found = draw(st.lists(pii_values(), min_size=1, max_size=6))
+    by_slot: dict[str, list[Pii]] = {slot: [] for slot in SLOTS}
+    for pii in found:
+        for slot in draw(st.lists(st.sampled_from(SLOTS), min_size=1, max_size=2, unique=True)):
+            by_slot[slot].append(pii)  # in two slots: across messages
+
+    def text(slot: str) -> str:
+        return draw(texts_with(by_slot[slot])) or "ok"
+
+    arguments = json.dumps({"query": text("tool_arguments")}, ensure_ascii=False)
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": text("system")},
+        {"role": "user", "content": text("user_first")},
+        {"role": "assistant", "content": text("assistant")},
+        {"role": "user", "content": [{"type": "text", "text": text("user_parts")}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": text("tool")},
+        {"role": "user", "content": text("user_last")},
+    ]
+    return {"model": "gpt-4o-mini", "messages": messages}, found
+
+
+class _BackgroundStack:
+    """One router stack for every hypothesis example, on an event loop in its own thread."""
+
+    def __init__(self, directory: Path) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._exit = AsyncExitStack()
+        self.stack: Stack = self.run(self._exit.enter_async_context(privacy_stack(directory)))
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        async def wrapped() -> T:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.run(self._exit.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_BackgroundStack]:
+    background = _BackgroundStack(tmp_path_factory.mktemp("policies"))
+    try:
+        yield background
+    finally:
+        background.close()
+
+
+async def _cloud_received(stack: Stack) -> list[str]:
+    """Everything the cloud regions received since the last call, as text (then forgotten)."""
+    received: list[str] = []
+    for region in CLOUD_REGIONS:
+        for record in await stack.received(region):
+            headers = " ".join(f"{k}: {v}" for k, v in record["headers"].items())
+            received.append(f"{record['path']}?{record['query']}\n{headers}\n{record['body']}")
+        async with stack.http.delete(
+            f"{stack.cloud.control_url}/control/regions/{region}/requests"
+        ) as response:
+            assert response.status < 300
+    return received
+
+
+def _assert_nothing_leaked(received: list[str], found: list[Pii]) -> None:
+    for text in received:
+        decoded = json.dumps(text)  # a value written with JSON escapes is still the value
+        for pii in found:
+            for form in pii.forms:
+                assert form not in text and form not in decoded, f"{pii.kind} reached the cloud"
+
+
+async def _ask(stack: Stack, tenant: str, body: dict[str, Any], stream: bool) -> str | None:
+    """The answer's text, or None when the router refused the request."""
+    client = stack.client(api_key=key_of(tenant))
+    try:
+        if not stream:
+            answer = await client.chat.completions.create(**body)
+            return answer.choices[0].message.content or ""
+        pieces: list[str] = []
+        async for chunk in await client.chat.completions.create(**body, stream=True):
+            pieces.extend(c.delta.content or "" for c in chunk.choices)
+        return "".join(pieces)
+    except openai.APIStatusError:
+        return None
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(conversation=conversations(), piece_chars=st.integers(1, 9), stream=st.booleans())
+def test_no_raw_pii_value_ever_reaches_the_cloud_and_redact_gives_it_back(
+    background: _BackgroundStack,
+    conversation: tuple[dict[str, Any], list[Pii]],
+    piece_chars: int,
+    stream: bool,
+) -> None:
+    body, found = conversation
+    stack = background.stack
+
+    async def check() -> None:
+        for region in (*CLOUD_REGIONS, "pop"):
+            await stack.control(region, echo_piece_chars=piece_chars)
+        await _cloud_received(stack)  # forget the probes and earlier examples
+        # redact: the cloud sees placeholders; the echo comes back with the values.
+        answer = await _ask(stack, "scrub", body, stream)
+        assert answer == echo_text(body, "chat")
+        _assert_nothing_leaked(await _cloud_received(stack), found)
+        # local-only: answered at the edge; block: refused. Neither reaches the cloud.
+        assert await _ask(stack, "clinic", body, stream) == echo_text(body, "chat")
+        assert await _ask(stack, "vault", body, stream) is None
+        _assert_nothing_leaked(await _cloud_received(stack), found)
+
+    background.run(check())
