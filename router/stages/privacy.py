@@ -42,7 +42,7 @@ class PrivacyStage:
         found = redact_request(ctx.parsed.body)
         if found is not None:
             action = privacy.on_pii
-            kinds = ",".join(found.kinds)
+            ctx.decision.privacy = f"{action}; pii={','.join(found.kinds)}"
             if action == "block":
                 raise PiiBlocked(
                     f"This request contains personal or secret data ({', '.join(found.kinds)}), "
@@ -50,7 +50,6 @@ class PrivacyStage:
                     "try again."
                 )
             ctx.pii = found
-            ctx.decision.privacy = f"{action}; pii={kinds}"
             if action == "redact":
                 ctx.client_body = ctx.parsed.body
                 ctx.parsed = ctx.parsed.with_body(found.body)

@@ -47,6 +47,8 @@ async def test_block_answers_400_naming_the_kinds_and_nothing_leaves(tmp_path: P
         assert EMAIL not in str(error.body) and CPF not in str(error.body)
         assert "123" not in message and "maria" not in message
         assert await _received_anywhere(stack) == []
+        (line,) = stack.access_log_lines()
+        assert (line["status"], line["privacy"]) == (400, "block; pii=email,cpf")
         # Without PII, the same tenant is served.
         answer = await client.chat.completions.create(**_chat("Qual é a capital do Brasil?"))
         assert answer.choices[0].message.content
