@@ -1,6 +1,6 @@
 """The PII detectors measured: precision and recall on the labelled set, and time per prompt.
 
-    python -m loadtest.bench_privacy [--doc docs/privacy.md]
+    python -m loadtest.bench_privacy [--doc docs/privacy.md] [--benchmarks docs/benchmarks.md]
 
 **Accuracy** on `tests/privacy/data/labelled_snippets.jsonl` (English and Portuguese snippets,
 each value labelled with its kind and offsets; the set's README says how it was built). A finding
@@ -10,44 +10,79 @@ but another kind counts as wrong for both kinds. Also reported: the share of neg
 (no PII) with any finding at all, and the share of values found with overlapping but not exact
 offsets.
 
-**Time** of `detect` and of a whole redaction (`Redactor.redact`) on prompts of 1 KB, 10 KB and
-100 KB: chat-like English and Portuguese text with a PII value every ~300 characters, p50 and p99
-over many prompts.
+**Time per request** of `detect` alone and of detection + redaction (`Redactor().redact`, as a
+request is redacted) on prompts of 1 KB, 10 KB and 100 KB. A prompt is English and Portuguese
+prose (the sentences below) with the labelled set's snippets, positive and negative alike,
+between them: a few PII values per KB among near misses (dates, prices, order numbers, invalid
+check digits). p50 and p99 over many prompts, pooled over a few rounds run one after another,
+each started once other work on the machine has fallen below `--max-other-load` cores (it is
+shared, and its speed moves by about 30% between runs).
 
-The report is printed and written into `--doc` between its markers.
+The accuracy and the times are written into `--doc` and the times, with the machine and the
+issue's target (detection + redaction of a 1 KB prompt within 0.2 ms), into `--benchmarks`,
+each between its markers.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import random
+import resource
+import shlex
 import statistics
+import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from loadtest.bench_machine import machine_state
 from loadtest.doc_section import write_section
 from router.privacy.detectors import KIND_ORDER, detect
 from router.privacy.redaction import Redactor
 
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "tests" / "privacy" / "data" / "labelled_snippets.jsonl"
+SECTION = "bench_privacy"
+TARGET_1KB_MS = 0.2  # issue 6: detection + redaction of a 1 KB prompt
+SIZES_KB = (1, 10, 100)
 
-_TEXT = (
-    "the customer asked about the order and wanted a refund before friday because the parcel "
-    "never arrived o cliente pediu ajuda com o pedido e quer saber quando chega a entrega "
-    "please check the account and reply with the status of ticket number 4821 obrigado"
+# Chat-like prose without PII; a prompt is mostly these, with a labelled snippet every third piece.
+PROSE = (
+    "Could you summarise the attached meeting notes in five bullet points for the team?",
+    "Please rewrite this paragraph so it sounds friendlier but keeps the same meaning.",
+    "The deployment failed again last night, and the logs only say that the health check "
+    "timed out after 30 seconds.",
+    "I need a short reply to a customer who is unhappy that the parcel arrived two days late.",
+    "Explain the difference between a process and a thread as if I were new to programming.",
+    "Here is the draft of the quarterly update; tighten it and keep it under 200 words.",
+    "Translate the following paragraph into Portuguese, keeping the technical terms in English.",
+    "What are the main risks of moving the billing service to another region this quarter?",
+    "Write a polite reminder that the invoice is due at the end of the month.",
+    "Can you suggest three titles for a blog post about running language models at the edge?",
+    "Pode resumir o relatório abaixo em poucas frases, destacando os pontos principais?",
+    "Preciso de uma resposta educada para um cliente que reclamou do atraso na entrega.",
+    "Reescreva este parágrafo de forma mais clara e objetiva, sem mudar o sentido.",
+    "O sistema ficou fora do ar por cerca de 15 minutos ontem à tarde e ninguém sabe por quê.",
+    "Quais são as vantagens e desvantagens de migrar o banco de dados para a nuvem?",
+    "Explique o que é uma fila de mensagens e quando vale a pena usar uma.",
+    "Traduza o texto a seguir para o inglês, mantendo o tom formal do original.",
+    "Monte uma lista de perguntas para a entrevista de um desenvolvedor júnior.",
+    "A reunião com o fornecedor foi adiada para a próxima semana, depois do feriado.",
+    "Sugira um plano de estudos de oito semanas para aprender estatística básica.",
 )
-_WORDS = tuple(_TEXT.split())
-_VALUES = (
-    "maria@example.com", "+55 21 98765-4321", "529.982.247-25", "4111 1111 1111 1111",
-    "10.0.0.12", "DE89 3704 0044 0532 0130 00", "sk-proj-abcdefghijklmnopqrstuvwx1234",
-)  # fmt: skip
+SNIPPET_SHARE = 1 / 3
 
 
 def accuracy() -> list[str]:
-    rows = [json.loads(line) for line in SNIPPETS.read_text(encoding="utf-8").splitlines()]
+    rows = _snippets()
     right: Counter[str] = Counter()
     found: Counter[str] = Counter()
     labelled: Counter[str] = Counter()
@@ -65,9 +100,9 @@ def accuracy() -> list[str]:
             if any(k == kind and s < end and start < e for k, s, e in findings):
                 overlapping[kind] += 1
         if not truth:
-            flagged = negatives_flagged[row["lang"]]
-            flagged[0] += bool(findings)
-            flagged[1] += 1
+            tally = negatives_flagged[row["lang"]]
+            tally[0] += bool(findings)
+            tally[1] += 1
     positives = sum(1 for row in rows if row["pii"])
     lines = [
         f"{len(rows)} snippets ({positives} with PII, {len(rows) - positives} without), "
@@ -95,38 +130,97 @@ def accuracy() -> list[str]:
     return lines
 
 
-def _prompt(rng: random.Random, size: int) -> str:
-    words: list[str] = []
-    length = 0
-    while length < size:
-        word = rng.choice(_VALUES) if rng.random() < 0.02 else rng.choice(_WORDS)
-        words.append(word)
-        length += len(word) + 1
-    return " ".join(words)[:size]
+def _snippets() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in SNIPPETS.read_text(encoding="utf-8").splitlines()]
 
 
-def timing(samples: int) -> list[str]:
+def prompts(
+    rng: random.Random, snippets: list[dict[str, Any]], size: int, count: int
+) -> tuple[list[str], float]:
+    """`count` prompts of `size` characters, and how many labelled values they hold on average
+    (a value cut by the prompt's end counts if it starts inside)."""
+    made: list[str] = []
+    values = 0
+    for _ in range(count):
+        pieces: list[str] = []
+        length = 0
+        while length < size:
+            if rng.random() < SNIPPET_SHARE:
+                snippet = rng.choice(snippets)
+                values += sum(1 for p in snippet["pii"] if length + p["start"] < size)
+                piece = snippet["text"]
+            else:
+                piece = rng.choice(PROSE)
+            pieces.append(piece)
+            length += len(piece) + 1
+        made.append(" ".join(pieces)[:size])
+    return made, values / count
+
+
+@dataclass
+class Series:
+    """One prompt size: its prompts and the milliseconds per request measured on them."""
+
+    size_kb: int
+    texts: list[str]
+    values_per_prompt: float
+    detect_ms: list[float] = field(default_factory=list)
+    redact_ms: list[float] = field(default_factory=list)  # Redactor().redact: detect + redact
+    round_p99_ms: list[float] = field(default_factory=list)  # of redact_ms, per round
+    round_foreign_cores: list[float] = field(default_factory=list)  # other work, per round
+
+
+def timing(args: argparse.Namespace) -> list[Series]:
+    """Each prompt size's series, pooled over `args.rounds` rounds of the same prompts, each
+    round of a size started on a quiet machine if one comes within `args.quiet_wait` s."""
     rng = random.Random(11)
-    lines = ["| prompt | detect p50 ms | detect p99 ms | redact p50 ms | redact p99 ms |",
-             "|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for size in (1024, 10 * 1024, 100 * 1024):
-        count = max(20, samples // (size // 1024))
-        prompts = [_prompt(rng, size) for _ in range(count)]
-        for prompt in prompts[:5]:
-            detect(prompt)
-        detect_ms, redact_ms = [], []
-        for prompt in prompts:
-            started = time.perf_counter()
-            detect(prompt)
-            detect_ms.append((time.perf_counter() - started) * 1e3)
-            started = time.perf_counter()
-            Redactor().redact(prompt)
-            redact_ms.append((time.perf_counter() - started) * 1e3)
-        lines.append(
-            f"| {size // 1024} KB | {statistics.median(detect_ms):.3f} | {_p99(detect_ms):.3f} "
-            f"| {statistics.median(redact_ms):.3f} | {_p99(redact_ms):.3f} |"
-        )
-    return lines
+    samples, rounds = args.samples, args.rounds
+    snippets = _snippets()
+    series = []
+    for size_kb in SIZES_KB:
+        texts, values = prompts(rng, snippets, size_kb * 1024, max(50, samples // size_kb))
+        series.append(Series(size_kb, texts, values))
+    for _ in range(rounds):
+        for row in series:
+            for text in row.texts[:5]:  # warm up
+                Redactor().redact(text)
+            gc.collect()
+            _wait_for_quiet(args.max_other_load, args.quiet_wait)
+            foreign_before, started_round = _foreign_cpu_s(), time.perf_counter()
+            redact_ms = []
+            for text in row.texts:
+                started = time.perf_counter()
+                detect(text)
+                row.detect_ms.append((time.perf_counter() - started) * 1e3)
+                started = time.perf_counter()
+                Redactor().redact(text)
+                redact_ms.append((time.perf_counter() - started) * 1e3)
+            row.redact_ms.extend(redact_ms)
+            row.round_p99_ms.append(_p99(redact_ms))
+            foreign_s = max(0.0, _foreign_cpu_s() - foreign_before)  # clock ticks of 10 ms
+            row.round_foreign_cores.append(foreign_s / (time.perf_counter() - started_round))
+    return series
+
+
+def _foreign_cpu_s() -> float:
+    """CPU seconds the machine's cores have been busy so far (/proc/stat), less this process's:
+    other work, which slows the rounds it overlaps (the machine is shared)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy_s = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return busy_s - own.ru_utime - own.ru_stime
+
+
+def _wait_for_quiet(max_cores: float, wait_s: float) -> None:
+    """Sample other work each second until it is at most `max_cores` or `wait_s` is spent."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        before = _foreign_cpu_s()
+        time.sleep(1.0)
+        cores = _foreign_cpu_s() - before
+        if cores <= max_cores or time.monotonic() >= deadline:
+            return
+        print(f"[bench] waiting for a quiet machine: {cores:.2f} other cores", file=sys.stderr)
 
 
 def _p99(values: list[float]) -> float:
@@ -134,15 +228,103 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
+def timing_table(series: list[Series]) -> list[str]:
+    lines = [
+        "| prompt | PII values per prompt | detect p50 ms | detect p99 ms "
+        "| detect + redact p50 ms | detect + redact p99 ms | p99 per round ms (other cores) |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in series:
+        rounds = " / ".join(
+            f"{p99:.3f} ({cores:.2f})"
+            for p99, cores in zip(row.round_p99_ms, row.round_foreign_cores, strict=True)
+        )
+        lines.append(
+            f"| {row.size_kb} KB | {row.values_per_prompt:.1f} "
+            f"| {statistics.median(row.detect_ms):.3f} | {_p99(row.detect_ms):.3f} "
+            f"| {statistics.median(row.redact_ms):.3f} | {_p99(row.redact_ms):.3f} | {rounds} |"
+        )
+    return lines
+
+
+def benchmarks_section(
+    series: list[Series], machine: dict[str, Any], started: datetime, args: argparse.Namespace
+) -> list[str]:
+    rounds = args.rounds
+    one_kb = next(row for row in series if row.size_kb == 1)
+    p50, p99 = statistics.median(one_kb.redact_ms), _p99(one_kb.redact_ms)
+    rounds_met = sum(round_p99 <= TARGET_1KB_MS for round_p99 in one_kb.round_p99_ms)
+    command = shlex.join(["python", "-m", "loadtest.bench_privacy", *sys.argv[1:]])
+    counts = ", ".join(f"{len(row.texts)} of {row.size_kb} KB" for row in series)
+    paragraphs = [
+        f"`{command}`, which wrote this section (and the same times, with the detectors' "
+        f"precision and recall, into docs/privacy.md). Commit `{_commit()}`, "
+        f"{started.strftime('%Y-%m-%d %H:%M UTC')}; {machine['nproc']} cores "
+        f"({machine['cpu_model']}), Python {machine['python']}, load average "
+        f"{machine['load_average_before'][0]:.2f} before the run. In process, one request at "
+        "a time, timed with `time.perf_counter`:",
+        f"- **the prompts** ({counts}): English and Portuguese prose with the labelled set's "
+        "snippets between the sentences (a third of the pieces, positive and negative alike), "
+        "so a few PII values per KB among near misses: dates, prices, order numbers, invalid "
+        "check digits;",
+        "- **detect** is `router.privacy.detectors.detect(text)`; **detect + redact** is "
+        "`Redactor().redact(text)`, which detects and then replaces each value with its "
+        "placeholder, as a request is redacted;",
+        f"- p50 and p99 are pooled over {rounds} rounds of the same prompts, one after another. "
+        "The machine is shared and its speed moves by about 30% between runs: each round of a "
+        f"size waits for other work to fall to {args.max_other_load:g} cores at most (for "
+        f"{args.quiet_wait:g} s at most), and the last column gives each round's p99 of "
+        "detection and redaction with the cores other work used during it.",
+    ]
+    verdict = (
+        f"**Target** (detection and redaction of a 1 KB prompt within {TARGET_1KB_MS} ms, taken "
+        f"as p99): p50 {p50:.3f} ms, p99 {p99:.3f} ms, met in {rounds_met} of {rounds} rounds: "
+        f"**{'met' if p99 <= TARGET_1KB_MS else 'not met'}**."
+    )
+    return [
+        *(_wrapped(paragraph) for paragraph in paragraphs),
+        "",
+        *timing_table(series),
+        "",
+        _wrapped(verdict),
+    ]
+
+
+def _wrapped(paragraph: str) -> str:
+    """At the docs' 100 columns, a list item's lines indented under its text."""
+    indent = "  " if paragraph.startswith("- ") else ""
+    return textwrap.fill(
+        paragraph, 100, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
+
+
+def _commit() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--doc", default=str(ROOT / "docs" / "privacy.md"))
-    parser.add_argument("--samples", type=int, default=2000, help="1 KB prompts timed")
+    parser.add_argument("--benchmarks", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--samples", type=int, default=2000, help="1 KB prompts timed per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-other-load", type=float, default=0.2, help="cores")
+    parser.add_argument("--quiet-wait", type=float, default=30.0, help="seconds, per round")
     args = parser.parse_args()
-    report = "\n".join([*accuracy(), "", *timing(args.samples)])
-    print(report)
+    machine, started = machine_state(), datetime.now(UTC)
+    series = timing(args)
+    report = "\n".join([*accuracy(), "", *timing_table(series)])
+    section = "\n".join(benchmarks_section(series, machine, started, args))
+    print(report, section, sep="\n\n")
     if args.doc:
-        write_section(Path(args.doc), "bench_privacy", report)
+        write_section(Path(args.doc), SECTION, report)
+    if args.benchmarks:
+        write_section(Path(args.benchmarks), SECTION, section)
 
 
 if __name__ == "__main__":

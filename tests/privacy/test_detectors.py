@@ -23,6 +23,7 @@ FOUND = [
     ("card", "card 4111 1111 1111 1111 exp 12/27", "4111 1111 1111 1111"),
     ("card", "cartão 5500-0000-0000-0004", "5500-0000-0000-0004"),
     ("card", "amex 378282246310005", "378282246310005"),
+    ("card", "visa de 13 dígitos 4222 222 222 222", "4222 222 222 222"),
     ("iban", "IBAN DE89 3704 0044 0532 0130 00 thanks", "DE89 3704 0044 0532 0130 00"),
     ("iban", "conta PT50000201231234567890154.", "PT50000201231234567890154"),
     ("iban", "GB82WEST12345698765432", "GB82WEST12345698765432"),
@@ -61,6 +62,67 @@ NOT_FOUND = [
     "skills: sk-ills, desk-top, task-force",
     "bearer of bad news",
 ]
+
+
+# A value glued to letters (a label typed without a space, a value pasted inside a word) is found:
+# only a digit next to a number ends it. Letters glued after an e-mail address or a secret may be
+# taken with it, since where the value ends cannot be told.
+GLUED = [
+    ("card", "cartão4111111111111111válido", "4111111111111111"),
+    ("card", "cardé4111 1111 1111 1111ok", "4111 1111 1111 1111"),
+    ("cpf", "cpf529.982.247-25ok", "529.982.247-25"),
+    ("cpf", "éé52998224725éé", "52998224725"),
+    ("cnpj", "cnpj11.222.333/0001-81é", "11.222.333/0001-81"),
+    ("cnpj", "x11222333000181y", "11222333000181"),
+    ("ssn", "ssn123-45-6789x", "123-45-6789"),
+    ("ip", "hosté192.168.1.10é", "192.168.1.10"),
+    ("phone", "tel+55 11 91234-5678ok", "+55 11 91234-5678"),
+    ("phone", "é+55 11 91234-5678é", "+55 11 91234-5678"),
+    ("phone", "celular(11) 91234-5678ok", "(11) 91234-5678"),
+    ("phone", "fone11 91234-5678x", "11 91234-5678"),
+    ("phone", "ligue011 3456-7890obrigado", "011 3456-7890"),
+    ("phone", "ligue0044 20 7946 0958obrigado", "0044 20 7946 0958"),
+    ("phone", "call log +49 30 77766279 3m12s", "+49 30 77766279"),  # "3m": a duration
+    ("iban", "xDE89370400440532013000y", "DE89370400440532013000"),
+    ("iban", "contaéDE89 3704 0044 0532 0130 00é", "DE89 3704 0044 0532 0130 00"),
+    ("email", "abcalice@example.comxyz", "abcalice@example.comxyz"),
+    ("email", "alice@example.com123", "alice@example.com"),
+    ("email", "escreva para joão@exemplo.com.br hoje", "joão@exemplo.com.br"),
+    ("secret", "key:sk-proj-abcdefghijklmnopqrstuvwx1234éé",
+     "sk-proj-abcdefghijklmnopqrstuvwx1234éé"),
+    ("secret", "AKIAIOSFODNN7EXAMPLEsecret", "AKIAIOSFODNN7EXAMPLEsecret"),
+    ("secret", "Bearer abcdefghijklmnopqrstuvwxyz123456ção", "abcdefghijklmnopqrstuvwxyz123456ção"),
+]  # fmt: skip
+
+# What letters next to a number could make look like a value, and is not one.
+NOT_FOUND_GLUED = [
+    "encode it with h264 1920 1080 at 30 fps",  # a landline's shape glued to a word: a code
+    "SKU12 3456-7890 is out of stock",  # after a capital letter: a product code
+    "invoice inv0012345678 paid",  # "00" and digits glued to a word, no space: a code
+    "ABDE89370400440532013000",  # an IBAN's shape after a capital: part of a longer code
+    "std::map<int> and a::b::c",  # IPv6 is never taken next to letters: hex digits are letters
+    "npm i lodash@4.17.21, then ssh deploy@localhost",  # no top-level domain
+    "SKU4111111111111112",  # a card's shape glued to a code, but Luhn fails
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "value"), GLUED)
+def test_a_value_glued_to_letters_is_found(kind: str, text: str, value: str) -> None:
+    found = [(f.kind, f.value(text)) for f in detect(text)]
+    assert found == [(kind, value)], text
+
+
+@pytest.mark.parametrize("text", NOT_FOUND_GLUED)
+def test_letters_next_to_a_number_do_not_make_it_a_value(text: str) -> None:
+    assert [(f.kind, f.value(text)) for f in detect(text)] == []
+
+
+def test_a_valid_card_number_glued_to_a_product_code_is_taken_for_a_card() -> None:
+    # A code whose digits are a valid card number (Luhn, an issuer's first digit, a card's
+    # length) cannot be told from a card typed after its label. Redaction is reversible: a
+    # product code redacted costs a placeholder in the prompt, a card let through leaks it.
+    text = "SKU4111111111111111"
+    assert [(f.kind, f.value(text)) for f in detect(text)] == [("card", "4111111111111111")]
 
 
 @pytest.mark.parametrize(("kind", "text", "value"), FOUND)

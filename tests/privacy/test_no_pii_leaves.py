@@ -40,8 +40,9 @@ T = TypeVar("T")
 
 KINDS = ("email", "phone", "card", "iban", "ip", "ssn", "cpf", "cnpj", "secret", "bearer")
 # Kinds found even when written inside a word (letters glued on both sides). A secret's prefix
-# after letters (`task-…` holds `sk-`) and an IPv6 address among hex letters are ambiguous.
-GLUE_OK = frozenset({"email", "phone", "card", "iban", "ssn", "cpf", "cnpj"})
+# after letters (`task-…` holds `sk-`) and an IPv6 address among hex letters are ambiguous
+# (kind `ip` here is IPv4: an IPv6 value is drawn as kind `ipv6`).
+GLUE_OK = frozenset({"email", "phone", "card", "iban", "ip", "ssn", "cpf", "cnpj"})
 WORDS = (
     "please", "check", "the", "account", "for", "my", "client", "payment", "call", "thanks",
     "meu", "cliente", "pagamento", "endereço", "ligue", "para", "obrigado", "não", "é", "você",
@@ -206,7 +207,7 @@ async def _ask(stack: Stack, tenant: str, body: dict[str, Any], stream: bool) ->
 
 
 @settings(
-    max_examples=120,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
