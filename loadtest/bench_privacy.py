@@ -10,13 +10,14 @@ but another kind counts as wrong for both kinds. Also reported: the share of neg
 (no PII) with any finding at all, and the share of values found with overlapping but not exact
 offsets.
 
-**Time per request** of `detect` alone and of detection + redaction (`Redactor().redact`, as a
-request is redacted) on prompts of 1 KB, 10 KB and 100 KB. A prompt is English and Portuguese
-prose (the sentences below) with the labelled set's snippets, positive and negative alike,
-between them: a few PII values per KB among near misses (dates, prices, order numbers, invalid
-check digits). p50 and p99 over many prompts, pooled over a few rounds run one after another,
-each started once other work on the machine has fallen below `--max-other-load` cores (it is
-shared, and its speed moves by about 30% between runs).
+**Time per request** of `detect` alone on a prompt, and of the privacy stage's work on a chat
+request holding it (`redact_request`: every text of the body scanned and redacted, and the redacted
+body encoded, as the stage does) for prompts of 1 KB, 10 KB and 100 KB. A prompt is English and
+Portuguese prose (the sentences below) with the labelled set's snippets, positive and negative
+alike, between them: a few PII values per KB among near misses (dates, prices, order numbers,
+invalid check digits). p50 and p99 over many prompts, pooled over a few rounds run one after
+another, each started once other work on the machine has fallen below `--max-other-load` cores (it
+is shared, and its speed moves by about 30% between runs).
 
 The accuracy and the times are written into `--doc` and the times, with the machine and the
 issue's target (detection + redaction of a 1 KB prompt within 0.2 ms), into `--benchmarks`,
@@ -43,10 +44,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from loadtest.bench_machine import machine_state
 from loadtest.doc_section import write_section
 from router.privacy.detectors import KIND_ORDER, detect
-from router.privacy.redaction import Redactor
+from router.privacy.request_redaction import redact_request
 
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "tests" / "privacy" / "data" / "labelled_snippets.jsonl"
@@ -165,7 +168,7 @@ class Series:
     texts: list[str]
     values_per_prompt: float
     detect_ms: list[float] = field(default_factory=list)
-    redact_ms: list[float] = field(default_factory=list)  # Redactor().redact: detect + redact
+    redact_ms: list[float] = field(default_factory=list)  # the privacy stage's work per request
     round_p99_ms: list[float] = field(default_factory=list)  # of redact_ms, per round
     round_foreign_cores: list[float] = field(default_factory=list)  # other work, per round
 
@@ -183,23 +186,45 @@ def timing(args: argparse.Namespace) -> list[Series]:
     for _ in range(rounds):
         for row in series:
             for text in row.texts[:5]:  # warm up
-                Redactor().redact(text)
+                redact_and_encode(chat_request(text))
             gc.collect()
             _wait_for_quiet(args.max_other_load, args.quiet_wait)
             foreign_before, started_round = _foreign_cpu_s(), time.perf_counter()
             redact_ms = []
             for text in row.texts:
+                body = chat_request(text)
                 started = time.perf_counter()
                 detect(text)
                 row.detect_ms.append((time.perf_counter() - started) * 1e3)
                 started = time.perf_counter()
-                Redactor().redact(text)
+                redact_and_encode(body)
                 redact_ms.append((time.perf_counter() - started) * 1e3)
             row.redact_ms.extend(redact_ms)
             row.round_p99_ms.append(_p99(redact_ms))
             foreign_s = max(0.0, _foreign_cpu_s() - foreign_before)  # clock ticks of 10 ms
             row.round_foreign_cores.append(foreign_s / (time.perf_counter() - started_round))
     return series
+
+
+def chat_request(prompt: str) -> dict[str, Any]:
+    """A chat request carrying the prompt: a fifth of it as the system prompt, the rest as the
+    user's message, as decoded from its JSON body."""
+    cut = prompt.find(" ", len(prompt) // 5)
+    cut = len(prompt) // 5 if cut < 0 else cut
+    return {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": prompt[:cut]},
+            {"role": "user", "content": prompt[cut:]},
+        ],
+    }
+
+
+def redact_and_encode(body: dict[str, Any]) -> None:
+    """The privacy stage's work: find and replace the PII, and encode the body sent on."""
+    found = redact_request(body)
+    if found is not None:
+        orjson.dumps(found.body)
 
 
 def _foreign_cpu_s() -> float:
@@ -267,9 +292,12 @@ def benchmarks_section(
         "snippets between the sentences (a third of the pieces, positive and negative alike), "
         "so a few PII values per KB among near misses: dates, prices, order numbers, invalid "
         "check digits;",
-        "- **detect** is `router.privacy.detectors.detect(text)`; **detect + redact** is "
-        "`Redactor().redact(text)`, which detects and then replaces each value with its "
-        "placeholder, as a request is redacted;",
+        "- **detect** is `router.privacy.detectors.detect(text)` on the prompt; **detect + "
+        "redact** is the privacy stage's work on a chat request holding it (a fifth as the "
+        "system prompt, the rest as the user's message): "
+        "`router.privacy.request_redaction.redact_request(body)`, which scans every text of "
+        "the body and replaces each value with its placeholder, and the redacted body encoded "
+        "with orjson;",
         f"- p50 and p99 are pooled over {rounds} rounds of the same prompts, one after another. "
         "The machine is shared and its speed moves by about 30% between runs: each round of a "
         f"size waits for other work to fall to {args.max_other_load:g} cores at most (for "
