@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from router.privacy.json_texts import map_texts
+from router.privacy.json_texts import NestedTooDeeply, map_texts
 from router.privacy.redaction import Redactor, StreamRestorer
 
 # Log probabilities list the tokens as generated: a placeholder there is split across tokens,
@@ -46,7 +46,10 @@ def restore_json_body(body: bytes, redactor: Redactor) -> bytes:
         answer = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    restored = restore_json_answer(answer, redactor)
+    try:
+        restored = restore_json_answer(answer, redactor)
+    except NestedTooDeeply:  # no answer is; the client gets it as the upstream wrote it
+        return body
     return body if restored is answer else orjson.dumps(restored)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from router.privacy.detectors import detect
-from router.privacy.json_texts import map_texts
+from router.privacy.json_texts import NestedTooDeeply, map_texts
 from router.privacy.request_redaction import RedactedRequest
 
 # Keys of a `chat.completion` that hold no text of the answer.
@@ -24,6 +24,13 @@ _NOT_ANSWER_TEXT = frozenset({"id", "object", "model", "role", "type", "system_f
 
 def cacheable_answer(answer: bytes, found: RedactedRequest | None) -> bytes | None:
     """`answer` (a `chat.completion`) as the cache may store it, or None when it may not be."""
+    try:
+        return _cacheable(answer, found)
+    except NestedTooDeeply:
+        return None
+
+
+def _cacheable(answer: bytes, found: RedactedRequest | None) -> bytes | None:
     body: Any = orjson.loads(answer)
     if found is not None:
         concealed = map_texts(body, found.redactor.conceal, _NOT_ANSWER_TEXT)

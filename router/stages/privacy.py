@@ -22,8 +22,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from router.context import RequestContext
-from router.errors import PiiBlocked
+from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
+from router.privacy.json_texts import MAX_DEPTH, NestedTooDeeply
 from router.privacy.request_redaction import redact_request
 
 TAGS_HEADER = "x-router-privacy-tags"
@@ -39,7 +40,14 @@ class PrivacyStage:
         privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
         tags = ctx.required_tags | frozenset(privacy.required_tags) | _header_tags(ctx)
         ctx.log_content = privacy.log_content
-        found = redact_request(ctx.parsed.body)
+        try:
+            found = redact_request(ctx.parsed.body)
+        except NestedTooDeeply:
+            # Not scanned is not sent: its texts could carry anything.
+            raise InvalidRequest(
+                f"The request body is nested more than {MAX_DEPTH} levels deep, which this "
+                "router does not accept."
+            ) from None
         if found is not None:
             action = privacy.on_pii
             ctx.decision.privacy = f"{action}; pii={','.join(found.kinds)}"

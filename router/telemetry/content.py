@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from router.context import RequestContext
-from router.privacy.json_texts import map_texts
+from router.privacy.json_texts import NestedTooDeeply, map_texts
 from router.privacy.redaction import Redactor
 
 # What a request's content is, per operation: chat messages, a completion prompt, embeddings input.
@@ -56,5 +56,8 @@ def _redacted_choices(ctx: RequestContext, redactor: Redactor) -> Any:
     except (orjson.JSONDecodeError, AttributeError):
         return None
     # The request's values get their placeholders back; other PII gets new ones.
-    concealed = map_texts(choices, redactor.conceal, _NOT_TEXT)
-    return map_texts(concealed, redactor.redact, _NOT_TEXT)
+    try:
+        concealed = map_texts(choices, redactor.conceal, _NOT_TEXT)
+        return map_texts(concealed, redactor.redact, _NOT_TEXT)
+    except NestedTooDeeply:
+        return None

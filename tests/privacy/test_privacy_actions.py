@@ -162,3 +162,16 @@ async def test_redact_covers_text_completions_and_embeddings(tmp_path: Path) -> 
         assert len(received) == 3
         assert all(EMAIL not in body and CPF not in body for body in received)
         assert all("<EMAIL_1>" in body for body in received)
+
+
+@pytest.mark.asyncio
+async def test_a_body_too_deeply_nested_to_scan_is_refused_with_a_400(tmp_path: Path) -> None:
+    nested: Any = f"mail {EMAIL}"
+    for _ in range(150):
+        nested = [nested]
+    async with privacy_stack(tmp_path) as stack:
+        client = stack.client(api_key=key_of("scrub"))
+        with pytest.raises(openai.BadRequestError) as raised:
+            await client.chat.completions.create(**_chat("hi"), extra_body={"tools": nested})
+        assert "nested" in raised.value.message
+        assert await _received_anywhere(stack) == []
