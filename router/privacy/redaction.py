@@ -35,7 +35,8 @@ class Redactor:
     def redact(self, text: str) -> str:
         """`text` with every PII value replaced by its placeholder."""
         findings = detect(text)
-        self._reserved.update(m.group() for m in PLACEHOLDER.finditer(text))
+        if "<" in text:
+            self._reserved.update(m.group() for m in PLACEHOLDER.finditer(text))
         if not findings:
             return text
         pieces: list[str] = []
