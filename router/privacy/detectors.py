@@ -284,16 +284,19 @@ _IPV4 = re.compile(
 )
 
 
-def _cnpjs(text: str, pos: int, endpos: int) -> Iterator[Span]:
-    for match in _CNPJ.finditer(text, pos, endpos):
-        if cnpj_valid(_digits(match.group())):
-            yield match.span()
+def _with_check_digits(pattern: re.Pattern[str], valid: Callable[[str], bool]) -> Detector:
+    """A detector of the pattern's matches whose digits pass `valid`."""
+
+    def detector(text: str, pos: int, endpos: int) -> Iterator[Span]:
+        for match in pattern.finditer(text, pos, endpos):
+            if valid(_digits(match.group())):
+                yield match.span()
+
+    return detector
 
 
-def _cpfs(text: str, pos: int, endpos: int) -> Iterator[Span]:
-    for match in _CPF.finditer(text, pos, endpos):
-        if cpf_valid(_digits(match.group())):
-            yield match.span()
+_cnpjs = _with_check_digits(_CNPJ, cnpj_valid)
+_cpfs = _with_check_digits(_CPF, cpf_valid)
 
 
 def _ssns(text: str, pos: int, endpos: int) -> Iterator[Span]:
