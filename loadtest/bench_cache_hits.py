@@ -46,7 +46,6 @@ import resource
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,7 +66,7 @@ from loadtest.bench_cache_client import (
 )
 from loadtest.bench_cache_stack import start_stack
 from loadtest.bench_cpu import CpuAccount
-from loadtest.bench_machine import machine_state
+from loadtest.bench_machine import git_commit, machine_state
 from loadtest.bench_processes import Processes
 from loadtest.bench_settings import REPO_ROOT
 from loadtest.loadgen_stats import percentile
@@ -299,17 +298,6 @@ async def run_series(
             results.append(await measure(port, series, concurrency, settings, account))
             processes.check_alive()
     return prepared, results
-
-
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def verdicts(results: Sequence[dict[str, Any]]) -> list[str]:

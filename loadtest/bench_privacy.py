@@ -34,7 +34,6 @@ import random
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import textwrap
 import time
@@ -46,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.bench_machine import machine_state
+from loadtest.bench_machine import git_commit, machine_state
 from loadtest.doc_section import write_section
 from router.privacy.detectors import KIND_ORDER, detect
 from router.privacy.request_redaction import redact_request
@@ -283,7 +282,7 @@ def benchmarks_section(
     counts = ", ".join(f"{len(row.texts)} of {row.size_kb} KB" for row in series)
     paragraphs = [
         f"`{command}`, which wrote this section (and the same times, with the detectors' "
-        f"precision and recall, into docs/privacy.md). Commit `{_commit()}`, "
+        f"precision and recall, into docs/privacy.md). Commit `{git_commit()}`, "
         f"{started.strftime('%Y-%m-%d %H:%M UTC')}; {machine['nproc']} cores "
         f"({machine['cpu_model']}), Python {machine['python']}, load average "
         f"{machine['load_average_before'][0]:.2f} before the run. In process, one request at "
@@ -324,15 +323,6 @@ def _wrapped(paragraph: str) -> str:
     return textwrap.fill(
         paragraph, 100, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
     )
-
-
-def _commit() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def main() -> None:

@@ -69,33 +69,6 @@ def _may_contain_placeholder(data: bytes) -> bool:
     return any(mark in data for mark in _OPENING_MARKS)
 
 
-class _FieldStream:
-    """One text field of one choice, restored across the events that carry its pieces.
-
-    `may_hold` is False only when the restorer certainly holds nothing, which lets events pass
-    without being parsed. It follows from what `StreamRestorer` holds: a tail that starts at the
-    text's last `<` and has no `>` after it.
-    """
-
-    __slots__ = ("_restorer", "may_hold")
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._restorer = StreamRestorer(redactor)
-        self.may_hold = False
-
-    def feed(self, piece: str) -> str:
-        last_open = piece.rfind("<")
-        if last_open >= 0:
-            self.may_hold = piece.find(">", last_open) < 0
-        elif ">" in piece:
-            self.may_hold = False
-        return self._restorer.feed(piece)
-
-    def flush(self) -> str:
-        self.may_hold = False
-        return self._restorer.flush()
-
-
 class SseRestorer:
     """Restores the placeholders in an OpenAI SSE stream (`chat.completion.chunk`s or
     `text_completion` chunks), fed the upstream's bytes as they arrive, cut anywhere.
@@ -109,7 +82,7 @@ class SseRestorer:
         self._redactor = redactor
         self._pending = b""  # bytes after the last complete line
         self._event_lines: list[bytes] = []  # complete lines of the event being read
-        self._choices: dict[int, dict[_Field, _FieldStream]] = {}
+        self._choices: dict[int, dict[_Field, StreamRestorer]] = {}
         self._head: dict[str, Any] = {}
         self._line_end = b"\n"
 
@@ -166,7 +139,7 @@ class SseRestorer:
         return _with_data(lines, orjson.dumps(chunk), blank)
 
     def _holding(self) -> bool:
-        return any(s.may_hold for fields in self._choices.values() for s in fields.values())
+        return any(s.holding for fields in self._choices.values() for s in fields.values())
 
     def _restore_choices(self, choices: list[Any]) -> bool:
         """Restores the chunk's choices in place; whether anything changed."""
@@ -179,7 +152,7 @@ class SseRestorer:
             for field, container, name in _text_fields(choice):
                 stream = fields.get(field)
                 if stream is None:
-                    stream = fields[field] = _FieldStream(self._redactor)
+                    stream = fields[field] = StreamRestorer(self._redactor)
                 restored = stream.feed(container[name])
                 if restored != container[name]:
                     container[name] = restored
@@ -211,7 +184,7 @@ class SseRestorer:
         return b"".join(events)
 
 
-def _tails(fields: dict[_Field, _FieldStream]) -> dict[_Field, str]:
+def _tails(fields: dict[_Field, StreamRestorer]) -> dict[_Field, str]:
     flushed = {field: stream.flush() for field, stream in fields.items()}
     return {field: tail for field, tail in flushed.items() if tail}
 

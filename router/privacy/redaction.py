@@ -97,6 +97,11 @@ class StreamRestorer:
         self._held = text[cut:]
         return self._redactor.restore(text[:cut])
 
+    @property
+    def holding(self) -> bool:
+        """Whether a tail is held back (a piece of text not yet released)."""
+        return bool(self._held)
+
     def flush(self) -> str:
         """The held tail, at the end of the stream."""
         text, self._held = self._held, ""

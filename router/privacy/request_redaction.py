@@ -29,7 +29,8 @@ _STRUCTURE_KEYS = frozenset(
 # Keys whose values are binary payloads or references to them; never scanned or rewritten.
 _BINARY_KEYS = frozenset({"image_url", "input_audio", "file"})
 _SKIPPED_KEYS = _STRUCTURE_KEYS | _BINARY_KEYS
-_FIRST_KEYS = ("messages", "prompt", "input")
+# Where a request's content is, per operation: chat messages, a completion prompt, embeddings input.
+CONTENT_KEYS = ("messages", "prompt", "input")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class RedactedRequest:
 def redact_request(body: dict[str, Any]) -> RedactedRequest | None:
     """The body with its PII replaced, or None when it carries none."""
     redactor = Redactor()
-    redacted = map_texts(body, redactor.redact, _SKIPPED_KEYS, _FIRST_KEYS)
+    redacted = map_texts(body, redactor.redact, _SKIPPED_KEYS, CONTENT_KEYS)
     if not redactor.kinds:
         return None
     kinds = tuple(kind for kind in KIND_ORDER if kind in redactor.kinds)

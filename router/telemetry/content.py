@@ -17,9 +17,8 @@ import orjson
 from router.context import RequestContext
 from router.privacy.json_texts import NestedTooDeeply, map_texts
 from router.privacy.redaction import Redactor
+from router.privacy.request_redaction import CONTENT_KEYS
 
-# What a request's content is, per operation: chat messages, a completion prompt, embeddings input.
-_INPUT_FIELDS = ("messages", "prompt", "input")
 _NOT_TEXT = frozenset({"role", "type", "id", "tool_call_id", "name", "finish_reason"})
 
 
@@ -40,7 +39,7 @@ def logged_content(ctx: RequestContext) -> LoggedContent | None:
     if not ctx.log_content:
         return None
     body = ctx.pii.body if ctx.pii is not None else ctx.parsed.body
-    content = next((body[f] for f in _INPUT_FIELDS if f in body), None)
+    content = next((body[f] for f in CONTENT_KEYS if f in body), None)
     redactor = ctx.pii.redactor if ctx.pii is not None else Redactor()
     return LoggedContent(content, _redacted_choices(ctx, redactor))
 

@@ -85,3 +85,11 @@ def test_a_stream_cut_anywhere_is_restored(parts: list[str], cuts: list[int]) ->
     offsets = sorted({min(c, len(redacted)) for c in cuts})
     pieces = [redacted[a:b] for a, b in zip([0, *offsets], [*offsets, len(redacted)], strict=True)]
     assert _streamed(redactor, pieces) == text
+
+
+def test_a_stream_restorer_says_when_it_holds_a_tail() -> None:
+    redactor = Redactor()
+    redactor.redact("write to ana@example.com")
+    restorer = StreamRestorer(redactor)
+    assert restorer.feed("send to <EMA") == "send to " and restorer.holding
+    assert restorer.feed("IL_1> now") == "ana@example.com now" and not restorer.holding
