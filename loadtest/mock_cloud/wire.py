@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 import orjson
 
 Kind = Literal["chat", "completion"]
+FinishReason = Literal["stop", "length"]
 
 SYSTEM_FINGERPRINT: Final = "fp_mock_cloud"
 OWNED_BY: Final = "mock-cloud"
@@ -40,13 +41,14 @@ class Generation:
     model: str
     choices: int
     tokens: int
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
     prompt_tokens: int
     stream: bool
     include_usage: bool
-    # The answer's pieces, one per token, when the region echoes the request; None: the answer
-    # is `answer_deltas`.
-    echo: tuple[str, ...] | None = None
+    # The answer's pieces, one per token, when they are not the region's template at `tokens`
+    # long (an echo of the request, or an answer cut at a stop sequence); None: the answer is
+    # `answer_deltas(region, tokens)`, whose encoded pieces are cached.
+    pieces: tuple[str, ...] | None = None
 
     def usage(self) -> dict[str, int]:
         completion = self.tokens * self.choices
@@ -88,7 +90,7 @@ def answer_text(region: str, tokens: int) -> str:
 
 
 def completion_body(g: Generation, region: str, response_id: str, created: int) -> bytes:
-    text = answer_text(region, g.tokens) if g.echo is None else "".join(g.echo)
+    text = answer_text(region, g.tokens) if g.pieces is None else "".join(g.pieces)
     choices: list[dict[str, Any]]
     if g.kind == "chat":
         message = {"role": "assistant", "content": text, "refusal": None}
@@ -118,8 +120,9 @@ class CompletionStream:
     """The SSE events of one streamed chat or text completion, produced piece by piece.
 
     The writer asks for `opening() + token(0)`, then `token(i)` as each token is due, then
-    `closing()`; with no delays it concatenates them all into a single write. An empty echo has
-    no tokens at all.
+    `closing()`; with no delays it concatenates them all into a single write. An empty answer has
+    no tokens at all. As OpenAI's do, each chunk carries one choice: with `n` > 1 every step
+    (the role, each token, the finish) is one chunk per choice, in index order.
     """
 
     __slots__ = ("_base", "_deltas", "_g", "_token_parts")
@@ -128,8 +131,8 @@ class CompletionStream:
         self._g = g
         self._deltas = (
             answer_deltas_json(region, g.tokens)
-            if g.echo is None
-            else tuple(orjson.dumps(piece) for piece in g.echo)
+            if g.pieces is None
+            else tuple(orjson.dumps(piece) for piece in g.pieces)
         )
         self._base: dict[str, Any] = {
             "id": response_id,
@@ -141,10 +144,11 @@ class CompletionStream:
         # OpenAI sends `usage: null` on every chunk but the last only when usage was asked for.
         if g.include_usage:
             self._base["usage"] = None
-        # Token events differ only in the text piece. Encoding one event around a placeholder and
-        # splitting there makes every later token event a single bytes.join, which took the
-        # encoding from about a fifth of the mock's CPU under the benchmark to a few percent.
-        self._token_parts = self._dict_token_event(_PLACEHOLDER).split(_PLACEHOLDER_JSON)
+        # Token events differ only in the text piece. Encoding one step's events (one per choice)
+        # around a placeholder and splitting there makes every later step a single bytes.join,
+        # which took the encoding from about a fifth of the mock's CPU under the benchmark to a
+        # few percent.
+        self._token_parts = self._dict_token_events(_PLACEHOLDER).split(_PLACEHOLDER_JSON)
         if len(self._token_parts) != g.choices + 1:  # the placeholder also occurs elsewhere
             self._token_parts = []
 
@@ -155,19 +159,18 @@ class CompletionStream:
     def opening(self) -> bytes:
         if self._g.kind != "chat":
             return b""
-        delta = {"role": "assistant", "content": "", "refusal": None}
-        return self._event([self._choice(i, delta, None) for i in range(self._g.choices)])
+        return self._events({"role": "assistant", "content": "", "refusal": None}, None)
 
     def token(self, i: int) -> bytes:
         piece_json = self._deltas[i]
         if self._token_parts:
             return piece_json.join(self._token_parts)
-        return self._dict_token_event(orjson.loads(piece_json))
+        return self._dict_token_events(orjson.loads(piece_json))
 
     def closing(self) -> bytes:
         g = self._g
         delta: dict[str, str] | str = {} if g.kind == "chat" else ""
-        events = self._event([self._choice(c, delta, g.finish_reason) for c in range(g.choices)])
+        events = self._events(delta, g.finish_reason)
         if g.include_usage:
             usage_chunk = {**self._base, "choices": [], "usage": g.usage()}
             events += b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
@@ -177,9 +180,9 @@ class CompletionStream:
         pieces = [self.opening(), *(self.token(i) for i in range(self.tokens)), self.closing()]
         return b"".join(pieces)
 
-    def _dict_token_event(self, piece: str) -> bytes:
+    def _dict_token_events(self, piece: str) -> bytes:
         delta = {"content": piece} if self._g.kind == "chat" else piece
-        return self._event([self._choice(c, delta, None) for c in range(self._g.choices)])
+        return self._events(delta, None)
 
     def _choice(
         self, index: int, delta: dict[str, Any] | str, finish_reason: str | None
@@ -193,8 +196,16 @@ class CompletionStream:
             }
         return {"text": delta, "index": index, "logprobs": None, "finish_reason": finish_reason}
 
-    def _event(self, choices: list[dict[str, Any]]) -> bytes:
-        return b"data: " + orjson.dumps({**self._base, "choices": choices}) + b"\n\n"
+    def _events(self, delta: dict[str, Any] | str, finish_reason: str | None) -> bytes:
+        """One step of the stream: an event per choice, each with the same delta."""
+        return b"".join(
+            [
+                b"data: "
+                + orjson.dumps({**self._base, "choices": [self._choice(c, delta, finish_reason)]})
+                + b"\n\n"
+                for c in range(self._g.choices)
+            ]
+        )
 
 
 def embedding_vector(data: bytes, dimensions: int) -> array.array[float]:
