@@ -1,7 +1,9 @@
 """Reads a node config file and the secrets it names from the environment.
 
 The only module that reads the environment: endpoints name the variable holding their key, and the
-keys live in `Secrets`, which is never logged, traced or serialised.
+keys live in `Secrets`, which is never logged, traced or serialised. A variable that is unset is a
+problem for a router about to serve, but only a warning for `edge-router config check`, which
+checks a file on a machine (a laptop, CI) that does not hold the production secrets.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from pathlib import Path
 
 from router.config.model import NodeConfig
 from router.config.yaml_source import (
+    ConfigProblem,
     FieldPath,
     parse_yaml,
+    problems_at,
     raise_if_problems,
     read_config_text,
     validate,
@@ -40,17 +44,28 @@ class LoadedNodeConfig:
     config: NodeConfig
     secrets: Secrets
     path: Path
+    # Loaded with `require_secrets=False` only: each secret variable that is unset, placed at the
+    # field naming it. Loaded as for serving, these are problems and the load fails.
+    missing_secrets: tuple[ConfigProblem, ...] = ()
 
     @property
     def policy_directory(self) -> Path | None:
-        directory = self.config.policies.directory
-        if directory is None:
-            return None
-        return (self.path.parent / directory).resolve()
+        return _policy_directory(self.config, self.path)
 
 
-def _reference_problems(config: NodeConfig) -> list[tuple[FieldPath, str]]:
+def _policy_directory(config: NodeConfig, config_path: Path) -> Path | None:
+    directory = config.policies.directory
+    if directory is None:
+        return None
+    return (config_path.parent / directory).resolve()
+
+
+def _reference_problems(config: NodeConfig, config_path: Path) -> list[tuple[FieldPath, str]]:
     problems: list[tuple[FieldPath, str]] = []
+    policy_directory = _policy_directory(config, config_path)
+    if policy_directory is not None and not policy_directory.is_dir():
+        state = "is not a directory" if policy_directory.exists() else "does not exist"
+        problems.append((("policies", "directory"), f"{policy_directory} {state}"))
     if not config.auth.api_keys and config.policies.directory is None:
         problems.append((("auth", "api_keys"), "give at least one key, or a policies.directory"))
     names = [e.name for e in config.endpoints]
@@ -112,14 +127,24 @@ def _read_secrets(
 
 
 def parse_node_config(
-    text: str, file: str, environ: Mapping[str, str] | None = None
+    text: str,
+    file: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    require_secrets: bool = True,
 ) -> LoadedNodeConfig:
+    """`require_secrets=False` reports unset secret variables in `missing_secrets` instead."""
     data, lines = parse_yaml(text, file)
     config = validate(NodeConfig, data, lines, file)
-    secrets, secret_problems = _read_secrets(config, os.environ if environ is None else environ)
-    raise_if_problems(file, lines, _reference_problems(config) + secret_problems)
-    return LoadedNodeConfig(config, secrets, Path(file))
+    secrets, missing = _read_secrets(config, os.environ if environ is None else environ)
+    problems = _reference_problems(config, Path(file))
+    raise_if_problems(file, lines, problems + missing if require_secrets else problems)
+    warnings = () if require_secrets else tuple(problems_at(file, lines, missing))
+    return LoadedNodeConfig(config, secrets, Path(file), missing_secrets=warnings)
 
 
-def load_node_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedNodeConfig:
-    return parse_node_config(read_config_text(path), str(path), environ)
+def load_node_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, require_secrets: bool = True
+) -> LoadedNodeConfig:
+    text = read_config_text(path)
+    return parse_node_config(text, str(path), environ, require_secrets=require_secrets)

@@ -2,9 +2,10 @@
 
 PyYAML's composed node tree keeps the line of every key and value; we walk it once to build the
 plain data and an index from field path to line, validate the data with pydantic, and map each
-validation error back to the line it came from. Used by the node config and, later, the tenant
-policy files, so that an operator always gets `file:line: field.path: message` for every problem at
-once instead of the first one only.
+validation error back to the line it came from. Used by the node config and the tenant policy
+files, so that an operator always gets `file:line: field.path: message` for every problem at once
+instead of the first one only. Problems PyYAML would raise with its own placeholder name
+(`<unicode string>`, since it is given text) are caught here and given the file's real path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import yaml
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 FieldPath = tuple[str | int, ...]
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True)
@@ -41,48 +45,117 @@ class ConfigInvalid(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _to_data(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
+class _NodeReader:
+    """Turns a composed node tree into plain data, noting each field's line and every problem."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[FieldPath, int] = {}
+        self.problems: list[ConfigProblem] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+        self._open: set[int] = set()  # collections being read, to stop at an alias of itself
+
+    def read(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self._scalar(node, path)
+        if id(node) in self._open:
+            self._problem(node, path, "an alias refers to a collection that contains it")
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
+        finally:
+            self._open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            field = (*path, key)
             if key in result:
-                line = key_node.start_mark.line + 1
-                raise ConfigInvalid(
-                    [ConfigProblem(_file_of(node), line, dotted((*path, key)), "duplicate key")]
-                )
-            result[key] = _to_data(value_node, (*path, key), lines)
+                first = self.lines[field]
+                self._problem(key_node, field, f"duplicate key (first written on line {first})")
+                continue
+            result[key] = self.read(value_node, field)
             # A field's line is the line of its key, where an operator looks for it.
-            lines[(*path, key)] = key_node.start_mark.line + 1
+            self.lines[field] = key_node.start_mark.line + 1
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return _scalar(node)
+
+    def _key(self, node: yaml.Node, path: FieldPath) -> str | None:
+        if node.tag == _MERGE_TAG:
+            self._problem(node, path, "merge keys (`<<`) are not supported: write the fields out")
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            self._problem(node, path, "a key must be a plain name, not a list or a mapping")
+            return None
+        try:
+            key = self._construct(node)
+        except ValueError as exc:
+            self._problem(node, path, f"not a valid key: {exc}")
+            return None
+        if not isinstance(key, str):
+            # YAML 1.1 reads `no`, `on` or `1` as a boolean or a number.
+            kind = type(key).__name__
+            self._problem(node, path, f"key {node.value!r} is read as {kind}: quote it")
+            return None
+        return key
+
+    def _scalar(self, node: yaml.Node, path: FieldPath) -> Any:
+        try:
+            return self._construct(node)
+        except ValueError as exc:
+            self._problem(node, path, f"not a valid value: {exc}")
+            return None
+
+    def _construct(self, node: yaml.Node) -> Any:
+        """The scalar's value; ValueError says why it has none (an unknown tag, 2024-02-30)."""
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise ValueError(exc.problem) from exc
+
+    def _problem(self, node: yaml.Node, path: FieldPath, message: str) -> None:
+        self.problems.append(
+            ConfigProblem(self.file, node.start_mark.line + 1, dotted(path), message)
+        )
 
 
-def _file_of(node: yaml.Node) -> str:
-    return str(node.start_mark.name)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+def _compose(text: str, file: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = f"not valid YAML: {exc.problem or exc.context}"
+        if exc.problem and exc.context and exc.context_mark is not None:
+            # "while parsing a flow sequence": where the unclosed bracket was opened.
+            message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise ConfigInvalid([ConfigProblem(file, line, "", message)]) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"character U+{exc.character:04X} is not allowed in YAML"
+        raise ConfigInvalid([ConfigProblem(file, line, "", message)]) from exc
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[FieldPath, int]]:
-    """The plain data of a YAML document and the line of each field path in it."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigInvalid(
-            [ConfigProblem(file, line, "", f"not valid YAML: {exc.problem}")]
-        ) from exc
-    lines: dict[FieldPath, int] = {}
-    if node is None:
-        return {}, lines
-    return _to_data(node, (), lines), lines
+    """The fields of a YAML document whose top level is a mapping, and the line of each."""
+    node = _compose(text, file)
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG):
+        raise ConfigInvalid([ConfigProblem(file, None, "", "the file is empty")])
+    if not isinstance(node, yaml.MappingNode):
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        message = f"the top level must be a mapping of field names to values, not {kind}"
+        raise ConfigInvalid([ConfigProblem(file, node.start_mark.line + 1, "", message)])
+    reader = _NodeReader(file)
+    data = reader.read(node, ())
+    if reader.problems:
+        raise ConfigInvalid(reader.problems)
+    return data, reader.lines
 
 
 def line_of(path: FieldPath, lines: dict[FieldPath, int]) -> int | None:
@@ -116,10 +189,38 @@ def _is_union_tag(part: str | int) -> bool:
 
 
 def read_config_text(path: Path) -> str:
+    """The text of a config file, which must be UTF-8 (as YAML 1.2 and every editor default)."""
+    file = str(path)
     try:
-        return path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigInvalid([ConfigProblem(str(path), None, "", f"cannot read: {exc}")]) from exc
+        raise ConfigInvalid([ConfigProblem(file, None, "", _unreadable(exc))]) from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            message = "the file is UTF-16: save it as UTF-8"
+        else:
+            message = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be read, save as UTF-8"
+        raise ConfigInvalid([ConfigProblem(file, line, "", message)]) from exc
+
+
+def _unreadable(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "a directory, not a file"
+    if isinstance(exc, PermissionError):
+        return "cannot read: permission denied"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def problems_at(
+    file: str, lines: dict[FieldPath, int], found: list[tuple[FieldPath, str]]
+) -> list[ConfigProblem]:
+    """Problems found after the schema (references, uniqueness), placed like schema problems."""
+    return [ConfigProblem(file, line_of(p, lines), dotted(p), message) for p, message in found]
 
 
 def raise_if_problems(
@@ -127,6 +228,4 @@ def raise_if_problems(
 ) -> None:
     """Checks made after the schema (references, uniqueness) report like schema problems."""
     if problems:
-        raise ConfigInvalid(
-            [ConfigProblem(file, line_of(p, lines), dotted(p), message) for p, message in problems]
-        )
+        raise ConfigInvalid(problems_at(file, lines, problems))

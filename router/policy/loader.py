@@ -1,9 +1,10 @@
 """Loading tenant policy files: every problem in every file, with file, line and field.
 
 `load_policy_dir` reads `*.yaml` in a directory. A file that fails is reported and left out;
-the others load, so one tenant's mistake never takes the others down. Checks that span fields
-(aliases named by experiments, one experiment per alias) or files (tenant ids, keys used by two
-tenants) are made here, after the schema, so that each can name where it went wrong.
+the others load, so one tenant's mistake never takes the others down; a directory that is missing
+or cannot be listed is one problem, named by its path. Checks that span fields (aliases named by
+experiments, one experiment per alias) or files (tenant ids, keys used by two tenants) are made
+here, after the schema, so that each can name where it went wrong.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from router.config.yaml_source import (
     ConfigInvalid,
     ConfigProblem,
     FieldPath,
+    dotted,
+    line_of,
     parse_yaml,
     raise_if_problems,
     read_config_text,
@@ -76,31 +79,50 @@ def _field_problems(policy: TenantPolicy, stem: str) -> list[tuple[FieldPath, st
     return problems
 
 
-def load_policy_file(path: Path) -> TenantPolicy:
+def _load(path: Path) -> tuple[TenantPolicy, dict[FieldPath, int]]:
     file = str(path)
     data, lines = parse_yaml(read_config_text(path), file)
     policy = validate(TenantPolicy, data, lines, file)
     raise_if_problems(file, lines, _field_problems(policy, path.stem))
-    return policy
+    return policy, lines
+
+
+def load_policy_file(path: Path) -> TenantPolicy:
+    return _load(path)[0]
+
+
+def _unlistable(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such directory"
+    if isinstance(exc, NotADirectoryError):
+        return "not a directory"
+    return f"cannot list the directory: {exc.strerror or exc}"
 
 
 def load_policy_dir(directory: Path) -> PolicySet:
     result = PolicySet()
+    try:
+        entries = list(directory.iterdir())
+    except OSError as exc:
+        result.problems.append(ConfigProblem(str(directory), None, "", _unlistable(exc)))
+        return result
     owners: dict[str, str] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in sorted(entry for entry in entries if entry.name.endswith(".yaml")):
         try:
-            policy = load_policy_file(path)
+            policy, lines = _load(path)
         except ConfigInvalid as invalid:
             result.problems.extend(invalid.problems)
             continue
-        shared = [key for key in policy.api_keys if key in owners]
+        shared = [i for i, key in enumerate(policy.api_keys) if key in owners]
         if shared:
+            where: FieldPath = ("api_keys", shared[0])
+            owner = owners[policy.api_keys[shared[0]]]
             result.problems.append(
                 ConfigProblem(
                     str(path),
-                    None,
-                    "api_keys",
-                    f"a key hash is already used by tenant {owners[shared[0]]!r}",
+                    line_of(where, lines),
+                    dotted(where),
+                    f"this key hash is already used by tenant {owner!r}",
                 )
             )
             continue
