@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -130,6 +131,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--queue", type=int, default=8, help="requests waiting beyond the batch")
     serve.add_argument(
+        "--parent-pid",
+        type=int,
+        help="stop when this process (the router that started the worker) is gone",
+    )
+    serve.add_argument(
         "--public-key",
         type=Path,
         help="PEM Ed25519 public key; when given, models must carry a valid manifest signature",
@@ -150,13 +156,34 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         queue_size=args.queue,
         public_key=args.public_key,
     )
+    # The port first: a busy one is one line at once, not a traceback after the models loaded.
+    try:
+        listening = args.unix or _listening_socket(args.host, args.port)
+    except OSError as error:
+        print(f"edge-worker: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
     try:
         models = open_models(settings)
     except ModelRefused as refused:
         print(f"edge-worker: {refused}", file=sys.stderr)
         return 2
-    uvloop.run(serve(models, args.host, args.port, args.unix))
+    uvloop.run(serve(models, listening, args.parent_pid))
     return 0
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _add_sign(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

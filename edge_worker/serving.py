@@ -1,11 +1,19 @@
-"""Opening the prepared models and running the worker's HTTP server until stopped."""
+"""Opening the prepared models and running the worker's HTTP server until stopped.
+
+The worker stops on SIGTERM or SIGINT, and by itself when the process that started it is gone
+(`parent_pid`): a router that dies, even by SIGKILL, must not leave its worker holding the port
+and the CPU. Linux reparents an orphan, so a changed parent pid is the sign; it is read every
+`_PARENT_CHECK_S`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +32,7 @@ log = logging.getLogger("edge_worker")
 GENERATOR_DIR = Path("smollm2-135m-instruct")
 EMBEDDER_DIR = Path("all-minilm-l6-v2") / "int8"
 DEFAULT_PRECISION = "int4-kquant-mixed"
+_PARENT_CHECK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,16 @@ def _public_key(path: Path | None) -> Ed25519PublicKey | None:
     return key
 
 
-async def serve(models: WorkerModels, host: str, port: int, unix: Path | None) -> None:
+async def serve(
+    models: WorkerModels, listening: socket.socket | Path, parent_pid: int | None = None
+) -> None:
+    """Serve on a bound socket (or a Unix socket path) until a signal, or the parent is gone."""
     runner = web.AppRunner(build_worker_app(models), handler_cancellation=True, access_log=None)
     await runner.setup()
     site: web.BaseSite = (
-        web.UnixSite(runner, str(unix)) if unix is not None else web.TCPSite(runner, host, port)
+        web.UnixSite(runner, str(listening))
+        if isinstance(listening, Path)
+        else web.SockSite(runner, listening)
     )
     await site.start()
     log.info(
@@ -77,10 +91,20 @@ async def serve(models: WorkerModels, host: str, port: int, unix: Path | None) -
     for sig in signals:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    watching = None if parent_pid is None else asyncio.create_task(_watch_parent(parent_pid, stop))
     try:
         await stop.wait()
     finally:
+        if watching is not None:
+            watching.cancel()
         for sig in signals:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
         await runner.cleanup()
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(_PARENT_CHECK_S)
+    log.warning("edge-worker: the process that started it (pid %d) is gone; stopping", parent_pid)
+    stop.set()

@@ -2,6 +2,7 @@
 
     edge-router serve --config node.yaml [--host H] [--port P]
     edge-router config check node.yaml
+    edge-router --version
     edge-router policy check policies/
     edge-router policy hash-key < key.txt
     edge-router policy schema > policies/schema.json
@@ -16,11 +17,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from router.config.loader import LoadedNodeConfig, load_node_config
-from router.config.yaml_source import ConfigInvalid
+from router.config.yaml_source import ConfigInvalid, ConfigProblem
+from router.ports import PortInUse, ensure_free, listening_socket
+from router.version import installed_version
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -33,38 +37,94 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or server.host
     port = server.port if args.port is None else args.port
     try:
+        listening = _claim_ports(loaded, host, port)
+    except PortInUse as busy:
+        print(f"edge-router: {busy}", file=sys.stderr)
+        return 1
+    try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
-        return asyncio.run(_run(loaded, host, port))
-    return uvloop.run(_run(loaded, host, port))
+        return asyncio.run(_run(loaded, listening))
+    return uvloop.run(_run(loaded, listening))
 
 
-async def _run(loaded: LoadedNodeConfig, host: str, port: int) -> int:
+def _claim_ports(loaded: LoadedNodeConfig, host: str, port: int) -> socket.socket:
+    """The router's listening socket, once the worker's port is known to be free too; nothing
+    else has started yet, so a second instance fails here with one line."""
+    listening = listening_socket(host, port, "the router's server.port")
+    worker = loaded.config.edge_worker
+    if worker.spawn:
+        try:
+            ensure_free("127.0.0.1", worker.port, "the edge worker's edge_worker.port")
+        except PortInUse:
+            listening.close()
+            raise
+    return listening
+
+
+async def _run(loaded: LoadedNodeConfig, listening: socket.socket) -> int:
     from router.server import build_app, serve
 
-    runner = await serve(build_app(loaded), host, port)
+    log = logging.getLogger("edge_router")
+    drain_timeout_s = loaded.config.server.drain_timeout_s
+    runner = await serve(build_app(loaded), listening, drain_timeout_s=drain_timeout_s)
     bound = [s.name for s in runner.sites]
-    logging.getLogger("edge_router").info("edge-router listening on %s", ", ".join(bound))
-    await until_stopped()
+    log.info("edge-router listening on %s", ", ".join(bound))
+    received = await until_stopped()
+    log.info(
+        "edge-router: %s received; no longer accepting, draining requests in flight "
+        "for up to %.0f s",
+        received.name,
+        drain_timeout_s,
+    )
     await runner.cleanup()
+    log.info("edge-router stopped")
     return 0
 
 
-async def until_stopped() -> None:
-    """Return on SIGINT or SIGTERM (how Kubernetes and a terminal stop a server)."""
-    stop = asyncio.Event()
+async def until_stopped() -> signal.Signals:
+    """Return the signal on SIGINT or SIGTERM (how Kubernetes and a terminal stop a server)."""
+    received: asyncio.Future[signal.Signals] = asyncio.get_running_loop().create_future()
+
+    def stop(sig: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(sig)
+
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+            loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await received
+    finally:
+        # A second signal during the drain changes nothing: `drain_timeout_s` bounds it.
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, _ignore, sig)
+
+
+def _ignore(sig: signal.Signals) -> None:
+    logging.getLogger("edge_router").info("%s received again; still draining", sig.name)
 
 
 def _check(args: argparse.Namespace) -> int:
+    """The node config and the policy files it points to; an unset secret is only a warning."""
+    from router.policy.loader import load_policy_dir
+
     try:
-        load_node_config(Path(args.config))
+        loaded = load_node_config(Path(args.config), require_secrets=False)
     except ConfigInvalid as invalid:
         print(invalid, file=sys.stderr)
+        return 2
+    for missing in loaded.missing_secrets:
+        print(
+            f"warning: {missing} (`edge-router serve` refuses to start without it)", file=sys.stderr
+        )
+    directory = loaded.policy_directory
+    problems = load_policy_dir(directory).problems if directory is not None else []
+    if problems:
+        print("\n".join(str(p) for p in problems), file=sys.stderr)
         return 2
     print("ok")
     return 0
@@ -73,7 +133,7 @@ def _check(args: argparse.Namespace) -> int:
 def _policy_check(args: argparse.Namespace) -> int:
     from router.policy.loader import load_policy_dir, load_policy_file
 
-    problems = []
+    problems: list[ConfigProblem] = []
     for target in map(Path, args.paths):
         if target.is_dir():
             problems.extend(load_policy_dir(target).problems)
@@ -110,6 +170,7 @@ def _policy_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-router", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"edge-router {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the router")
     serve.add_argument("--config", required=True, help="node config YAML")
@@ -119,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     config = commands.add_parser("config", help="node config tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate a node config file")
+    check = config_commands.add_parser(
+        "check",
+        help="validate a node config file and its policy files (an unset secret only warns)",
+    )
     check.add_argument("config")
     check.set_defaults(func=_check)
     policy = commands.add_parser("policy", help="tenant policy tools")

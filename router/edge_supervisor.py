@@ -7,6 +7,12 @@ other, so a worker that is down or restarting simply takes no traffic. If the pr
 is started again after a back-off that doubles from `restart_backoff_s` up to
 `max_restart_backoff_s` and starts over once a run has lasted a minute. Every start and exit is
 logged. On shutdown the worker gets SIGTERM, then SIGKILL if it has not exited within 10 s.
+
+The worker runs in a session of its own, so a terminal's Ctrl-C reaches the router alone, which
+drains its requests (some of them served by the worker) before it stops the worker. The worker
+is told the router's pid and exits by itself when the router is gone, even after a SIGKILL. A
+port held by some other process (a worker left by an older router, say) is reported once with
+its holder, and the worker is started when the port is free again, not restarted in a loop.
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 
 from router.config.model import EdgeWorkerSettings
+from router.ports import PortInUse, ensure_free
 
 log = logging.getLogger("edge_router.edge_worker")
 
 # A run this long counts as healthy: the next crash starts the back-off from the beginning.
 _STABLE_RUN_S = 60.0
 _STOP_GRACE_S = 10.0
+_PORT_RECHECK_S = 1.0
 
 
 class EdgeWorkerSupervisor:
@@ -38,6 +47,7 @@ class EdgeWorkerSupervisor:
             sys.executable, "-m", "edge_worker.cli", "serve",
             "--host", "127.0.0.1", "--port", str(settings.port),
             "--max-batch", str(settings.max_batch), "--queue", str(settings.queue),
+            "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
         if settings.store is not None:
             command += ["--store", settings.store]
@@ -50,8 +60,11 @@ class EdgeWorkerSupervisor:
         backoff_s = self._settings.restart_backoff_s
         try:
             while True:
+                await self._until_port_free()
                 started = time.monotonic()
-                self.process = await asyncio.create_subprocess_exec(*self.command())
+                self.process = await asyncio.create_subprocess_exec(
+                    *self.command(), start_new_session=True
+                )
                 self.starts += 1
                 log.info("edge worker started (pid %d)", self.process.pid)
                 code = await self.process.wait()
@@ -68,6 +81,21 @@ class EdgeWorkerSupervisor:
                 backoff_s = min(backoff_s * 2, self._settings.max_restart_backoff_s)
         finally:
             await self._stop()
+
+    async def _until_port_free(self) -> None:
+        reported = False
+        while True:
+            try:
+                ensure_free("127.0.0.1", self._settings.port, "the edge worker's edge_worker.port")
+            except PortInUse as busy:
+                if not reported:
+                    log.error("%s; the worker starts when it is free", busy)
+                    reported = True
+                await asyncio.sleep(_PORT_RECHECK_S)
+                continue
+            if reported:
+                log.info("port %d is free again; starting the edge worker", self._settings.port)
+            return
 
     async def _stop(self) -> None:
         process = self.process

@@ -41,6 +41,10 @@ class RouterEmbedder:
         return await self._batching.embed(texts)
 
     @property
+    def loaded(self) -> bool:
+        return self._batching is not None
+
+    @property
     def batches(self) -> int:
         return 0 if self._batching is None else self._batching.batches
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
@@ -43,6 +44,7 @@ from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
+from router.readiness import waiting_for
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator, AuthStage
 from router.stages.cache import CacheStage
@@ -187,9 +189,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[STATE].registry.any_available()
+    state = request.app[STATE]
+    waiting = waiting_for(state.registry, state.embedder)
     return web.json_response(
-        {"status": "ready" if ready else "no endpoint available"}, status=200 if ready else 503
+        {"status": "waiting" if waiting else "ready", "waiting_for": waiting},
+        status=503 if waiting else 200,
     )
 
 
@@ -335,14 +339,27 @@ def _shared_cache(loaded: LoadedNodeConfig, cache: CacheStage, clock: Clock) -> 
     )
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start the app on a socket; the caller stops it with `await runner.cleanup()`.
+async def serve(
+    app: web.Application,
+    listen: socket.socket | tuple[str, int],
+    *,
+    drain_timeout_s: float = 0.0,
+) -> web.AppRunner:
+    """Start the app on a bound socket or a (host, port); stop it with `await runner.cleanup()`.
 
+    `runner.cleanup()` stops accepting at once, lets requests and streams in flight finish for up
+    to `drain_timeout_s`, then cancels what is left and closes the app's parts (`_lifespan`).
     `handler_cancellation` makes a client disconnect cancel its handler, which closes the
     upstream connection and so stops generation the client no longer wants.
     """
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=drain_timeout_s
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096)
+    site: web.BaseSite
+    if isinstance(listen, socket.socket):
+        site = web.SockSite(runner, listen)
+    else:
+        site = web.TCPSite(runner, listen[0], listen[1], backlog=4096)
     await site.start()
     return runner

@@ -184,7 +184,7 @@ async def running_stack(
             span_processor=SimpleSpanProcessor(exporter),
             access_log=access_log,
         )
-        runner = await serve(app, "127.0.0.1", 0)
+        runner = await serve(app, ("127.0.0.1", 0))
         try:
             host, port = runner.addresses[0][:2]
             yield Stack(cloud, app, f"http://{host}:{port}", exporter, http, access_log, stream)

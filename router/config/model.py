@@ -29,6 +29,9 @@ class ServerSettings(Strict):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     access_log: bool = True
+    # On SIGTERM or SIGINT the router stops accepting, lets requests and streams in flight finish
+    # for at most this long, then closes them and exits 0. Under Kubernetes' default 30 s grace.
+    drain_timeout_s: NonNegativeFloat = 25.0
 
 
 class AuthSettings(Strict):
@@ -128,6 +131,9 @@ class HealthSettings(Strict):
     probe_interval_s: PositiveFloat = 2.0
     probe_timeout_s: PositiveFloat = 1.0
     probe_failures_to_eject: int = Field(2, ge=1)
+    # An endpoint that has never answered is not ejected by failed probes for this long after the
+    # router starts tracking it: the edge worker loads its models in a few seconds.
+    startup_grace_s: NonNegativeFloat = 30.0
 
 
 class EstimatorSettings(Strict):

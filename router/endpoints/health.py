@@ -23,6 +23,10 @@ serve and needs no coordination between router processes:
   success re-admits the endpoint; its failure ejects it again for longer. A trial that never
   reports (a lost task) frees its slot after `base_ejection_s` so it cannot wedge the endpoint;
   `cancel_trial` frees it at once when a trial ends without a verdict (client gone, 429).
+- Start-up grace: an endpoint that has never answered is starting (a worker loading its models, a
+  sidecar coming up) for `startup_grace_s` after it is first tracked; failed probes in that time
+  are not counted, so the prober never ejects an endpoint that is still starting. Real traffic
+  is judged as always. `answered` feeds the router's readiness.
 - `HealthBoard` applies `max_ejection_percent` across endpoints: see `HealthBoard`.
 
 Pure logic: no I/O, no asyncio; time comes from an injected `Clock`.
@@ -63,7 +67,9 @@ class EndpointHealth:
         "_ejected_until_s",
         "_healthy_since_s",
         "_settings",
+        "_tracked_since_s",
         "_trial_started_s",
+        "answered",
         "consecutive_failures",
         "consecutive_probe_failures",
         "last_probe_rtt_ms",
@@ -77,6 +83,8 @@ class EndpointHealth:
         self._ejected_until_s: float | None = None
         self._healthy_since_s: float | None = clock.now()
         self._trial_started_s: float | None = None
+        self._tracked_since_s = clock.now()
+        self.answered = False  # a probe or a request has succeeded at least once
         self.consecutive_failures = 0
         self.consecutive_probe_failures = 0
         self.times_ejected = 0
@@ -89,6 +97,12 @@ class EndpointHealth:
         if until_s is None:
             return HealthState.HEALTHY
         return HealthState.EJECTED if self._clock.now() < until_s else HealthState.HALF_OPEN
+
+    @property
+    def starting(self) -> bool:
+        """Never answered, and still inside its start-up grace."""
+        grace_s = self._settings.startup_grace_s
+        return not self.answered and self._clock.now() - self._tracked_since_s < grace_s
 
     @property
     def ejected_until_s(self) -> float | None:
@@ -115,6 +129,7 @@ class EndpointHealth:
         self._trial_started_s = None
 
     def record_success(self) -> None:
+        self.answered = True
         self.consecutive_failures = 0
         if self.state is HealthState.HALF_OPEN:
             self._readmit()
@@ -142,6 +157,7 @@ class EndpointHealth:
             self.last_probe_rtt_ms = rtt_ms
         if not ok:
             return self._probe_failed()
+        self.answered = True
         self.consecutive_probe_failures = 0
         if self.state is HealthState.HALF_OPEN:
             self._readmit()
@@ -165,6 +181,8 @@ class EndpointHealth:
         ejected_for_s = 0.0 if until_s is None else max(0.0, until_s - now_s)
         return {
             "state": self.state.value,
+            "starting": self.starting,
+            "answered": self.answered,
             "consecutive_failures": self.consecutive_failures,
             "consecutive_probe_failures": self.consecutive_probe_failures,
             "times_ejected": self._decayed_times_ejected(now_s),
@@ -177,6 +195,8 @@ class EndpointHealth:
         }
 
     def _probe_failed(self) -> bool:
+        if self.starting:
+            return False
         self.consecutive_probe_failures += 1
         state = self.state
         if state is HealthState.EJECTED:

@@ -1,7 +1,10 @@
 """Active probes: a cheap request to every endpoint on an interval, for RTT and reachability.
 
 Runs as one background task for the app's lifetime. Each round probes all endpoints at once, so a
-hanging endpoint delays nothing but its own sample.
+hanging endpoint delays nothing but its own sample. While an endpoint is still starting (never
+answered, inside its start-up grace), it is probed every `_STARTING_INTERVAL_S` between rounds, so
+the router sees a worker that finished loading its models within a fraction of a second rather
+than a whole probe interval later (readiness waits for it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from router.endpoints.registry import Endpoint, Registry
 from router.endpoints.transport import Transport
 
 log = logging.getLogger("edge_router.prober")
+
+_STARTING_INTERVAL_S = 0.1
 
 
 class Prober:
@@ -43,4 +48,19 @@ class Prober:
     async def run(self) -> None:
         while True:
             await self.probe_once()
-            await asyncio.sleep(self._settings.probe_interval_s)
+            await self._probe_starting_until(self._settings.probe_interval_s)
+
+    async def _probe_starting_until(self, interval_s: float) -> None:
+        """Wait `interval_s`, probing the endpoints that are still starting meanwhile."""
+        loop = asyncio.get_running_loop()
+        next_round_s = loop.time() + interval_s
+        while (left_s := next_round_s - loop.time()) > 0:
+            starting = [e for e in self._registry.endpoints.values() if self._starting(e)]
+            if not starting:
+                await asyncio.sleep(left_s)
+                return
+            await asyncio.sleep(min(_STARTING_INTERVAL_S, left_s))
+            await asyncio.gather(*(self._probe(e) for e in starting))
+
+    def _starting(self, endpoint: Endpoint) -> bool:
+        return self._registry.health.get(endpoint.name).starting

@@ -166,7 +166,7 @@ async def test_the_worker_serves_on_a_unix_socket(tmp_path: Path) -> None:
 
     socket_path = tmp_path / "worker.sock"
     models = open_models(ServeSettings(store=store()))
-    serving_task = asyncio.create_task(serving.serve(models, "127.0.0.1", 0, socket_path))
+    serving_task = asyncio.create_task(serving.serve(models, socket_path))
     try:
         for _ in range(100):
             if socket_path.exists():

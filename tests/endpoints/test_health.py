@@ -12,6 +12,7 @@ SETTINGS = HealthSettings(
     max_ejection_s=300.0,
     max_ejection_percent=50.0,
     probe_failures_to_eject=2,
+    startup_grace_s=0.0,  # these tests judge endpoints past their start-up
 )
 NAMES = ("us-east", "us-west", "eu-west", "ap-south")
 
@@ -317,6 +318,8 @@ def test_admin_view_reports_state_counts_and_remaining_ejection() -> None:
     view = board.as_dict()
     assert view["us-east"] == {
         "state": "ejected",
+        "starting": False,
+        "answered": False,
         "consecutive_failures": 0,
         "consecutive_probe_failures": 1,
         "times_ejected": 1,
@@ -328,3 +331,45 @@ def test_admin_view_reports_state_counts_and_remaining_ejection() -> None:
     assert view["us-west"]["state"] == "healthy"
     assert view["us-west"]["ejected_for_s"] == 0.0
     json.dumps(view)
+
+
+STARTING = SETTINGS.model_copy(update={"startup_grace_s": 30.0})
+
+
+def test_failed_probes_never_eject_an_endpoint_inside_its_start_up_grace() -> None:
+    board, clock = make_board(settings=STARTING)
+    for _ in range(20):
+        assert not board.record_probe("us-east", False, None)
+        clock.advance(1.0)
+    health = board.get("us-east")
+    assert health.state is HealthState.HEALTHY and health.starting and not health.answered
+
+
+def test_failed_probes_eject_an_endpoint_that_never_answered_once_its_grace_is_over() -> None:
+    board, clock = make_board(settings=STARTING)
+    board.record_probe("us-east", False, None)
+    clock.advance(30.0)
+    assert not board.get("us-east").starting
+    assert not board.record_probe("us-east", False, None)
+    assert board.record_probe("us-east", False, None)
+
+
+def test_an_endpoint_that_answered_is_judged_at_once_inside_the_grace() -> None:
+    board, _ = make_board(settings=STARTING)
+    board.record_probe("us-east", True, 5.0)
+    health = board.get("us-east")
+    assert health.answered and not health.starting
+    assert not board.record_probe("us-east", False, None)
+    assert board.record_probe("us-east", False, None)
+
+
+def test_real_traffic_failures_still_eject_an_endpoint_that_is_starting() -> None:
+    board, _ = make_board(settings=STARTING)
+    assert fail(board, "us-east", 5, FailureKind.CONNECT)[-1]
+    assert board.get("us-east").state is HealthState.EJECTED
+
+
+def test_a_successful_request_counts_as_an_answer() -> None:
+    board, _ = make_board(settings=STARTING)
+    board.record_success("us-east")
+    assert board.get("us-east").answered

@@ -1,0 +1,73 @@
+"""The ports a process is about to listen on, claimed before anything else starts.
+
+A second router started beside a running one, or a router whose edge worker was left behind by a
+killed predecessor, must fail at once with one line naming the port, and the process that holds
+it where the system tells, rather than start half its parts and print tracebacks. So the router
+binds its own listening socket first (and serves on that very socket: no window for another
+process between the check and the bind) and checks the worker's port before it spawns a worker.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import psutil
+
+_COMMAND_CHARS = 120
+
+
+class PortInUse(Exception):
+    """A port some other process listens on; the message names it and, if known, its holder."""
+
+    def __init__(self, host: str, port: int, purpose: str) -> None:
+        holder = holder_of(port)
+        by = f" by {holder}" if holder is not None else ""
+        super().__init__(f"port {port} on {host} ({purpose}) is already in use{by}")
+        self.port = port
+
+
+def listening_socket(host: str, port: int, purpose: str, backlog: int = 4096) -> socket.socket:
+    """A socket bound to (host, port) and listening; `PortInUse` when another process has it."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # As asyncio's create_server does: a port in TIME_WAIT is free, a listening one is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port, purpose) from error
+        raise
+    return sock
+
+
+def ensure_free(host: str, port: int, purpose: str) -> None:
+    """Raise `PortInUse` when (host, port) cannot be listened on now."""
+    listening_socket(host, port, purpose, backlog=1).close()
+
+
+def holder_of(port: int) -> str | None:
+    """'pid N (command line)' of the process listening on `port`, when the system tells."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for connection in connections:
+        listening = connection.status == psutil.CONN_LISTEN
+        if listening and connection.laddr and connection.laddr.port == port and connection.pid:
+            return f"pid {connection.pid} ({_command_of(connection.pid)})"
+    return None
+
+
+def _command_of(pid: int) -> str:
+    try:
+        command = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return "?"
+    return command if len(command) <= _COMMAND_CHARS else command[: _COMMAND_CHARS - 3] + "..."
+
