@@ -3,18 +3,21 @@
     .venv/bin/python -m loadtest.bench_cache_hits [--samples 5000] [--embedding-samples 1000] \\
         [--concurrency 1,8] [--store DIR] [--no-pin] [--out results.json]
 
+Needs the embedder (all-minilm-l6-v2/int8) in the model store: `--store`, else EDGE_WORKER_STORE,
+else the default, which `make models` prepares; without it the run stops with one line saying so,
+before any process starts.
+
 Starts on free loopback ports the mock cloud (one region at zero simulated latency, 128-token
 answers) and `edge-router serve` with a node config and a tenant policy written to a temporary
 directory (`loadtest/bench_cache_stack.py`): the tenant has `cache: {enabled: true}`, the node
 `cache: {enabled: true, semantic: true}`, so the router loads the all-MiniLM-L6-v2 embedder from
-the model store (`--store`, else EDGE_WORKER_STORE, else the default; `make models` prepares it).
-As the other benchmarks do, the router is pinned to one core (`--router-cpu`) and this client and
-the mock cloud to the other (`--load-cpu`); `--no-pin` leaves all three free to use both cores,
-which the embedder's two onnxruntime threads are tuned for.
+that store. As the other benchmarks do, the router is pinned to one core (`--router-cpu`) and
+this client and the mock cloud to the other (`--load-cpu`); `--no-pin` leaves all three free to
+use both cores, which the embedder's two onnxruntime threads are tuned for.
 
 Then, with a lean client (`loadtest/bench_cache_client.py`: one keep-alive connection per
 concurrent caller, the clock read when the answer's last byte is parsed):
-1. **warm**: distinct origin questions from `../shared/datasets/gptcache_paraphrases.json` are
+1. **warm**: distinct origin questions from `third_party/datasets/gptcache_paraphrases.json` are
    sent until `--questions` of them answered `x-router-cache: miss` and then, repeated,
    `hit-exact`; a question that is a semantic hit of an earlier one is left out;
 2. **select**: each stored question's paraphrase is sent once with the request header
@@ -66,12 +69,12 @@ from loadtest.bench_cache_client import (
 )
 from loadtest.bench_cache_stack import start_stack
 from loadtest.bench_cpu import CpuAccount
+from loadtest.bench_datasets import GPTCACHE_PARAPHRASES
 from loadtest.bench_machine import git_commit, machine_state
+from loadtest.bench_models import EMBEDDER_MODEL, require_models
 from loadtest.bench_processes import Processes
-from loadtest.bench_settings import REPO_ROOT
 from loadtest.loadgen_stats import percentile
 
-DATASET: Final = REPO_ROOT.parent / "shared" / "datasets" / "gptcache_paraphrases.json"
 # The targets, p99 end to end at the router (ms).
 EXACT_P99_TARGET_MS: Final = 1.0
 SEMANTIC_P99_TARGET_MS: Final = 10.0
@@ -152,7 +155,7 @@ async def probe(conn: Connection, port: int, texts: Sequence[str], expect: str) 
 
 
 async def prepare(port: int, wanted: int) -> Prepared:
-    rows: list[dict[str, str]] = json.loads(DATASET.read_text())
+    rows: list[dict[str, str]] = json.loads(GPTCACHE_PARAPHRASES.read_text())
     unique = list({row["origin"]: row for row in rows if row["origin"] != row["similar"]}.values())
     conn = await connect(port)
     try:
@@ -439,6 +442,7 @@ def run(settings: Settings) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
+    require_models("bench_cache_hits", settings.store, [EMBEDDER_MODEL])
 
     def terminate(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)

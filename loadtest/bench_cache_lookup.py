@@ -1,6 +1,10 @@
 """The semantic tier's look-up time in one partition, exact (numpy) against the HNSW graph.
 
-    python -m loadtest.bench_cache_lookup [--sizes 1000,5000,10000,20000,50000,100000]
+    python -m loadtest.bench_cache_lookup [--store DIR] [--sizes 1000,5000,10000,20000,50000,100000]
+
+Needs the embedder (all-minilm-l6-v2/int8) in the model store: `--store`, else EDGE_WORKER_STORE,
+else the default, which `make models` prepares; without it the run stops with one line saying so.
+The sentences come from third_party/datasets/ (its README says where from).
 
 Fills one partition of `router.cache.semantic.SemanticIndex` twice, once kept exact and once
 moved to the graph from its first entry, with unit vectors from the served embedder
@@ -30,12 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from edge_worker.embedder import Embedder
-from edge_worker.model_store import resolve_store
+from loadtest.bench_datasets import GPTCACHE_PARAPHRASES, PAWS_WIKI_TEST
+from loadtest.bench_models import EMBEDDER_MODEL, require_models
 from router.cache.semantic import SemanticIndex, SemanticMatch
 from router.config.model import CacheSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
 PARTITION = "one-partition"
 THRESHOLD = CacheSettings().similarity_threshold
 
@@ -43,8 +47,8 @@ THRESHOLD = CacheSettings().similarity_threshold
 def _sentences() -> tuple[list[str], list[str]]:
     """(texts to store: the GPTCache origins first, then PAWS-Wiki's sentences; the questions:
     the GPTCache paraphrases of those origins)."""
-    rows = json.loads((DATASETS / "gptcache_paraphrases.json").read_text())
-    with (DATASETS / "paws_wiki_test.tsv").open(encoding="utf-8") as handle:
+    rows = json.loads(GPTCACHE_PARAPHRASES.read_text())
+    with PAWS_WIKI_TEST.open(encoding="utf-8") as handle:
         paws = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     stored = list(dict.fromkeys([r["origin"] for r in rows] + [
         s for r in paws for s in (r["sentence1"], r["sentence2"])
@@ -101,7 +105,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,5000,10000,20000,50000,100000")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    embedder = Embedder.open(resolve_store(args.store, os.environ) / "all-minilm-l6-v2" / "int8")
+    store = require_models("bench_cache_lookup", args.store, [EMBEDDER_MODEL])
+    embedder = Embedder.open(store / EMBEDDER_MODEL.relative_dir)
     stored_texts, questions = _sentences()
     started = time.perf_counter()
     real = _embed(embedder, stored_texts)

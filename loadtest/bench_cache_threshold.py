@@ -2,12 +2,15 @@
 
     python -m loadtest.bench_cache_threshold [--store DIR] [--png docs/cache-threshold.png]
 
+Needs the embedder (all-minilm-l6-v2/int8) in the model store: `--store`, else EDGE_WORKER_STORE,
+else the default, which `make models` prepares; without it the run stops with one line saying so.
+
 Embeds question pairs with the served embedder (all-MiniLM-L6-v2, int8 ONNX) and, for every
 threshold from 0.70 to 0.99, counts a pair as a hit when its cosine similarity reaches the
 threshold and, with guards, when `router.cache.guards.veto` lets it through. On each set:
-- **paraphrase (GPTCache)**: `../shared/datasets/gptcache_paraphrases.json`, 999 positive pairs,
+- **paraphrase (GPTCache)**: `third_party/datasets/gptcache_paraphrases.json`, 999 positive pairs,
   and 999 negatives made by pairing each origin with another row's paraphrase;
-- **PAWS-Wiki**: `../shared/datasets/paws_wiki_test.tsv`, 8,000 adversarial pairs (3,536
+- **PAWS-Wiki**: `third_party/datasets/paws_wiki_test.tsv`, 8,000 adversarial pairs (3,536
   positive), where negatives reuse the same words in another order;
 - **near-miss** (`loadtest/cache_near_misses.py`): 85 negatives differing in one entity,
   number, date, language or negation, with 25 positives phrased in the same style.
@@ -24,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_worker.embedder import Embedder
-from edge_worker.model_store import resolve_store
+from loadtest.bench_datasets import GPTCACHE_PARAPHRASES, PAWS_WIKI_TEST
+from loadtest.bench_models import EMBEDDER_MODEL, require_models
 from loadtest.cache_near_misses import NEAR_MISSES, PARAPHRASES
 from loadtest.doc_section import write_section
 from router.cache.guards import veto
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
 THRESHOLDS = np.round(np.arange(0.70, 0.995, 0.01), 2)
 TARGET_PRECISION = 0.99
 
@@ -53,7 +55,7 @@ class PairSet:
 
 
 def _gptcache() -> PairSet:
-    rows = json.loads((DATASETS / "gptcache_paraphrases.json").read_text())
+    rows = json.loads(GPTCACHE_PARAPHRASES.read_text())
     positives = [(r["origin"], r["similar"]) for r in rows]
     shift = len(rows) // 2  # a far row's paraphrase: another topic, as a stranger's question
     negatives = [
@@ -67,7 +69,7 @@ def _gptcache() -> PairSet:
 
 
 def _paws() -> PairSet:
-    with (DATASETS / "paws_wiki_test.tsv").open(encoding="utf-8") as handle:
+    with PAWS_WIKI_TEST.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     return PairSet(
         "PAWS-Wiki",
@@ -122,7 +124,8 @@ def main() -> None:
         help="the page whose measured section is rewritten; empty: none",
     )
     args = parser.parse_args()
-    embedder = Embedder.open(resolve_store(args.store, os.environ) / "all-minilm-l6-v2" / "int8")
+    store = require_models("bench_cache_threshold", args.store, [EMBEDDER_MODEL])
+    embedder = Embedder.open(store / EMBEDDER_MODEL.relative_dir)
     sets = [_near_misses(), _gptcache(), _paws()]
     for s in sets:
         s.cosines = _embed_pairs(embedder, s.pairs)

@@ -2,6 +2,10 @@
 
     python -m loadtest.bench_cascade_confidence [--store DIR]
 
+Needs the served generator (smollm2-135m-instruct/int4-kquant-mixed) in the model store: `--store`,
+else EDGE_WORKER_STORE, else the default, which `make models` prepares; without it the run stops
+with one line saying so.
+
 The served generator answers a fixed set of short factual questions greedily, with per-token
 log-probabilities. Each answer is labelled right or wrong by keyword. For each statistic of the
 answer's token log-probabilities (mean, minimum, 10th and 25th percentiles, the mean over the
@@ -14,15 +18,14 @@ docs/edge-worker.md.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from edge_worker.generator import Generator, Sampling
-from edge_worker.model_store import resolve_store
 from loadtest.bench_generator_precision import PROMPTS as FACTS
+from loadtest.bench_models import generator_model, require_models
 
 # More questions with short, checkable answers, to have enough of both labels.
 MORE: tuple[tuple[str, str], ...] = (
@@ -51,7 +54,7 @@ MORE: tuple[tuple[str, str], ...] = (
     ("What is 100 divided by 4?", "25"),
     ("What is the capital of Norway?", "oslo"),
 )
-GENERATOR = Path("smollm2-135m-instruct") / "int4-kquant-mixed"
+SERVED_GENERATOR = generator_model("int4-kquant-mixed")
 
 Statistic = Callable[[Sequence[float]], float]
 STATISTICS: dict[str, Statistic] = {
@@ -77,7 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path)
     args = parser.parse_args()
-    generator = Generator.open(resolve_store(args.store, os.environ) / GENERATOR)
+    store = require_models("bench_cascade_confidence", args.store, [SERVED_GENERATOR])
+    generator = Generator.open(store / SERVED_GENERATOR.relative_dir)
     labelled: list[tuple[bool, list[float]]] = []
     for question, words in (*FACTS, *MORE):
         ids = generator.prompt_ids([{"role": "user", "content": question}])

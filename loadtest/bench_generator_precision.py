@@ -2,6 +2,10 @@
 
     python -m loadtest.bench_generator_precision [--store DIR] [--builds int4-kquant-mixed,int4]
 
+Needs the generator (smollm2-135m-instruct) in the model store at fp32 and at every build of
+`--builds`: `--store`, else EDGE_WORKER_STORE, else the default. `make models` prepares fp32 and
+int4-kquant-mixed; without a build the run stops with one line saying how to prepare it.
+
 Every build answers a fixed set of short prompts greedily (the same 24 for every build, below)
 with at most 48 new tokens. Quality is agreement with the fp32 build's answers: the share of
 prompts answered with exactly the same text, and the share of answer tokens that match fp32's
@@ -14,13 +18,12 @@ docs/edge-worker.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
 
 from edge_worker.generator import Generator, Sampling
-from edge_worker.model_store import resolve_store
+from loadtest.bench_models import generator_model, require_models
 
 # (prompt, words a right answer contains one of, `|`-separated)
 PROMPTS: tuple[tuple[str, str], ...] = (
@@ -50,7 +53,7 @@ PROMPTS: tuple[tuple[str, str], ...] = (
     ("What is the square root of 81?", "9|nine"),
 )
 MAX_NEW_TOKENS = 48
-GENERATOR = Path("smollm2-135m-instruct")
+REFERENCE_BUILD = "fp32"
 
 
 def _answers(generator: Generator) -> list[list[int]]:
@@ -94,12 +97,14 @@ def main() -> None:
     parser.add_argument("--store", type=Path)
     parser.add_argument("--builds", default="int4-kquant-mixed,int4")
     args = parser.parse_args()
-    store = resolve_store(args.store, os.environ) / GENERATOR
-    reference_generator = Generator.open(store / "fp32")
+    builds = [b for b in args.builds.split(",") if b]
+    models = {build: generator_model(build) for build in [REFERENCE_BUILD, *builds]}
+    store = require_models("bench_generator_precision", args.store, list(models.values()))
+    reference_generator = Generator.open(store / models[REFERENCE_BUILD].relative_dir)
     reference = _answers(reference_generator)
-    rows = [("fp32", reference_generator, reference)]
-    for build in [b for b in args.builds.split(",") if b]:
-        generator = Generator.open(store / build)
+    rows = [(REFERENCE_BUILD, reference_generator, reference)]
+    for build in builds:
+        generator = Generator.open(store / models[build].relative_dir)
         rows.append((build, generator, _answers(generator)))
     print(
         "| build | same answer as fp32 | answer tokens matching fp32 | facts right "

@@ -2,6 +2,10 @@
 
     python -m loadtest.bench_worker [--store DIR] [--repeat 3]
 
+Needs the models the worker serves, the generator (smollm2-135m-instruct/int4-kquant-mixed) and the
+embedder (all-minilm-l6-v2/int8), in the model store: `--store`, else EDGE_WORKER_STORE, else the
+default, which `make models` prepares; without them the run stops with one line saying so.
+
 Starts `edge-worker serve` as its own process (as the router would) and measures its cold start
 (process start to a first answered request), then, through its HTTP API with the official `openai`
 client:
@@ -25,8 +29,12 @@ from pathlib import Path
 
 from openai import AsyncOpenAI
 
+from loadtest.bench_models import EMBEDDER_MODEL, generator_model, require_models
+
 GENERATOR = "smollm2-135m-instruct"
 EMBEDDER = "all-minilm-l6-v2"
+# The build `edge-worker serve` serves by default.
+SERVED_GENERATOR = generator_model("int4-kquant-mixed")
 PROMPT = [{"role": "user", "content": "Tell me a story about a lighthouse keeper."}]
 STREAM_TOKENS = 128
 
@@ -94,12 +102,11 @@ async def _embeddings(client: AsyncOpenAI, batch: int, samples: int) -> tuple[fl
     return times[len(times) // 2], times[int(len(times) * 0.9)]
 
 
-def _in_process_embeddings(store: Path | None) -> None:
+def _in_process_embeddings(store: Path) -> None:
     """The embedder as the router uses it, in its own process: no HTTP, one thread."""
     from edge_worker.embedder import Embedder
-    from edge_worker.model_store import resolve_store
 
-    embedder = Embedder.open(resolve_store(store, os.environ) / "all-minilm-l6-v2" / "int8")
+    embedder = Embedder.open(store / EMBEDDER_MODEL.relative_dir)
     print("\n| embeddings per call, in process | p50 ms | p90 ms |")
     print("|---:|---:|---:|")
     for batch in (1, 8, 32):
@@ -126,11 +133,10 @@ async def _wait_ready(client: AsyncOpenAI, process: asyncio.subprocess.Process) 
             await asyncio.sleep(0.05)
 
 
-async def _measure(args: argparse.Namespace) -> None:
+async def _measure(store: Path, repeat: int) -> None:
     port = _free_port()
     command = [sys.executable, "-m", "edge_worker.cli", "serve", "--port", str(port)]
-    if args.store:
-        command += ["--store", str(args.store)]
+    command += ["--store", str(store)]
     client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
@@ -144,7 +150,7 @@ async def _measure(args: argparse.Namespace) -> None:
         print("| streams at once | TTFT p50 ms | tokens/s per stream | tokens/s aggregate |")
         print("|---:|---:|---:|---:|")
         for concurrent in (1, 2, 4):
-            run = await _streams(client, concurrent, args.repeat)
+            run = await _streams(client, concurrent, repeat)
             print(
                 f"| {concurrent} | {run['ttft_ms']:.0f} | {run['per_stream']:.0f} "
                 f"| {run['aggregate']:.0f} |"
@@ -155,7 +161,7 @@ async def _measure(args: argparse.Namespace) -> None:
             p50, p90 = await _embeddings(client, batch, 50 if batch == 1 else 20)
             print(f"| {batch} | {p50:.1f} | {p90:.1f} |")
         print(f"\nWorker RSS after the runs: {_rss_mb(process.pid):.0f} MB")
-        _in_process_embeddings(args.store)
+        _in_process_embeddings(store)
     finally:
         process.terminate()
         await process.wait()
@@ -165,7 +171,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
-    asyncio.run(_measure(parser.parse_args()))
+    args = parser.parse_args()
+    store = require_models("bench_worker", args.store, [SERVED_GENERATOR, EMBEDDER_MODEL])
+    asyncio.run(_measure(store, args.repeat))
 
 
 if __name__ == "__main__":

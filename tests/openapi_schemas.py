@@ -3,15 +3,15 @@
     from tests.openapi_schemas import validate
     validate("CreateChatCompletionResponse", orjson.loads(body))
 
-The spec (3 MB of YAML, about a second to parse) is loaded once per test session, on first use. It
-is OpenAPI 3.1 but still marks some schemas with the 3.0 flag `nullable: true`, which a JSON Schema
-validator ignores; those are rewritten to "that schema, or null" before validating, otherwise real
-OpenAI bodies (e.g. `"usage": null` in stream chunks) would be rejected.
+The spec (third_party/openai-openapi/openapi.yaml, 3 MB of YAML, about a second to parse) is loaded
+once per test session, on first use. It is OpenAPI 3.1 but still marks some schemas with the 3.0
+flag `nullable: true`, which a JSON Schema validator ignores; those are rewritten to "that schema,
+or null" before validating, otherwise real OpenAI bodies (e.g. `"usage": null` in stream chunks)
+would be rejected.
 """
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-# The shared folder sits beside the repository checkout (in CI too).
-DEFAULT_SPEC_PATH = (
-    Path(__file__).resolve().parents[2] / "shared" / "openai-openapi" / "openapi.yaml"
-)
-# Where another checkout keeps the spec; the default is the shared copy on the dev machines.
-SPEC_PATH_ENV = "OPENAI_OPENAPI_YAML"
+# The spec is vendored, unmodified, with its provenance and licence beside it.
+SPEC_PATH = Path(__file__).resolve().parents[1] / "third_party" / "openai-openapi" / "openapi.yaml"
 _SPEC_URI = "urn:openai:openapi"
 
 
@@ -66,8 +62,7 @@ def _registry() -> Registry[Any]:
 
 @cache
 def _spec() -> dict[str, Any]:
-    path = Path(os.environ.get(SPEC_PATH_ENV, DEFAULT_SPEC_PATH))
-    with path.open("rb") as f:
+    with SPEC_PATH.open("rb") as f:
         spec = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     rewritten: dict[str, Any] = _nullable_to_null_type(spec)
     return rewritten
