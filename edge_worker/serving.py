@@ -104,7 +104,11 @@ async def serve(
 
 
 async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
-    while os.getppid() == parent_pid:
+    # Polled: nothing wakes a process when its parent dies, portably (PR_SET_PDEATHSIG is
+    # Linux-only and tied to the parent's thread).
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            log.warning("edge-worker: its router (pid %d) is gone; stopping", parent_pid)
+            stop.set()
+            return
         await asyncio.sleep(_PARENT_CHECK_S)
-    log.warning("edge-worker: the process that started it (pid %d) is gone; stopping", parent_pid)
-    stop.set()

@@ -14,6 +14,11 @@ the budget and no errors. Every subprocess is killed at the end, also on error a
 
 In `--router-cmd`, `{upstream}` is replaced by the mock region's base URL (with /v1) and
 `{upstream_port}` by its port, so a node config template can point at the simulator.
+
+What the router does per request is its config's: each of deploy/bench/*.yaml (`make bench`,
+`make bench-tracing`) states at its top the features it exercises (auth, limits, privacy scan,
+cache, tracing). None loads a local model, so no model store is needed: the semantic cache is
+measured by `loadtest/bench_cache_hits.py`, the edge worker by `loadtest/bench_worker.py`.
 """
 
 # This module owns the command line and the order of a run (targets, trials, ceiling searches,

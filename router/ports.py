@@ -28,22 +28,17 @@ class PortInUse(Exception):
 
 
 def listening_socket(host: str, port: int, purpose: str, backlog: int = 4096) -> socket.socket:
-    """A socket bound to (host, port) and listening; `PortInUse` when another process has it."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+    """A socket bound to (host, port) and listening; `PortInUse` when another process has it.
+
+    As asyncio's create_server does (SO_REUSEADDR): a port in TIME_WAIT is free, a listening one
+    is not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        # As asyncio's create_server does: a port in TIME_WAIT is free, a listening one is not.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(backlog)
+        return socket.create_server((host, port), family=family, backlog=backlog)
     except OSError as error:
-        sock.close()
         if error.errno == errno.EADDRINUSE:
             raise PortInUse(host, port, purpose) from error
         raise
-    return sock
 
 
 def ensure_free(host: str, port: int, purpose: str) -> None:
@@ -70,4 +65,3 @@ def _command_of(pid: int) -> str:
     except (psutil.Error, OSError):
         return "?"
     return command if len(command) <= _COMMAND_CHARS else command[: _COMMAND_CHARS - 3] + "..."
-

@@ -100,6 +100,17 @@ class Stack:
         return result
 
 
+def edge_endpoint(port: int) -> dict[str, Any]:
+    """A node config's entry for the PoP's local models (the edge worker) on `port`."""
+    return {
+        "name": "edge",
+        "base_url": f"http://127.0.0.1:{port}/v1",
+        "region": "pop",
+        "locality": "edge",
+        "models": [{"name": "smollm2-135m-instruct"}],
+    }
+
+
 def key_env(endpoint: str) -> str:
     return f"TEST_KEY_{endpoint.upper().replace('-', '_')}"
 

@@ -21,7 +21,7 @@ from router.edge_supervisor import EdgeWorkerSupervisor
 from tests.edge_worker.prepared import store
 from tests.redis_server import free_port
 from tests.router_process import running_router
-from tests.stack import node_config
+from tests.stack import edge_endpoint, node_config
 
 GONE_WAIT_S = 10.0
 
@@ -36,15 +36,7 @@ def _gone(pid: int) -> bool:
 def _edge_config(cloud: MockCloud, worker_port: int) -> dict[str, Any]:
     config = node_config(cloud)
     config["edge_worker"] = {"spawn": True, "port": worker_port, "store": str(store())}
-    config["endpoints"].append(
-        {
-            "name": "edge",
-            "base_url": f"http://127.0.0.1:{worker_port}/v1",
-            "region": "pop",
-            "locality": "edge",
-            "models": [{"name": "smollm2-135m-instruct"}],
-        }
-    )
+    config["endpoints"].append(edge_endpoint(worker_port))
     return config
 
 

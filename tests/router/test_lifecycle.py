@@ -21,7 +21,7 @@ from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
 from tests.redis_server import free_port
 from tests.router_process import running_router, start_router, write_config
-from tests.stack import API_KEY, node_config
+from tests.stack import API_KEY, edge_endpoint, node_config
 
 # Slow enough that a stream is still running when the signal arrives: 40 tokens at 20 per second.
 SLOW = RegionSettings(name="us-east", ttft_ms=50.0, tokens_per_s=20.0, completion_tokens=40)
@@ -148,15 +148,7 @@ async def test_a_busy_edge_worker_port_fails_the_router_before_it_starts_anythin
         async with _cloud(SLOW) as cloud:
             config = _config(cloud)
             config["edge_worker"] = {"spawn": True, "port": worker_port}
-            config["endpoints"].append(
-                {
-                    "name": "edge",
-                    "base_url": f"http://127.0.0.1:{worker_port}/v1",
-                    "region": "pop",
-                    "locality": "edge",
-                    "models": [{"name": "smollm2-135m-instruct"}],
-                }
-            )
+            config["endpoints"].append(edge_endpoint(worker_port))
             router_port = free_port()
             code, output = await _serve_exit(config, tmp_path, router_port)
     assert code == 1
@@ -176,16 +168,9 @@ async def test_readyz_waits_for_the_local_endpoint_says_so_and_the_prober_never_
     tmp_path: Path,
 ) -> None:
     edge_port = free_port()
-    edge = {
-        "name": "edge",
-        "base_url": f"http://127.0.0.1:{edge_port}/v1",
-        "region": "pop",
-        "locality": "edge",
-        "models": [{"name": "smollm2-135m-instruct"}],
-    }
     async with _cloud(SLOW) as cloud, aiohttp.ClientSession() as http:
         config = _config(cloud)
-        config["endpoints"].append(edge)
+        config["endpoints"].append(edge_endpoint(edge_port))
         config["health"] = {"probe_interval_s": 0.05, "probe_failures_to_eject": 1}
         path = write_config(config, tmp_path, "r", port := free_port())
         process = await start_router(path, tmp_path / "r.log")
