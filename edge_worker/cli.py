@@ -1,8 +1,10 @@
 """`edge-worker`: the local model runtime's command line.
 
-`prepare` builds the local models into the model store (see `edge_worker.prepare`); `serve`
-arrives with the worker itself. The entry point is the one place that reads the environment
-(`EDGE_WORKER_STORE`, `EDGE_WORKER_PREPARE_PYTHON`) and hands it on as settings.
+`prepare` builds the local models into the model store (see `edge_worker.prepare`), in the
+preparation environment that `prepare-env` builds (`edge_worker.prepare_env`; `prepare` builds it
+too when it is missing); `serve` serves them; `sign` signs a model's manifest. The entry point is
+the one place that reads the environment (`EDGE_WORKER_STORE`, `EDGE_WORKER_PREPARE_PYTHON`) and
+hands it on as settings.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import cast
 
-from edge_worker import model_store
+from edge_worker import model_store, prepare_env
 from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, GENERATOR_PRECISIONS, ModelKind
+from edge_worker.prepare_env import PREPARE_PYTHON_ENV, PrepareEnvSettings
 
 KINDS: tuple[ModelKind, ...] = ("generator", "embedder")
 
@@ -69,14 +73,17 @@ def _add_prepare(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=_comma_list(tuple(GENERATOR_PRECISIONS)),
         default=DEFAULT_GENERATOR_PRECISIONS,
         help="the generator's precisions, comma-separated, each built as its own model "
-        f"(default: {','.join(DEFAULT_GENERATOR_PRECISIONS)}; "
-        f"choices: {', '.join(GENERATOR_PRECISIONS)}); the embedder is int8",
+        f"(default: {','.join(DEFAULT_GENERATOR_PRECISIONS)}, the served build; "
+        f"choices: {', '.join(GENERATOR_PRECISIONS)}; add fp32 for the reference copy "
+        "loadtest/bench_generator_precision.py compares against); the embedder is int8",
     )
     prepare.add_argument(
         "--prepare-python",
         type=Path,
-        help="the preparation environment's interpreter, which has torch and transformers "
-        "(default: $EDGE_WORKER_PREPARE_PYTHON, else .venv-prepare/bin/python in the repository)",
+        help="an interpreter that has the preparation environment's packages (torch, "
+        f"transformers), used as it is (default: ${PREPARE_PYTHON_ENV}, else the environment "
+        f"`edge-worker prepare-env` builds at {prepare_env.default_path()}, built there first "
+        "when missing)",
     )
     prepare.add_argument(
         "--check",
@@ -95,26 +102,89 @@ def _add_prepare(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     # Imported here so that `edge-worker --version` stays light.
-    from edge_worker.prepare import PrepareSettings, default_prepare_python, run
+    from edge_worker.prepare import PrepareSettings, run
     from edge_worker.progress import Progress
 
+    given = args.prepare_python or environ.get(PREPARE_PYTHON_ENV)
     settings = PrepareSettings(
         store=model_store.resolve_store(args.store, environ),
         kinds=cast(tuple[ModelKind, ...], args.models),
         generator_precisions=args.precision,
-        prepare_python=args.prepare_python or default_prepare_python(environ),
+        # absolute(), never resolve(): the steps run in another directory, and a virtualenv's
+        # python is a symlink that only works under its own name.
+        prepare_python=Path(given).absolute() if given else None,
+        prepare_env=_prepare_env_settings(prepare_env.default_path()),
         environ=environ,
         check_only=args.check,
         force=args.force,
         smoke=not args.no_smoke,
     )
-    # A terminated run unwinds like an interrupted one: the step's subprocess is killed and the
-    # staging area removed, so nothing half-built stays behind.
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
+    with _sigterm_unwinds():
         return run(settings, Progress(sys.stderr))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+def _add_prepare_env(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prepare_env_command = commands.add_parser(
+        "prepare-env",
+        help="build the preparation environment `prepare` runs its heavy steps in (torch, "
+        f"transformers; {prepare_env.EXPECTED_COST})",
+        description="Build or update the virtualenv that `edge-worker prepare` runs torch, "
+        "transformers and the onnxruntime-genai model builder in, from the pins this package "
+        "ships. Does nothing when it already holds them. Prints its interpreter on stdout.",
+    )
+    prepare_env_command.add_argument(
+        "--path",
+        type=Path,
+        help=f"where (default: {prepare_env.default_path()}, where `prepare` looks for it: "
+        ".venv-prepare in a source checkout, else beside the model store)",
+    )
+    prepare_env_command.add_argument(
+        "--check",
+        action="store_true",
+        help="only check: exit 0 when it holds the current pins, 1 when it must be built",
+    )
+
+
+def _prepare_env(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    default = prepare_env.default_path()
+    given = environ.get(PREPARE_PYTHON_ENV)
+    if args.path is None and given:
+        # The variable names an interpreter the user looks after (maybe a system one): building
+        # next to it is not ours to decide.
+        print(
+            f"edge-worker: ${PREPARE_PYTHON_ENV} is set ({given}), so prepare uses that "
+            "interpreter as it is; pass --path to build an environment anyway",
+            file=sys.stderr,
+        )
+        return 2
+    settings = _prepare_env_settings(args.path or default)
+    found = prepare_env.state(settings)
+    if args.check:
+        print(f"preparation environment {settings.path}: {found}", file=sys.stderr)
+        return 0 if found == "current" else 1
+    from edge_worker.progress import Progress
+
+    progress = Progress(sys.stderr)
+    if found == "current":
+        progress.note(f"preparation environment {settings.path} holds the current pins")
+    try:
+        with _sigterm_unwinds():
+            python = prepare_env.ensure(settings, progress, prepare_env.Subprocesses(environ))
+    except prepare_env.PrepareEnvError as error:
+        progress.note(f"error: {error}")
+        return 1
+    if settings.path != default.absolute():
+        progress.note(f"prepare uses it with --prepare-python {python} or {PREPARE_PYTHON_ENV}")
+    print(python)
+    return 0
+
+
+def _prepare_env_settings(path: Path) -> PrepareEnvSettings:
+    return PrepareEnvSettings(
+        path=path.absolute(),
+        base_python=Path(sys.executable),
+        pins=prepare_env.packaged_pins(),
+    )
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -172,18 +242,8 @@ def _serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
 
 
 def _add_sign(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -216,6 +276,17 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """A terminated run unwinds like an interrupted one: the running subprocess is killed, the
+    staging area removed and no stamp written, so nothing half-built looks complete."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -227,11 +298,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     parser.add_argument("--version", action="version", version=f"edge-worker {_version()}")
     commands = parser.add_subparsers(dest="command")
     _add_prepare(commands)
+    _add_prepare_env(commands)
     _add_serve(commands)
     _add_sign(commands)
     args = parser.parse_args(argv)
     if args.command == "prepare":
         return _prepare(args, os.environ if environ is None else environ)
+    if args.command == "prepare-env":
+        return _prepare_env(args, os.environ if environ is None else environ)
     if args.command == "serve":
         return _serve(args, os.environ if environ is None else environ)
     if args.command == "sign":

@@ -7,6 +7,7 @@ and the finished directory is renamed into place: an interrupted run leaves only
 debris, which the next run removes, never a half model with a manifest.
 
 The store defaults to the user's cache directory; `--store` or `EDGE_WORKER_STORE` moves it.
+The preparation environment of an installed package lives beside it (`edge_worker.prepare_env`).
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ GENERATOR_PRECISIONS: Mapping[str, tuple[str, ...]] = {
     "int8": ("-p", "int8"),
     "fp32": ("-p", "fp32"),
 }
-# fp32 is the reference the quantised copies are measured against.
-DEFAULT_GENERATOR_PRECISIONS = ("int4-kquant-mixed", "fp32")
+# Only the served build by default. fp32 (519 MB, four times the served build) is never served:
+# it is the reference loadtest/bench_generator_precision.py measures the quantised builds
+# against, built on request (`--precision int4-kquant-mixed,fp32`).
+DEFAULT_GENERATOR_PRECISIONS: tuple[str, ...] = ("int4-kquant-mixed",)
 EMBEDDER_PRECISION = "int8"
 
 
@@ -82,8 +85,13 @@ def targets(
     return chosen
 
 
+def cache_dir() -> Path:
+    """The user's cache directory for this project (e.g. ~/.cache/edge-router)."""
+    return Path(platformdirs.user_cache_dir("edge-router"))
+
+
 def default_store() -> Path:
-    return Path(platformdirs.user_cache_dir("edge-router")) / "models"
+    return cache_dir() / "models"
 
 
 def resolve_store(explicit: Path | None, environ: Mapping[str, str]) -> Path:

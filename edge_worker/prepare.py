@@ -2,10 +2,11 @@
 PyPI packages only.
 
 This module runs in the serving environment and never imports torch or transformers. The heavy
-steps run as subprocesses of the preparation environment's interpreter (`.venv-prepare`, made by
-`make prepare-env`): `edge_worker/prepare_steps.py` (GGUF -> fp32 checkpoint; the embedder's
-files) and the onnxruntime-genai model builder (checkpoint -> ONNX at each precision). Their
-output goes to `<store>/prepare.log`; stderr shows the steps and their seconds.
+steps run as subprocesses of the preparation environment's interpreter (`edge_worker.prepare_env`
+builds it when it is missing, unless an interpreter is given): `edge_worker/prepare_steps.py`
+(GGUF -> fp32 checkpoint; the embedder's files) and the onnxruntime-genai model builder
+(checkpoint -> ONNX at each precision). Their output goes to `<store>/prepare.log`; stderr shows
+the steps and their seconds.
 
 Each model is built in the store's staging area, described by a manifest (sha256 of every
 file), checked on the serving stack (`edge_worker.smoke`) and only then renamed into place. A
@@ -25,12 +26,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from edge_worker import manifest, model_store
+from edge_worker import manifest, model_store, prepare_env
 from edge_worker.model_store import GENERATOR_PRECISIONS, ModelKind, ModelTarget
+from edge_worker.prepare_env import CommandRunner, PrepareEnvError, PrepareEnvSettings
 from edge_worker.progress import Progress
 
-PREPARE_PYTHON_ENV = "EDGE_WORKER_PREPARE_PYTHON"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PREPARE_STEPS = Path(__file__).resolve().with_name("prepare_steps.py")
 LOG_NAME = "prepare.log"
 _LOG_TAIL_LINES = 25
@@ -54,18 +54,14 @@ class PrepareSettings:
     store: Path
     kinds: tuple[ModelKind, ...]
     generator_precisions: tuple[str, ...]
-    prepare_python: Path
+    # An interpreter named by the user (--prepare-python, EDGE_WORKER_PREPARE_PYTHON), used as it
+    # is; when None, the environment `prepare_env` builds and keeps at its path.
+    prepare_python: Path | None
+    prepare_env: PrepareEnvSettings
     environ: Mapping[str, str]
     check_only: bool = False
     force: bool = False
     smoke: bool = True
-
-
-def default_prepare_python(environ: Mapping[str, str]) -> Path:
-    configured = environ.get(PREPARE_PYTHON_ENV)
-    if configured:
-        return Path(configured)
-    return REPO_ROOT / ".venv-prepare" / "bin" / "python"
 
 
 class _StepFacts(BaseModel):
@@ -85,8 +81,8 @@ class _StepFacts(BaseModel):
 class _Steps:
     """Runs the preparation environment's commands, their output appended to the log."""
 
-    def __init__(self, settings: PrepareSettings, log_path: Path, home: Path) -> None:
-        self._python = settings.prepare_python
+    def __init__(self, settings: PrepareSettings, python: Path, log_path: Path, home: Path) -> None:
+        self._python = python
         self._log_path = log_path
         self._env = {**settings.environ, **_SUBPROCESS_ENV, "HF_HOME": str(home)}
         self._env.pop("PYTHONPATH", None)
@@ -129,7 +125,11 @@ class _Steps:
         return _StepFacts.model_validate_json(result.read_bytes())
 
 
-def run(settings: PrepareSettings, progress: Progress) -> int:
+def run(
+    settings: PrepareSettings, progress: Progress, run_command: CommandRunner | None = None
+) -> int:
+    """Prepares what the store lacks; `run_command` runs the commands that build the preparation
+    environment (default: as subprocesses)."""
     chosen = model_store.targets(settings.kinds, settings.generator_precisions)
     store = settings.store
     with model_store.locked(store, progress.note):
@@ -148,31 +148,53 @@ def run(settings: PrepareSettings, progress: Progress) -> int:
         if settings.check_only:
             progress.note(f"model store {store}: {len(pending)} model(s) to prepare")
             return 1
-        if not os.access(settings.prepare_python, os.X_OK):
-            progress.note(
-                f"no preparation environment at {settings.prepare_python}: run "
-                f"`make prepare-env`, or point --prepare-python / {PREPARE_PYTHON_ENV} at one"
-            )
+        python = _preparation_python(settings, progress, run_command)
+        if python is None:
             return 1
+        first_model_step = len(progress.steps)
         model_store.clear_staging(store)
         try:
-            _build(settings, pending, progress)
+            _build(settings, python, pending, progress)
         except PrepareError as error:
             progress.note(f"error: {error}")
             return 1
         finally:
             model_store.clear_staging(store)
-    total_s = sum(step.seconds for step in progress.steps)
+    total_s = sum(step.seconds for step in progress.steps[first_model_step:])
     prepared = ", ".join(str(t) for t in pending)
     progress.note(f"model store {store}: prepared {prepared} in {total_s:.0f} s")
     return 0
 
 
-def _build(settings: PrepareSettings, pending: list[ModelTarget], progress: Progress) -> None:
+def _preparation_python(
+    settings: PrepareSettings, progress: Progress, run_command: CommandRunner | None
+) -> Path | None:
+    """The interpreter the steps run on, or None (said on stderr) when there is none."""
+    given = settings.prepare_python
+    if given is not None:
+        if os.access(given, os.X_OK):
+            return given
+        progress.note(
+            f"no preparation environment at {given} (--prepare-python or "
+            f"{prepare_env.PREPARE_PYTHON_ENV}): build one with `edge-worker prepare-env --path "
+            f"DIR` and name DIR/bin/python, or name neither and prepare builds its own"
+        )
+        return None
+    runner = run_command or prepare_env.Subprocesses(settings.environ)
+    try:
+        return prepare_env.ensure(settings.prepare_env, progress, runner)
+    except PrepareEnvError as error:
+        progress.note(f"error: the preparation environment: {error}")
+        return None
+
+
+def _build(
+    settings: PrepareSettings, python: Path, pending: list[ModelTarget], progress: Progress
+) -> None:
     store = settings.store
     work = model_store.staging_dir(store, "work")
     (store / LOG_NAME).write_text(f"edge-worker prepare, {_now()}\n", encoding="utf-8")
-    steps = _Steps(settings, store / LOG_NAME, work / "hf-home")
+    steps = _Steps(settings, python, store / LOG_NAME, work / "hf-home")
     progress.note(f"preparing {len(pending)} model(s) in {store} (log: {store / LOG_NAME})")
     generators = [t for t in pending if t.kind == "generator"]
     if generators:

@@ -1,5 +1,5 @@
 """The heavy steps of `edge-worker prepare`, run by the preparation environment's interpreter
-(`.venv-prepare`, which has torch and transformers): `python -m edge_worker.prepare_steps STEP`.
+(`edge_worker.prepare_env` builds it: torch and transformers): `python prepare_steps.py STEP`.
 
 The serving environment never runs this module; `edge_worker.prepare` starts it as a
 subprocess. Each step writes its files into `--out` and what the manifest needs to know about

@@ -3,8 +3,10 @@
     python -m loadtest.bench_generator_precision [--store DIR] [--builds int4-kquant-mixed,int4]
 
 Needs the generator (smollm2-135m-instruct) in the model store at fp32 and at every build of
-`--builds`: `--store`, else EDGE_WORKER_STORE, else the default. `make models` prepares fp32 and
-int4-kquant-mixed; without a build the run stops with one line saying how to prepare it.
+`--builds`: `--store`, else EDGE_WORKER_STORE, else the default. `make models` prepares only the
+served build (int4-kquant-mixed); fp32, the reference (519 MB, never served), is built on request:
+`edge-worker prepare --precision int4-kquant-mixed,fp32`. Without a build the run stops with one
+line saying how to prepare it.
 
 Every build answers a fixed set of short prompts greedily (the same 24 for every build, below)
 with at most 48 new tokens. Quality is agreement with the fp32 build's answers: the share of
@@ -18,11 +20,14 @@ docs/edge-worker.md.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import statistics
 import time
 from pathlib import Path
 
 from edge_worker.generator import Generator, Sampling
+from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, problems, resolve_store
 from loadtest.bench_models import generator_model, require_models
 
 # (prompt, words a right answer contains one of, `|`-separated)
@@ -92,12 +97,29 @@ def _prefix_match(ours: list[int], reference: list[int]) -> int:
     return matched
 
 
+def require_reference(store: Path | None, builds: list[str]) -> None:
+    """Stops with one line when the fp32 reference is missing: unlike the other builds, no
+    default preparation makes it, so the line says that and the command that adds it."""
+    resolved = resolve_store(store, os.environ)
+    if not problems(resolved, generator_model(REFERENCE_BUILD)):
+        return
+    precisions = ",".join(dict.fromkeys([*DEFAULT_GENERATOR_PRECISIONS, REFERENCE_BUILD, *builds]))
+    store_option = "" if store is None else f" --store {shlex.quote(str(store))}"
+    raise SystemExit(
+        f"bench_generator_precision compares against the fp32 build, which is built only on "
+        f"request (519 MB, never served) and is not in {resolved}: build it with "
+        f"`edge-worker prepare{store_option} --precision {precisions}` "
+        "(.venv/bin/edge-worker in a checkout)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path)
     parser.add_argument("--builds", default="int4-kquant-mixed,int4")
     args = parser.parse_args()
     builds = [b for b in args.builds.split(",") if b]
+    require_reference(args.store, builds)
     models = {build: generator_model(build) for build in [REFERENCE_BUILD, *builds]}
     store = require_models("bench_generator_precision", args.store, list(models.values()))
     reference_generator = Generator.open(store / models[REFERENCE_BUILD].relative_dir)

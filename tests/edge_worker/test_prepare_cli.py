@@ -1,17 +1,24 @@
 """`edge-worker prepare` decides from the store alone: a complete, verified store needs nothing
-(not even the preparation environment); a model whose files do not match is prepared again.
+(not even the preparation environment); a model whose files do not match is prepared again; only
+the requested models count, and by default that is the served build (no fp32 reference).
 
 The store here is fake (a few bytes per model with real manifests); no model is built.
 """
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from edge_worker import cli, manifest, model_store
+from edge_worker import cli, manifest, model_store, prepare, prepare_env
 from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, ModelTarget
+from edge_worker.prepare_env import PrepareEnvSettings
+from edge_worker.progress import Progress
+from loadtest.bench_generator_precision import require_reference
 
 ALL = model_store.targets(("generator", "embedder"), DEFAULT_GENERATOR_PRECISIONS)
 
@@ -91,11 +98,90 @@ def test_check_reports_a_tampered_file_by_name_and_fails(
 def test_a_missing_model_is_prepared_and_needs_the_preparation_environment(
     complete_store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (complete_store / "smollm2-135m-instruct" / "fp32" / manifest.MANIFEST_NAME).unlink()
+    model = complete_store / "smollm2-135m-instruct" / "int4-kquant-mixed"
+    (model / manifest.MANIFEST_NAME).unlink()
     assert _prepare(complete_store) == 1
     err = capsys.readouterr().err
-    assert "smollm2-135m-instruct/fp32" in err and "no manifest" in err
+    assert "smollm2-135m-instruct/int4-kquant-mixed" in err and "no manifest" in err
     assert "no preparation environment at /nonexistent/.venv-prepare/bin/python" in err
+    assert "`edge-worker prepare-env --path DIR`" in err
+
+
+def test_by_default_only_the_served_build_is_checked_and_fp32_only_on_request(
+    complete_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert DEFAULT_GENERATOR_PRECISIONS == ("int4-kquant-mixed",)
+    assert not (complete_store / "smollm2-135m-instruct" / "fp32").exists()
+    assert _prepare(complete_store, "--check") == 0
+    assert "smollm2-135m-instruct/fp32" not in capsys.readouterr().err
+    assert _prepare(complete_store, "--check", "--precision", "int4-kquant-mixed,fp32") == 1
+    err = capsys.readouterr().err
+    assert "smollm2-135m-instruct/fp32: not prepared" in err
+    assert "1 model(s) to prepare" in err
+
+
+def test_the_fp32_benchmark_says_in_one_line_how_to_build_its_missing_reference(
+    complete_store: Path,
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        require_reference(complete_store, ["int4-kquant-mixed"])
+    message = str(stopped.value.code)
+    assert "\n" not in message
+    assert "built only on request" in message
+    command = f"`edge-worker prepare --store {complete_store} --precision int4-kquant-mixed,fp32`"
+    assert command in message
+
+
+def test_a_relative_prepare_python_is_named_from_where_the_command_ran(
+    complete_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {prepare_env.PREPARE_PYTHON_ENV: "elsewhere/bin/python"}
+    argv = ["prepare", "--store", str(complete_store), "--force", "--models", "embedder"]
+    assert cli.main(argv, environ=environ) == 1
+    expected = Path(os.getcwd()) / "elsewhere" / "bin" / "python"
+    assert f"no preparation environment at {expected} " in capsys.readouterr().err
+
+
+class _VenvThatCannotRun:
+    """Plays `python -m venv`: writes an interpreter that fails whatever it is asked."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, command: Sequence[str]) -> None:
+        self.commands.append(list(command))
+        if command[1:3] == ["-m", "venv"]:
+            python = prepare_env.python_in(Path(command[3]))
+            python.parent.mkdir(parents=True)
+            python.write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+            python.chmod(0o755)
+
+
+def test_prepare_builds_a_missing_preparation_environment_and_says_so(
+    complete_store: Path, tmp_path: Path
+) -> None:
+    (complete_store / "all-minilm-l6-v2" / "int8" / manifest.MANIFEST_NAME).unlink()
+    environment = PrepareEnvSettings(
+        path=tmp_path / "prepare-env",
+        base_python=Path("/base/python3"),
+        pins=prepare_env.packaged_pins(),
+    )
+    settings = prepare.PrepareSettings(
+        store=complete_store,
+        kinds=("embedder",),
+        generator_precisions=DEFAULT_GENERATOR_PRECISIONS,
+        prepare_python=None,
+        prepare_env=environment,
+        environ={},
+    )
+    runner, err = _VenvThatCannotRun(), io.StringIO()
+    assert prepare.run(settings, Progress(err, live=False), runner) == 1
+    said = err.getvalue()
+    assert f"no preparation environment at {environment.path}: building it" in said
+    assert runner.commands[0] == ["/base/python3", "-m", "venv", str(environment.path)]
+    assert prepare_env.state(environment) == "current"
+    # The environment is then what the steps run on (this one fails them, as it should).
+    assert f"`{environment.python} -I -c" in said and "exited with 1" in said
 
 
 def test_only_the_chosen_models_and_precisions_are_considered(
