@@ -2,7 +2,11 @@
 
 Going down has to look like an outage to a client, not like a graceful drain: the listening socket
 closes (new connections are refused) and every open connection is aborted with a reset, including
-idle keep-alive ones that a pooled client would otherwise go on using.
+idle keep-alive ones that a pooled client would otherwise go on using. A connection the event loop
+accepted in the same iteration as the socket closed is registered with the server only by its
+`connection_made` callback, after the abort has run, so it would outlive the outage and keep
+answering (a router under load then saw the "down" region serve for seconds); a request on such a
+connection is cut by `_cut_while_down` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import random
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .region_http import RegionHandler
 from .region_state import RegionState, RegionStats
@@ -61,7 +66,7 @@ class Region:
         return f"http://{host}:{self._port}/v1"
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=_MAX_BODY_BYTES)
+        app = web.Application(client_max_size=_MAX_BODY_BYTES, middlewares=[self._cut_while_down])
         app.router.add_route("*", "/{path:.*}", RegionHandler(self.state).handle)
         runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
@@ -82,11 +87,11 @@ class Region:
             if down == self._down or self._runner is None:
                 return
             if down:
+                self._down = True
                 if self._site is not None:
                     await self._site.stop()
                     self._site = None
                 await self._abort_connections()
-                self._down = True
             else:
                 await self._listen()
 
@@ -100,6 +105,15 @@ class Region:
             "down": self._down,
             "base_url": self.base_url,
         }
+
+    @web.middleware
+    async def _cut_while_down(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self._down:
+            return await handler(request)
+        if request.transport is not None:
+            request.transport.abort()
+        # Never written: the connection is gone, which is all the client sees.
+        raise web.HTTPServiceUnavailable()
 
     async def _listen(self) -> None:
         assert self._runner is not None

@@ -78,7 +78,9 @@ async def test_traffic_moves_to_the_lowest_latency_region_and_back() -> None:
 
 @pytest.mark.asyncio
 async def test_no_request_fails_while_the_preferred_region_is_killed_under_load() -> None:
-    overrides = {"health": {"base_ejection_s": 0.5, "probe_interval_s": 0.1}}
+    # Ejections double while the region stays down; capped at 1 s, the wait for its re-admission
+    # after it is back does not grow with how long the down phase took on a loaded machine.
+    overrides = {"health": {"base_ejection_s": 0.5, "max_ejection_s": 1.0, "probe_interval_s": 0.1}}
     async with running_stack(overrides=overrides) as stack:
         client = stack.client(default_headers=LATENCY_FIRST)
         results: list[str] = []
@@ -124,8 +126,10 @@ async def test_no_request_fails_while_the_preferred_region_is_killed_under_load(
         await asyncio.gather(*workers)
 
         assert failures == []
-        assert served_while_down["us-east"] == 0
-        assert served_while_down["eu-west"] > 0
+        assert served_while_down["us-east"] == 0, served_while_down
+        # Which region takes over is the balancer's call on latencies measured under this test's
+        # own load: one slow answer from eu-west makes ap-south look faster for seconds.
+        assert served_while_down["eu-west"] + served_while_down["ap-south"] > 0, served_while_down
 
 
 @pytest.mark.asyncio
