@@ -95,6 +95,12 @@ class RoutingPolicy(Strict):
         "a streamed answer; unset uses the node config's `routing.deadline_s`.",
     )
     hedging: Hedging = Hedging()
+    request_overrides: bool = Field(
+        False,
+        description="Let a request choose its objective (`x-router-objective`) and any SLO "
+        "(`x-router-latency-slo-ms`); off, a request may only ask for a stricter SLO than "
+        "`latency_slo_ms`, and headers that would loosen the policy are ignored.",
+    )
 
 
 class PrivacyPolicy(Strict):

@@ -20,6 +20,7 @@ only, 503 `no_local_model` when the alias has none. A request may state its obje
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import get_args
 
 from aiohttp import web
@@ -83,7 +84,7 @@ class RouteStage:
         ctx.decision.alias = alias
         if policy is not None and rule is not None:
             targets = _apply_policy(ctx, policy, rule, targets)
-        self._read_request_preferences(ctx)
+        header_note = self._read_request_preferences(ctx)
         eligible = self._filter(ctx, alias, targets)
         placement = place_edge(
             eligible,
@@ -96,7 +97,8 @@ class RouteStage:
         if placement.cascade and policy is not None:
             ctx.cascade_min_confidence = policy.local.cascade.min_confidence
         competing = placement.competing
-        note = experiment_note + ("local_only; " if ctx.local_only else "") + placement.note
+        local_note = "local_only; " if ctx.local_only else ""
+        note = experiment_note + header_note + local_note + placement.note
         if len(competing) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
             ctx.plan = (*placement.before, competing[0], *placement.after)
@@ -149,29 +151,27 @@ class RouteStage:
         note = header_safe(f"experiment={experiment.name}:{assignment.alias}{drawn}; ")
         return assignment.alias, arm_rule, note
 
-    def _read_request_preferences(self, ctx: RequestContext) -> None:
-        """Headers may choose the objective and SLO (the privacy stage read the required tags)."""
-        headers = ctx.request.headers
-        objective = headers.get(OBJECTIVE_HEADER)
+    def _read_request_preferences(self, ctx: RequestContext) -> str:
+        """Headers ask, the tenant decides (the privacy stage read the required tags): without a
+        policy (node keys) or with `routing.request_overrides`, a request may choose its objective
+        and SLO; otherwise only a stricter SLO than the policy's is taken, and what would loosen
+        the policy is ignored. Returns the note for the reason, naming what was ignored."""
+        objective, slo_ms = _requested_preferences(ctx.request.headers)
+        policy = ctx.policy
+        free = policy is None or policy.routing.request_overrides
+        ignored: list[str] = []
         if objective is not None:
-            if objective not in _OBJECTIVES:
-                raise InvalidRequest(
-                    f"Invalid {OBJECTIVE_HEADER} header: expected one of "
-                    f"{', '.join(sorted(_OBJECTIVES))}.",
-                    param=OBJECTIVE_HEADER,
-                )
-            ctx.objective = objective  # type: ignore[assignment]  # checked against the Literal
-        slo = headers.get(SLO_HEADER)
-        if slo is not None:
-            try:
-                ctx.latency_slo_ms = float(slo)
-            except ValueError:
-                ctx.latency_slo_ms = -1.0
-            if not ctx.latency_slo_ms > 0:
-                raise InvalidRequest(
-                    f"Invalid {SLO_HEADER} header: expected a positive number of milliseconds.",
-                    param=SLO_HEADER,
-                )
+            if free or objective == ctx.objective:
+                ctx.objective = objective
+            else:
+                ignored.append(OBJECTIVE_HEADER)
+        if slo_ms is not None:
+            stricter = ctx.latency_slo_ms is not None and slo_ms <= ctx.latency_slo_ms
+            if free or stricter:
+                ctx.latency_slo_ms = slo_ms
+            else:
+                ignored.append(SLO_HEADER)
+        return f"ignored={','.join(ignored)}(policy); " if ignored else ""
 
     def _filter(self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]) -> list[Target]:
         if ctx.local_only:
@@ -292,6 +292,29 @@ def _rule_for(policy: TenantPolicy, alias: str) -> ModelRule | None:
         if rule.alias == alias:
             return rule
     return None
+
+
+def _requested_preferences(headers: Mapping[str, str]) -> tuple[Objective | None, float | None]:
+    """The objective and SLO a request's headers ask for; 400 when one is malformed."""
+    objective = headers.get(OBJECTIVE_HEADER)
+    if objective is not None and objective not in _OBJECTIVES:
+        raise InvalidRequest(
+            f"Invalid {OBJECTIVE_HEADER} header: expected one of {', '.join(sorted(_OBJECTIVES))}.",
+            param=OBJECTIVE_HEADER,
+        )
+    slo = headers.get(SLO_HEADER)
+    if slo is None:
+        return objective, None  # type: ignore[return-value]  # checked against the Literal
+    try:
+        slo_ms = float(slo)
+    except ValueError:
+        slo_ms = -1.0
+    if not 0 < slo_ms < float("inf"):
+        raise InvalidRequest(
+            f"Invalid {SLO_HEADER} header: expected a positive number of milliseconds.",
+            param=SLO_HEADER,
+        )
+    return objective, slo_ms  # type: ignore[return-value]  # checked against the Literal
 
 
 def _apply_policy(

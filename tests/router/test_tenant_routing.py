@@ -284,3 +284,38 @@ async def test_an_arm_this_node_does_not_serve_leaves_the_request_on_its_alias(
         assert raw.parse().model == "gpt-4o-mini"
         assert "x-router-experiment" not in raw.headers
         assert raw.headers["x-router-reason"].startswith("experiment=bigger:arm_not_served; ")
+
+
+async def _reason(stack: Stack, api_key: str, headers: dict[str, str]) -> str:
+    response = await stack.client(
+        api_key=api_key, default_headers=headers
+    ).chat.completions.with_raw_response.create(**CHAT)
+    return response.headers["x-router-reason"]
+
+
+@pytest.mark.asyncio
+async def test_headers_ask_and_the_tenant_decides(tmp_path: Path) -> None:
+    """A cost tenant is not routed for latency because a request says so; a stricter SLO is
+    taken, a looser one is not; a policy that allows overrides lets the request choose."""
+    overrides = _policies(
+        tmp_path,
+        thrifty=MODELS + "routing:\n  objective: cost\n",
+        strict=MODELS + "routing:\n  objective: cost\n  latency_slo_ms: 500\n",
+        flexible=MODELS + "routing:\n  objective: cost\n  request_overrides: true\n",
+    )
+    latency = {"x-router-objective": "latency"}
+    async with running_stack(overrides=overrides) as stack:
+        reason = await _reason(stack, _key("thrifty"), latency)
+        assert reason.startswith("ignored=x-router-objective(policy); objective=cost"), reason
+        reason = await _reason(stack, _key("thrifty"), {"x-router-objective": "cost"})
+        assert reason.startswith("objective=cost"), reason
+        reason = await _reason(stack, _key("thrifty"), {"x-router-latency-slo-ms": "50"})
+        assert reason.startswith("ignored=x-router-latency-slo-ms(policy); objective=cost"), reason
+        reason = await _reason(stack, _key("strict"), {"x-router-latency-slo-ms": "900"})
+        assert reason.startswith("ignored=x-router-latency-slo-ms(policy); objective=slo(500ms)")
+        reason = await _reason(stack, _key("strict"), {"x-router-latency-slo-ms": "50"})
+        assert reason.startswith("objective=slo(50ms)"), reason
+        reason = await _reason(stack, _key("flexible"), latency)
+        assert reason.startswith("objective=latency"), reason
+        reason = await _reason(stack, API_KEY, latency)  # node keys have no policy to keep
+        assert reason.startswith("objective=latency"), reason
