@@ -167,6 +167,9 @@ class AdmissionStage:
         )
 
 
+UNROUTED_MODEL = "(unrouted)"
+
+
 def _deadline_s(ctx: RequestContext) -> float:
     """The request's whole budget: the tenant's (set later, by the route stage) or the node's."""
     if ctx.policy is not None and ctx.policy.routing.deadline_s is not None:
@@ -178,8 +181,12 @@ def _outcome(ctx: RequestContext) -> Outcome:
     """What the request used: the serving endpoint's usage at its prices, plus the tokens of a
     local answer the cascade did not keep (free at the edge, but tokens all the same)."""
     decision, usage = ctx.decision, ctx.usage
-    model = decision.alias or ctx.parsed.model
     hit = ctx.cache_hit
+    # Keyed by what the router resolved, never by the client's own `model` string: a request
+    # refused before routing (404, 400, 429) counts under one label, so names a client makes up
+    # cannot grow the usage records kept for 62 days in memory or Redis (2,000 requests with
+    # 100 KB names once added 220 MiB). A cache hit's model is one an earlier answer was routed as.
+    model = decision.alias or (ctx.parsed.model if hit is not None else UNROUTED_MODEL)
     if hit is not None:
         return _cache_hit_outcome(ctx, hit, model)
     input_tokens = output_tokens = 0

@@ -247,3 +247,20 @@ async def test_a_redis_that_never_answers_times_out_into_local_limits(tmp_path: 
         assert (await client.chat.completions.create(**CHAT)).choices
         report = await _usage(stack, "acme", requests=1)
         assert report["backend"] == "memory" and report["degraded"] is True
+
+
+@pytest.mark.asyncio
+async def test_usage_is_keyed_by_the_resolved_alias_never_by_a_made_up_model_name(
+    tmp_path: Path,
+) -> None:
+    async with running_stack(overrides=_policies(tmp_path, acme="  {}\n")) as stack:
+        client = stack.client(api_key="sk-acme")
+        made_up = "x" * 10_000
+        for suffix in "abc":
+            with pytest.raises(openai.NotFoundError):
+                await client.chat.completions.create(**{**CHAT, "model": made_up + suffix})
+        await client.chat.completions.create(**CHAT)
+        report = await _usage(stack, "acme", requests=4)
+        assert set(report["today"]["by_model"]) == {"(unrouted)", "gpt-4o-mini"}
+        assert report["today"]["by_model"]["(unrouted)"]["requests"] == 3
+        assert set(report["this_month"]["by_model"]) == {"(unrouted)", "gpt-4o-mini"}
