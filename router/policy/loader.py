@@ -1,14 +1,17 @@
 """Loading tenant policy files: every problem in every file, with file, line and field.
 
 `load_policy_dir` reads `*.yaml` in a directory. A file that fails is reported and left out;
-the others load, so one tenant's mistake never takes the others down; a directory that is missing
-or cannot be listed is one problem, named by its path. Checks that span fields (aliases named by
-experiments, one experiment per alias) or files (tenant ids, keys used by two tenants) are made
-here, after the schema, so that each can name where it went wrong.
+the others load, so one tenant's mistake never takes the others down. A key hash listed by two
+tenants is reported in both files and authenticates neither until it is fixed, so who owns a key
+never depends on file order or on a restart. A directory that is missing or cannot be listed is
+one problem, named by its path. Checks that span fields (aliases named by experiments, one
+experiment per alias) or files (tenant ids, keys used by two tenants) are made here, after the
+schema, so that each can name where it went wrong.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,27 +109,52 @@ def load_policy_dir(directory: Path) -> PolicySet:
     except OSError as exc:
         result.problems.append(ConfigProblem(str(directory), None, "", _unlistable(exc)))
         return result
-    owners: dict[str, str] = {}
+    lines_of: dict[str, dict[FieldPath, int]] = {}
     for path in sorted(entry for entry in entries if entry.name.endswith(".yaml")):
         try:
             policy, lines = _load(path)
         except ConfigInvalid as invalid:
             result.problems.extend(invalid.problems)
             continue
-        shared = [i for i, key in enumerate(policy.api_keys) if key in owners]
-        if shared:
-            where: FieldPath = ("api_keys", shared[0])
-            owner = owners[policy.api_keys[shared[0]]]
-            result.problems.append(
-                ConfigProblem(
-                    str(path),
-                    line_of(where, lines),
-                    dotted(where),
-                    f"this key hash is already used by tenant {owner!r}",
-                )
-            )
-            continue
-        owners.update(dict.fromkeys(policy.api_keys, policy.tenant))
         result.policies[policy.tenant] = policy
         result.files[policy.tenant] = path
+        lines_of[policy.tenant] = lines
+    result.problems.extend(_contested_key_problems(result, lines_of))
     return result
+
+
+def contested_keys(policies: Mapping[str, TenantPolicy]) -> frozenset[str]:
+    """Key hashes listed by more than one tenant: they authenticate no one until fixed, so which
+    tenant a key belongs to never depends on file order or on whether the router restarted."""
+    owners: dict[str, set[str]] = {}
+    for tenant, policy in policies.items():
+        for key in policy.api_keys:
+            owners.setdefault(key, set()).add(tenant)
+    return frozenset(key for key, tenants in owners.items() if len(tenants) > 1)
+
+
+def _contested_key_problems(
+    loaded: PolicySet, lines_of: Mapping[str, Mapping[FieldPath, int]]
+) -> list[ConfigProblem]:
+    contested = contested_keys(loaded.policies)
+    problems: list[ConfigProblem] = []
+    for tenant, policy in loaded.policies.items():
+        for index, key in enumerate(policy.api_keys):
+            if key not in contested:
+                continue
+            others = sorted(
+                f"{other!r} ({loaded.files[other]})"
+                for other, theirs in loaded.policies.items()
+                if other != tenant and key in theirs.api_keys
+            )
+            where: FieldPath = ("api_keys", index)
+            problems.append(
+                ConfigProblem(
+                    str(loaded.files[tenant]),
+                    line_of(where, dict(lines_of[tenant])),
+                    dotted(where),
+                    f"this key hash is also listed by tenant {', '.join(others)}: it "
+                    "authenticates no tenant until only one lists it",
+                )
+            )
+    return problems

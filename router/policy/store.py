@@ -20,7 +20,7 @@ from typing import Any
 import watchfiles
 
 from router.config.yaml_source import ConfigProblem
-from router.policy.loader import load_policy_dir
+from router.policy.loader import contested_keys, load_policy_dir
 from router.policy.model import TenantPolicy
 
 log = logging.getLogger("edge_router.policy")
@@ -57,9 +57,7 @@ class PolicyStore:
             version=self.snapshot.version + 1,
             loaded_at=time.time(),
             policies=MappingProxyType(policies),
-            tenant_by_key=MappingProxyType(
-                {key: tenant for tenant, policy in policies.items() for key in policy.api_keys}
-            ),
+            tenant_by_key=MappingProxyType(_owned_keys(policies)),
             problems=tuple(loaded.problems),
         )
         log.info(
@@ -87,3 +85,15 @@ class PolicyStore:
                 for p in snapshot.problems
             ],
         }
+
+
+def _owned_keys(policies: Mapping[str, TenantPolicy]) -> dict[str, str]:
+    """Each key hash and its tenant, leaving out a hash listed by two tenants (also when one of
+    them serves its last good version): neither gets it until it is fixed."""
+    contested = contested_keys(policies)
+    return {
+        key: tenant
+        for tenant, policy in policies.items()
+        for key in policy.api_keys
+        if key not in contested
+    }

@@ -260,8 +260,12 @@ def test_a_missing_policy_directory_is_named_by_policy_check_and_the_loader(
     ]
 
 
-def test_a_key_hash_shared_by_two_tenants_names_the_line_of_the_second(tmp_path: Path) -> None:
-    _write(tmp_path / "acme.yaml", POLICY.encode())
+def test_a_key_hash_shared_by_two_tenants_names_both_files_and_lines(tmp_path: Path) -> None:
+    acme = _write(tmp_path / "acme.yaml", POLICY.encode())
     zeta = _write(tmp_path / "zeta.yaml", POLICY.replace("acme", "zeta", 1).encode())
-    (problem,) = load_policy_dir(tmp_path).problems
-    assert str(problem) == f"{zeta}:2: api_keys[0]: this key hash is already used by tenant 'acme'"
+    problems = [str(p) for p in load_policy_dir(tmp_path).problems]
+    unowned = "it authenticates no tenant until only one lists it"
+    assert problems == [
+        f"{acme}:2: api_keys[0]: this key hash is also listed by tenant 'zeta' ({zeta}): {unowned}",
+        f"{zeta}:2: api_keys[0]: this key hash is also listed by tenant 'acme' ({acme}): {unowned}",
+    ]

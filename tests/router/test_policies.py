@@ -15,6 +15,7 @@ from router.config.yaml_source import ConfigInvalid
 from router.policy.keys import hash_key
 from router.policy.loader import load_policy_dir, load_policy_file
 from router.policy.schema import policy_schema_json
+from router.policy.store import PolicyStore
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 KEY = hash_key("sk-one")
@@ -134,15 +135,33 @@ def test_routing_budget_and_weights_are_optional_and_checked(tmp_path: Path) -> 
     assert any("routing.weights: Value error, at least one of" in p for p in problems)
 
 
-def test_a_key_used_by_two_tenants_is_refused_and_the_rest_still_load(tmp_path: Path) -> None:
+def test_a_key_used_by_two_tenants_is_reported_in_both_files_and_the_rest_still_load(
+    tmp_path: Path,
+) -> None:
     _write(tmp_path, "acme", VALID)
     _write(tmp_path, "zeta", VALID.replace("tenant: acme", "tenant: zeta"))
     _write(tmp_path, "broken", "tenant: broken\napi_keys: []\nmodels: []\n")
     loaded = load_policy_dir(tmp_path)
-    assert set(loaded.policies) == {"acme"}
+    assert set(loaded.policies) == {"acme", "zeta"}
     messages = [str(p) for p in loaded.problems]
-    assert any("zeta.yaml" in m and "already used by tenant 'acme'" in m for m in messages)
+    assert any("acme.yaml" in m and "also listed by tenant 'zeta'" in m for m in messages)
+    assert any("zeta.yaml" in m and "also listed by tenant 'acme'" in m for m in messages)
     assert any("broken.yaml:2: api_keys" in m for m in messages)
+
+
+def test_a_contested_key_authenticates_no_tenant_at_start_up_as_after_a_reload(
+    tmp_path: Path,
+) -> None:
+    """Before, the file that sorted first took the key after a restart, while a live reload
+    kept the old owner: who a key belonged to depended on history."""
+    _write(tmp_path, "zeta", VALID.replace("tenant: acme", "tenant: zeta"))
+    store = PolicyStore(tmp_path)
+    assert store.snapshot.tenant_by_key == {KEY: "zeta"}
+    _write(tmp_path, "acme", VALID)  # sorts first, lists zeta's key
+    assert store.reload().tenant_by_key == {}
+    assert PolicyStore(tmp_path).snapshot.tenant_by_key == {}  # a restart: the same answer
+    _write(tmp_path, "acme", VALID.replace(KEY, "sha256:" + "0" * 64))
+    assert store.reload().tenant_by_key == {KEY: "zeta", "sha256:" + "0" * 64: "acme"}
 
 
 def test_policy_cli_checks_and_hashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
