@@ -5,6 +5,9 @@
 (purge cached answers) need `Authorization: Bearer <admin token>`
 (`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
 `/metrics` is open: it carries no tenant names.
+
+Bad admin tokens are throttled per client address (`AdminThrottle`): after
+`server.admin_failures_per_minute` of them, the address gets 429 until a minute passes without one.
 """
 
 from __future__ import annotations
@@ -14,9 +17,17 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from cachetools import TTLCache
 from redis.exceptions import RedisError
 
-from router.errors import AuthenticationFailed, NotFound, PermissionDenied, SharedCacheUnavailable
+from router.clock import Clock
+from router.errors import (
+    AuthenticationFailed,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    SharedCacheUnavailable,
+)
 from router.limits.backend import NO_LIMITS, Limits
 from router.limits.report import tenant_usage
 from router.stages.auth import NODE_TENANT
@@ -24,6 +35,40 @@ from router.state import JSON, STATE
 from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Addresses remembered at once; past it the least recently failed are forgotten first, so an
+# attacker spraying addresses costs at most this many small entries.
+_THROTTLE_MAX_ADDRESSES = 10_000
+_THROTTLE_WINDOW_S = 60.0
+
+
+class AdminThrottle:
+    """Bad admin tokens per client address. Each failure restarts the address's minute; at
+    `max_failures` within it, the address is refused (429, `Retry-After`) without its token being
+    checked, until a minute passes without a failure."""
+
+    def __init__(self, max_failures: int, clock: Clock) -> None:
+        self._max_failures = max_failures
+        self._clock = clock
+        # address -> (failures, monotonic time of the last one)
+        self._failures: TTLCache[str, tuple[int, float]] = TTLCache(
+            maxsize=_THROTTLE_MAX_ADDRESSES, ttl=_THROTTLE_WINDOW_S, timer=clock.now
+        )
+
+    def check(self, address: str) -> None:
+        failures, last_s = self._failures.get(address, (0, 0.0))
+        if failures >= self._max_failures:
+            raise RateLimited(
+                "Too many bad admin tokens from this address; wait before trying again.",
+                retry_after_s=_THROTTLE_WINDOW_S - (self._clock.now() - last_s),
+            )
+
+    def failed(self, address: str) -> None:
+        failures, _ = self._failures.get(address, (0, 0.0))
+        self._failures[address] = (failures + 1, self._clock.now())
+
+
+ADMIN_THROTTLE = web.AppKey("router_admin_throttle", AdminThrottle)
 
 
 def admin_only(handler: Handler) -> Handler:
@@ -35,10 +80,14 @@ def admin_only(handler: Handler) -> Handler:
             raise PermissionDenied(
                 "The admin API is disabled: set admin.token_env in the node config."
             )
+        throttle = request.app[ADMIN_THROTTLE]
+        address = request.remote or ""
+        throttle.check(address)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), expected.encode()
         ):
+            throttle.failed(address)
             raise AuthenticationFailed("The admin API needs the admin token (Bearer).")
         return await handler(request)
 
@@ -97,6 +146,10 @@ async def admin_purge_cache(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(app: web.Application) -> None:
+    state = app[STATE]
+    app[ADMIN_THROTTLE] = AdminThrottle(
+        state.loaded.config.server.admin_failures_per_minute, state.clock
+    )
     app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_get("/admin/endpoints", admin_only(admin_endpoints))
     app.router.add_get("/admin/policies", admin_only(admin_policies))

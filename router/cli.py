@@ -63,9 +63,12 @@ def _claim_ports(loaded: LoadedNodeConfig, host: str, port: int) -> socket.socke
 
 
 async def _run(loaded: LoadedNodeConfig, listening: socket.socket) -> int:
+    from router.front_door import raise_fd_limit
     from router.server import build_app, serve
 
     log = logging.getLogger("edge_router")
+    before, after = raise_fd_limit()  # before the connection cap is derived from it
+    log.info("open-file limit: %d (was %d; the hard limit caps it)", after, before)
     drain_timeout_s = loaded.config.server.drain_timeout_s
     runner = await serve(build_app(loaded), listening, drain_timeout_s=drain_timeout_s)
     bound = [s.name for s in runner.sites]

@@ -284,3 +284,11 @@ def status_of(error: RouterError) -> int:
     if isinstance(error, UpstreamRejected):
         return error.upstream_status
     return error.status
+
+
+class RequestTimeout(ClientError):
+    """The client stalled sending its request body (`server.body_read_timeout_s`); the connection
+    is closed after this answer."""
+
+    status = 408
+    default_code = "request_timeout"

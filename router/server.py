@@ -1,8 +1,10 @@
 """The HTTP server: the aiohttp app, its routes, the error middleware and the lifespan.
 
 The app is built once from the node config and frozen; long-lived parts (registry, transport,
-prober, tracer) are opened and closed in `cleanup_ctx`. A request is read and parsed here, then
-handed to the pipeline; every error on the way becomes an OpenAI error body in one middleware.
+prober, tracer) are opened and closed in `cleanup_ctx`. A request is authenticated from its
+headers, then its body is read and parsed here (each read bounded by `server.body_read_timeout_s`),
+then it is handed to the pipeline; every error on the way becomes an OpenAI error body in one
+middleware. The front door's limits and stamps are in `router.front_door`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
+from aiohttp.web_log import AccessLogger
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -31,11 +34,21 @@ from router.endpoints.prober import Prober
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.errors import (
+    AuthenticationFailed,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     RouterError,
     status_of,
+)
+from router.front_door import (
+    CappedSite,
+    ConnectionCap,
+    default_max_connections,
+    front_door,
+    parser_refusals,
+    stamp_response,
 )
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
@@ -44,6 +57,7 @@ from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
+from router.ports import listening_socket
 from router.readiness import waiting_for
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator, AuthStage
@@ -88,6 +102,8 @@ async def openai_errors(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except RequestTimeout as error:
+        return await _answer_and_close(request, error_response(error))
     except RouterError as error:
         return error_response(error)
     except web.HTTPException as exc:
@@ -101,13 +117,52 @@ async def openai_errors(
         return error_response(RouterError("The server had an error processing your request."))
 
 
-async def _read_body(request: web.Request, max_bytes: int) -> bytes:
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response` now and close the connection, without aiohttp's lingering read of the rest
+    of a body the client stalls on (up to 10 s more of a held connection)."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()  # flushes what was written, then closes
+    return response
+
+
+async def _read_body(request: web.Request, max_bytes: int, read_timeout_s: float) -> bytes:
+    """The body, at most `max_bytes`; 408 when the client sends nothing for `read_timeout_s`
+    (nginx's client_body_timeout is likewise a bound between two reads, not on the whole body)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(
             f"The request body is {request.content_length} bytes; this router accepts at most "
             f"{max_bytes}."
         )
-    return await request.read()
+    body = bytearray()
+    while True:
+        try:
+            async with asyncio.timeout(read_timeout_s):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The request body stalled: nothing arrived for {read_timeout_s:g} s."
+            ) from None
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
+
+
+async def _continue_if_authenticated(request: web.Request) -> None:
+    """`Expect: 100-continue`: the go-ahead only for a known key. Without one the client gets its
+    401 from the handler as the final answer instead (RFC 9110, 10.1.1) and never sends its body.
+    Other expectations are ignored (RFC 9110 lets a server answer them with 417, or not)."""
+    if request.version != HttpVersion11 or request.headers[hdrs.EXPECT].lower() != "100-continue":
+        return
+    try:
+        request.app[STATE].authenticate.identify(request)
+    except AuthenticationFailed:
+        return
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer proper has not started (as aiohttp's own does)
 
 
 def _operation_handler(
@@ -117,7 +172,11 @@ def _operation_handler(
         state = request.app[STATE]
         config = state.loaded.config
         started = perf_counter()
-        raw = await _read_body(request, config.server.max_body_bytes)
+        # Before a byte of the body: a missing or unknown key costs the router only its headers.
+        state.authenticate.identify(request)
+        raw = await _read_body(
+            request, config.server.max_body_bytes, config.server.body_read_timeout_s
+        )
         parsed = parse_request(operation, raw)
         with state.tracing.span(f"{operation.otel_name} {parsed.model}", SpanKind.SERVER) as span:
             ctx = RequestContext(
@@ -284,7 +343,10 @@ def build_app(
         ]
     )
     created = int(time.time())
-    app = web.Application(middlewares=[openai_errors], client_max_size=config.server.max_body_bytes)
+    app = web.Application(
+        middlewares=[front_door, openai_errors], client_max_size=config.server.max_body_bytes
+    )
+    app.on_response_prepare.append(stamp_response)
     app[STATE] = RouterState(
         loaded=loaded,
         registry=registry,
@@ -305,7 +367,11 @@ def build_app(
         models_created=created,
     )
     for operation in Operation:
-        app.router.add_post("/v1" + operation.path, _operation_handler(operation))
+        app.router.add_post(
+            "/v1" + operation.path,
+            _operation_handler(operation),
+            expect_handler=_continue_if_authenticated,
+        )
     add_model_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -351,15 +417,32 @@ async def serve(
     to `drain_timeout_s`, then cancels what is left and closes the app's parts (`_lifespan`).
     `handler_cancellation` makes a client disconnect cancel its handler, which closes the
     upstream connection and so stops generation the client no longer wants.
+
+    The front door's connection limits (docs/security.md): the idle keep-alive timeout (which
+    also closes a connection whose request headers are still incomplete when it fires, aiohttp
+    having no header timeout of its own), header line and count limits, and the connection cap.
     """
+    state = app[STATE]
+    settings = state.loaded.config.server
+    # aiohttp's access logger only logs what its own parser refuses; the app logs the rest.
+    refusals = None if state.access_log is None else parser_refusals(state.access_log)
     runner = web.AppRunner(
-        app, handler_cancellation=True, access_log=None, shutdown_timeout=drain_timeout_s
+        app,
+        handler_cancellation=True,
+        access_log=None if refusals is None else logging.getLogger("edge_router.access"),
+        access_log_class=refusals or AccessLogger,
+        shutdown_timeout=drain_timeout_s,
+        keepalive_timeout=settings.keepalive_timeout_s,
+        max_line_size=settings.max_header_bytes,
+        max_field_size=settings.max_header_bytes,
+        max_headers=settings.max_headers,
     )
     await runner.setup()
-    site: web.BaseSite
-    if isinstance(listen, socket.socket):
-        site = web.SockSite(runner, listen)
-    else:
-        site = web.TCPSite(runner, listen[0], listen[1], backlog=4096)
-    await site.start()
+    if not isinstance(listen, socket.socket):
+        listen = listening_socket(listen[0], listen[1], "the router's server.port")
+    assert runner.server is not None  # set by setup()
+    max_connections = settings.max_connections or default_max_connections()
+    cap = ConnectionCap(runner.server, max_connections, state.metrics, state.clock)
+    await CappedSite(runner, listen, cap).start()
+    log.info("accepting at most %d client connections (server.max_connections)", max_connections)
     return runner

@@ -32,6 +32,22 @@ class ServerSettings(Strict):
     # On SIGTERM or SIGINT the router stops accepting, lets requests and streams in flight finish
     # for at most this long, then closes them and exits 0. Under Kubernetes' default 30 s grace.
     drain_timeout_s: NonNegativeFloat = 25.0
+    # The front door (docs/security.md): defaults near nginx's and Envoy's, since the router
+    # faces the public internet. A client has this long between two reads of its body (nginx
+    # client_body_timeout: 60 s); a stall gets 408 and the connection is closed.
+    body_read_timeout_s: PositiveFloat = 30.0
+    # An idle keep-alive connection is closed after this long (nginx keepalive_timeout: 75 s);
+    # the same timer closes a connection whose request headers are not complete by then.
+    keepalive_timeout_s: PositiveFloat = 75.0
+    # Longest request line or header line (nginx large_client_header_buffers: 8 KiB).
+    max_header_bytes: int = Field(8192, ge=1024)
+    # Most header fields in one request (Envoy max_headers_count: 100).
+    max_headers: int = Field(100, ge=8)
+    # Open client connections; more are closed at once. None: half the open-file limit, since a
+    # proxied request holds an upstream connection too (nginx worker_connections counts both).
+    max_connections: int | None = Field(None, gt=0)
+    # Bad admin tokens one client address may present within a minute before it gets 429.
+    admin_failures_per_minute: int = Field(10, ge=1)
 
 
 class AuthSettings(Strict):

@@ -4,6 +4,10 @@ Tenants with policy files are found by the SHA-256 of the presented key in the c
 snapshot (taken once per request, so a reload never changes the rules mid-request). The node
 config's `auth.api_keys` are still accepted, as the tenant `node` with no policy, compared in
 constant time. Keys are never logged.
+
+The server authenticates a request from its headers alone, before it reads a byte of the body
+(docs/security.md, "Front door"), through `Authenticator.identify`; the stage then takes the
+identity found there. Both go through `identify`, so there is one decision, made once.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ class Identity:
     policy: TenantPolicy | None
 
 
+IDENTITY = web.RequestKey("router_identity", Identity)
+
+
 class Authenticator:
+    """Who a request is: `identify(request)` decides once per request and keeps the answer on it."""
+
     def __init__(self, settings: AuthSettings, store: PolicyStore | None) -> None:
         self._node_keys = tuple(key.encode() for key in settings.api_keys)
         self._store = store
@@ -55,6 +64,14 @@ class Authenticator:
             return Identity(NODE_TENANT, None)
         raise AuthenticationFailed("Incorrect API key provided.")
 
+    def identify(self, request: web.Request) -> Identity:
+        """The request's identity, decided on its first call and kept on the request."""
+        identity = request.get(IDENTITY)
+        if identity is None:
+            identity = self(request.headers)
+            request[IDENTITY] = identity
+        return identity
+
 
 class AuthStage:
     name = "auth"
@@ -64,7 +81,7 @@ class AuthStage:
         self._authenticate = authenticate
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
-        identity = self._authenticate(ctx.request.headers)
+        identity = self._authenticate.identify(ctx.request)
         ctx.tenant = identity.tenant
         ctx.policy = identity.policy
         return None
