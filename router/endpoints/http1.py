@@ -23,6 +23,9 @@ import httptools
 
 # Pause reading from a socket when this much body is buffered and unread (back-pressure).
 _HIGH_WATER_BYTES = 256 * 1024
+# An idle pooled connection older than this is closed rather than reused: the longer it sat, the
+# likelier the endpoint is closing it as we write (uvicorn and Node close after 5 s, nginx 75 s).
+_IDLE_EXPIRY_S = 30.0
 
 
 class HttpError(Exception):
@@ -39,7 +42,9 @@ class ReadTimeout(HttpError):
 
 class ConnectionBroken(HttpError):
     """The connection closed or sent something unparseable. `before_response` is true when not a
-    byte of the response had arrived, so the request may be replayed on a fresh connection."""
+    byte of the response had arrived: the endpoint may or may not have started on the request (a
+    chat request's prefill sends nothing for a while), so it is never replayed here; the caller
+    decides, and its fail-over never goes to the same endpoint twice in a row."""
 
     def __init__(self, message: str, *, before_response: bool) -> None:
         super().__init__(message)
@@ -59,6 +64,7 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         self.closed = False
         self.reused = False
+        self.idle_since = 0.0  # loop time it went back to the pool
         self._reset()
 
     def _reset(self) -> None:
@@ -247,7 +253,9 @@ class Http1Response:
 class Http1Pool:
     """Keep-alive connections to one origin (scheme, host, port)."""
 
-    def __init__(self, base_url: str, connect_timeout_s: float) -> None:
+    def __init__(
+        self, base_url: str, connect_timeout_s: float, idle_expiry_s: float = _IDLE_EXPIRY_S
+    ) -> None:
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
         tls = parts.scheme == "https"
@@ -257,6 +265,7 @@ class Http1Pool:
         default_port = (tls and self.port == 443) or (not tls and self.port == 80)
         self.host_header = self.host if default_port else f"{self.host}:{self.port}"
         self._connect_timeout_s = connect_timeout_s
+        self._idle_expiry_s = idle_expiry_s
         self._idle: collections.deque[_Connection] = collections.deque()
         self._all: set[_Connection] = set()
 
@@ -282,9 +291,21 @@ class Http1Pool:
         self._all.add(conn)
         return conn
 
+    @property
+    def idle_connections(self) -> int:
+        """Idle connections not seen closed: the ones a request could take now."""
+        return sum(1 for conn in self._idle if not conn.closed)
+
     def _take_idle(self) -> _Connection | None:
+        """The most recently used idle connection (the least likely to be stale) not seen closed;
+        the older ones expire."""
+        now = asyncio.get_running_loop().time()
+        while self._idle and now - self._idle[0].idle_since >= self._idle_expiry_s:
+            expired = self._idle.popleft()
+            expired.abort()
+            self._all.discard(expired)
         while self._idle:
-            conn = self._idle.pop()  # the most recently used is the least likely to be stale
+            conn = self._idle.pop()
             if not conn.closed:
                 conn.reused = True
                 return conn
@@ -298,21 +319,16 @@ class Http1Pool:
         read_timeout_s: float,
         total_timeout_s: float,
     ) -> Http1Response:
-        """Send one request and wait for the response head. A request that fails on a reused
-        connection before any response byte is sent once more on a fresh connection: the
-        endpoint closed an idle connection as we reused it, which is not its fault."""
+        """Send one request and wait for the response head, on an idle connection not seen
+        closed, else a new one. A request is sent once: one that breaks before the answer started
+        may have reached the endpoint (which may be generating, and billing), so it is not sent
+        again here on a fresh connection, unseen by the fail-over record that would show it."""
         request = _encode(head, extra_headers, body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + total_timeout_s
         conn = self._take_idle()
-        if conn is not None:
-            try:
-                return await self._send(conn, request, read_timeout_s, deadline)
-            except ConnectionBroken as exc:
-                if not exc.before_response:
-                    raise
-        # The replay on a fresh connection stays within the same deadline.
-        conn = await self._connect(min(self._connect_timeout_s, _left_s(loop, deadline)))
+        if conn is None:
+            conn = await self._connect(min(self._connect_timeout_s, _left_s(loop, deadline)))
         return await self._send(conn, request, read_timeout_s, deadline)
 
     async def _send(
@@ -330,6 +346,7 @@ class Http1Pool:
     def release(self, conn: _Connection) -> None:
         if conn.reusable:
             conn.reused = True
+            conn.idle_since = asyncio.get_running_loop().time()
             self._idle.append(conn)
         else:
             conn.abort()
