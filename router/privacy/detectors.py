@@ -12,6 +12,8 @@ around an `@`, IBANs where two capitals are followed by two digits, IPv6 address
 colon, and the numeric kinds inside runs of digits and separators (one scan of the text), each
 only in a run that has what its values need (a CNPJ 14 digits, an SSN a hyphen). The issue asks
 for detection and redaction of a 1 KB prompt within 0.2 ms; docs/benchmarks.md has the times.
+Whatever the text, the work grows in proportion to it (`ScanWork`): each pattern does a bounded
+amount of work from each place it is tried, and each place is tried a bounded number of times.
 Overlapping findings are resolved by kind, most specific first (`KIND_ORDER`): a CNPJ's 14
 digits are not also reported as a card, nor a card's digits as a phone. docs/privacy.md has the
 precision and recall measured on a labelled set.
@@ -30,9 +32,7 @@ letters do say it:
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -61,57 +61,81 @@ class Finding:
 
 
 Span = tuple[int, int]
-# A detector yields the spans of its kind's values in text[pos:endpos].
-Detector = Callable[[str, int, int], Iterator[Span]]
+
+
+class ScanWork:
+    """The work of one scan, in steps: a character handed to a regular expression that scans a
+    stretch of text, or a candidate looked at (a match tried from a hint, a combination of digit
+    groups, a check-digit test). Every pattern here does a bounded amount of work from each
+    place it is tried, so a scan's time is in proportion to its steps; and the steps grow in
+    proportion to the text (tests/privacy/test_scan_is_linear.py holds them to it). Counting
+    costs one addition per candidate, against the match or check digits it counts."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+
+# A detector yields the spans of its kind's values in text[pos:endpos], adding its work.
+Detector = Callable[[str, int, int, ScanWork], Iterator[Span]]
 
 
 class _Taken:
-    """The findings so far, in order of position. A new one is kept only if it overlaps none of
-    them: detectors run in KIND_ORDER, so the more specific kind wins."""
+    """The findings so far. A new one is kept only if it overlaps none of them: detectors run
+    in KIND_ORDER, so the more specific kind wins. Which characters are taken is kept in a
+    bytearray as long as the text, so a test costs the length of the span tested, however many
+    findings there are (a sorted list with insertions costs their number each time)."""
 
-    __slots__ = ("findings", "starts")
+    __slots__ = ("by_kind", "owned")
 
-    def __init__(self) -> None:
-        self.findings: list[tuple[int, int, str]] = []  # (start, end, kind), none overlapping
-        self.starts: list[int] = []  # their starts, for bisection
+    def __init__(self, length: int) -> None:
+        self.owned = bytearray(length)  # 1 where a finding is
+        self.by_kind: dict[str, list[tuple[int, int, str]]] = {}  # each in order of position
 
-    def keep(self, kind: str, spans: Iterable[Span]) -> None:
+    def keep(self, kind: str, spans: Iterable[Span], work: ScanWork) -> None:
+        kept = self.by_kind.setdefault(kind, [])
         for start, end in spans:
-            at = bisect.bisect_right(self.starts, start)
-            if at and self.findings[at - 1][1] > start:
-                continue  # overlaps the finding before it
-            if at < len(self.starts) and self.starts[at] < end:
-                continue  # overlaps the finding after it
-            self.starts.insert(at, start)
-            self.findings.insert(at, (start, end, kind))
+            work.steps += end - start
+            if self.owned.find(1, start, end) < 0:
+                self.owned[start:end] = _OWNED * (end - start)
+                kept.append((start, end, kind))
 
     def covers(self, start: int, end: int) -> bool:
-        at = bisect.bisect_right(self.starts, start)
-        return at > 0 and self.findings[at - 1][1] >= end
+        return self.owned.find(0, start, end) < 0
 
     def gaps(self, pos: int, endpos: int) -> list[Span]:
         """The parts of [pos, endpos) that no finding covers."""
         free = []
-        at = max(0, bisect.bisect_right(self.starts, pos) - 1)
-        while at < len(self.findings) and (start := self.starts[at]) < endpos:
-            if start > pos:
-                free.append((pos, start))
-            pos = max(pos, self.findings[at][1])
-            at += 1
-        if pos < endpos:
-            free.append((pos, endpos))
+        while (start := self.owned.find(0, pos, endpos)) >= 0:
+            pos = self.owned.find(1, start, endpos)
+            if pos < 0:
+                pos = endpos
+            free.append((start, pos))
         return free
 
+    def findings(self) -> list[tuple[int, int, str]]:
+        """All of them in order of position: each kind's come in order (IPv4 and IPv6 addresses
+        in two runs), so the sort merges a few runs (Timsort finds them) in linear time."""
+        return sorted(finding for kept in self.by_kind.values() for finding in kept)
 
-def detect(text: str) -> list[Finding]:
-    """Every PII value in `text`, in order, none overlapping another."""
+
+_OWNED = b"\x01"
+
+
+def detect(text: str, work: ScanWork | None = None) -> list[Finding]:
+    """Every PII value in `text`, in order, none overlapping another; the scan's steps are added
+    to `work` when one is given."""
     if not text:
         return []
-    taken = _Taken()
-    taken.keep("secret", _secrets(text))
+    if work is None:
+        work = ScanWork()
+    taken = _Taken(len(text))
+    work.steps += len(text)  # the scans for hints, "@" and numeric runs below
+    taken.keep("secret", _secrets(text, work), work)
     if "@" in text:
-        taken.keep("email", _emails(text))
-    taken.keep("iban", _ibans(text))
+        taken.keep("email", _emails(text, work), work)
+    taken.keep("iban", _ibans(text, work), work)
     # Each numeric run with one character of context either side, for the look-arounds, and
     # its count of digits.
     runs = [
@@ -120,15 +144,17 @@ def detect(text: str) -> list[Finding]:
     ]
     for pos, endpos, run, digits in runs:
         for kind, possible, detector in _NUMERIC_DETECTORS:
+            work.steps += endpos - pos
             if possible(run, digits) and not taken.covers(pos + 1, endpos - 1):
-                taken.keep(kind, detector(text, pos, endpos))
+                taken.keep(kind, detector(text, pos, endpos, work), work)
     if "::" in text or text.count(":") >= 7:
-        taken.keep("ip", _ipv6(text))
+        taken.keep("ip", _ipv6(text, work), work)
     for pos, endpos, _, digits in runs:  # last, and only between what the other kinds took
         if digits >= _PHONE_FEWEST_DIGITS:
+            work.steps += endpos - pos
             for free_pos, free_end in taken.gaps(pos, endpos):
-                taken.keep("phone", _phones(text, free_pos, free_end))
-    return [Finding(kind, start, end) for start, end, kind in taken.findings]
+                taken.keep("phone", _phones(text, free_pos, free_end, work), work)
+    return [Finding(kind, start, end) for start, end, kind in taken.findings()]
 
 
 # Where a numeric value can be: a run of digits with the separators numbers are written with,
@@ -177,9 +203,12 @@ _SECRET_KEY = re.compile(
 _BEARER_TOKEN = re.compile(r"\s+([A-Za-z0-9._~+/-]{20,}=*[\w-]*)")
 
 
-def _secrets(text: str) -> Iterator[Span]:
+def _secrets(text: str, work: ScanWork) -> Iterator[Span]:
+    """Each hint is tried once, and the shape matched from it stops at the end of its word
+    (a JWT's, at the end of its third part) or after a bounded look."""
     pos = 0
     while (hint := _SECRET_HINT.search(text, pos)) is not None:
+        work.steps += 1
         span = _secret_at(text, hint)
         if span is None:
             pos = hint.start() + 1
@@ -209,26 +238,32 @@ _EMAIL_DOMAIN = re.compile(
 )
 
 
-def _emails(text: str) -> Iterator[Span]:
-    at = text.find("@")
+def _emails(text: str, work: ScanWork) -> Iterator[Span]:
+    """Neither part holds an "@": the local part is read back no further than the "@" before,
+    and each domain stops at the next, so each stretch between two is read about once."""
+    at, before = text.find("@"), -1
     while at >= 0:
         after = at + 1
-        local = _EMAIL_LOCAL_REVERSED.match(text[max(0, at - _EMAIL_LOCAL_WINDOW) : at][::-1])
+        window_start = max(0, at - _EMAIL_LOCAL_WINDOW, before + 1)
+        work.steps += 1 + at - window_start
+        local = _EMAIL_LOCAL_REVERSED.match(text[window_start:at][::-1])
         if local is not None and (domain := _EMAIL_DOMAIN.match(text, after)) is not None:
             yield at - local.end(), domain.end()
             after = domain.end()
-        at = text.find("@", after)
+        at, before = text.find("@", after), at
 
 
 # An IBAN starts with two capitals (not after a third, nor after a digit) and two digits.
 _IBAN = re.compile(r"[A-Z](?<![A-Z0-9].)[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}")
 
 
-def _ibans(text: str) -> Iterator[Span]:
+def _ibans(text: str, work: ScanWork) -> Iterator[Span]:
+    """A candidate is at most 64 characters long, and each place is tried as a start once."""
     pos = 0
     while (match := _IBAN.search(text, pos)) is not None:
         pos = match.start() + 1  # an IBAN-like code that is not one: look on from its 2nd char
         candidate = match.group()
+        work.steps += len(candidate)
         length = IBAN_LENGTHS.get(candidate[:2])
         if length is None:
             continue
@@ -251,11 +286,13 @@ _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w
 _HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
-def _ipv6(text: str) -> Iterator[Span]:
+def _ipv6(text: str, work: ScanWork) -> Iterator[Span]:
     """An address starts at most four hex digits before its first colon: each colon is tried
-    from there (a scan for the pattern itself would try every position of the text)."""
+    from there (a scan for the pattern itself would try every position of the text), and a
+    match is at most 39 characters."""
     colon = text.find(":")
     while colon >= 0:
+        work.steps += 1
         head = text[max(0, colon - 4) : colon]
         match = _IPV6.match(text, colon - len(head) + len(head.rstrip(_HEX_DIGITS)))
         if match is None or not _is_ipv6(match.group()):
@@ -287,8 +324,9 @@ _IPV4 = re.compile(
 def _with_check_digits(pattern: re.Pattern[str], valid: Callable[[str], bool]) -> Detector:
     """A detector of the pattern's matches whose digits pass `valid`."""
 
-    def detector(text: str, pos: int, endpos: int) -> Iterator[Span]:
+    def detector(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
         for match in pattern.finditer(text, pos, endpos):
+            work.steps += 1
             if valid(_digits(match.group())):
                 yield match.span()
 
@@ -299,14 +337,16 @@ _cnpjs = _with_check_digits(_CNPJ, cnpj_valid)
 _cpfs = _with_check_digits(_CPF, cpf_valid)
 
 
-def _ssns(text: str, pos: int, endpos: int) -> Iterator[Span]:
+def _ssns(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
     for match in _SSN.finditer(text, pos, endpos):
+        work.steps += 1
         if ssn_valid(*match.groups()):
             yield match.span()
 
 
-def _ipv4s(text: str, pos: int, endpos: int) -> Iterator[Span]:
+def _ipv4s(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
     for match in _IPV4.finditer(text, pos, endpos):
+        work.steps += 1
         yield match.span()
 
 
@@ -320,7 +360,7 @@ _CARD_LAYOUT = re.compile(
 )
 
 
-def _cards(text: str, pos: int, endpos: int) -> Iterator[Span]:
+def _cards(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
     """A run of digit groups may hold cards between other numbers ("order 12 4111 1111 1111
     1111 2025"): the longest contiguous groups laid out as a card that pass Luhn are one, and
     the groups on either side are searched the same way."""
@@ -328,29 +368,48 @@ def _cards(text: str, pos: int, endpos: int) -> Iterator[Span]:
         return  # no card in any layout (a phone, a date): the common case, cheaply
     for match in _CARD_GROUPS.finditer(text, pos, endpos):
         groups = [g.span() for g in _DIGIT_GROUP.finditer(text, *match.span())]
-        yield from _cards_in(text, groups)
+        work.steps += len(groups)
+        yield from _cards_in(text, groups, work)
 
 
-def _cards_in(text: str, groups: list[Span]) -> list[Span]:
-    if not groups:
-        return []
-    digits_before = list(itertools.accumulate((end - start for start, end in groups), initial=0))
-    for count in range(len(groups), 0, -1):
-        for first in range(len(groups) - count + 1):
-            last = first + count
-            if not 13 <= digits_before[last] - digits_before[first] <= 19:
-                continue  # not a card in any layout: a cheaper test than the layout's
-            start, end = groups[first][0], groups[last - 1][1]
-            if not _CARD_LAYOUT.fullmatch(text, start, end) or _IBAN_HEAD.search(
-                text, max(0, start - 5), start
-            ):
-                continue
-            digits = _digits(text[start:end])
-            if digits[0] in _CARD_ISSUERS and luhn_valid(digits):
-                before = _cards_in(text, groups[:first])
-                after = _cards_in(text, groups[last:])
-                return [*before, (start, end), *after]
-    return []
+_CARD_FEWEST_DIGITS, _CARD_MOST_DIGITS = 13, 19
+
+
+def _cards_in(text: str, groups: list[Span], work: ScanWork) -> list[Span]:
+    """The cards among the groups: the one of most groups (the first of those) is a card, and
+    so on either side of it. That is: the candidates, most groups first and then in order, each
+    kept unless it overlaps one kept before. A card has 19 digits at most, so from each group
+    at most 19 combinations can be one: linear in the groups. (Trying every first and last
+    group, and again on each side of each card found, took cubic time: 9 s for 8 KB of card
+    numbers, issue 13.)"""
+    by_count: list[list[tuple[int, int]]] = [[] for _ in range(_CARD_MOST_DIGITS + 1)]
+    for first, (start, _) in enumerate(groups):
+        digits = 0
+        for last in range(first, min(len(groups), first + _CARD_MOST_DIGITS)):
+            work.steps += 1
+            digits += groups[last][1] - groups[last][0]
+            if digits > _CARD_MOST_DIGITS:
+                break
+            end = groups[last][1]
+            if digits >= _CARD_FEWEST_DIGITS and _is_card(text, start, end):
+                by_count[last - first + 1].append((first, last + 1))
+    in_a_card = bytearray(len(groups))
+    cards = []
+    for candidates in reversed(by_count):
+        for first, last in candidates:
+            if in_a_card.find(1, first, last) < 0:
+                in_a_card[first:last] = _OWNED * (last - first)
+                cards.append((groups[first][0], groups[last - 1][1]))
+    return sorted(cards)
+
+
+def _is_card(text: str, start: int, end: int) -> bool:
+    if not _CARD_LAYOUT.fullmatch(text, start, end) or _IBAN_HEAD.search(
+        text, max(0, start - 5), start
+    ):
+        return False
+    digits = _digits(text[start:end])
+    return digits[0] in _CARD_ISSUERS and luhn_valid(digits)
 
 
 # Major industry identifiers of payment cards: 2 and 5 Mastercard, 3 Amex, Diners and JCB,
@@ -375,7 +434,14 @@ _PHONE = re.compile(
     r"(?:(?<![\d+])\+"
     r"|(?<![\w+])(?<![A-Z0-9] )00"
     r"|(?<=[^\W\dA-Z_])00(?=[1-9]\d{0,2} )"  # glued to a word
-    r")[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){2,5}(?!\d)"
+    r")[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?"
+    # The groups end where digits do, so they cover whole runs of digits, five groups of five
+    # at most: the first run after the code has 25 digits at most, or one digit and then a run
+    # of 20 at most. Every match meets this, so it changes none; tried first, it refuses at
+    # once a code before a longer run, whose every split the groups would try (3,000 ways: 13
+    # µs a character of "+1111…" bodies, 30 times the rest, before it).
+    r"(?=[ .-]?\d(?:\d{1,24}(?!\d)|[ .-]\d{1,20}(?!\d)))"
+    r"(?:[ .-]?\d{1,5}){2,5}(?!\d)"
     # Brazilian: (DD), DD or 0DD, then 9XXXX-XXXX or 9 XXXX-XXXX (mobile) or XXXX-XXXX
     # (landline). A plain run of digits is an id or a timestamp far more often.
     r"|(?:(?<![\d(])\(0?\d{2}\)[ ]?(?:9[ .]?)?\d{4}[ .-]?"
@@ -388,12 +454,13 @@ _PHONE = re.compile(
 )
 
 
-def _phones(text: str, pos: int, endpos: int) -> Iterator[Span]:
+def _phones(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
     """A match may run on into the next number ("+55 11 91234-5678 529.982..."): its longest
     prefix of whole groups with 8-15 digits (E.164's most) is the phone. A last group of one
     digit glued to letters is a count or a unit ("+49 30 77766279 3m12s"), not the phone's."""
     for match in _PHONE.finditer(text, pos, endpos):
         value = match.group()
+        work.steps += len(value)
         if match.end() < len(text) and text[match.end()].isalpha() and not value[-2].isdigit():
             value = value[:-1].rstrip(" .-")
         while len(_digits(value)) > 15:

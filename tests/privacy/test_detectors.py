@@ -150,3 +150,22 @@ def test_the_checksums_against_known_values() -> None:
     assert cpf_valid("52998224725") and not cpf_valid("52998224726")
     assert not cpf_valid("00000000000")
     assert cnpj_valid("11222333000181") and not cnpj_valid("11222333000182")
+
+
+def test_a_card_between_other_numbers_is_found_and_each_of_many_cards_in_a_row() -> None:
+    text = "order 12 4111 1111 1111 1111 2025"
+    assert [(f.kind, f.value(text)) for f in detect(text)] == [("card", "4111 1111 1111 1111")]
+    text = "4111 1111 1111 1111 5500-0000-0000-0004 " * 3
+    found = [(f.kind, f.value(text)) for f in detect(text)]
+    assert found == [("card", "4111 1111 1111 1111"), ("card", "5500-0000-0000-0004")] * 3
+
+
+@pytest.mark.parametrize("text", ["+1" + "1" * 30, "+1 2 " + "3" * 30, "ring +44 " + "7" * 26])
+def test_a_country_code_before_a_run_of_digits_no_phone_can_hold_is_no_phone(text: str) -> None:
+    assert detect(text) == []
+
+
+def test_a_phone_whose_groups_start_with_a_single_digit_is_still_found() -> None:
+    text = "call +44 20 7946 0958 or +1 2 345 678 90"
+    found = [(f.kind, f.value(text)) for f in detect(text)]
+    assert found == [("phone", "+44 20 7946 0958"), ("phone", "+1 2 345 678 90")]
