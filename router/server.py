@@ -68,6 +68,7 @@ from router.stages.route import RouteStage
 from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
 from router.telemetry.content import logged_content
+from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
 from router.wire.requests import Operation, parse_request
@@ -267,6 +268,8 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     await state.transport.start()
     prober = Prober(state.registry, state.transport, state.loaded.config.health)
     probing = asyncio.create_task(prober.run(), name="endpoint-prober")
+    lag = LoopLagMonitor(state.metrics, state.clock)
+    watching_lag = asyncio.create_task(lag.run(), name="loop-lag")
     async with contextlib.AsyncExitStack() as running:
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
@@ -287,6 +290,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await _cancel(probing)
+            await _cancel(watching_lag)
             await state.admission.drain()
             await state.cache.drain()
             if state.limits.shared is not None:
