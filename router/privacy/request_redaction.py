@@ -6,6 +6,11 @@ call arguments, system prompts, `prompt`, `input`, `user`, `metadata`, unknown f
 - values that name structure, not content: `model`, `role`, `type`, ids and `name`s of tools;
 - binary payloads (`image_url`, `input_audio`, `file`): a data URL's base64 is no text, and
   rewriting it would corrupt it.
+Object keys are scanned like values and replaced the same way (an e-mail address as a `metadata`
+key, a card number as a key of tool arguments): the body forwarded is this rewritten body, so
+what was scanned is what leaves. A redacted key that would land on another key of its object is
+refused (`KeysCollide`) rather than merged. Keys are redacted, not refused, because a value is:
+refusing only keys would make the same text pass or fail by where the client put it.
 Messages come first, in order, so a value keeps its placeholder across the turns of a
 conversation: an earlier turn is the same prefix in every later request.
 
@@ -31,6 +36,23 @@ _BINARY_KEYS = frozenset({"image_url", "input_audio", "file"})
 _SKIPPED_KEYS = _STRUCTURE_KEYS | _BINARY_KEYS
 # Where a request's content is, per operation: chat messages, a completion prompt, embeddings input.
 CONTENT_KEYS = ("messages", "prompt", "input")
+# Field names of the OpenAI API, which hold no PII: not run through the detectors, as every message
+# has several (about 2 µs a key). Only a shortcut: any other key is scanned, and these would be
+# found clean.
+_API_KEYS = frozenset(
+    {
+        *_SKIPPED_KEYS, *CONTENT_KEYS, "content", "text", "tool_calls", "function", "arguments",
+        "refusal", "audio", "url", "detail", "data", "format", "file_id", "filename", "file_data",
+        "tools", "tool_choice", "parameters", "description", "strict", "properties", "required",
+        "items", "additionalProperties", "enum", "response_format", "json_schema", "schema",
+        "temperature", "top_p", "n", "stream", "stream_options", "include_usage", "stop",
+        "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
+        "logit_bias", "logprobs", "top_logprobs", "user", "seed", "metadata", "store",
+        "parallel_tool_calls", "reasoning_effort", "modalities", "prediction", "voice",
+        "web_search_options", "best_of", "echo", "suffix", "dimensions", "functions",
+        "function_call", "cache_control",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +73,14 @@ class RedactedRequest:
 
 
 def redact_request(body: dict[str, Any]) -> RedactedRequest | None:
-    """The body with its PII replaced, or None when it carries none."""
+    """The body with its PII replaced (in values and keys), or None when it carries none.
+    Raises `NestedTooDeeply` and `KeysCollide` (from `router.privacy.json_texts`)."""
     redactor = Redactor()
-    redacted = map_texts(body, redactor.redact, _SKIPPED_KEYS, CONTENT_KEYS)
+
+    def redact_key(key: str) -> str:
+        return key if key in _API_KEYS else redactor.redact(key)
+
+    redacted = map_texts(body, redactor.redact, _SKIPPED_KEYS, CONTENT_KEYS, rewrite_key=redact_key)
     if not redactor.kinds:
         return None
     kinds = tuple(kind for kind in KIND_ORDER if kind in redactor.kinds)

@@ -1,13 +1,14 @@
 """Admission: the tenant's rate limits, token limits, concurrency and budgets, before any work.
 
-Each request is charged one request, its estimated tokens (input estimate + max output, or the
-node's assumed output) and its estimated cost (at the highest price among the alias's targets, as
-the endpoint is not chosen yet) in one atomic step of the limits backend. Over a limit it gets a
-429 with `Retry-After`: `rate_limit_exceeded` for rates and concurrency, `insufficient_quota` for
-budgets. When the request ends, `record` settles the charge with what it really used (the
-upstream's usage, or the counted stream), so streams are charged too, and adds it to the tenant's
-usage by model and endpoint. Settling runs in the background: a JSON response is not held back by
-a round trip to Redis. Tenants without limits skip the check but are still recorded.
+Each request is charged one request, its estimated tokens (input estimate + the larger of its two
+output caps, or the node's assumed output, times the choices generated: `n`, `best_of`) and its
+estimated cost (at the highest price among the alias's targets, as the endpoint is not chosen
+yet) in one atomic step of the limits backend. Over a limit it gets a 429 with `Retry-After`:
+`rate_limit_exceeded` for rates and concurrency, `insufficient_quota` for budgets. When the
+request ends, `record` settles the charge with what it really used (the upstream's usage, or the
+counted stream), so streams are charged too, and adds it to the tenant's usage by model and
+endpoint. Settling runs in the background: a JSON response is not held back by a round trip to
+Redis. Tenants without limits skip the check but are still recorded.
 """
 
 from __future__ import annotations
@@ -148,7 +149,9 @@ class AdmissionStage:
         if parsed.operation is Operation.EMBEDDINGS:
             output_tokens = 0
         else:
-            output_tokens = parsed.max_output_tokens or self._assumed_output_tokens
+            # The larger token cap, times every choice generated (n, best_of): the most an
+            # upstream may produce for this request.
+            output_tokens = parsed.estimated_output_tokens(self._assumed_output_tokens)
         input_price, output_price = self._dearest.get(parsed.model, (0.0, 0.0))
         wall_s = self._clock.wall()
         periods = self._periods

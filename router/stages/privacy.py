@@ -3,7 +3,7 @@
 Between admission and the cache (DESIGN's order), so that the cache keys, stores and matches
 only what the policy lets through. The required tags are the tenant's `privacy.required_tags`
 plus those the request adds in `x-router-privacy-tags` (comma-separated; a request can never
-remove the tenant's). Then every text of the body is scanned for PII
+remove the tenant's). Then every text of the body, object keys included, is scanned for PII
 (`router.privacy.request_redaction`), for node keys too, and the tenant's `privacy.on_pii` says:
 - `allow`: the request goes as it is, but only to endpoints fit for its PII: the tenant's
   `privacy.pii_tags` (default `pii`) join its required tags. When no endpoint carries them,
@@ -14,7 +14,9 @@ remove the tenant's). Then every text of the body is scanned for PII
 - `local-only`: answered by the edge worker or the cache, never forwarded (the route stage keeps
   edge targets only, 503 when there is none);
 - `block`: 400 `pii_detected`, naming the kinds found and never a value.
-The decision says which (`x-router-privacy: redact; pii=email,cpf`).
+The decision says which (`x-router-privacy: redact; pii=email,cpf`). The body scanned is the one
+an upstream reads: the parser refused repeated keys (`router.wire.duplicate_keys`), and a redacted
+body is re-serialised from the scanned one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from aiohttp import web
 from router.context import RequestContext
 from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
-from router.privacy.json_texts import MAX_DEPTH, NestedTooDeeply
+from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
 from router.privacy.request_redaction import redact_request
 
 TAGS_HEADER = "x-router-privacy-tags"
@@ -47,6 +49,14 @@ class PrivacyStage:
             raise InvalidRequest(
                 f"The request body is nested more than {MAX_DEPTH} levels deep, which this "
                 "router does not accept."
+            ) from None
+        except KeysCollide:
+            # Merging the two would drop a value the client sent: refused, not guessed.
+            raise InvalidRequest(
+                "An object key of the request, once its personal data is replaced by a "
+                "placeholder, equals another key of the same object. Rename the key and try "
+                "again.",
+                code="pii_key_collision",
             ) from None
         if found is not None:
             action = privacy.on_pii

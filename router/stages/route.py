@@ -218,9 +218,8 @@ class RouteStage:
     def _candidate(self, ctx: RequestContext, target: Target, prior_ms: float) -> Candidate:
         parsed = ctx.parsed
         endpoint = target.endpoint
-        output_tokens = parsed.max_output_tokens
-        if output_tokens is None:
-            output_tokens = self._routing.assumed_output_tokens
+        # Priced like admission charges it: the larger cap, for every choice generated.
+        output_tokens = parsed.estimated_output_tokens(self._routing.assumed_output_tokens)
         return Candidate(
             endpoint=endpoint.name,
             upstream_model=target.upstream_model,
@@ -345,7 +344,12 @@ def _check_caps(ctx: RequestContext, rule: ModelRule) -> None:
     body = ctx.parsed.body
     max_tokens = ctx.parsed.max_output_tokens
     if caps.max_tokens is not None and max_tokens is not None and max_tokens > caps.max_tokens:
-        param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+        # The field that asked for too many (both may be set; the larger is what counts).
+        param = (
+            "max_completion_tokens"
+            if body.get("max_completion_tokens") == max_tokens
+            else "max_tokens"
+        )
         raise InvalidRequest(
             f"Invalid '{param}': at most {caps.max_tokens} is allowed for this key.", param=param
         )

@@ -1,10 +1,15 @@
 """Parsing and validating OpenAI request bodies: only what routing needs, once.
 
-The body is decoded with orjson once; the checks below are the ones the OpenAI API itself makes
-before serving (types and ranges of the fields it documents), each failing with a 400 that names the
+The body is decoded with orjson once (and scanned for repeated keys by a pass that builds nothing,
+`router.wire.duplicate_keys`); the checks below are the ones the OpenAI API itself makes before
+serving (types and ranges of the fields it documents), each failing with a 400 that names the
 `param`. Unknown fields are left alone: the raw bytes are forwarded unchanged unless the upstream's
-model name differs from the public alias. Full JSON Schema validation per request would cost
-hundreds of microseconds; the schema is checked in tests instead.
+model name differs from the public alias (or the privacy stage redacted the body). So that the body
+the stages check is the body an upstream reads, a body that repeats a key in any object is refused,
+and every field an upstream may read as an output cap (`max_tokens`, `max_completion_tokens`, `n`,
+`best_of`) is checked, not only the first found.
+Full JSON Schema validation per request would cost hundreds of microseconds; the schema is checked
+in tests instead.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from typing import Any
 import orjson
 
 from router.errors import InvalidRequest
+from router.wire.duplicate_keys import check_unique_keys
+
+# The most output tokens a request may ask for per choice: above any model's output limit today
+# (the largest are about 128k), far below sizes that overflow an upstream's 32- or 64-bit counters
+# or a budget estimate (`2**63` tokens). The router knows no per-model context length.
+MAX_OUTPUT_TOKENS = 2**20
 
 
 class Operation(enum.Enum):
@@ -38,9 +49,22 @@ class ParsedRequest:
     model: str
     stream: bool
     include_usage: bool
+    # The larger of `max_tokens` and `max_completion_tokens` (an upstream may read either), per
+    # choice; None when the request states neither.
     max_output_tokens: int | None
     # A cheap input-size estimate (about four bytes a token) for pricing before the upstream counts.
     estimated_input_tokens: int
+    # Completions the upstream generates: `n`, or `best_of` when larger (it generates best_of
+    # and returns n); 1 by default.
+    choices: int = 1
+
+    def estimated_output_tokens(self, assumed_per_choice: int) -> int:
+        """Output tokens the request may cost at most: its cap (or `assumed_per_choice` when it
+        states none) for each choice the upstream generates."""
+        per_choice = self.max_output_tokens
+        if per_choice is None:
+            per_choice = assumed_per_choice
+        return per_choice * self.choices
 
     def with_body(self, body: dict[str, Any]) -> ParsedRequest:
         """The same request with another body of the same shape (its PII redacted)."""
@@ -74,6 +98,7 @@ def parse_request(operation: Operation, raw: bytes) -> ParsedRequest:
         ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    check_unique_keys(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _missing_or_invalid("model", model, "a non-empty string")
@@ -101,6 +126,7 @@ def parse_request(operation: Operation, raw: bytes) -> ParsedRequest:
         include_usage=include_usage,
         max_output_tokens=_max_output_tokens(body),
         estimated_input_tokens=max(1, len(raw) // 4),
+        choices=_choices(body),
     )
 
 
@@ -128,8 +154,6 @@ def _validate_chat(body: Mapping[str, Any]) -> None:
         if content is not None and not isinstance(content, str | list):
             raise _invalid_type(f"messages[{i}].content", "a string or an array of parts")
     _check_sampling(body, min_max_tokens=1)
-    _optional_int(body, "max_completion_tokens", minimum=1)
-    _optional_int(body, "n", minimum=1, maximum=128)
     _optional_int(body, "seed")
     _optional_number(body, "top_p", 0.0, 1.0)
     _check_stop(body)
@@ -150,7 +174,6 @@ def _validate_completion(body: Mapping[str, Any]) -> None:
     # 0 is valid for completions (the spec's minimum): with `echo` it scores a prompt without
     # generating, which evaluation harnesses rely on. Chat refuses 0.
     _check_sampling(body, min_max_tokens=0)
-    _optional_int(body, "n", minimum=1, maximum=128)
     _optional_int(body, "best_of", minimum=0, maximum=20)
     _optional_int(body, "logprobs", minimum=0, maximum=5)
     _optional_int(body, "seed")
@@ -181,7 +204,11 @@ _VALIDATORS: dict[Operation, Callable[[Mapping[str, Any]], None]] = {
 
 
 def _check_sampling(body: Mapping[str, Any], *, min_max_tokens: int) -> None:
-    _optional_int(body, "max_tokens", minimum=min_max_tokens)
+    """The output caps, whichever an upstream reads (an OpenAI-compatible server may read either
+    token field on either operation), and the sampling parameters."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        _optional_int(body, name, minimum=min_max_tokens, maximum=MAX_OUTPUT_TOKENS)
+    _optional_int(body, "n", minimum=1, maximum=128)
     _optional_number(body, "temperature", 0.0, 2.0)
     _optional_number(body, "presence_penalty", -2.0, 2.0)
     _optional_number(body, "frequency_penalty", -2.0, 2.0)
@@ -215,11 +242,21 @@ def _is_int(value: object) -> bool:
 
 
 def _max_output_tokens(body: Mapping[str, Any]) -> int | None:
-    for name in ("max_completion_tokens", "max_tokens"):
+    caps = _ints(body, ("max_completion_tokens", "max_tokens"))
+    return max(caps) if caps else None
+
+
+def _choices(body: Mapping[str, Any]) -> int:
+    return max([1, *_ints(body, ("n", "best_of"))])
+
+
+def _ints(body: Mapping[str, Any], names: tuple[str, ...]) -> list[int]:
+    values: list[int] = []
+    for name in names:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+            values.append(value)
+    return values
 
 
 def _optional_bool(body: Mapping[str, Any], name: str, prefix: str = "") -> bool | None:
