@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # Attempt outcomes that are no failure of the endpoint (a hedge's loser was cancelled by us).
 HEDGE_CANCELLED = "hedge_cancelled"
 _NOT_FAILED = ("ok", HEDGE_CANCELLED)
+# The parts of a reason a tenant without `routing.explain: full` sees: its own policy at work.
+_SHORT_REASON_PARTS = ("objective=", "experiment=", "ignored=", "local_only", "cache=")
 
 
 @dataclass(slots=True)
@@ -66,14 +68,19 @@ class Decision:
     privacy: str = ""
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
     rate_limit_headers: dict[str, str] | None = None
+    # Whether the answer may show the topology: endpoint names, predicted latencies, prices and
+    # the endpoints failed over from (with why: an operator's own key failing, say). Node keys and
+    # tenants whose policy says `routing.explain: full` see it; other tenants a short reason.
+    detailed: bool = True
 
     def headers(self) -> dict[str, str]:
-        headers = {"x-router-reason": self.reason_text()}
+        reason = self.reason_text() if self.detailed else self.short_reason()
+        headers = {"x-router-reason": reason}
         if self.rate_limit_headers:
             headers.update(self.rate_limit_headers)
         if self.served_by:
             headers["x-router-served-by"] = self.served_by
-        if self.endpoint:
+        if self.endpoint and self.detailed:
             headers["x-router-endpoint"] = self.endpoint
         if self.experiment:
             headers["x-router-experiment"] = self.experiment
@@ -86,6 +93,17 @@ class Decision:
             if self.cache_similarity is not None:
                 headers["x-router-cache-similarity"] = f"{self.cache_similarity:.4f}"
         return headers
+
+    def short_reason(self) -> str:
+        """What the policy decided, without the topology: the objective, the experiment, headers
+        ignored, local-only, the cache's verdict, and how many attempts failed over."""
+        kept = [part for part in self.reason.split("; ") if part.startswith(_SHORT_REASON_PARTS)]
+        failed = sum(1 for a in self.attempts if a.outcome not in _NOT_FAILED)
+        if failed:
+            kept.append(f"failovers={failed}")
+        if self.hedged_after_ms is not None:
+            kept.append("hedged")
+        return "; ".join(kept)
 
     def reason_text(self) -> str:
         hedged = self.hedged_after_ms is not None

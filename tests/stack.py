@@ -100,6 +100,14 @@ class Stack:
         return result
 
 
+def explained(policy_yaml: str) -> str:
+    """A tenant policy that sees the full routing reason (`routing.explain: full`), for tests that
+    read which endpoints were weighed and failed over from."""
+    policy = yaml.safe_load(policy_yaml)
+    policy.setdefault("routing", {}).setdefault("explain", "full")
+    return yaml.safe_dump(policy, sort_keys=False)
+
+
 def edge_endpoint(port: int) -> dict[str, Any]:
     """A node config's entry for the PoP's local models (the edge worker) on `port`."""
     return {

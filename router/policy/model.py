@@ -95,6 +95,12 @@ class RoutingPolicy(Strict):
         "a streamed answer; unset uses the node config's `routing.deadline_s`.",
     )
     hedging: Hedging = Hedging()
+    explain: Literal["full", "short"] = Field(
+        "short",
+        description="`full`: `x-router-reason` names the endpoints weighed, their predicted "
+        "latency and price, and the endpoints failed over from, and `x-router-endpoint` is set; "
+        "`short`: only the objective and what the policy decided, and counts of fail-overs.",
+    )
     request_overrides: bool = Field(
         False,
         description="Let a request choose its objective (`x-router-objective`) and any SLO "

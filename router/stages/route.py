@@ -70,6 +70,7 @@ class RouteStage:
         rule: ModelRule | None = None
         experiment_note = ""
         ctx.max_attempts = self._routing.max_attempts
+        ctx.decision.detailed = policy is None or policy.routing.explain == "full"
         if policy is not None:
             rule = _rule_for(policy, alias)
             if rule is None:

@@ -18,7 +18,7 @@ from router.policy.keys import hash_key
 from router.state import STATE
 from tests.edge_worker.prepared import store
 from tests.redis_server import free_port
-from tests.stack import Stack, running_stack
+from tests.stack import Stack, explained, running_stack
 
 LOCAL_MODEL = "smollm2-135m-instruct"
 EMBEDDER = "all-minilm-l6-v2"
@@ -98,7 +98,7 @@ def _with_local_targets(tmp_path: Path, worker: str) -> dict[str, Any]:
         ("terse", "  aliases: [gpt-4o-mini]\n  first: [gpt-4o-mini]\n  max_prompt_tokens: 5\n"),
         ("cloudy", "  {}\n"),
     ):
-        (tmp_path / f"{tenant}.yaml").write_text(_policy(tenant, local))
+        (tmp_path / f"{tenant}.yaml").write_text(explained(_policy(tenant, local)))
     cloud_targets = [
         {"endpoint": region, "model": "gpt-4o-mini"}
         for region in ("us-east", "eu-west", "ap-south")
@@ -178,7 +178,7 @@ async def test_the_cascade_keeps_a_confident_local_answer_and_escalates_an_unsur
             "  aliases: [gpt-4o-mini]\n"
             f"  cascade: {{aliases: [gpt-4o-mini], min_confidence: {threshold}}}\n"
         )
-        (tmp_path / f"{tenant}.yaml").write_text(_policy(tenant, local))
+        (tmp_path / f"{tenant}.yaml").write_text(explained(_policy(tenant, local)))
     async with running_stack(
         overrides=overrides, extra_endpoints=[_edge_endpoint(worker_url)]
     ) as stack:

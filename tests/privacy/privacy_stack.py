@@ -18,7 +18,7 @@ import orjson
 
 from loadtest.mock_cloud.settings import RegionSettings
 from router.policy.keys import hash_key
-from tests.stack import Stack, running_stack
+from tests.stack import Stack, explained, running_stack
 
 CLOUD_REGIONS = ("us-east", "eu-west", "ap-south")
 # Every region echoes the text it received, so a test sees what the upstream made of a request.
@@ -79,7 +79,7 @@ async def privacy_stack(
 ) -> AsyncIterator[Stack]:
     """`endpoint_keys`: the provider key each named region requires (and the router sends)."""
     for tenant, privacy in TENANT_PRIVACY.items():
-        (directory / f"{tenant}.yaml").write_text(_policy(tenant, privacy, cache))
+        (directory / f"{tenant}.yaml").write_text(explained(_policy(tenant, privacy, cache)))
     settings: dict[str, Any] = {
         "policies": {"directory": str(directory), "watch": False},
         **(overrides or {}),

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from router.policy.keys import hash_key
-from tests.stack import API_KEY, running_stack
+from tests.stack import API_KEY, explained, running_stack
 
 CHAT: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -38,8 +38,8 @@ routing:
 
 
 def _policies(directory: Path) -> dict[str, Any]:
-    (directory / "clinic.yaml").write_text(CLINIC)
-    (directory / "eu-app.yaml").write_text(EU_APP)
+    (directory / "clinic.yaml").write_text(explained(CLINIC))
+    (directory / "eu-app.yaml").write_text(explained(EU_APP))
     return {"policies": {"directory": str(directory), "watch": False}}
 
 

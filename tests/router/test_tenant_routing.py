@@ -14,7 +14,7 @@ import pytest
 
 from loadtest.mock_cloud.settings import RegionSettings
 from router.policy.keys import hash_key
-from tests.stack import API_KEY, Stack, running_stack
+from tests.stack import API_KEY, Stack, explained, running_stack
 
 CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -32,7 +32,7 @@ def _policies(directory: Path, **bodies: str) -> dict[str, Any]:
     """One policy file per tenant (keyword = tenant id, value = everything after api_keys)."""
     for tenant, body in bodies.items():
         head = f'tenant: {tenant}\napi_keys: ["{hash_key(_key(tenant))}"]\n'
-        (directory / f"{tenant}.yaml").write_text(head + body, encoding="utf-8")
+        (directory / f"{tenant}.yaml").write_text(explained(head + body), encoding="utf-8")
     return {"policies": {"directory": str(directory), "watch": False}}
 
 
@@ -319,3 +319,33 @@ async def test_headers_ask_and_the_tenant_decides(tmp_path: Path) -> None:
         assert reason.startswith("objective=latency"), reason
         reason = await _reason(stack, API_KEY, latency)  # node keys have no policy to keep
         assert reason.startswith("objective=latency"), reason
+
+
+@pytest.mark.asyncio
+async def test_a_tenant_sees_a_short_reason_without_the_topology_unless_its_policy_says_full(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path
+    for tenant, routing in (("quiet", ""), ("open", "  explain: full\n")):
+        head = f'tenant: {tenant}\napi_keys: ["{hash_key(_key(tenant))}"]\n'
+        body = MODELS + "routing:\n  objective: cost\n" + routing
+        (directory / f"{tenant}.yaml").write_text(head + body, encoding="utf-8")
+    overrides = {"policies": {"directory": str(directory), "watch": False}}
+    async with running_stack(overrides=overrides) as stack:
+        await stack.control("us-east", error_rate=1.0)
+        await stack.control("ap-south", error_rate=1.0)
+        quiet = await stack.client(api_key=_key("quiet")).chat.completions.with_raw_response.create(
+            **CHAT
+        )
+        reason = quiet.headers["x-router-reason"]
+        assert reason.startswith("objective=cost") and "failovers=" in reason, reason
+        for region in stack.cloud.regions:
+            assert region not in reason, reason
+        assert "$" not in reason and "ms" not in reason
+        assert "x-router-endpoint" not in quiet.headers
+        assert quiet.headers["x-router-served-by"] == "cloud"
+        full = await stack.client(api_key=_key("open")).chat.completions.with_raw_response.create(
+            **CHAT
+        )
+        assert "pick=" in full.headers["x-router-reason"]
+        assert full.headers["x-router-endpoint"] == "eu-west"
