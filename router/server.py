@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 
-from aiohttp import HttpVersion11, hdrs, web
+from aiohttp import HttpVersion10, HttpVersion11, hdrs, web
 from aiohttp.web_log import AccessLogger
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -35,6 +35,7 @@ from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.errors import (
     AuthenticationFailed,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -97,11 +98,22 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Router
     return error
 
 
+def _check_framing(request: web.Request) -> None:
+    """HTTP/0.9 (no headers, so no key and no length) and `Transfer-Encoding` on HTTP/1.0 (which
+    has no chunked framing: a proxy in front would read the body another way, the classic
+    smuggling set-up) are refused, as nginx and Envoy refuse them."""
+    if request.version < HttpVersion10:
+        raise InvalidRequest("HTTP/0.9 is not served: send HTTP/1.0 or later.")
+    if request.version == HttpVersion10 and "Transfer-Encoding" in request.headers:
+        raise InvalidRequest("Transfer-Encoding is not allowed on HTTP/1.0.")
+
+
 @web.middleware
 async def openai_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
+        _check_framing(request)
         return await handler(request)
     except RequestTimeout as error:
         return await _answer_and_close(request, error_response(error))

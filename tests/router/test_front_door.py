@@ -271,3 +271,22 @@ def test_fd_soft_limit_is_raised_to_the_hard_limit() -> None:
     assert soft == after
     if hard != resource.RLIM_INFINITY:
         assert soft == hard
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz\r\n\r\n",  # HTTP/0.9: no headers, no key, no length
+        b"POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer "
+        + API_KEY.encode()
+        + b"\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ],
+    ids=["http-0.9", "te-on-http-1.0"],
+)
+async def test_old_framing_that_proxies_read_differently_is_refused(request_bytes: bytes) -> None:
+    async with _stack() as stack, _connection(stack) as (reader, writer):
+        writer.write(request_bytes)
+        answer = await asyncio.wait_for(reader.read(), _WAIT_S)
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request"), answer[:200]
+    assert b"invalid_request_error" in answer
