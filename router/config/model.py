@@ -132,6 +132,10 @@ class RoutingSettings(Strict):
     connect_timeout_s: PositiveFloat = 2.0
     # Time allowed for the upstream's response headers and, when streaming, its first chunk.
     first_byte_timeout_s: PositiveFloat = 60.0
+    # Once a streamed answer started, the longest gap between two of its chunks: a stream that
+    # stalls is cut with an error event and counts as the endpoint's failure (a timeout). LLM
+    # streams send a token every few tens of ms; Envoy's stream_idle_timeout is 5 minutes.
+    stream_idle_timeout_s: PositiveFloat = 30.0
     max_attempts: int = Field(3, ge=1, le=10)
     # Candidates whose score is within this share of the best are balanced by power of two choices.
     p2c_band: NonNegativeFloat = 0.2

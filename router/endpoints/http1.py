@@ -230,9 +230,15 @@ class Http1Response:
         """Each read waits at most the read timeout, and never past the request's deadline."""
         return min(self._read_timeout_s, _left_s(self._loop, self._deadline))
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        while chunk := await self._conn.next_chunk(self._timeout_s):
+    async def chunks(self, idle_timeout_s: float | None = None) -> AsyncIterator[bytes]:
+        """The body as it arrives. The first chunk waits the read timeout; each later one at most
+        `idle_timeout_s` when given (a stream that stalls after it started)."""
+        chunk = await self._conn.next_chunk(self._timeout_s)
+        if idle_timeout_s is not None:
+            self._read_timeout_s = idle_timeout_s
+        while chunk:
             yield chunk
+            chunk = await self._conn.next_chunk(self._timeout_s)
 
     async def read(self, limit: int | None = None) -> bytes:
         parts: list[bytes] = []

@@ -137,11 +137,11 @@ class Transport:
             body=body,
         )
 
-    @staticmethod
-    async def chunks(response: Http1Response, endpoint: str) -> AsyncIterator[bytes]:
-        """The body as it arrives, with read failures mapped to upstream errors."""
+    async def chunks(self, response: Http1Response, endpoint: str) -> AsyncIterator[bytes]:
+        """The body as it arrives, with read failures mapped to upstream errors; once it started,
+        a gap longer than `routing.stream_idle_timeout_s` is a timeout (a stalled stream)."""
         try:
-            async for chunk in response.chunks():
+            async for chunk in response.chunks(self._routing.stream_idle_timeout_s):
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
             raise _map_exception(exc, endpoint) from None

@@ -255,7 +255,7 @@ class ForwardStage:
         self, ctx: RequestContext, attempt: _Try, response: Http1Response
     ) -> web.StreamResponse:
         name = attempt.target.endpoint.name
-        chunks = Transport.chunks(response, name)
+        chunks = self._transport.chunks(response, name)
         first = await anext(chunks, b"")
         if not first:
             raise UpstreamConnectError(
