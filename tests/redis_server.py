@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -24,6 +25,15 @@ def free_port() -> int:
 @contextmanager
 def redis_server(directory: Path, port: int | None = None) -> Iterator[str]:
     """Start redis-server (no persistence) and yield its URL; stop it on exit."""
+    with redis_process(directory, port) as (url, _):
+        yield url
+
+
+@contextmanager
+def redis_process(
+    directory: Path, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`redis_server`, with the process (to stop and continue it)."""
     binary = shutil.which("redis-server")
     assert binary is not None, "redis-server is not installed: run `make test`, which installs it"
     port = port or free_port()
@@ -46,8 +56,9 @@ def redis_server(directory: Path, port: int | None = None) -> Iterator[str]:
     )
     try:
         _wait_until_listening(port, process)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
+        process.send_signal(signal.SIGCONT)  # a stopped server cannot act on SIGTERM
         process.terminate()
         process.wait(timeout=10)
 

@@ -14,7 +14,6 @@ Redis. Tenants without limits skip the check but are still recorded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 
@@ -42,8 +41,15 @@ from router.policy.model import TenantPolicy
 from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
 
-# A concurrency slot of a request whose process died is freed this long after its deadline.
-_LEASE_MARGIN_S = 60.0
+# A concurrency slot of a request whose process died is freed this long after its deadline (a
+# stream is cut at its deadline; the margin covers clocks that differ between routers).
+_LEASE_MARGIN_S = 10.0
+# A settlement the shared backend could not take is tried again this often, for as long as its
+# lease would live: the slot it holds in Redis is released in Redis once Redis answers again,
+# rather than held until it expires (a 10 s Redis stall once held 37 slots for about 180 s).
+_SETTLE_RETRY_S = 1.0
+# At shutdown, settlements still waiting for the shared backend get this long.
+_DRAIN_SETTLE_S = 5.0
 
 _MESSAGES = {
     "requests_per_minute": "Rate limit reached on requests per min (RPM)",
@@ -123,16 +129,28 @@ class AdmissionStage:
         task.add_done_callback(self._settling.discard)
 
     async def drain(self) -> None:
-        """Wait for settlements still running (at shutdown)."""
+        """Wait for settlements still running (at shutdown), those retrying a stalled shared
+        backend at most `_DRAIN_SETTLE_S`."""
         if self._settling:
-            await asyncio.gather(*self._settling, return_exceptions=True)
+            _, waiting = await asyncio.wait(self._settling, timeout=_DRAIN_SETTLE_S)
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def _settle(self, ticket: AdmissionTicket, outcome: Outcome, wall_s: float) -> None:
-        charge, limits = ticket.charge, ticket.limits
-        with contextlib.suppress(*BACKEND_ERRORS):  # logged and counted by the fallback
-            await self._limits.run(
-                lambda backend: backend.settle(charge, limits, outcome, wall_s), ticket.backend
-            )
+        """On the backend that admitted the request, so that its concurrency slot is released
+        where it is held; retried while the slot would live, then settled locally."""
+        charge, limits, backend = ticket.charge, ticket.limits, ticket.backend
+        lease_ends_s = charge.wall_s + charge.lease_s
+        while True:
+            try:
+                await backend.settle(charge, limits, outcome, wall_s)
+                return
+            except BACKEND_ERRORS:
+                if self._clock.wall() + _SETTLE_RETRY_S >= lease_ends_s:
+                    break
+            await asyncio.sleep(_SETTLE_RETRY_S)
+        self._local.settle_now(charge, limits, outcome, wall_s)  # the usage, at least, is kept
 
     def _limits_of(self, policy: TenantPolicy | None) -> Limits:
         if policy is None:
