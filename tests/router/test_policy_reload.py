@@ -96,3 +96,38 @@ async def test_admin_policies_is_404_without_a_policy_directory() -> None:
     async with running_stack() as stack:
         body = await stack.admin("/admin/policies", expect_status=404)
         assert body["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.asyncio
+async def test_an_edit_among_1000_tenants_parses_one_file_while_requests_flow(
+    tmp_path: Path,
+) -> None:
+    for i in range(1000):
+        (tmp_path / f"t{i:04}.yaml").write_text(_policy(f"t{i:04}"))
+    async with running_stack(overrides={"policies": {"directory": str(tmp_path)}}) as stack:
+        first = await _policies(stack)
+        assert first["parsed_files"] == 1000 and len(first["tenants"]) == 1000
+        client = stack.client(api_key="sk-t0001")
+        (tmp_path / "t0500.yaml").write_text(_policy("t0500", objective="cost"))
+        view = await _until(stack, lambda v: v["version"] > first["version"], timeout_s=20)
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert view["parsed_files"] == 1
+        assert view["problems"] == [] and len(view["tenants"]) == 1000
+
+
+@pytest.mark.asyncio
+async def test_a_policy_that_loses_a_section_is_loaded_and_reported_as_a_change(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "acme.yaml").write_text(_policy("acme") + "limits:\n  requests_per_minute: 5\n")
+    async with running_stack(overrides={"policies": {"directory": str(tmp_path)}}) as stack:
+        first = await _policies(stack)
+        assert first["changes"] == []
+        (tmp_path / "acme.yaml").write_text(_policy("acme"))  # the limits are gone
+        view = await _until(stack, lambda v: v["version"] > first["version"])
+        assert view["problems"] == []
+        assert len(view["changes"]) == 1 and view["changes"][0].startswith(
+            "acme: `limits` was removed"
+        )
