@@ -101,50 +101,44 @@ class AccessLog:
         content: LoggedContent | None = None,
     ) -> None:
         """Keep what the line needs; it is encoded with the batch, off the request's path."""
-        request = ctx.request
-        request[ACCESS_LOGGED] = True
-        self._entries.append(
-            _Entry(
-                time.time(),
-                request.get(REQUEST_ID, ""),
-                request.remote or "",
-                request.method,
-                request.path,
-                status,
-                duration_ms,
-                ctx.tenant,
-                ctx.parsed.model,
-                ctx.parsed.stream,
-                ctx.decision,
-                ctx.usage,
-                content,
-            )
+        parsed = ctx.parsed
+        self._append(
+            ctx.request,
+            ctx.request.path,
+            status,
+            duration_ms,
+            (ctx.tenant, parsed.model, parsed.stream, ctx.decision, ctx.usage, content),
         )
-        if len(self._entries) >= _FLUSH_ENTRIES:
-            self.flush()
 
     def record_answer(
         self, request: web.BaseRequest, status: int, duration_ms: float, path: str | None = None
     ) -> None:
         """A line for an answer given before the pipeline ran: no tenant, model or decision."""
-        request[ACCESS_LOGGED] = True
-        self._entries.append(
-            _Entry(
-                time.time(),
-                request.get(REQUEST_ID, ""),
-                request.remote or "",
-                request.method,
-                request.path if path is None else path,
-                status,
-                duration_ms,
-                "",
-                "",
-                False,
-                _NO_DECISION,
-                None,
-                None,
-            )
+        answer_path = request.path if path is None else path
+        self._append(
+            request, answer_path, status, duration_ms, ("", "", False, _NO_DECISION, None, None)
         )
+
+    def _append(
+        self,
+        request: web.BaseRequest,
+        path: str,
+        status: int,
+        duration_ms: float,
+        routed: tuple[str, str, bool, Decision, Usage | None, LoggedContent | None],
+    ) -> None:
+        request[ACCESS_LOGGED] = True
+        entry = _Entry(
+            time.time(),
+            request.get(REQUEST_ID, ""),
+            request.remote or "",
+            request.method,
+            path,
+            status,
+            duration_ms,
+            *routed,
+        )
+        self._entries.append(entry)
         if len(self._entries) >= _FLUSH_ENTRIES:
             self.flush()
 
