@@ -137,6 +137,10 @@ class RoutingSettings(Strict):
     # streams send a token every few tens of ms; Envoy's stream_idle_timeout is 5 minutes.
     stream_idle_timeout_s: PositiveFloat = 30.0
     max_attempts: int = Field(3, ge=1, le=10)
+    # A request that finds every eligible endpoint at its `max_concurrency` waits this long for a
+    # slot (within its deadline) before a 503; at most `capacity_queue` requests wait at once.
+    capacity_wait_s: NonNegativeFloat = 2.0
+    capacity_queue: int = Field(1024, ge=0)
     # Candidates whose score is within this share of the best are balanced by power of two choices.
     p2c_band: NonNegativeFloat = 0.2
     # Output tokens assumed when a request states no max_tokens, to estimate its price.

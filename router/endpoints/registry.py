@@ -12,6 +12,7 @@ from typing import Any
 
 from router.clock import Clock
 from router.config.model import EndpointModel, EndpointSettings, NodeConfig
+from router.endpoints.capacity import CapacityWaiters
 from router.endpoints.estimators import EndpointModelStats, RttEwma
 from router.endpoints.health import HealthBoard
 
@@ -85,6 +86,8 @@ class Registry:
             e.name: Endpoint(e, config, clock) for e in config.endpoints
         }
         self.health = HealthBoard(config.health, clock, self.endpoints)
+        self.capacity = CapacityWaiters(config.routing.capacity_queue)
+        self.clock = clock
         self.aliases: dict[str, tuple[Target, ...]] = (
             self._explicit_aliases(config) if config.models else self._implicit_aliases()
         )

@@ -151,6 +151,7 @@ class ForwardStage:
                 raise
             finally:
                 endpoint.in_flight -= 1
+                self._registry.capacity.freed()
                 outcome = self._settle(ctx, attempt, (perf_counter() - attempt.started) * 1000.0)
                 if trial:
                     # Frees the slot when the attempt ended without a verdict (client gone).

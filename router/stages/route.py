@@ -86,7 +86,7 @@ class RouteStage:
         if policy is not None and rule is not None:
             targets = _apply_policy(ctx, policy, rule, targets)
         header_note = self._read_request_preferences(ctx)
-        eligible = self._filter(ctx, alias, targets)
+        eligible = await self._eligible(ctx, alias, targets)
         placement = place_edge(
             eligible,
             alias,
@@ -173,6 +173,23 @@ class RouteStage:
             else:
                 ignored.append(SLO_HEADER)
         return f"ignored={','.join(ignored)}(policy); " if ignored else ""
+
+    async def _eligible(
+        self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]
+    ) -> list[Target]:
+        """The targets that may serve the request now; when all are full, those that free a slot
+        within `routing.capacity_wait_s` (and the request's deadline), else 503."""
+        capacity, clock = self._registry.capacity, self._registry.clock
+        give_up_s = min(ctx.deadline_s, clock.now() + self._routing.capacity_wait_s)
+        while True:
+            try:
+                return self._filter(ctx, alias, targets)
+            except NoEligibleEndpoint as full:
+                left_s = give_up_s - clock.now()
+                if full.code != "capacity_exhausted" or left_s <= 0 or capacity.full():
+                    raise
+                if not await capacity.wait(left_s):
+                    raise full from None
 
     def _filter(self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]) -> list[Target]:
         if ctx.local_only:
