@@ -132,6 +132,10 @@ class RoutingSettings(Strict):
     connect_timeout_s: PositiveFloat = 2.0
     # Time allowed for the upstream's response headers and, when streaming, its first chunk.
     first_byte_timeout_s: PositiveFloat = 60.0
+    # A streamed attempt to a target with 20 recent first chunks waits this many times their p95
+    # (at least the floor, at most first_byte_timeout_s) before it fails over.
+    first_byte_timeout_factor: PositiveFloat = 4.0
+    first_byte_timeout_floor_s: PositiveFloat = 10.0
     # Once a streamed answer started, the longest gap between two of its chunks: a stream that
     # stalls is cut with an error event and counts as the endpoint's failure (a timeout). LLM
     # streams send a token every few tens of ms; Envoy's stream_idle_timeout is 5 minutes.

@@ -60,7 +60,7 @@ class Transport:
         self, endpoints: Mapping[str, Endpoint], secrets: Secrets, routing: RoutingSettings
     ) -> None:
         self._endpoints = endpoints
-        self._routing = routing
+        self.routing = routing
         self._pools: dict[str, Http1Pool] = {}
         self._heads: dict[tuple[str, str, str], bytes] = {}
         self._headers: dict[str, dict[str, str]] = {}
@@ -95,6 +95,7 @@ class Transport:
         body: bytes,
         remaining_s: float,
         extra_headers: Mapping[str, str] | None = None,
+        first_byte_timeout_s: float | None = None,
     ) -> AsyncIterator[Http1Response]:
         """An upstream response with a 200 status, head read and body not yet consumed.
 
@@ -108,7 +109,7 @@ class Transport:
                 self._head(name, "POST", path),
                 extra_headers,
                 body,
-                read_timeout_s=self._routing.first_byte_timeout_s,
+                read_timeout_s=first_byte_timeout_s or self.routing.first_byte_timeout_s,
                 total_timeout_s=remaining_s,
             )
         except _TRANSPORT_ERRORS as exc:
@@ -141,7 +142,7 @@ class Transport:
         """The body as it arrives, with read failures mapped to upstream errors; once it started,
         a gap longer than `routing.stream_idle_timeout_s` is a timeout (a stalled stream)."""
         try:
-            async for chunk in response.chunks(self._routing.stream_idle_timeout_s):
+            async for chunk in response.chunks(self.routing.stream_idle_timeout_s):
                 yield chunk
         except _TRANSPORT_ERRORS as exc:
             raise _map_exception(exc, endpoint) from None

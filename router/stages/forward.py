@@ -25,6 +25,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from router.cache.replay import StreamAssembler, complete_json_answer
 from router.clock import Clock
 from router.context import HEDGE_CANCELLED, Attempt, RequestContext
+from router.endpoints.first_byte_timeout import first_byte_timeout_s
 from router.endpoints.health import FailureKind
 from router.endpoints.http1 import Http1Response
 from router.endpoints.registry import Registry, Target
@@ -137,6 +138,7 @@ class ForwardStage:
                     parsed.body_for(target.upstream_model, with_logprobs=_cascading(ctx, target)),
                     remaining_s,
                     headers,
+                    first_byte_timeout_s(target.stats, parsed.stream, self._transport.routing),
                 ) as response:
                     if race is None:  # a race decides when its winner has a first byte
                         self._decide(ctx, target)
