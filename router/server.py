@@ -75,6 +75,8 @@ from router.telemetry.tracing import build_tracing
 from router.wire.requests import Operation, parse_request
 
 log = logging.getLogger("edge_router.server")
+# aiohttp reads a shutdown timeout of 0 as "wait for ever": a drain of 0 means this instead.
+_LEAST_DRAIN_S = 0.001
 
 
 def error_response(error: RouterError) -> web.Response:
@@ -447,7 +449,7 @@ async def serve(
         handler_cancellation=True,
         access_log=None if refusals is None else logging.getLogger("edge_router.access"),
         access_log_class=refusals or AccessLogger,
-        shutdown_timeout=drain_timeout_s,
+        shutdown_timeout=max(drain_timeout_s, _LEAST_DRAIN_S),
         keepalive_timeout=settings.keepalive_timeout_s,
         max_line_size=settings.max_header_bytes,
         max_field_size=settings.max_header_bytes,

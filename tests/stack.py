@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +98,31 @@ class Stack:
     async def admin_endpoints(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.admin("/admin/endpoints")
         return result
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _empty_model_list(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"object": "list", "data": []})
+
+
+@asynccontextmanager
+async def scripted_upstream(port: int, chat: Handler | None = None) -> AsyncIterator[None]:
+    """A small fake endpoint on `port`: any GET (the prober's) gets an empty model list, and a
+    chat completion is answered by `chat`."""
+    app = web.Application()
+    if chat is not None:
+        app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/{path:.*}", _empty_model_list)
+    # A handler still waiting at the end is cancelled (aiohttp reads 0 as "wait for ever").
+    runner = web.AppRunner(app, shutdown_timeout=0.01)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
 
 
 def explained(policy_yaml: str) -> str:

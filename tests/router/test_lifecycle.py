@@ -7,21 +7,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from openai import AsyncOpenAI
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
 from tests.redis_server import free_port
 from tests.router_process import running_router, start_router, write_config
-from tests.stack import API_KEY, edge_endpoint, node_config
+from tests.stack import API_KEY, edge_endpoint, node_config, scripted_upstream
 
 # Slow enough that a stream is still running when the signal arrives: 40 tokens at 20 per second.
 SLOW = RegionSettings(name="us-east", ttft_ms=50.0, tokens_per_s=20.0, completion_tokens=40)
@@ -184,7 +181,7 @@ async def test_readyz_waits_for_the_local_endpoint_says_so_and_the_prober_never_
             await _wait_for_probes(http, url, at_least=10)
             view = await _admin_endpoints(http, url)
             assert view["edge"]["state"] == "healthy" and view["edge"]["starting"]
-            async with _local_model_server(edge_port):
+            async with scripted_upstream(edge_port):
                 status, body = await _wait_for_status(http, url, 200)
             assert body == {"status": "ready", "waiting_for": []}
         finally:
@@ -232,21 +229,3 @@ async def _wait_for_probes(http: aiohttp.ClientSession, url: str, at_least: int)
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.1 * at_least)  # the starting endpoint is probed every 0.1 s
-
-
-@asynccontextmanager
-async def _local_model_server(port: int) -> AsyncIterator[None]:
-    """A scripted local model endpoint: answers the prober's GET like the edge worker does."""
-
-    async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": []})
-
-    app = web.Application()
-    app.router.add_get("/{path:.*}", models)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()

@@ -5,21 +5,18 @@ timeout and counted as a success, so a stalling endpoint kept its traffic."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
 
 from loadtest.mock_cloud.settings import RegionSettings
 from tests.redis_server import free_port
-from tests.stack import running_stack
+from tests.stack import Handler, running_stack, scripted_upstream
 
 FIRST = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n'  # noqa: E501
 
 
-@asynccontextmanager
-async def _stalling_upstream(port: int, release: asyncio.Event) -> AsyncIterator[None]:
+def _stalling(release: asyncio.Event) -> Handler:
     """Answers a chat stream's first chunk, then sends nothing until `release` is set."""
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -29,20 +26,7 @@ async def _stalling_upstream(port: int, release: asyncio.Event) -> AsyncIterator
         await release.wait()
         return response
 
-    async def models(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": []})
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/v1/models", models)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield
-    finally:
-        release.set()
-        await runner.cleanup()
+    return chat
 
 
 @pytest.mark.asyncio
@@ -57,7 +41,7 @@ async def test_a_stalled_stream_is_cut_with_an_error_event_and_counts_as_a_failu
     overrides = {"routing": {"stream_idle_timeout_s": 0.3, "first_byte_timeout_s": 30}}
     release = asyncio.Event()
     async with (
-        _stalling_upstream(port, release),
+        scripted_upstream(port, _stalling(release)),
         running_stack(
             regions=(RegionSettings("us-east"),), overrides=overrides, extra_endpoints=[stalling]
         ) as stack,
