@@ -26,6 +26,9 @@ _HIGH_WATER_BYTES = 256 * 1024
 # An idle pooled connection older than this is closed rather than reused: the longer it sat, the
 # likelier the endpoint is closing it as we write (uvicorn and Node close after 5 s, nginx 75 s).
 _IDLE_EXPIRY_S = 30.0
+# An upstream's response head is bounded like a client's request head (Envoy: 100 headers, 60 KiB).
+_MAX_RESPONSE_HEADERS = 100
+_MAX_RESPONSE_HEADER_BYTES = 60 * 1024
 
 
 class HttpError(Exception):
@@ -78,6 +81,8 @@ class _Connection(asyncio.Protocol):
         self._keep_alive = False
         self._framed = False
         self._interim = False
+        self._header_count = 0
+        self._header_bytes = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -110,6 +115,14 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._header_bytes += len(name) + len(value)
+        if (
+            self._header_count > _MAX_RESPONSE_HEADERS
+            or self._header_bytes > _MAX_RESPONSE_HEADER_BYTES
+        ):
+            # Raised through the parser, which reports it as a malformed response.
+            raise ValueError("response headers over the limit")
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
@@ -278,7 +291,7 @@ class Http1Pool:
     def request_head(self, method: str, path: str, headers: Mapping[str, str]) -> bytes:
         """The request line and the headers that do not change between requests, pre-encoded."""
         lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines += [_header_line(name, value) for name, value in headers.items()]
         return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
     async def _connect(self, timeout_s: float) -> _Connection:
@@ -378,5 +391,14 @@ def _left_s(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
 def _encode(head: bytes, extra_headers: Mapping[str, str] | None, body: bytes) -> bytes:
     extra = b""
     if extra_headers:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items()).encode("latin-1")
+        lines = (_header_line(k, v) + "\r\n" for k, v in extra_headers.items())
+        extra = "".join(lines).encode("latin-1")
     return b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(body), body)
+
+
+def _header_line(name: str, value: str) -> str:
+    """`name: value`, refused when either holds a line break: it would end the header early and
+    let what follows be read as headers (or a request) of its own."""
+    if any(c in name or c in value for c in "\r\n"):
+        raise ValueError(f"header {name!r} holds a line break; it is not sent")
+    return f"{name}: {value}"

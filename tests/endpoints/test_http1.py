@@ -773,3 +773,34 @@ async def test_a_body_already_received_is_read_even_after_the_deadline() -> None
             assert await response.read() == b"all of it arrived"
         finally:
             response.finish()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(f"x-h{i}", "v") for i in range(101)],  # more than 100 headers
+        [("x-big", "v" * (61 * 1024))],  # more than 60 KiB
+    ],
+    ids=["count", "bytes"],
+)
+async def test_a_response_head_over_the_limits_is_refused_as_malformed(
+    headers: list[tuple[str, str]],
+) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.write(http_response(b"ok", headers=headers))
+
+    async with upstream_and_pool(script) as (_, pool):
+        with pytest.raises(ConnectionBroken) as raised:
+            await get(pool)
+        assert not raised.value.before_response
+
+
+def test_a_header_value_with_a_line_break_is_never_written() -> None:
+    pool = Http1Pool("http://upstream.test/v1", 1.0)
+    with pytest.raises(ValueError, match="line break"):
+        pool.request_head("POST", "/chat", {"Authorization": "Bearer sk-1\r\nX-Evil: 1"})
+    assert pool.request_head("POST", "/chat", {"Authorization": "Bearer sk-1"}).endswith(
+        b"Authorization: Bearer sk-1\r\n"
+    )
