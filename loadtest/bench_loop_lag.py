@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from loadtest.bench_cache_stack import free_ports
 from loadtest.bench_machine import git_commit, machine_state
 from loadtest.doc_section import write_section
 
@@ -39,12 +39,6 @@ API_KEY = "sk-bench"
 POLL_INTERVAL_S = 0.01
 PROSE = "Please write to ana.silva@example.com about card 4111 1111 1111 1111 before noon today. "
 WORST = "4111 1111 1111 1111 "
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(port: int, dead_port: int) -> str:
@@ -127,10 +121,10 @@ async def _wait_ready(url: str) -> None:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    port = _free_port()
+    port, nobody_listens = free_ports(2)
     with tempfile.TemporaryDirectory() as directory:
         config = Path(directory) / "node.yaml"
-        config.write_text(_config(port, _free_port()))
+        config.write_text(_config(port, nobody_listens))
         command = [sys.executable, "-m", "router.cli", "serve", "--config", str(config)]
         router = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"

@@ -18,13 +18,18 @@ _COMMAND_CHARS = 120
 
 
 class PortInUse(Exception):
-    """A port some other process listens on; the message names it and, if known, its holder."""
+    """A port some other process listens on; the message names it and, if known, its holder
+    (looked up only when the message is read: the supervisor re-checks a busy port every second
+    and says so once)."""
 
     def __init__(self, host: str, port: int, purpose: str) -> None:
-        holder = holder_of(port)
+        super().__init__(host, port, purpose)
+        self.host, self.port, self.purpose = host, port, purpose
+
+    def __str__(self) -> str:
+        holder = holder_of(self.port)
         by = f" by {holder}" if holder is not None else ""
-        super().__init__(f"port {port} on {host} ({purpose}) is already in use{by}")
-        self.port = port
+        return f"port {self.port} on {self.host} ({self.purpose}) is already in use{by}"
 
 
 def listening_socket(host: str, port: int, purpose: str, backlog: int = 4096) -> socket.socket:
