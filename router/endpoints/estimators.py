@@ -174,6 +174,12 @@ class RecentQuantile:
         return ordered[rank - 1]
 
 
+# The recent p95 first byte counts once this many successful ones were measured (hedging waits
+# for it; a streamed attempt's first-byte timeout is derived from it).
+RECENT_MIN_SAMPLES = 20
+RECENT_QUANTILE = 0.95
+
+
 class EndpointModelStats:
     """Traffic record of one (endpoint, upstream model) pair, kept across config reloads."""
 
@@ -252,6 +258,14 @@ class EndpointModelStats:
         """An attempt ended without a verdict (cancelled, client gone): no sample, no failure."""
         if self.in_flight > 0:
             self.in_flight -= 1
+
+    def recent_first_byte_p95_ms(self, streaming: bool) -> float | None:
+        """The p95 of the recent successful first bytes (stream: the first chunk; JSON: the whole
+        answer), or None while fewer than `RECENT_MIN_SAMPLES` were measured."""
+        window = self.recent_ttft if streaming else self.recent_latency
+        if window.samples < RECENT_MIN_SAMPLES:
+            return None
+        return window.quantile(RECENT_QUANTILE)
 
     def as_dict(self, rtt_ms: float | None = None) -> dict[str, object]:
         floor_ms = 0.0 if rtt_ms is None else rtt_ms

@@ -33,24 +33,20 @@ from aiohttp import web
 
 from router.context import HEDGE_CANCELLED, RequestContext
 from router.endpoints.balancer import estimate_price_usd
-from router.endpoints.estimators import EndpointModelStats
+from router.endpoints.estimators import RECENT_MIN_SAMPLES, EndpointModelStats
 from router.endpoints.registry import Registry, Target
 from router.errors import UpstreamError
 from router.policy.hedge_budget import HedgeBudget
 from router.stages.attempt_plan import AttemptPlan
 
-HEDGE_QUANTILE = 0.95
-MIN_SAMPLES = 20
+MIN_SAMPLES = RECENT_MIN_SAMPLES
 MIN_DELAY_MS = 5.0
 
 
 def hedge_delay_ms(stats: EndpointModelStats, streaming: bool) -> float | None:
     """How long to wait for a first byte before hedging: the p95 of the recent successful ones
     (stream: time to the first chunk; JSON: time to the whole answer), or None while cold."""
-    window = stats.recent_ttft if streaming else stats.recent_latency
-    if window.samples < MIN_SAMPLES:
-        return None
-    p95_ms = window.quantile(HEDGE_QUANTILE)
+    p95_ms = stats.recent_first_byte_p95_ms(streaming)
     return None if p95_ms is None else max(MIN_DELAY_MS, p95_ms)
 
 
