@@ -93,6 +93,13 @@ class PayloadTooLarge(ClientError):
     default_code = "request_too_large"
 
 
+class HeadersTooLarge(ClientError):
+    """A request line, a header field or the whole head is over the front door's limits."""
+
+    status = 431
+    default_code = "request_header_fields_too_large"
+
+
 class UnsupportedMediaType(ClientError):
     status = 415
     default_code = "unsupported_media_type"

@@ -43,7 +43,7 @@ SERVER_NAME = "edge-router"
 _REFUSED_LOG_INTERVAL_S = 10.0
 
 
-def request_id(request: web.Request) -> str:
+def request_id(request: web.BaseRequest) -> str:
     """This request's id, made on first use: 32 hex digits, never taken from the client."""
     rid = request.get(REQUEST_ID)
     if rid is None:
@@ -116,7 +116,8 @@ class _Refused(asyncio.Protocol):
 
 
 class ConnectionCap:
-    """The listening socket's protocol factory: aiohttp's handler, or `_Refused` at the cap.
+    """The listening socket's protocol factory: a request handler made by `handler`, or
+    `_Refused` at the cap.
 
     Open connections are aiohttp's own count (`Server.connections`), so a connection is counted
     from its `connection_made` to its `connection_lost`. A burst accepted in one event-loop
@@ -124,9 +125,15 @@ class ConnectionCap:
     """
 
     def __init__(
-        self, server: web.Server, max_connections: int, metrics: Metrics, clock: Clock
+        self,
+        server: web.Server,
+        handler: Callable[[], asyncio.BaseProtocol],
+        max_connections: int,
+        metrics: Metrics,
+        clock: Clock,
     ) -> None:
         self._server = server
+        self._handler = handler
         self.max_connections = max_connections
         self._clock = clock
         self._refused = metrics.meter.create_counter(
@@ -139,7 +146,7 @@ class ConnectionCap:
 
     def __call__(self) -> asyncio.BaseProtocol:
         if len(self._server.connections) < self.max_connections:
-            return self._server()
+            return self._handler()
         self._refused.add(1)
         self._unlogged += 1
         now = self._clock.now()

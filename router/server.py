@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
+from typing import Any
 
 from aiohttp import HttpVersion10, HttpVersion11, hdrs, web
 from aiohttp.web_log import AccessLogger
@@ -51,6 +52,7 @@ from router.front_door import (
     parser_refusals,
     stamp_response,
 )
+from router.front_door_handler import EdgeRequestHandler, check_head
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
@@ -103,11 +105,13 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Router
 def _check_framing(request: web.Request) -> None:
     """HTTP/0.9 (no headers, so no key and no length) and `Transfer-Encoding` on HTTP/1.0 (which
     has no chunked framing: a proxy in front would read the body another way, the classic
-    smuggling set-up) are refused, as nginx and Envoy refuse them."""
+    smuggling set-up) are refused, as nginx and Envoy refuse them; so is a head whose header
+    fields exceed `server.max_header_total_bytes` together (431)."""
     if request.version < HttpVersion10:
         raise InvalidRequest("HTTP/0.9 is not served: send HTTP/1.0 or later.")
     if request.version == HttpVersion10 and "Transfer-Encoding" in request.headers:
         raise InvalidRequest("Transfer-Encoding is not allowed on HTTP/1.0.")
+    check_head(request, request.app[STATE].loaded.config.server.max_header_total_bytes)
 
 
 @web.middleware
@@ -436,31 +440,46 @@ async def serve(
     `handler_cancellation` makes a client disconnect cancel its handler, which closes the
     upstream connection and so stops generation the client no longer wants.
 
-    The front door's connection limits (docs/security.md): the idle keep-alive timeout (which
-    also closes a connection whose request headers are still incomplete when it fires, aiohttp
-    having no header timeout of its own), header line and count limits, and the connection cap.
+    The front door's connection limits (docs/security.md): the idle keep-alive timeout, header
+    line and count limits (aiohttp's), the head timeout and total head size and quiet refusals
+    (`EdgeRequestHandler`), and the connection cap.
     """
     state = app[STATE]
     settings = state.loaded.config.server
     # aiohttp's access logger only logs what its own parser refuses; the app logs the rest.
     refusals = None if state.access_log is None else parser_refusals(state.access_log)
+    handler_settings: dict[str, Any] = {
+        "access_log": None if refusals is None else logging.getLogger("edge_router.access"),
+        "access_log_class": refusals or AccessLogger,
+        "keepalive_timeout": settings.keepalive_timeout_s,
+        "max_line_size": settings.max_header_bytes,
+        "max_field_size": settings.max_header_bytes,
+        "max_headers": settings.max_headers,
+    }
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
-        access_log=None if refusals is None else logging.getLogger("edge_router.access"),
-        access_log_class=refusals or AccessLogger,
         shutdown_timeout=max(drain_timeout_s, _LEAST_DRAIN_S),
-        keepalive_timeout=settings.keepalive_timeout_s,
-        max_line_size=settings.max_header_bytes,
-        max_field_size=settings.max_header_bytes,
-        max_headers=settings.max_headers,
+        **handler_settings,
     )
     await runner.setup()
     if not isinstance(listen, socket.socket):
         listen = listening_socket(listen[0], listen[1], "the router's server.port")
-    assert runner.server is not None  # set by setup()
+    server = runner.server
+    assert server is not None  # set by setup()
+    loop = asyncio.get_running_loop()
+
+    def handler() -> EdgeRequestHandler:
+        return EdgeRequestHandler(
+            server,
+            loop=loop,
+            header_read_timeout_s=settings.header_read_timeout_s,
+            max_header_total_bytes=settings.max_header_total_bytes,
+            **handler_settings,
+        )
+
     max_connections = settings.max_connections or default_max_connections()
-    cap = ConnectionCap(runner.server, max_connections, state.metrics, state.clock)
+    cap = ConnectionCap(server, handler, max_connections, state.metrics, state.clock)
     await CappedSite(runner, listen, cap).start()
     log.info("accepting at most %d client connections (server.max_connections)", max_connections)
     return runner

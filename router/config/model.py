@@ -36,11 +36,17 @@ class ServerSettings(Strict):
     # faces the public internet. A client has this long between two reads of its body (nginx
     # client_body_timeout: 60 s); a stall gets 408 and the connection is closed.
     body_read_timeout_s: PositiveFloat = 30.0
-    # An idle keep-alive connection is closed after this long (nginx keepalive_timeout: 75 s);
-    # the same timer closes a connection whose request headers are not complete by then.
+    # An idle keep-alive connection is closed after this long (nginx keepalive_timeout: 75 s),
+    # as is one that never sends a byte.
     keepalive_timeout_s: PositiveFloat = 75.0
+    # From the first byte of a request head, a client has this long to finish it; then 408 and
+    # the connection is closed (nginx client_header_timeout: 60 s; Envoy request_headers_timeout:
+    # off). Real clients send a head in one write; a slowloris trickles it.
+    header_read_timeout_s: PositiveFloat = 10.0
     # Longest request line or header line (nginx large_client_header_buffers: 8 KiB).
     max_header_bytes: int = Field(8192, ge=1024)
+    # All header fields of one request together (Envoy max_request_headers_kb: 60 KiB); 431 past.
+    max_header_total_bytes: int = Field(60 * 1024, ge=1024)
     # Most header fields in one request (Envoy max_headers_count: 100).
     max_headers: int = Field(100, ge=8)
     # Open client connections; more are closed at once. None: half the open-file limit, since a

@@ -2,7 +2,8 @@
 idle or half-sent connections, oversized headers, too many connections, admin-token guessing)
 are cut off by configured limits, and every answer carries an id and gets an access-log line.
 
-Waits are bounded (`_WAIT_S`, far above the configured timeouts); nothing asserts a duration.
+Waits are bounded (`raw_http.WAIT_S`, far above the configured timeouts); nothing asserts a
+duration.
 """
 
 from __future__ import annotations
@@ -11,70 +12,16 @@ import asyncio
 import contextlib
 import re
 import resource
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
 
 from router.front_door import raise_fd_limit
-from tests.stack import ADMIN_HEADERS, API_KEY, Stack, running_stack
+from tests.router import raw_http as raw
+from tests.stack import ADMIN_HEADERS, API_KEY, Stack
 
-_WAIT_S = 5.0  # an upper bound on every wait; the limits under test are 0.5 s
 _FAST = {"body_read_timeout_s": 0.5, "keepalive_timeout_s": 0.5}
-
-
-@asynccontextmanager
-async def _stack(**server: Any) -> AsyncIterator[Stack]:
-    async with running_stack(overrides={"server": server}) as stack:
-        yield stack
-
-
-@asynccontextmanager
-async def _connection(
-    stack: Stack,
-) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    host, port = stack.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-
-def _head(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
-    lines = [
-        f"{method} {path} HTTP/1.1",
-        "Host: router",
-        *(f"{k}: {v}" for k, v in (headers or {}).items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 response with a Content-Length body: status, headers (lower-case), body."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _WAIT_S)
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    body = await asyncio.wait_for(reader.readexactly(length), _WAIT_S)
-    return int(status_line.split()[1]), headers, body
-
-
-async def _closed(reader: asyncio.StreamReader) -> bool:
-    """True when the server closes the connection within the bound, having sent nothing more."""
-    try:
-        rest = await asyncio.wait_for(reader.read(), _WAIT_S)
-    except ConnectionResetError:
-        return True
-    return rest == b""
 
 
 def _lines_with(stack: Stack, status: int) -> list[dict[str, Any]]:
@@ -83,13 +30,13 @@ def _lines_with(stack: Stack, status: int) -> list[dict[str, Any]]:
 
 @pytest.mark.asyncio
 async def test_missing_or_unknown_key_gets_401_before_the_body_is_read() -> None:
-    async with _stack() as stack:
+    async with raw.stack_with() as stack:
         for auth in ({}, {"Authorization": "Bearer sk-not-a-key"}):
-            async with _connection(stack) as (reader, writer):
+            async with raw.connection(stack) as (reader, writer):
                 # Announces 4 MB (under max_body_bytes) and sends none of it.
                 headers = {"Content-Type": "application/json", "Content-Length": "4000000", **auth}
-                writer.write(_head("POST", "/v1/chat/completions", headers))
-                status, _, body = await _response(reader)
+                writer.write(raw.head("POST", "/v1/chat/completions", headers))
+                status, _, body = await raw.response(reader)
                 assert status == 401
                 assert orjson.loads(body)["error"]["type"] == "invalid_request_error"
         assert [line["path"] for line in _lines_with(stack, 401)] == ["/v1/chat/completions"] * 2
@@ -97,51 +44,51 @@ async def test_missing_or_unknown_key_gets_401_before_the_body_is_read() -> None
 
 @pytest.mark.asyncio
 async def test_expect_100_continue_gets_the_go_ahead_only_with_a_known_key() -> None:
-    async with _stack() as stack:
+    async with raw.stack_with() as stack:
         for key, expected in ((None, 401), ("sk-not-a-key", 401), (API_KEY, 100)):
-            async with _connection(stack) as (reader, writer):
+            async with raw.connection(stack) as (reader, writer):
                 headers = {"Content-Length": "4000000", "Expect": "100-continue"}
                 if key is not None:
                     headers["Authorization"] = f"Bearer {key}"
-                writer.write(_head("POST", "/v1/chat/completions", headers))
-                status_line = await asyncio.wait_for(reader.readline(), _WAIT_S)
+                writer.write(raw.head("POST", "/v1/chat/completions", headers))
+                status_line = await asyncio.wait_for(reader.readline(), raw.WAIT_S)
                 assert int(status_line.split()[1]) == expected
 
 
 @pytest.mark.asyncio
 async def test_stalled_body_gets_408_and_the_connection_is_closed() -> None:
-    async with _stack(**_FAST) as stack, _connection(stack) as (reader, writer):
+    async with raw.stack_with(**_FAST) as stack, raw.connection(stack) as (reader, writer):
         headers = {
             "Authorization": f"Bearer {API_KEY}",
             "Content-Type": "application/json",
             "Content-Length": "100",
         }
-        writer.write(_head("POST", "/v1/chat/completions", headers) + b'{"model": ')
-        status, headers_out, body = await _response(reader)
+        writer.write(raw.head("POST", "/v1/chat/completions", headers) + b'{"model": ')
+        status, headers_out, body = await raw.response(reader)
         assert status == 408
         error = orjson.loads(body)["error"]
         assert set(error) == {"message", "type", "param", "code"}
         assert error["code"] == "request_timeout"
         assert headers_out["connection"].lower() == "close"
-        assert await _closed(reader)
+        assert await raw.closed(reader)
         assert _lines_with(stack, 408)[0]["path"] == "/v1/chat/completions"
 
 
 @pytest.mark.asyncio
 async def test_idle_keepalive_connection_is_closed() -> None:
-    async with _stack(**_FAST) as stack, _connection(stack) as (reader, writer):
-        writer.write(_head("GET", "/healthz"))
-        status, headers, _ = await _response(reader)
+    async with raw.stack_with(**_FAST) as stack, raw.connection(stack) as (reader, writer):
+        writer.write(raw.head("GET", "/healthz"))
+        status, headers, _ = await raw.response(reader)
         assert status == 200
         assert headers.get("connection", "keep-alive").lower() == "keep-alive"
-        assert await _closed(reader)
+        assert await raw.closed(reader)
 
 
 @pytest.mark.asyncio
 async def test_headers_sent_slowly_are_cut_off_by_the_keepalive_timer() -> None:
     """Slowloris: a header line every 0.1 s never completes the request; the idle timer, armed
     when the connection opened and not moved by partial data, closes it."""
-    async with _stack(**_FAST) as stack, _connection(stack) as (reader, writer):
+    async with raw.stack_with(**_FAST) as stack, raw.connection(stack) as (reader, writer):
 
         async def trickle() -> None:
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: router\r\n")
@@ -151,7 +98,7 @@ async def test_headers_sent_slowly_are_cut_off_by_the_keepalive_timer() -> None:
 
         trickling = asyncio.create_task(trickle())
         try:
-            assert await _closed(reader)
+            assert await raw.closed(reader)
         finally:
             trickling.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -160,26 +107,26 @@ async def test_headers_sent_slowly_are_cut_off_by_the_keepalive_timer() -> None:
 
 @pytest.mark.asyncio
 async def test_too_many_or_too_large_headers_are_refused() -> None:
-    async with _stack(max_headers=20, max_header_bytes=2048) as stack:
+    async with raw.stack_with(max_headers=20, max_header_bytes=2048) as stack:
         many = {f"X-Many-{n}": "1" for n in range(30)}
         large = {"X-Large": "a" * 4096}
         for headers in (many, large):
-            async with _connection(stack) as (reader, writer):
-                writer.write(_head("GET", "/healthz", headers))
-                status, _, _ = await _response(reader)
+            async with raw.connection(stack) as (reader, writer):
+                writer.write(raw.head("GET", "/healthz", headers))
+                status, _, _ = await raw.response(reader)
                 assert status in (400, 431)
         # aiohttp's parser refused them before the app saw them; they are logged all the same.
         refused = [line for line in stack.access_log_lines() if line["status"] in (400, 431)]
         assert [(line["path"], line["client"]) for line in refused] == [("", "127.0.0.1")] * 2
-        async with _connection(stack) as (reader, writer):
-            writer.write(_head("GET", "/healthz", {f"X-Few-{n}": "1" for n in range(10)}))
-            status, _, _ = await _response(reader)
+        async with raw.connection(stack) as (reader, writer):
+            writer.write(raw.head("GET", "/healthz", {f"X-Few-{n}": "1" for n in range(10)}))
+            status, _, _ = await raw.response(reader)
             assert status == 200
 
 
 @pytest.mark.asyncio
 async def test_every_response_has_a_bare_server_header_and_a_fresh_request_id() -> None:
-    async with _stack() as stack:
+    async with raw.stack_with() as stack:
         incoming = {"x-request-id": "client-chosen"}
         async with stack.http.get(f"{stack.url}/healthz", headers=incoming) as response:
             assert response.headers["Server"] == "edge-router"
@@ -204,7 +151,7 @@ async def test_every_response_has_a_bare_server_header_and_a_fresh_request_id() 
 
 @pytest.mark.asyncio
 async def test_answers_refused_before_the_pipeline_are_logged() -> None:
-    async with _stack(max_body_bytes=1000) as stack:
+    async with raw.stack_with(max_body_bytes=1000) as stack:
         key = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
         chat_url = f"{stack.url}/v1/chat/completions"
         sent: dict[int, str] = {}
@@ -232,25 +179,25 @@ async def test_answers_refused_before_the_pipeline_are_logged() -> None:
 
 @pytest.mark.asyncio
 async def test_connections_over_the_cap_are_closed_at_once_and_counted() -> None:
-    async with _stack(max_connections=3) as stack, contextlib.AsyncExitStack() as held:
-        kept = [await held.enter_async_context(_connection(stack)) for _ in range(3)]
+    async with raw.stack_with(max_connections=3) as stack, contextlib.AsyncExitStack() as held:
+        kept = [await held.enter_async_context(raw.connection(stack)) for _ in range(3)]
         for reader, writer in kept:  # each served once, so each is open on the server's side
-            writer.write(_head("GET", "/healthz"))
-            assert (await _response(reader))[0] == 200
+            writer.write(raw.head("GET", "/healthz"))
+            assert (await raw.response(reader))[0] == 200
         for _ in range(2):
-            async with _connection(stack) as (reader, writer):
-                writer.write(_head("GET", "/healthz"))
-                assert await _closed(reader)
+            async with raw.connection(stack) as (reader, writer):
+                writer.write(raw.head("GET", "/healthz"))
+                assert await raw.closed(reader)
         reader, writer = kept[0]
-        writer.write(_head("GET", "/metrics"))
-        status, _, body = await _response(reader)
+        writer.write(raw.head("GET", "/metrics"))
+        status, _, body = await raw.response(reader)
         assert status == 200
         assert "router_connections_refused_total 2.0" in body.decode()
 
 
 @pytest.mark.asyncio
 async def test_bad_admin_tokens_are_throttled_per_address() -> None:
-    async with _stack(admin_failures_per_minute=3) as stack:
+    async with raw.stack_with(admin_failures_per_minute=3) as stack:
         url = f"{stack.url}/admin/endpoints"
         wrong = {"Authorization": "Bearer guess"}
         for _ in range(3):
@@ -285,8 +232,8 @@ def test_fd_soft_limit_is_raised_to_the_hard_limit() -> None:
     ids=["http-0.9", "te-on-http-1.0"],
 )
 async def test_old_framing_that_proxies_read_differently_is_refused(request_bytes: bytes) -> None:
-    async with _stack() as stack, _connection(stack) as (reader, writer):
+    async with raw.stack_with() as stack, raw.connection(stack) as (reader, writer):
         writer.write(request_bytes)
-        answer = await asyncio.wait_for(reader.read(), _WAIT_S)
+        answer = await asyncio.wait_for(reader.read(), raw.WAIT_S)
     assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request"), answer[:200]
     assert b"invalid_request_error" in answer
