@@ -100,14 +100,6 @@ def raise_fd_limit() -> tuple[int, int]:
     return soft, soft
 
 
-def default_max_connections() -> int:
-    """Half the open-file soft limit: a proxied request holds an upstream connection as well."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return 65_536
-    return max(1, soft // 2)
-
-
 class _Refused(asyncio.Protocol):
     """A connection over the cap: closed as soon as it is accepted, nothing read or written."""
 

@@ -28,6 +28,7 @@ from router.admin_api import add_admin_routes
 from router.cache.shared import SharedCache
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
+from router.connection_budget import max_client_connections
 from router.context import RequestContext
 from router.edge_supervisor import EdgeWorkerSupervisor
 from router.embeddings import RouterEmbedder
@@ -47,7 +48,6 @@ from router.errors import (
 from router.front_door import (
     CappedSite,
     ConnectionCap,
-    default_max_connections,
     front_door,
     parser_refusals,
     stamp_response,
@@ -478,7 +478,7 @@ async def serve(
             **handler_settings,
         )
 
-    max_connections = settings.max_connections or default_max_connections()
+    max_connections = max_client_connections(settings)
     cap = ConnectionCap(server, handler, max_connections, state.metrics, state.clock)
     await CappedSite(runner, listen, cap).start()
     log.info("accepting at most %d client connections (server.max_connections)", max_connections)

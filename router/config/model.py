@@ -102,7 +102,9 @@ class EndpointSettings(Strict):
     kind: ProviderKind = "openai"
     models: list[EndpointModel] = Field(min_length=1)
     tags: list[str] = []
-    max_concurrency: int = Field(256, gt=0)
+    # Requests in flight at once; None: as many connections as the process holds (the open-file
+    # limit's half, or server.max_connections: router/connection_budget.py).
+    max_concurrency: int | None = Field(None, gt=0)
     api_key_env: str | None = None
     probe_path: str = "/models"
 

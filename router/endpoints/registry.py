@@ -12,6 +12,7 @@ from typing import Any
 
 from router.clock import Clock
 from router.config.model import EndpointModel, EndpointSettings, NodeConfig
+from router.connection_budget import endpoint_concurrency
 from router.endpoints.capacity import CapacityWaiters
 from router.endpoints.estimators import EndpointModelStats, RttEwma
 from router.endpoints.health import HealthBoard
@@ -37,7 +38,7 @@ class Endpoint:
         self.region = settings.region
         self.tags = frozenset(settings.tags)
         self.base_url = settings.base_url_str
-        self.max_concurrency = settings.max_concurrency
+        self.max_concurrency = endpoint_concurrency(settings, config.server)
         worker = config.edge_worker
         if worker.spawn and settings.locality == "edge":
             # The worker the router runs holds at most a batch and its queue; more would be 429s.
