@@ -24,6 +24,7 @@ from pathlib import Path
 from router.config.loader import LoadedNodeConfig, load_node_config
 from router.config.yaml_source import ConfigInvalid, ConfigProblem
 from router.ports import PortInUse, ensure_free, listening_socket
+from router.telemetry.log_context import configure_logging
 from router.version import installed_version
 
 
@@ -212,9 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
+    configure_logging(getattr(args, "log_level", "INFO"))
     return int(args.func(args))
 
 

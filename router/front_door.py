@@ -5,7 +5,8 @@ The router sits on the public edge, so its limits follow nginx's and Envoy's def
 to its request handler in `router.server.serve`; this module adds what aiohttp lacks:
 
 - `front_door`, the outermost middleware: gives each request an id of its own (an incoming
-  `x-request-id` is never trusted) and writes an access-log line for every refusal the pipeline
+  `x-request-id` is never trusted), which every log line written for the request carries
+  (`router.telemetry.log_context`), and writes an access-log line for every refusal the pipeline
   did not log itself (bad JSON, 401, 404, 408, 413, the admin API's 401, 403 and 429). Successful
   answers outside the pipeline (health probes, scrapes, model lists, admin reads) get none: probes
   every few seconds would drown the lines that matter.
@@ -34,6 +35,7 @@ from aiohttp.abc import AbstractAccessLogger
 from router.clock import Clock
 from router.state import STATE
 from router.telemetry.access_log import ACCESS_LOGGED, REQUEST_ID, AccessLog
+from router.telemetry.log_context import CURRENT_REQUEST_ID
 from router.telemetry.metrics import Metrics
 
 log = logging.getLogger("edge_router.front_door")
@@ -56,7 +58,7 @@ def request_id(request: web.BaseRequest) -> str:
 async def front_door(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    request_id(request)
+    CURRENT_REQUEST_ID.set(request_id(request))
     started = perf_counter()
     response = await handler(request)
     access_log = request.app[STATE].access_log

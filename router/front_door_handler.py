@@ -40,6 +40,7 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.front_door import SERVER_NAME, request_id
+from router.telemetry.log_context import CURRENT_REQUEST_ID
 
 log = logging.getLogger("edge_router.front_door")
 
@@ -161,21 +162,15 @@ class EdgeRequestHandler(RequestHandler):
         the app's middlewares; it always closes the connection, as aiohttp's does."""
         error = quiet_error(status, exc)
         rid = request_id(request)
+        CURRENT_REQUEST_ID.set(rid)  # this runs in the request's own task, as handlers do
         kind = type(exc).__name__ if exc is not None else f"status {status}"
         if isinstance(exc, BadHttpMethod) and self._request_count == 1:
             # Not HTTP at all (TLS to a plain port, a scanner): routine on a public address.
             log.debug("refused a non-HTTP request from %s (%s)", request.remote, kind)
         elif error.status >= 500:  # the router's own failure: its traceback is the router's code
-            log.error(
-                "answered %d to %s (%s), request_id=%s",
-                error.status,
-                request.remote,
-                kind,
-                rid,
-                exc_info=exc,
-            )
+            log.error("answered %d to %s (%s)", error.status, request.remote, kind, exc_info=exc)
         else:
-            log.info("refused a request from %s (%s), request_id=%s", request.remote, kind, rid)
+            log.info("refused a request from %s (%s)", request.remote, kind)
         if request.writer.output_size > 0:
             raise ConnectionError("the answer had started; the connection is closed instead")
         response = web.Response(

@@ -17,6 +17,7 @@ import re
 import orjson
 import pytest
 
+from router.telemetry.log_context import RequestIdFilter
 from tests.router import raw_http as raw
 from tests.stack import API_KEY
 
@@ -60,29 +61,31 @@ async def test_a_head_trickled_past_its_timeout_gets_408_and_the_connection_is_c
 async def test_the_head_timer_spares_idle_connections_and_slow_bodies() -> None:
     """The timer runs from a head's first byte to its end: a connection that sends nothing, an
     idle keep-alive connection and a body sent slowly after its head are not cut by it."""
-    async with raw.stack_with(**_HEAD_TIMER, body_read_timeout_s=5.0) as stack:
-        async with raw.connection(stack) as (reader, writer):
-            await asyncio.sleep(1.0)  # twice the head timeout, before the first byte
-            writer.write(raw.head("GET", "/healthz"))
-            assert (await raw.response(reader))[0] == 200
-            await asyncio.sleep(1.0)  # idle between two requests
-            writer.write(raw.head("GET", "/healthz"))
-            assert (await raw.response(reader))[0] == 200
-            body = orjson.dumps(
-                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-            )
-            headers = {
-                "Authorization": f"Bearer {API_KEY}",
-                "Content-Type": "application/json",
-                "Content-Length": str(len(body)),
-            }
-            writer.write(raw.head("POST", "/v1/chat/completions", headers))
-            for start in range(0, len(body), len(body) // 4 + 1):
-                await asyncio.sleep(0.3)  # 1.2 s in all, over twice the head timeout
-                writer.write(body[start : start + len(body) // 4 + 1])
-            status, _, answer = await raw.response(reader)
-            assert status == 200, answer
-            assert orjson.loads(answer)["object"] == "chat.completion"
+    async with (
+        raw.stack_with(**_HEAD_TIMER, body_read_timeout_s=5.0) as stack,
+        raw.connection(stack) as (reader, writer),
+    ):
+        await asyncio.sleep(1.0)  # twice the head timeout, before the first byte
+        writer.write(raw.head("GET", "/healthz"))
+        assert (await raw.response(reader))[0] == 200
+        await asyncio.sleep(1.0)  # idle between two requests
+        writer.write(raw.head("GET", "/healthz"))
+        assert (await raw.response(reader))[0] == 200
+        body = orjson.dumps(
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        )
+        headers = {
+            "Authorization": f"Bearer {API_KEY}",
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+        }
+        writer.write(raw.head("POST", "/v1/chat/completions", headers))
+        for start in range(0, len(body), len(body) // 4 + 1):
+            await asyncio.sleep(0.3)  # 1.2 s in all, over twice the head timeout
+            writer.write(body[start : start + len(body) // 4 + 1])
+        status, _, answer = await raw.response(reader)
+        assert status == 200, answer
+        assert orjson.loads(answer)["object"] == "chat.completion"
 
 
 @pytest.mark.asyncio
@@ -134,6 +137,7 @@ async def test_what_the_parser_refuses_gets_a_json_error_that_echoes_nothing(
     request_bytes: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(RequestIdFilter())
     async with raw.stack_with() as stack, raw.connection(stack) as (reader, writer):
         writer.write(request_bytes)
         answer = await asyncio.wait_for(reader.read(), raw.WAIT_S)
@@ -150,6 +154,8 @@ async def test_what_the_parser_refuses_gets_a_json_error_that_echoes_nothing(
     (line,) = [line for line in lines if line["status"] == status]
     assert line["request_id"] == request_id.group(1).decode()
     assert _SECRET not in caplog.text
+    refusals = [r for r in caplog.records if r.name == "edge_router.front_door"]
+    assert [getattr(r, "request_id", None) for r in refusals] == [line["request_id"]]
 
 
 @pytest.mark.asyncio
