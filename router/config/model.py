@@ -157,6 +157,9 @@ class RoutingSettings(Strict):
     p2c_band: NonNegativeFloat = 0.2
     # Output tokens assumed when a request states no max_tokens, to estimate its price.
     assumed_output_tokens: int = Field(256, gt=0)
+    # The client that forwards to cloud endpoints: the lean HTTP/1.1 one (less CPU per request,
+    # docs/benchmarks.md) or the reference one on aiohttp's client; both keep the same rules.
+    upstream_client: Literal["lean", "aiohttp"] = "lean"
 
 
 class HealthSettings(Strict):

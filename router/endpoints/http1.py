@@ -6,8 +6,8 @@ request. Forwarding needs much less: write one pre-built request, parse the stat
 and the body as it arrives, and give the connection back. The request head is built from a
 per-endpoint prefix; the response is parsed by httptools (llhttp, the C parser uvicorn uses).
 
-This module speaks only HTTP; it raises its own small exceptions, and `transport.py` maps them to
-the router's errors once.
+It implements `upstream_client.UpstreamClient`: it speaks only HTTP, raises that module's small
+exceptions (which `transport.py` maps to the router's errors once) and keeps its rules.
 """
 
 from __future__ import annotations
@@ -21,37 +21,19 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from router.endpoints.upstream_client import (
+    IDLE_EXPIRY_S,
+    MAX_RESPONSE_HEADER_BYTES,
+    MAX_RESPONSE_HEADERS,
+    ConnectFailed,
+    ConnectionBroken,
+    HttpError,
+    ReadTimeout,
+    refuse_line_break,
+)
+
 # Pause reading from a socket when this much body is buffered and unread (back-pressure).
 _HIGH_WATER_BYTES = 256 * 1024
-# An idle pooled connection older than this is closed rather than reused: the longer it sat, the
-# likelier the endpoint is closing it as we write (uvicorn and Node close after 5 s, nginx 75 s).
-_IDLE_EXPIRY_S = 30.0
-# An upstream's response head is bounded like a client's request head (Envoy: 100 headers, 60 KiB).
-_MAX_RESPONSE_HEADERS = 100
-_MAX_RESPONSE_HEADER_BYTES = 60 * 1024
-
-
-class HttpError(Exception):
-    pass
-
-
-class ConnectFailed(HttpError):
-    pass
-
-
-class ReadTimeout(HttpError):
-    pass
-
-
-class ConnectionBroken(HttpError):
-    """The connection closed or sent something unparseable. `before_response` is true when not a
-    byte of the response had arrived: the endpoint may or may not have started on the request (a
-    chat request's prefill sends nothing for a while), so it is never replayed here; the caller
-    decides, and its fail-over never goes to the same endpoint twice in a row."""
-
-    def __init__(self, message: str, *, before_response: bool) -> None:
-        super().__init__(message)
-        self.before_response = before_response
 
 
 class _Connection(asyncio.Protocol):
@@ -118,8 +100,8 @@ class _Connection(asyncio.Protocol):
         self._header_count += 1
         self._header_bytes += len(name) + len(value)
         if (
-            self._header_count > _MAX_RESPONSE_HEADERS
-            or self._header_bytes > _MAX_RESPONSE_HEADER_BYTES
+            self._header_count > MAX_RESPONSE_HEADERS
+            or self._header_bytes > MAX_RESPONSE_HEADER_BYTES
         ):
             # Raised through the parser, which reports it as a malformed response.
             raise ValueError("response headers over the limit")
@@ -270,10 +252,16 @@ class Http1Response:
 
 
 class Http1Pool:
-    """Keep-alive connections to one origin (scheme, host, port)."""
+    """Keep-alive connections to one origin (scheme, host, port); every request carries
+    `headers`."""
 
     def __init__(
-        self, base_url: str, connect_timeout_s: float, idle_expiry_s: float = _IDLE_EXPIRY_S
+        self,
+        base_url: str,
+        connect_timeout_s: float,
+        idle_expiry_s: float = IDLE_EXPIRY_S,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
@@ -287,12 +275,19 @@ class Http1Pool:
         self._idle_expiry_s = idle_expiry_s
         self._idle: collections.deque[_Connection] = collections.deque()
         self._all: set[_Connection] = set()
+        self._headers = dict(headers or {})
+        self._heads: dict[tuple[str, str], bytes] = {}
 
-    def request_head(self, method: str, path: str, headers: Mapping[str, str]) -> bytes:
-        """The request line and the headers that do not change between requests, pre-encoded."""
-        lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
-        lines += [_header_line(name, value) for name, value in headers.items()]
-        return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    def request_head(self, method: str, path: str) -> bytes:
+        """The request line and the headers that do not change between requests, pre-encoded
+        once per (method, path)."""
+        head = self._heads.get((method, path))
+        if head is None:
+            lines = [f"{method} {self.path_prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
+            lines += [_header_line(name, value) for name, value in self._headers.items()]
+            head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+            self._heads[(method, path)] = head
+        return head
 
     async def _connect(self, timeout_s: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -332,7 +327,8 @@ class Http1Pool:
 
     async def exchange(
         self,
-        head: bytes,
+        method: str,
+        path: str,
         extra_headers: Mapping[str, str] | None,
         body: bytes,
         read_timeout_s: float,
@@ -342,7 +338,7 @@ class Http1Pool:
         closed, else a new one. A request is sent once: one that breaks before the answer started
         may have reached the endpoint (which may be generating, and billing), so it is not sent
         again here on a fresh connection, unseen by the fail-over record that would show it."""
-        request = _encode(head, extra_headers, body)
+        request = _encode(self.request_head(method, path), extra_headers, body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + total_timeout_s
         conn = self._take_idle()
@@ -374,7 +370,7 @@ class Http1Pool:
     def forget(self, conn: _Connection) -> None:
         self._all.discard(conn)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for conn in list(self._all):
             conn.abort()
         self._all.clear()
@@ -397,8 +393,5 @@ def _encode(head: bytes, extra_headers: Mapping[str, str] | None, body: bytes) -
 
 
 def _header_line(name: str, value: str) -> str:
-    """`name: value`, refused when either holds a line break: it would end the header early and
-    let what follows be read as headers (or a request) of its own."""
-    if any(c in name or c in value for c in "\r\n"):
-        raise ValueError(f"header {name!r} holds a line break; it is not sent")
+    refuse_line_break(name, value)
     return f"{name}: {value}"

@@ -1,11 +1,12 @@
 """HTTP transport to cloud endpoints: pooled keep-alive connections and one exception mapping.
 
-Each endpoint has its own connection pool (`http1.Http1Pool`). Library exceptions are mapped to
-the router's errors here and nowhere else (the httpx transport pattern), so failover reads
-`retryable` and never inspects transport types.
+Each endpoint has its own client (`upstream_client.UpstreamClient`): the lean one in `http1.py`,
+or the reference one on aiohttp in `aiohttp_client.py`, as `routing.upstream_client` says. Their
+small exceptions are mapped to the router's errors here and nowhere else (the httpx transport
+pattern), so failover reads `retryable` and never inspects transport types.
 
-Measured on the benchmark machine (docs/benchmarks.md): the lean client in `http1.py` costs less
-CPU per forwarded request than aiohttp's client, which the transport used first.
+Measured on the benchmark machine (docs/benchmarks.md): the lean client costs less CPU per
+forwarded request than aiohttp's client, which the transport used first.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from time import perf_counter
 
 from router.config.loader import Secrets
 from router.config.model import RoutingSettings
-from router.endpoints.http1 import (
+from router.endpoints.aiohttp_client import AiohttpClient
+from router.endpoints.http1 import Http1Pool
+from router.endpoints.registry import Endpoint
+from router.endpoints.upstream_client import (
     ConnectFailed,
     ConnectionBroken,
-    Http1Pool,
-    Http1Response,
     HttpError,
     ReadTimeout,
+    UpstreamClient,
+    UpstreamResponse,
 )
-from router.endpoints.registry import Endpoint
 from router.errors import (
     UpstreamConnectError,
     UpstreamError,
@@ -55,37 +58,32 @@ def _map_exception(exc: HttpError | OSError | ssl.SSLError, endpoint: str) -> Up
 _TRANSPORT_ERRORS = (HttpError, OSError, ssl.SSLError)
 
 
+def _client(base_url: str, headers: Mapping[str, str], routing: RoutingSettings) -> UpstreamClient:
+    if routing.upstream_client == "aiohttp":
+        return AiohttpClient(base_url, routing.connect_timeout_s, headers=headers)
+    return Http1Pool(base_url, routing.connect_timeout_s, headers=headers)
+
+
 class Transport:
     def __init__(
         self, endpoints: Mapping[str, Endpoint], secrets: Secrets, routing: RoutingSettings
     ) -> None:
         self._endpoints = endpoints
         self.routing = routing
-        self._pools: dict[str, Http1Pool] = {}
-        self._heads: dict[tuple[str, str, str], bytes] = {}
-        self._headers: dict[str, dict[str, str]] = {}
+        self._clients: dict[str, UpstreamClient] = {}
         for name, endpoint in endpoints.items():
             headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
             key = secrets.endpoint_keys.get(name)
             if key is not None:
                 headers["Authorization"] = f"Bearer {key}"
-            self._headers[name] = headers
-            self._pools[name] = Http1Pool(endpoint.base_url, routing.connect_timeout_s)
+            self._clients[name] = _client(endpoint.base_url, headers, routing)
 
     async def start(self) -> None:
         """Nothing to open ahead: connections are made on first use and kept alive."""
 
     async def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-
-    def _head(self, name: str, method: str, path: str) -> bytes:
-        key = (name, method, path)
-        head = self._heads.get(key)
-        if head is None:
-            head = self._pools[name].request_head(method, path, self._headers[name])
-            self._heads[key] = head
-        return head
+        for client in self._clients.values():
+            await client.close()
 
     @asynccontextmanager
     async def post(
@@ -96,7 +94,7 @@ class Transport:
         remaining_s: float,
         extra_headers: Mapping[str, str] | None = None,
         first_byte_timeout_s: float | None = None,
-    ) -> AsyncIterator[Http1Response]:
+    ) -> AsyncIterator[UpstreamResponse]:
         """An upstream response with a 200 status, head read and body not yet consumed.
 
         Any other status is turned into an error here (its body read and kept short). On leaving
@@ -105,8 +103,9 @@ class Transport:
         """
         name = endpoint.name
         try:
-            response = await self._pools[name].exchange(
-                self._head(name, "POST", path),
+            response = await self._clients[name].exchange(
+                "POST",
+                path,
                 extra_headers,
                 body,
                 read_timeout_s=first_byte_timeout_s or self.routing.first_byte_timeout_s,
@@ -121,7 +120,7 @@ class Transport:
         finally:
             response.finish()
 
-    async def _raise_for_status(self, response: Http1Response, name: str) -> None:
+    async def _raise_for_status(self, response: UpstreamResponse, name: str) -> None:
         status = response.status
         body = await self.read_body(response, name, _ERROR_BODY_LIMIT)
         if status >= 500 or status in _RETRYABLE_STATUSES:
@@ -138,7 +137,7 @@ class Transport:
             body=body,
         )
 
-    async def chunks(self, response: Http1Response, endpoint: str) -> AsyncIterator[bytes]:
+    async def chunks(self, response: UpstreamResponse, endpoint: str) -> AsyncIterator[bytes]:
         """The body as it arrives, with read failures mapped to upstream errors; once it started,
         a gap longer than `routing.stream_idle_timeout_s` is a timeout (a stalled stream)."""
         try:
@@ -148,7 +147,9 @@ class Transport:
             raise _map_exception(exc, endpoint) from None
 
     @staticmethod
-    async def read_body(response: Http1Response, endpoint: str, limit: int | None = None) -> bytes:
+    async def read_body(
+        response: UpstreamResponse, endpoint: str, limit: int | None = None
+    ) -> bytes:
         try:
             return await response.read(limit)
         except _TRANSPORT_ERRORS as exc:
@@ -163,8 +164,9 @@ class Transport:
         name = endpoint.name
         started = perf_counter()
         try:
-            response = await self._pools[name].exchange(
-                self._head(name, "GET", endpoint.settings.probe_path),
+            response = await self._clients[name].exchange(
+                "GET",
+                endpoint.settings.probe_path,
                 None,
                 b"",
                 read_timeout_s=timeout_s,

@@ -27,9 +27,9 @@ from router.clock import Clock
 from router.context import HEDGE_CANCELLED, Attempt, RequestContext
 from router.endpoints.first_byte_timeout import first_byte_timeout_s
 from router.endpoints.health import FailureKind
-from router.endpoints.http1 import Http1Response
 from router.endpoints.registry import Registry, Target
 from router.endpoints.transport import Transport
+from router.endpoints.upstream_client import UpstreamResponse
 from router.errors import (
     LowConfidence,
     NoEligibleEndpoint,
@@ -226,7 +226,7 @@ class ForwardStage:
         self._decide(ctx, attempt.target)
 
     async def _json(
-        self, ctx: RequestContext, attempt: _Try, response: Http1Response
+        self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse
     ) -> web.StreamResponse:
         name = attempt.target.endpoint.name
         body = await Transport.read_body(response, name)
@@ -255,7 +255,7 @@ class ForwardStage:
         )
 
     async def _stream(
-        self, ctx: RequestContext, attempt: _Try, response: Http1Response
+        self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse
     ) -> web.StreamResponse:
         name = attempt.target.endpoint.name
         chunks = self._transport.chunks(response, name)

@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 client against scripted upstreams.
+"""The lean HTTP/1.1 client against scripted upstreams (`scripted_upstream.py`).
 
 Each upstream is a raw TCP server on a loopback port whose script reads the request bytes and
 writes exactly the response bytes a test chooses, so framing, keep-alive and broken connections are
@@ -12,17 +12,22 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
 
-from router.endpoints.http1 import (
-    ConnectFailed,
-    ConnectionBroken,
-    Http1Pool,
-    Http1Response,
-    ReadTimeout,
+from router.endpoints.http1 import Http1Pool, Http1Response
+from router.endpoints.upstream_client import ConnectFailed, ConnectionBroken, ReadTimeout
+from tests.endpoints.scripted_upstream import (
+    CHUNKED_HEAD,
+    LAST_CHUNK,
+    Peer,
+    Script,
+    ScriptedUpstream,
+    answer_every_request,
+    chunk,
+    echo_body,
+    http_response,
 )
 
 # Generous, so that only the tests about timeouts ever wait for one.
@@ -32,168 +37,22 @@ CONNECT_TIMEOUT_S = 2.0
 HANG_GUARD_S = 5.0
 
 
-@dataclass(frozen=True)
-class ReceivedRequest:
-    head: bytes
-    body: bytes
-
-    @property
-    def request_line(self) -> str:
-        return self.head.split(b"\r\n", 1)[0].decode("latin-1")
-
-    @property
-    def headers(self) -> dict[str, str]:
-        lines = self.head.decode("latin-1").split("\r\n")[1:]
-        pairs = (line.split(":", 1) for line in lines if line)
-        return {name.strip().lower(): value.strip() for name, value in pairs}
-
-
-class Peer:
-    """The upstream's side of one accepted connection, as a script sees it."""
-
-    def __init__(
-        self, upstream: ScriptedUpstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.upstream = upstream
-        self.number = upstream.connections  # 1 for the first connection accepted
-        self._reader = reader
-        self._writer = writer
-
-    async def read_request(self) -> ReceivedRequest | None:
-        """The next request on this connection, or None once the client closed it."""
-        try:
-            head = await self._reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
-        request = ReceivedRequest(head, b"")
-        length = int(request.headers.get("content-length", "0"))
-        request = ReceivedRequest(head, await self._reader.readexactly(length))
-        self.upstream.requests.append(request)
-        return request
-
-    async def write(self, data: bytes) -> None:
-        if self._writer.is_closing():
-            # uvloop raises RuntimeError on a write to a closed transport; say what happened.
-            raise ConnectionResetError("the client closed the connection")
-        self._writer.write(data)
-        await self._writer.drain()
-
-    async def write_in_pieces(self, data: bytes, piece_size: int) -> None:
-        """Split across separate writes, so frame boundaries fall mid-line."""
-        for start in range(0, len(data), piece_size):
-            await self.write(data[start : start + piece_size])
-            await asyncio.sleep(0.002)
-
-    def close(self) -> None:
-        self._writer.close()
-
-    def abort(self) -> None:
-        self._writer.transport.abort()
-
-
-Script = Callable[[Peer], Awaitable[None]]
-
-
-class ScriptedUpstream:
-    """A loopback TCP server running `script` on every accepted connection."""
-
-    def __init__(self, script: Script) -> None:
-        self._script = script
-        self._server: asyncio.Server | None = None
-        self._peers: list[Peer] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.connections = 0
-        self.requests: list[ReceivedRequest] = []
-        self.script_errors: list[Exception] = []
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connection, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.connections += 1
-        peer = Peer(self, reader, writer)
-        self._peers.append(peer)
-        try:
-            await self._script(peer)
-        except ConnectionError:
-            pass  # the client went away, which several tests cause on purpose
-        except asyncio.CancelledError:
-            pass  # stop() ends the scripts still running; asyncio logs a cancelled callback task
-        except Exception as exc:  # a script's own assertion: fail the test, not just a log line
-            self.script_errors.append(exc)
-        finally:
-            peer.abort()
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for peer in self._peers:
-            peer.abort()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-        assert not self.script_errors, self.script_errors
-
-
 @contextlib.asynccontextmanager
 async def upstream_and_pool(
     script: Script, path_prefix: str = ""
 ) -> AsyncIterator[tuple[ScriptedUpstream, Http1Pool]]:
     upstream = ScriptedUpstream(script)
     await upstream.start()
-    pool = Http1Pool(upstream.url + path_prefix, connect_timeout_s=CONNECT_TIMEOUT_S)
+    pool = Http1Pool(
+        upstream.url + path_prefix,
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         yield upstream, pool
     finally:
-        pool.close()
+        await pool.close()
         await upstream.stop()
-
-
-# -- response bytes ------------------------------------------------------------------------------
-
-
-def http_response(
-    body: bytes = b"", status: str = "200 OK", headers: Iterable[tuple[str, str]] = ()
-) -> bytes:
-    lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers)]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-CHUNKED_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-)
-LAST_CHUNK = b"0\r\n\r\n"
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def answer_every_request(make_response: Callable[[ReceivedRequest], bytes]) -> Script:
-    """A well-behaved keep-alive upstream: answers each request on the connection in turn."""
-
-    async def script(peer: Peer) -> None:
-        while (request := await peer.read_request()) is not None:
-            await peer.write(make_response(request))
-
-    return script
-
-
-def echo_body(request: ReceivedRequest) -> bytes:
-    return http_response(request.body)
 
 
 async def get(
@@ -202,9 +61,8 @@ async def get(
     read_timeout_s: float = READ_TIMEOUT_S,
     total_timeout_s: float = TOTAL_TIMEOUT_S,
 ) -> Http1Response:
-    head = pool.request_head("POST", "/echo", {"Content-Type": "application/json"})
     return await pool.exchange(
-        head, None, body, read_timeout_s=read_timeout_s, total_timeout_s=total_timeout_s
+        "POST", "/echo", None, body, read_timeout_s=read_timeout_s, total_timeout_s=total_timeout_s
     )
 
 
@@ -236,10 +94,10 @@ async def test_request_on_the_wire_is_well_formed_with_prefix_host_length_and_ex
 ):
     script = answer_every_request(lambda request: http_response(b"{}"))
     async with upstream_and_pool(script, path_prefix="/v1/") as (upstream, pool):
-        head = pool.request_head("POST", "/chat/completions", {"Content-Type": "application/json"})
         body = b'{"model": "m", "messages": []}'
         response = await pool.exchange(
-            head,
+            "POST",
+            "/chat/completions",
             {"X-Request-Id": "req-7", "Traceparent": "00-abc-def-01"},
             body,
             read_timeout_s=READ_TIMEOUT_S,
@@ -518,7 +376,7 @@ async def test_an_idle_connection_past_its_expiry_is_closed_not_reused() -> None
         assert await fetch(pool, b"two") == (200, b"two")
         assert upstream.connections == 2
     finally:
-        pool.close()
+        await pool.close()
         await upstream.stop()
 
 
@@ -629,7 +487,7 @@ async def test_closing_the_pool_breaks_a_response_being_read() -> None:
 
     async with upstream_and_pool(script) as (_, pool):
         response = await get(pool)
-        pool.close()
+        await pool.close()
         with pytest.raises(ConnectionBroken):
             await response.read()
         response.finish()
@@ -761,7 +619,7 @@ async def test_connecting_to_a_port_nobody_listens_on_raises_connect_failed() ->
             with pytest.raises(ConnectFailed):
                 await get(pool)
         finally:
-            pool.close()
+            await pool.close()
 
 
 @pytest.mark.asyncio
@@ -798,9 +656,8 @@ async def test_a_response_head_over_the_limits_is_refused_as_malformed(
 
 
 def test_a_header_value_with_a_line_break_is_never_written() -> None:
-    pool = Http1Pool("http://upstream.test/v1", 1.0)
+    pool = Http1Pool("http://upstream.test/v1", 1.0, headers={"Authorization": "sk-1\r\nX-Evil: 1"})
     with pytest.raises(ValueError, match="line break"):
-        pool.request_head("POST", "/chat", {"Authorization": "Bearer sk-1\r\nX-Evil: 1"})
-    assert pool.request_head("POST", "/chat", {"Authorization": "Bearer sk-1"}).endswith(
-        b"Authorization: Bearer sk-1\r\n"
-    )
+        pool.request_head("POST", "/chat")
+    pool = Http1Pool("http://upstream.test/v1", 1.0, headers={"Authorization": "Bearer sk-1"})
+    assert pool.request_head("POST", "/chat").endswith(b"Authorization: Bearer sk-1\r\n")
