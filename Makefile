@@ -90,5 +90,27 @@ bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 
+# The independent privacy evaluation of issue 14 (loadtest/privacy_eval/README.md), in its own
+# environment so that Faker, cryptography, Presidio (with spaCy, but no spaCy model) and
+# detect-secrets stay out of .venv. `privacy-eval` generates the data only when it is missing.
+EVAL_VENV := .venv-eval
+EVAL_STAMP := $(EVAL_VENV)/.installed-stamp
+EVAL_DATA := loadtest/privacy_eval/data
+.PHONY: eval-env privacy-eval
+
+$(EVAL_STAMP): loadtest/privacy_eval/requirements-eval.txt pyproject.toml
+	$(PYTHON) -m venv $(EVAL_VENV)
+	$(EVAL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EVAL_VENV)/bin/python -m pip install --quiet -e . -r loadtest/privacy_eval/requirements-eval.txt
+	touch $(EVAL_STAMP)
+
+eval-env: $(EVAL_STAMP) ## the evaluation virtualenv .venv-eval (Faker, cryptography, Presidio, detect-secrets)
+
+privacy-eval: eval-env ## score the router's detectors, Presidio and detect-secrets on the evaluation's test part
+	test -f $(EVAL_DATA)/test.jsonl || $(EVAL_VENV)/bin/python -m loadtest.privacy_eval.generate --out $(EVAL_DATA)
+	$(EVAL_VENV)/bin/python -m loadtest.privacy_eval.score --part test --detector router
+	$(EVAL_VENV)/bin/python -m loadtest.privacy_eval.score --part test --detector presidio
+	$(EVAL_VENV)/bin/python -m loadtest.privacy_eval.score --part test --detector detect-secrets
+
 clean: ## remove the virtualenvs and tool caches (the model store stays)
-	rm -rf $(VENV) $(PREPARE_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PREPARE_VENV) $(EVAL_VENV) .mypy_cache .pytest_cache .ruff_cache
