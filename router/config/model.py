@@ -49,7 +49,8 @@ class ServerSettings(Strict):
     max_header_total_bytes: int = Field(60 * 1024, ge=1024)
     # Most header fields in one request (Envoy max_headers_count: 100).
     max_headers: int = Field(100, ge=8)
-    # Open client connections; more are closed at once. None: half the open-file limit, since a
+    # Open client connections; more are closed at once. None: half the open-file limit (after 64
+    # kept for the process's own files: router/connection_budget.py), since a
     # proxied request holds an upstream connection too (nginx worker_connections counts both).
     max_connections: int | None = Field(None, gt=0)
     # Bad admin tokens one client address may present within a minute before it gets 429.

@@ -1,5 +1,6 @@
 """An endpoint's concurrency, unset, is sized from the node config and the machine: the process's
-client-connection budget (`server.max_connections`, or half the open-file limit)."""
+client-connection budget (`server.max_connections`, or half the open-file limit left after the
+descriptors the process keeps for its own files)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from router.clock import MonotonicClock
 from router.config.model import NodeConfig
-from router.connection_budget import default_max_connections
+from router.connection_budget import RESERVED_DESCRIPTORS, default_max_connections
 from router.endpoints.registry import Registry
 
 
@@ -36,9 +37,11 @@ def _concurrency(config: NodeConfig) -> int:
     return Registry(config, MonotonicClock()).endpoints["east"].max_concurrency
 
 
-def test_unset_it_is_half_the_open_file_limit() -> None:
+def test_unset_it_is_half_the_open_file_limit_left_after_the_reserve() -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    expected = 65_536 if soft == resource.RLIM_INFINITY else max(1, soft // 2)
+    expected = (
+        65_536 if soft == resource.RLIM_INFINITY else max(1, (soft - RESERVED_DESCRIPTORS) // 2)
+    )
     assert default_max_connections() == expected
     assert _concurrency(_config({})) == expected
 
