@@ -17,9 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from router.privacy.detectors import Finding, detect
+from router.privacy.detectors import find_spans
+from router.privacy.scan_work import ScanWork
 
 PLACEHOLDER = re.compile(r"<([A-Z]+)_(\d+)>")
+# The placeholders a text holds that this redactor could issue: a kind's name (6 letters at
+# most) and a number. Bounded, so that they are found a slice at a time (`ScanWork`); one longer
+# is never issued, so it need not be reserved.
+_ISSUABLE = re.compile(r"<[A-Z]{1,6}_\d{1,20}>")
+_ISSUABLE_REACH = 29
 # The longest a placeholder can be: "<" + kind + "_" + digits + ">".
 _LONGEST_PLACEHOLDER = 24
 
@@ -34,17 +40,19 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """`text` with every PII value replaced by its placeholder."""
-        findings = detect(text)
+        work = ScanWork()
+        findings = find_spans(text, work)
         if "<" in text:
-            self._reserved.update(m.group() for m in PLACEHOLDER.finditer(text))
-        if not findings:
-            return text
+            found = work.finditer(_ISSUABLE, text, 0, len(text), _ISSUABLE_REACH)
+            self._reserved.update(m.group() for m in found)
         pieces: list[str] = []
         last = 0
-        for finding in findings:
-            pieces.append(text[last : finding.start])
-            pieces.append(self._placeholder(finding, text))
-            last = finding.end
+        for start, end, kind in findings:
+            pieces.append(text[last:start])
+            pieces.append(self._placeholder(kind, text[start:end]))
+            last = end
+        if not pieces:
+            return text
         pieces.append(text[last:])
         return "".join(pieces)
 
@@ -63,13 +71,12 @@ class Redactor:
             return text
         return PLACEHOLDER.sub(lambda m: self.value_of.get(m.group(), m.group()), text)
 
-    def _placeholder(self, finding: Finding, text: str) -> str:
-        value = finding.value(text)
+    def _placeholder(self, kind: str, value: str) -> str:
         issued = self.placeholder_of.get(value)
         if issued is not None:
             return issued
-        self.kinds.add(finding.kind)
-        kind = finding.kind.upper()
+        self.kinds.add(kind)
+        kind = kind.upper()
         number = self._counts.get(kind, 0)
         while True:
             number += 1

@@ -18,19 +18,18 @@ The decision says which (`x-router-privacy: redact; pii=email,cpf`). The body sc
 an upstream reads: the parser refused repeated keys (`router.wire.duplicate_keys`), and a redacted
 body is re-serialised from the scanned one.
 
-The scan is linear, but a large body still takes a while: 4 MB of prose about 0.3 s, 4 MB written
-to be slow (digit groups, colons) up to 6 s, about 1.8 µs a character at worst. A body over
-`SCAN_ON_LOOP_MAX_BYTES` (at worst about 7 ms) is therefore scanned in a worker thread, so the
-event loop keeps serving every other request meanwhile; smaller ones are scanned in place, cheaper
-than the hand-off. One such scan runs at a time: the loop takes the GIL back from one thread at
-each switch interval (`edge-router serve` sets 1 ms), but with two scanning threads it often lost
-it to the other one, and a timer on the loop ran 90 to 140 ms late instead of 1 to 5 ms (p50) at
-the same scan throughput, since the GIL lets one scan run at a time anyway.
+The scan is linear, but a large body still takes a while: 1 MB of prose about 0.4 s, 1 MB
+written to be slow (card-like digit groups) about 1.3 s. A body over `SCAN_ON_LOOP_MAX_BYTES`
+is therefore scanned, and its redacted form encoded, in the app's one worker thread for large
+bodies (`router.wire.large_bodies`, which says why one at a time), so that the event loop keeps
+serving every other request meanwhile; a smaller one is scanned in place, cheaper than the
+hand-off. The loop takes the GIL back from that thread within the switch interval because the
+scan makes no long C call: each regular-expression call sees one slice of at most 4096
+characters and the pattern's reach (`router.privacy.scan_work`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -41,11 +40,13 @@ from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
 from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
 from router.privacy.request_redaction import RedactedRequest, redact_request
+from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
+from router.wire.requests import ParsedRequest
 
 TAGS_HEADER = "x-router-privacy-tags"
 # Node keys have no policy: their PII is allowed to endpoints tagged `pii`, as a tenant's default.
 _NODE_PRIVACY = PrivacyPolicy()
-SCAN_ON_LOOP_MAX_BYTES = 4096
+SCAN_ON_LOOP_MAX_BYTES = ON_LOOP_MAX_BYTES
 
 Scanner = Callable[[dict[str, Any]], RedactedRequest | None]
 
@@ -54,21 +55,21 @@ class PrivacyStage:
     name = "privacy"
     terminal = False
 
-    def __init__(self, scan: Scanner = redact_request) -> None:
+    def __init__(
+        self, scan: Scanner = redact_request, large_bodies: LargeBodyWork | None = None
+    ) -> None:
         self._scan = scan
-        self._one_off_loop = asyncio.Semaphore(1)
+        self._large_bodies = large_bodies or LargeBodyWork()
 
     async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
         privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
         tags = ctx.required_tags | frozenset(privacy.required_tags) | _header_tags(ctx)
         ctx.log_content = privacy.log_content
-        body = ctx.parsed.body
+        redacting = privacy.on_pii == "redact"
         try:
-            if len(ctx.parsed.raw) > SCAN_ON_LOOP_MAX_BYTES:
-                async with self._one_off_loop:
-                    found = await asyncio.to_thread(self._scan, body)
-            else:
-                found = self._scan(body)
+            found, redacted = await self._large_bodies.run_for(
+                len(ctx.parsed.raw), self._scan_and_encode, ctx.parsed, redacting
+            )
         except NestedTooDeeply:
             # Not scanned is not sent: its texts could carry anything.
             raise InvalidRequest(
@@ -95,7 +96,7 @@ class PrivacyStage:
             ctx.pii = found
             if action == "redact":
                 ctx.client_body = ctx.parsed.body
-                ctx.parsed = ctx.parsed.with_body(found.body)
+                ctx.parsed = redacted or ctx.parsed.with_body(found.body)
                 ctx.restore_answer = True
             elif action == "local-only":
                 ctx.local_only = True
@@ -104,6 +105,17 @@ class PrivacyStage:
                 ctx.pii_fallback_local = privacy.no_fit_endpoint == "local-only"
         ctx.required_tags = tags
         return None
+
+    def _scan_and_encode(
+        self, parsed: ParsedRequest, redacting: bool
+    ) -> tuple[RedactedRequest | None, ParsedRequest | None]:
+        """The scan, and the redacted body encoded when it is the one to send (orjson, about
+        1 ms a megabyte): for a large body both in the worker thread, so that the loop does no
+        work in proportion to it."""
+        found = self._scan(parsed.body)
+        if found is None or not redacting:
+            return found, None
+        return found, parsed.with_body(found.body)
 
 
 def _header_tags(ctx: RequestContext) -> frozenset[str]:

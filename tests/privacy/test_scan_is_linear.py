@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.privacy.detectors import ScanWork, detect
+from router.privacy.detectors import detect
+from router.privacy.scan_work import ScanWork
 
 # C: the most steps a scan may take per character of text. The most found, over hypothesis's
 # texts and the families below, is about 10.5 (a run of digit groups is scanned by each numeric
