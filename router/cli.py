@@ -24,6 +24,7 @@ from pathlib import Path
 from router.config.loader import LoadedNodeConfig, load_node_config
 from router.config.yaml_source import ConfigInvalid, ConfigProblem
 from router.ports import PortInUse, ensure_free, listening_socket
+from router.telemetry.gc_pauses import settle_after_start
 from router.telemetry.log_context import configure_logging
 from router.version import installed_version
 
@@ -78,6 +79,8 @@ async def _run(loaded: LoadedNodeConfig, listening: socket.socket) -> int:
     runner = await serve(build_app(loaded), listening, drain_timeout_s=drain_timeout_s)
     bound = [s.name for s in runner.sites]
     log.info("edge-router listening on %s", ", ".join(bound))
+    frozen = settle_after_start()
+    log.info("froze %d start-up objects out of the garbage collector's reach", frozen)
     received = await until_stopped()
     log.info(
         "edge-router: %s received; no longer accepting, draining requests in flight "

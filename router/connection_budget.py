@@ -6,10 +6,12 @@ budget: `RESERVED_DESCRIPTORS` for the process's own files (listening sockets, l
 edge worker's pipes, the event loop's own; an idle router holds about 20), then half of the rest
 for clients (`server.max_connections` when the node config sets it) and half for upstreams.
 Without the reserve, 10,000 streams under a limit of 20,000 ran the process out of descriptors
-before the cap was reached: accepts and upstream connects failed instead of a clean refusal. An endpoint without its own `max_concurrency` may take the whole upstream half: when
-the other regions fail, one endpoint carries everything the process can hold, and a lower cap
-would refuse (or queue) requests the process has room for. A provider's own limits are the
-operator's to set per endpoint.
+before the cap was reached: accepts and upstream connects failed instead of a clean refusal.
+
+An endpoint without its own `max_concurrency` may take the whole upstream half: when the other
+regions fail, one endpoint carries everything the process can hold, and a lower cap would refuse
+(or queue) requests the process has room for. A provider's own limits are the operator's to set
+per endpoint.
 """
 
 from __future__ import annotations

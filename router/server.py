@@ -71,9 +71,11 @@ from router.stages.route import RouteStage
 from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
 from router.telemetry.content import logged_content
+from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
+from router.wire.large_bodies import LargeBodyWork
 from router.wire.requests import Operation, parse_request
 
 log = logging.getLogger("edge_router.server")
@@ -185,7 +187,7 @@ async def _continue_if_authenticated(request: web.Request) -> None:
 
 
 def _operation_handler(
-    operation: Operation,
+    operation: Operation, large_bodies: LargeBodyWork
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
@@ -196,7 +198,7 @@ def _operation_handler(
         raw = await _read_body(
             request, config.server.max_body_bytes, config.server.body_read_timeout_s
         )
-        parsed = parse_request(operation, raw)
+        parsed = await large_bodies.run_for(len(raw), parse_request, operation, raw)
         with state.tracing.span(f"{operation.otel_name} {parsed.model}", SpanKind.SERVER) as span:
             ctx = RequestContext(
                 request=request,
@@ -288,7 +290,10 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     probing = asyncio.create_task(prober.run(), name="endpoint-prober")
     lag = LoopLagMonitor(state.metrics, state.clock)
     watching_lag = asyncio.create_task(lag.run(), name="loop-lag")
+    gc_pauses = GcPauses(state.metrics)
+    gc_pauses.install()
     async with contextlib.AsyncExitStack() as running:
+        running.callback(gc_pauses.remove)
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
         if state.embedder is not None:
@@ -352,11 +357,12 @@ def build_app(
     cache = CacheStage(config.cache, clock, embedder, metrics)
     cache.shared = _shared_cache(loaded, cache, clock)
     hedge_budget = HedgeBudget(clock)
+    large_bodies = LargeBodyWork()
     pipeline = Pipeline(
         [
             AuthStage(authenticate),
             admission,
-            PrivacyStage(),
+            PrivacyStage(large_bodies=large_bodies),
             cache,
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
@@ -391,7 +397,7 @@ def build_app(
     for operation in Operation:
         app.router.add_post(
             "/v1" + operation.path,
-            _operation_handler(operation),
+            _operation_handler(operation, large_bodies),
             expect_handler=_continue_if_authenticated,
         )
     add_model_routes(app)
