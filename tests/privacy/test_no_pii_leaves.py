@@ -16,25 +16,20 @@ A value is never written touching a digit: a number glued to other digits is ano
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import threading
-from collections.abc import Awaitable, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadtest.mock_cloud.parsing import echo_text
 from tests.privacy.data.make_labelled_snippets import Values
-from tests.privacy.privacy_stack import CLOUD_REGIONS, key_of, privacy_stack
-from tests.stack import Stack
+from tests.privacy.leak_proof import BackgroundStack, ask, assert_nothing_leaked, cloud_received
+from tests.privacy.privacy_stack import CLOUD_REGIONS
 
 T = TypeVar("T")
 
@@ -138,72 +133,17 @@ def conversations(draw: st.DrawFn) -> tuple[dict[str, Any], list[Pii]]:
     return {"model": "gpt-4o-mini", "messages": messages}, found
 
 
-class _BackgroundStack:
-    """One router stack for every hypothesis example, on an event loop in its own thread."""
-
-    def __init__(self, directory: Path) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._exit = AsyncExitStack()
-        self.stack: Stack = self.run(self._exit.enter_async_context(privacy_stack(directory)))
-
-    def run(self, awaitable: Awaitable[T]) -> T:
-        async def wrapped() -> T:
-            return await awaitable
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.run(self._exit.aclose())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_BackgroundStack]:
-    background = _BackgroundStack(tmp_path_factory.mktemp("policies"))
+def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundStack]:
+    background = BackgroundStack(tmp_path_factory.mktemp("policies"))
     try:
         yield background
     finally:
         background.close()
 
 
-async def _cloud_received(stack: Stack) -> list[str]:
-    """Everything the cloud regions received since the last call, as text (then forgotten)."""
-    received: list[str] = []
-    for region in CLOUD_REGIONS:
-        for record in await stack.received(region):
-            headers = " ".join(f"{k}: {v}" for k, v in record["headers"].items())
-            received.append(f"{record['path']}?{record['query']}\n{headers}\n{record['body']}")
-        async with stack.http.delete(
-            f"{stack.cloud.control_url}/control/regions/{region}/requests"
-        ) as response:
-            assert response.status < 300
-    return received
-
-
-def _assert_nothing_leaked(received: list[str], found: list[Pii]) -> None:
-    for text in received:
-        decoded = json.dumps(text)  # a value written with JSON escapes is still the value
-        for pii in found:
-            for form in pii.forms:
-                assert form not in text and form not in decoded, f"{pii.kind} reached the cloud"
-
-
-async def _ask(stack: Stack, tenant: str, body: dict[str, Any], stream: bool) -> str | None:
-    """The answer's text, or None when the router refused the request."""
-    client = stack.client(api_key=key_of(tenant))
-    try:
-        if not stream:
-            answer = await client.chat.completions.create(**body)
-            return answer.choices[0].message.content or ""
-        pieces: list[str] = []
-        async for chunk in await client.chat.completions.create(**body, stream=True):
-            pieces.extend(c.delta.content or "" for c in chunk.choices)
-        return "".join(pieces)
-    except openai.APIStatusError:
-        return None
+def _forms(found: list[Pii]) -> list[tuple[str, str]]:
+    return [(pii.kind, form) for pii in found for form in pii.forms]
 
 
 @settings(
@@ -213,7 +153,7 @@ async def _ask(stack: Stack, tenant: str, body: dict[str, Any], stream: bool) ->
 )
 @given(conversation=conversations(), piece_chars=st.integers(1, 9), stream=st.booleans())
 def test_no_raw_pii_value_ever_reaches_the_cloud_and_redact_gives_it_back(
-    background: _BackgroundStack,
+    background: BackgroundStack,
     conversation: tuple[dict[str, Any], list[Pii]],
     piece_chars: int,
     stream: bool,
@@ -224,14 +164,14 @@ def test_no_raw_pii_value_ever_reaches_the_cloud_and_redact_gives_it_back(
     async def check() -> None:
         for region in (*CLOUD_REGIONS, "pop"):
             await stack.control(region, echo_piece_chars=piece_chars)
-        await _cloud_received(stack)  # forget the probes and earlier examples
+        await cloud_received(stack)  # forget the probes and earlier examples
         # redact: the cloud sees placeholders; the echo comes back with the values.
-        answer = await _ask(stack, "scrub", body, stream)
+        answer = await ask(stack, "scrub", body, stream)
         assert answer == echo_text(body, "chat")
-        _assert_nothing_leaked(await _cloud_received(stack), found)
+        assert_nothing_leaked(await cloud_received(stack), _forms(found))
         # local-only: answered at the edge; block: refused. Neither reaches the cloud.
-        assert await _ask(stack, "clinic", body, stream) == echo_text(body, "chat")
-        assert await _ask(stack, "vault", body, stream) is None
-        _assert_nothing_leaked(await _cloud_received(stack), found)
+        assert await ask(stack, "clinic", body, stream) == echo_text(body, "chat")
+        assert await ask(stack, "vault", body, stream) is None
+        assert_nothing_leaked(await cloud_received(stack), _forms(found))
 
     background.run(check())
