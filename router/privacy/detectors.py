@@ -1,17 +1,19 @@
 """PII detectors: where in a text each kind of personal or secret value is, checked where the
 value has check digits.
 
-Kinds: `email`, `phone` (international and Brazilian formats), `card` (13–19 digits, Luhn),
-`iban` (country length and mod-97), `ip` (IPv4, IPv6), `ssn` (US, with the SSA's invalid ranges
-refused), `cpf` and `cnpj` (Brazil, check digits) and `secret` (API keys and bearer tokens by
-their published shapes).
+Kinds: `email`, `phone` (international, Brazilian and North American formats, possible numbers
+by phonenumbers), `card` (12–19 digits in issuers' ranges, Luhn), `iban` (the registry's
+structure and mod 97-10), `ip` (IPv4, IPv6), `ssn` (US, by stdnum's rules), `cpf` and `cnpj`
+(Brazil, check digits by stdnum), and `secret` (private keys, vendor keys and bearer tokens by
+their published shapes, URL and connection-string passwords, values assigned to secret names:
+router/privacy/secret_detectors.py). router/privacy/checksums.py has the validation by libraries.
 
 Each kind is a compiled regular expression and a validator, run only where a cheap scan shows
-the kind can start: secrets at their vendors' prefixes and after "bearer", e-mail addresses
+the kind can start: secrets at their markers (secret_detectors.py), e-mail addresses
 around an `@`, IBANs where two capitals are followed by two digits, IPv6 addresses around a
 colon, and the numeric kinds (router/privacy/numeric_detectors.py) inside runs of digits and
 separators (one scan of the text), each only in a run that has what its values need (a CNPJ 14
-digits, an SSN a hyphen). The issue asks for detection and redaction of a 1 KB prompt within
+digits, an SSN 9). The issue asks for detection and redaction of a 1 KB prompt within
 0.2 ms; docs/benchmarks.md has the times.
 Whatever the text, the work grows in proportion to it (`ScanWork`): each pattern does a bounded
 amount of work from each place it is tried, and each place is tried a bounded number of times.
@@ -31,7 +33,8 @@ letters do say it:
   letter (`_PHONE` says which);
 - a secret after a letter or a hyphen ("task-force-…" holds "sk-"); a secret followed by letters
   is found with them, since where it ends cannot be told;
-- IPv6 next to letters, since its hex digits are letters ("std::map", "cafe:be::ef").
+- IPv6 next to letters, since its hex digits are letters ("std::map", "cafe:be::ef"), but for
+  its full form of eight groups.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from router.privacy.checksums import IBAN_LENGTHS, iban_valid
+from router.privacy.checksums import iban_length, iban_valid
+from router.privacy.credentials import ends_url_userinfo
 from router.privacy.numeric_detectors import (
     NUMERIC_DETECTORS,
     NUMERIC_RUN,
@@ -52,6 +56,7 @@ from router.privacy.numeric_detectors import (
     phones,
 )
 from router.privacy.scan_work import SORTED_AT_ONCE, ScanWork, Span
+from router.privacy.secret_detectors import secret_spans
 
 # Most specific first: where two findings overlap, the earlier kind wins.
 KIND_ORDER = ("secret", "email", "iban", "cnpj", "cpf", "card", "ssn", "ip", "phone")
@@ -133,8 +138,8 @@ def find_spans(text: str, work: ScanWork | None = None) -> Iterable[tuple[int, i
         work = ScanWork()
     taken = _Taken(len(text))
     work.steps += len(text)  # the scans for hints, "@" and numeric runs below
-    taken.keep("secret", _secrets(text, work), work)
-    if "@" in text:
+    taken.keep("secret", secret_spans(text, work), work)
+    if "@" in text or _ESCAPED_AT in text:
         taken.keep("email", _emails(text, work), work)
     taken.keep("iban", _ibans(text, work), work)
     if work.fits_one_call(text, 0, len(text)):  # most texts: the pattern itself, faster
@@ -172,97 +177,6 @@ def _holds(text: str, char: str, count: int, work: ScanWork) -> bool:
     return True
 
 
-# Secrets: a scan for the rarest character of each vendor's prefix ("-", "_", "A", "J") and
-# for "bearer" in any case, which prose has few of, where it has an "s" or an "e" (the prefixes'
-# first letters) in most words: a third of the time of a scan for the prefixes. From each hint,
-# the whole shape is matched from where its prefix starts.
-_SECRET_HINT = re.compile(
-    r"-(?<=sk-)(?P<sk>)"
-    r"|-(?<=xox[abprs]-)(?P<xox>)"
-    r"|_(?<=gh[pousr]_)(?P<gh>)"
-    r"|_(?<=github_)(?P<github>)"
-    r"|A(?=KIA|Iza)(?P<aws_google>)"
-    r"|J(?<=eyJ)(?P<jwt>)"
-    r"|b(?i:earer)(?P<bearer>)|B(?i:earer)(?P<Bearer>)"
-)
-_PREFIX_BEFORE_HINT = {"sk": 2, "xox": 4, "gh": 3, "github": 6, "aws_google": 0, "jwt": 2}
-_SECRET_HINT_REACH = 8  # "bearer", or "A" and its look-ahead
-# The shapes up to their shortest length: the rest of the word ([\w-]) is taken with them, which
-# is what their `{20,}` and then `[\w-]*` take. A JWT's three parts are followed one by one
-# (`_jwt_end`). Each part runs a slice at a time (scan_work.py): a value has no longest length.
-_SECRET_HEAD = re.compile(
-    r"(?<![\w-])(?:"
-    r"sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20}"
-    r"|AKIA[0-9A-Z]{16}"
-    r"|gh[pousr]_[A-Za-z0-9]{30}"
-    r"|github_pat_[A-Za-z0-9_]{22}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10}"
-    r"|AIza[0-9A-Za-z_-]{35}"
-    r"|(?P<jwt>eyJ)"
-    r")"
-)
-_SECRET_HEAD_REACH = 40
-_WORD_CHARS = re.compile(r"[\w-]+")  # letters glued after a secret are taken with it
-_JWT_CHARS = re.compile(r"[A-Za-z0-9_-]+")
-_JWT_SHORTEST_PART = 8
-# After "bearer": whitespace, then the token, `[A-Za-z0-9._~+/-]{20,}=*[\w-]*`.
-_WHITESPACE = re.compile(r"\s+")
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/-]+")
-_TOKEN_SHORTEST = 20
-_PADDING = re.compile(r"=+")
-
-
-def _secrets(text: str, work: ScanWork) -> Iterator[Span]:
-    """Each hint is tried once, and the shape matched from it stops at the end of its word
-    (a JWT's, at the end of its third part) or after a bounded look."""
-    pos = 0
-    while (hint := work.search(_SECRET_HINT, text, pos, len(text), _SECRET_HINT_REACH)) is not None:
-        work.steps += 1
-        span = _secret_at(text, hint, work)
-        if span is None:
-            pos = hint.start() + 1
-        else:
-            yield span
-            pos = span[1]
-
-
-def _secret_at(text: str, hint: re.Match[str], work: ScanWork) -> Span | None:
-    prefix = hint.lastgroup or ""  # every branch of the hint ends with its prefix's group
-    if prefix in ("bearer", "Bearer"):
-        return _bearer_token(text, hint.end(), work)
-    start = hint.start() - _PREFIX_BEFORE_HINT[prefix]
-    head = work.match(_SECRET_HEAD, text, start, _SECRET_HEAD_REACH)
-    if head is None:
-        return None
-    end = head.end() if head.lastgroup is None else _jwt_end(text, head.end(), work)
-    if end is None:
-        return None
-    return start, work.run_end(_WORD_CHARS, text, end)
-
-
-def _jwt_end(text: str, pos: int, work: ScanWork) -> int | None:
-    r"""Where `[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}` ends, from `pos`
-    (after the first "eyJ"): each part takes all of its alphabet, 8 characters at least, and
-    only a "." can follow it."""
-    for separator in (".eyJ", ".", ""):
-        end = work.run_end(_JWT_CHARS, text, pos)
-        if end - pos < _JWT_SHORTEST_PART or not text.startswith(separator, end):
-            return None
-        pos = end + len(separator)
-    return pos
-
-
-def _bearer_token(text: str, pos: int, work: ScanWork) -> Span | None:
-    """The token after "bearer" and whitespace: each part takes all of its alphabet."""
-    start = work.run_end(_WHITESPACE, text, pos)
-    if start == pos:
-        return None
-    end = work.run_end(_TOKEN_CHARS, text, start)
-    if end - start < _TOKEN_SHORTEST:
-        return None
-    return start, work.run_end(_WORD_CHARS, text, work.run_end(_PADDING, text, end))
-
-
 # E-mail: around each "@", the local part read backwards (from a letter or digit) and the domain
 # forwards. Letters glued before an address join its local part, and ASCII letters glued after
 # it its top-level domain (which has no longest length for that reason). A digit or a non-ASCII
@@ -282,20 +196,59 @@ _ALPHANUMERIC = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 _SHORTEST_TOP_LEVEL = 2
 
 
+# "@" as JSON escapes it, in text that holds JSON (a tool's arguments, a pasted payload): the
+# value is redacted as written there, escape and all, at any depth of nesting (`\\u0040`).
+_ESCAPED_AT = "\\u0040"
+
+
 def _emails(text: str, work: ScanWork) -> Iterator[Span]:
-    """Neither part holds an "@": the local part is read back no further than the "@" before,
-    and each domain stops at the next, so each stretch between two is read about once."""
-    at, before = text.find("@"), -1
+    """Neither part holds an "@" (or its escape): the local part is read back no further than
+    the one before, and each domain stops at the next, so each stretch between two is read
+    about once."""
+    at_signs = _AtSigns(text)
+    (at, after), before = at_signs.next_from(0), -1
     while at >= 0:
-        after = at + 1
         window_start = max(0, at - _EMAIL_LOCAL_WINDOW, before + 1)
         work.steps += 1 + at - window_start
         reversed_local = text[window_start:at][::-1]
         local = work.match(_EMAIL_LOCAL_REVERSED, reversed_local, 0, _EMAIL_LOCAL_WINDOW)
-        if local is not None and (domain_end := _email_domain_end(text, after, work)) is not None:
+        before = after - 1
+        if (
+            local is not None
+            and not ends_url_userinfo(text, at)
+            and (domain_end := _email_domain_end(text, after, work)) is not None
+        ):
             yield at - local.end(), domain_end
             after = domain_end
-        at, before = text.find("@", after), at
+        at, after = at_signs.next_from(after)
+
+
+class _AtSigns:
+    """The next "@" or `\\u0040` of a text, each kind found once past a position (a `find`
+    for both at every step would read the text again for the rarer one)."""
+
+    __slots__ = ("escaped", "plain", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.plain = self.escaped = -2  # not looked for yet
+
+    def next_from(self, pos: int) -> tuple[int, int]:
+        """Where the next one at or after `pos` starts and ends; (-1, -1) when none is left."""
+        if -1 < self.plain < pos or self.plain == -2:
+            self.plain = self.text.find("@", pos)
+        if -1 < self.escaped < pos or self.escaped == -2:
+            self.escaped = self.text.find(_ESCAPED_AT, pos)
+        if self.plain < 0 and self.escaped < 0:
+            return -1, -1
+        if self.escaped < 0 or 0 <= self.plain < self.escaped:
+            return self.plain, self.plain + 1
+        # JSON inside JSON inside text escapes the escape: `\\u0040` is an "@" two levels down.
+        # The backslashes before this one belong to it alone, so each is read once.
+        start = self.escaped
+        while start > pos and self.text[start - 1] == "\\":
+            start -= 1
+        return start, self.escaped + len(_ESCAPED_AT)
 
 
 def _email_domain_end(text: str, pos: int, work: ScanWork) -> int | None:
@@ -345,7 +298,7 @@ def _ibans(text: str, work: ScanWork) -> Iterator[Span]:
         pos = match.start() + 1  # an IBAN-like code that is not one: look on from its 2nd char
         candidate = match.group()
         work.steps += len(candidate)
-        length = IBAN_LENGTHS.get(candidate[:2])
+        length = iban_length(candidate[:2])
         if length is None:
             continue
         # Take exactly the country's length of characters (spaces skipped), so that words
@@ -364,6 +317,9 @@ def _ibans(text: str, work: ScanWork) -> Iterator[Span]:
 
 
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+# Glued to letters, only the full form: eight groups of one to four hex digits, the last taking
+# four at most of the letters after it. "std::map", "a::b" and times have fewer.
+_IPV6_GLUED = re.compile(r"(?<![:.])[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}(?![:.][0-9A-Fa-f])")
 _HEX_DIGITS = "0123456789abcdefABCDEF"
 _IPV6_REACH = 40
 
@@ -378,6 +334,8 @@ def _ipv6(text: str, work: ScanWork) -> Iterator[Span]:
         head = text[max(0, colon - 4) : colon]
         start = colon - len(head) + len(head.rstrip(_HEX_DIGITS))
         match = work.match(_IPV6, text, start, _IPV6_REACH)
+        if match is None or not _is_ipv6(match.group()):
+            match = work.match(_IPV6_GLUED, text, start, _IPV6_REACH)
         if match is None or not _is_ipv6(match.group()):
             colon = text.find(":", colon + 1)
             continue

@@ -11,7 +11,13 @@ import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from router.privacy.checksums import cnpj_valid, cpf_valid, luhn_valid, ssn_valid
+from router.privacy.checksums import (
+    cnpj_valid,
+    cpf_valid,
+    luhn_valid,
+    phone_possible,
+    ssn_valid,
+)
 from router.privacy.scan_work import SORTED_AT_ONCE, ScanWork, Span
 
 # A detector yields the spans of its kind's values in text[pos:endpos], adding its work.
@@ -98,7 +104,13 @@ _NON_DIGIT = re.compile(r"\D")
 
 _CPF = re.compile(r"(?<![\d.])(?:\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11})(?!\d)")
 _CNPJ = re.compile(r"(?<![\d.])(?:\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}|\d{14})(?!\d)")
-_SSN = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
+# US SSNs: dashed (`123-45-6789`) or spaced (`123 45 6789`), layouts little else is written in;
+# nine plain digits only after a label (`_SSN_LABEL`), as nine digits are more often anything else.
+_SSN = re.compile(
+    r"(?<!\d)(?<!\d-)\d{3}-\d{2}-\d{4}(?!-?\d)"
+    r"|(?<!\d)(?<!\d[ -])\d{3} \d{2} \d{4}(?![ -]?\d)"
+    r"|(?P<plain>(?<![\d.,-])\d{9}(?![\d-]|[.,]\d))"
+)
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
     r"(?!\d|\.\d)"
@@ -125,22 +137,74 @@ _cpfs = _with_check_digits(_CPF, cpf_valid)
 def _ssns(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
     for match in work.finditer(_SSN, text, pos, endpos, _NUMERIC_REACH):
         work.steps += 1
-        if ssn_valid(*match.groups()):
+        if match.group("plain") is not None and not _label_before(
+            text, match.start(), _SSN_LABEL, work
+        ):
+            continue
+        if ssn_valid(_digits(match.group())):
             yield match.span()
 
 
 def _ipv4s(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
+    """A dotted quad after a version's mark (`v1.8.0.2`, `version 1.2.3.4`, `build`, `Chrome/`)
+    is a version: four-part versions are written as addresses are."""
     for match in work.finditer(_IPV4, text, pos, endpos, _NUMERIC_REACH):
         work.steps += 1
-        yield match.span()
+        if not _label_before(text, match.start(), _VERSION_MARK, work):
+            yield match.span()
+
+
+# Labels read backwards from where a value starts: the text before it is reversed, and a label's
+# words are written reversed below, ASCII letters in any case. No letter follows a label, and at
+# most `_LABEL_GAP` characters other than digits and line ends lie between it and the value
+# ("Social Security No. ", `"social_security_number": "SSN `, "| ssn | ").
+_LABEL_WINDOW = 48
+_LABEL_GAP = 24
+
+
+def _reversed_labels(*labels: str, glued_before: bool) -> re.Pattern[str]:
+    """A pattern for the reversed text before a value: up to `_LABEL_GAP` characters, the one
+    next to the label no letter, then one of `labels` reversed, a space in a label standing for
+    up to three characters other than letters and digits. With `glued_before` the label may
+    follow letters ("guidesSSN 787350226"), for labels no word ends with."""
+    words = "|".join(re.escape(label[::-1]).replace("\\ ", r"[\W_]{0,3}") for label in labels)
+    gap = rf"(?:[^\d\n]{{0,{_LABEL_GAP - 1}}}?[^A-Za-z\d\n])?"
+    word_start = "" if glued_before else r"(?![A-Za-z])"
+    return re.compile(rf"{gap}(?:{words}){word_start}", re.IGNORECASE)
+
+
+_SSN_LABEL = _reversed_labels("ssn", "ss#", "social security", "seguro social", glued_before=True)
+_PHONE_LABEL = _reversed_labels(
+    "phone", "telephone", "cellphone", "tel", "telefone", "fone", "celular", "cell", "mobile",
+    "fax", "whatsapp", glued_before=False,
+)  # fmt: skip
+# A version's mark right before a dotted quad: "v" glued, a word meaning version or build, or a
+# product's name and "/" (`Chrome/120.0.6099.109`).
+_VERSION_MARK = re.compile(
+    r"v(?![^\W\d_])"
+    r"|[\s:#=.(]{0,3}(?:noisrev|oãsrev|oasrev|nóisrev|rev|dliub|oãçalipmoc|oacalipmoc|esaeler"
+    r"|noisiver|ver)(?![^\W\d_])"
+    r"|/[^\W\d_]",
+    re.IGNORECASE,
+)
+
+
+def _label_before(text: str, start: int, label: re.Pattern[str], work: ScanWork) -> bool:
+    """Whether `label` (a pattern of the reversed text) matches right before `start`."""
+    window_start = max(0, start - _LABEL_WINDOW)
+    work.steps += start - window_start
+    reversed_window = text[window_start:start][::-1]
+    return work.match(label, reversed_window, 0, _LABEL_WINDOW) is not None
 
 
 _CARD_GROUPS = re.compile(r"(?<![\d-])\d+(?:[ -]\d+)*(?!\d)")
 _DIGIT_GROUP = re.compile(r"\d+")
-# How card numbers are written: all at once (13-19 digits), in fours (the last group may be
-# shorter), Amex's and Diners' 4-6-5 and 4-6-4, or a 13-digit Visa's 4-3-3-3.
+# How card numbers are written: all at once (12-19 digits), in fours (the last group may be
+# shorter; three fours for a 12-digit Maestro), Amex's, Diners' and JCB's 4-6-5 and 4-6-4, or a
+# 13-digit Visa's 4-3-3-3.
 _CARD_LAYOUT = re.compile(
-    r"\d{13,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]\d{1,3})?|\d{4}[ -]\d{6}[ -]\d{4,5}"
+    r"\d{12,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]\d{1,3})?|\d{4}[ -]\d{4}[ -]\d{4}"
+    r"|\d{4}[ -]\d{6}[ -]\d{4,5}"
     r"|\d{4}(?:[ -]\d{3}){3}"
 )
 _CARD_LAYOUT_REACH = 23
@@ -190,7 +254,7 @@ def _digit_group_chains(
         yield starts, ends
 
 
-_CARD_FEWEST_DIGITS, _CARD_MOST_DIGITS = 13, 19
+_CARD_FEWEST_DIGITS, _CARD_MOST_DIGITS = 12, 19
 _OWNED = b"\x01"
 
 
@@ -237,12 +301,28 @@ def _is_card(text: str, start: int, end: int) -> bool:
     ):
         return False
     digits = _digits(text[start:end])
-    return digits[0] in _CARD_ISSUERS and luhn_valid(digits)
+    return _issued_as_card(digits) and luhn_valid(digits)
 
 
-# Major industry identifiers of payment cards: 2 and 5 Mastercard, 3 Amex, Diners and JCB,
-# 4 Visa, 6 Discover, Maestro and others; 1, 7, 8, 9 and 0 are other industries' numbers.
+def _issued_as_card(digits: str) -> bool:
+    """Whether the number's first digits and length are a card issuer's (ISO/IEC 7812 issuer
+    ranges): a Luhn-valid order number or id of another range is no card."""
+    if len(digits) == 12:
+        return digits.startswith(_MAESTRO_12)
+    if len(digits) == 15 and digits.startswith(_JCB_15):
+        return True
+    return digits[0] in _CARD_ISSUERS
+
+
+# Major industry identifiers of payment cards, for 13-19 digits: 2 and 5 Mastercard, 3 Amex,
+# Diners and JCB, 4 Visa, 6 Discover, Maestro and others; 1, 7, 8, 9 and 0 are other industries'
+# numbers, but for JCB's 15-digit 1800 and 2131. Only Maestro issues 12 digits, in its ranges
+# (5018, 5020, 5038, 6304, 6759 and 676x of the public issuer tables, the 56-58 and 639 of its
+# older range, and 0604 of the lists Faker and card-type checkers follow); most other 12-digit
+# numbers are ids and timestamps.
 _CARD_ISSUERS = frozenset("23456")
+_JCB_15 = ("1800", "2131")
+_MAESTRO_12 = ("0604", "5018", "5020", "5038", "56", "57", "58", "6304", "639", "67")
 _IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2} $")  # the digits after it belong to an IBAN-like code
 
 
@@ -258,11 +338,12 @@ _PHONE = re.compile(
     # trying every branch at every digit of a run (half the time).
     r"(?<!\d)(?:"
     # International: +CC or 00CC, then groups (a bracketed area code allowed). 00CC is not
-    # taken after another group of digits or capitals (inside an account number).
-    r"(?:(?<![\d+])\+"
-    r"|(?<![\w+])(?<![A-Z0-9] )00"
-    r"|(?<=[^\W\dA-Z_])00(?=[1-9]\d{0,2} )"  # glued to a word
-    r")[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?"
+    # taken after another group of digits or capitals (inside an account number), and its
+    # country code is set apart ("0044 20", "001-415"): case numbers and ids start with 00 too.
+    r"(?:(?<![\d+])\+[1-9]\d{0,2}"
+    r"|(?<![\w+])(?<![A-Z0-9] )00[1-9]\d{0,2}(?=[ .(-])"
+    r"|(?<=[^\W\dA-Z_])00[1-9]\d{0,2}(?= )"  # glued to a word
+    r")(?:[ .-]?\(\d{1,4}\))?"
     # The groups end where digits do, so they cover whole runs of digits, five groups of five
     # at most: the first run after the code has 25 digits at most, or one digit and then a run
     # of 20 at most. Every match meets this, so it changes none; tried first, it refuses at
@@ -276,8 +357,15 @@ _PHONE = re.compile(
     r"|(?<![\w(])0?\d{2}[ .-](?:9[ .]?)?\d{4}[ .-]?"
     r"|(?<=[^\W\dA-Z_])0?\d{2}[ .-](?:9[ .]?\d{4}[ .-]?|\d{4}-)"  # glued to a word
     r")\d{4}(?!\d)"
-    # North American: (415) 555-2671, 415-555-2671, 415.555.2671.
+    # Brazilian non-geographic numbers: 0300, 0500, 0800 and 0900 and seven digits.
+    r"|(?<![\w(])0[3589]00[ .-]\d{3}[ .-]?\d{4}(?!\d)"
+    # North American: (415) 555-2671, 415-555-2671, 415.555.2671; glued to a word when both
+    # separators are the same.
     r"|(?:(?<![\d(])\(\d{3}\)[ ]?|(?<![\w(])\d{3}[.-])\d{3}[.-]\d{4}(?!\d)"
+    r"|(?<=[^\W\dA-Z_])\d{3}(?P<nanp_separator>[.-])\d{3}(?P=nanp_separator)\d{4}(?!\d)"
+    # Ten or eleven digits at once, taken only after a label (`_PHONE_LABEL`) and when they are
+    # a valid number of the default regions: such runs are mostly ids and timestamps.
+    r"|(?P<plain>(?<![\w+(.-])\d{10,11}(?![\d-]))"
     r")"
 )
 _PHONE_REACH = 64  # an international number: 43 characters with its look-ahead
@@ -285,20 +373,29 @@ _PHONE_REACH = 64  # an international number: 43 characters with its look-ahead
 
 def phones(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
     """A match may run on into the next number ("+55 11 91234-5678 529.982..."): its longest
-    prefix of whole groups with 8-15 digits (E.164's most) is the phone. A last group of one
-    digit glued to letters is a count or a unit ("+49 30 77766279 3m12s"), not the phone's."""
+    prefix of whole groups with 8-15 digits (E.164's most) that is a possible number of its
+    country (phonenumbers: `phone_possible`) is the phone. A last group of one digit glued to
+    letters is a count or a unit ("+49 30 77766279 3m12s"), not the phone's."""
     for match in work.finditer(_PHONE, text, pos, endpos, _PHONE_REACH):
         value = match.group()
         work.steps += len(value)
+        if match.group("plain") is not None:
+            if _label_before(text, match.start(), _PHONE_LABEL, work) and phone_possible(
+                value, valid=True
+            ):
+                yield match.span()
+            continue
         if match.end() < len(text) and text[match.end()].isalpha() and not value[-2].isdigit():
             value = value[:-1].rstrip(" .-")
-        while len(_digits(value)) > 15:
+        while (digits := len(_digits(value))) >= 8:
+            work.steps += 1
+            if digits <= 15 and phone_possible(value):
+                yield match.start(), match.start() + len(value)
+                break
             cut = max(value.rfind(" "), value.rfind("-"), value.rfind("."))
             if cut <= 0:
                 break
             value = value[:cut]
-        if 8 <= len(_digits(value)) <= 15:
-            yield match.start(), match.start() + len(value)
 
 
 # The numeric kinds in KIND_ORDER, each with what a run (its counts of digits, hyphens and dots)
@@ -307,8 +404,8 @@ def phones(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
 NUMERIC_DETECTORS: tuple[tuple[str, Callable[[int, int, int], bool], Detector], ...] = (
     ("cnpj", lambda digits, hyphens, dots: digits >= 14, _cnpjs),
     ("cpf", lambda digits, hyphens, dots: digits >= 11, _cpfs),
-    ("card", lambda digits, hyphens, dots: digits >= 13, _cards),
-    ("ssn", lambda digits, hyphens, dots: digits >= 9 and hyphens > 0, _ssns),
+    ("card", lambda digits, hyphens, dots: digits >= _CARD_FEWEST_DIGITS, _cards),
+    ("ssn", lambda digits, hyphens, dots: digits >= 9, _ssns),
     ("ip", lambda digits, hyphens, dots: dots >= 3, _ipv4s),
 )
 PHONE_FEWEST_DIGITS = 8
