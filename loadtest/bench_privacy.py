@@ -20,7 +20,8 @@ another, each started once other work on the machine has fallen below `--max-oth
 is shared, and its speed moves by about 30% between runs).
 
 The accuracy and the times are written into `--doc` and the times, with the machine and the
-issue's target (detection + redaction of a 1 KB prompt within 0.2 ms), into `--benchmarks`,
+issue's target (detection + redaction of a 1 KB prompt within 0.2 ms at p50 and 0.4 ms at p99,
+every detector on), into `--benchmarks`,
 each between its markers.
 """
 
@@ -53,7 +54,10 @@ from router.privacy.request_redaction import redact_request
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPETS = ROOT / "tests" / "privacy" / "data" / "labelled_snippets.jsonl"
 SECTION = "bench_privacy"
-TARGET_1KB_MS = 0.2  # issue 6: detection + redaction of a 1 KB prompt
+# Issue 14: detection + redaction of a 1 KB chat request, every detector on (issue 6 asked for
+# 0.2 ms at p99 with the first nine kinds; issue 14 added the secrets and library checks).
+TARGET_1KB_P50_MS = 0.2
+TARGET_1KB_P99_MS = 0.4
 SIZES_KB = (1, 10, 100)
 
 # Chat-like prose without PII; a prompt is mostly these, with a labelled snippet every third piece.
@@ -277,7 +281,7 @@ def benchmarks_section(
     rounds = args.rounds
     one_kb = next(row for row in series if row.size_kb == 1)
     p50, p99 = statistics.median(one_kb.redact_ms), _p99(one_kb.redact_ms)
-    rounds_met = sum(round_p99 <= TARGET_1KB_MS for round_p99 in one_kb.round_p99_ms)
+    rounds_met = sum(round_p99 <= TARGET_1KB_P99_MS for round_p99 in one_kb.round_p99_ms)
     command = shlex.join(["python", "-m", "loadtest.bench_privacy", *sys.argv[1:]])
     counts = ", ".join(f"{len(row.texts)} of {row.size_kb} KB" for row in series)
     paragraphs = [
@@ -304,9 +308,10 @@ def benchmarks_section(
         "detection and redaction with the cores other work used during it.",
     ]
     verdict = (
-        f"**Target** (detection and redaction of a 1 KB prompt within {TARGET_1KB_MS} ms, taken "
-        f"as p99): p50 {p50:.3f} ms, p99 {p99:.3f} ms, met in {rounds_met} of {rounds} rounds: "
-        f"**{'met' if p99 <= TARGET_1KB_MS else 'not met'}**."
+        f"**Target** (detection and redaction of a 1 KB prompt within {TARGET_1KB_P50_MS} ms at "
+        f"p50 and {TARGET_1KB_P99_MS} ms at p99): p50 {p50:.3f} ms, p99 {p99:.3f} ms, p99 met in "
+        f"{rounds_met} of {rounds} rounds: "
+        f"**{'met' if p50 <= TARGET_1KB_P50_MS and p99 <= TARGET_1KB_P99_MS else 'not met'}**."
     )
     return [
         *(_wrapped(paragraph) for paragraph in paragraphs),
