@@ -8,13 +8,14 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import Awaitable, Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Iterable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import openai
 
+from loadtest.mock_cloud.parsing import echo_text
 from tests.privacy.privacy_stack import CLOUD_REGIONS, key_of, privacy_stack
 from tests.stack import Stack
 
@@ -84,3 +85,34 @@ async def ask(stack: Stack, tenant: str, body: dict[str, Any], stream: bool) -> 
         return "".join(pieces)
     except openai.APIStatusError:
         return None
+
+
+async def check_nothing_leaves(
+    stack: Stack,
+    body: dict[str, Any],
+    forms: list[tuple[str, str]],
+    piece_chars: int,
+    stream: bool,
+) -> None:
+    """`body` sent by the `redact`, `local-only` and `block` tenants: none of `forms` reaches a
+    cloud region, and the redact tenant's echoed answer is its own conversation, every
+    placeholder restored across stream events cut every `piece_chars` characters."""
+    for region in (*CLOUD_REGIONS, "pop"):
+        await stack.control(region, echo_piece_chars=piece_chars)
+    await cloud_received(stack)  # forget the probes and earlier examples
+    # redact: the cloud sees placeholders; the echo comes back with the values.
+    assert await ask(stack, "scrub", body, stream) == echo_text(body, "chat")
+    assert_nothing_leaked(await cloud_received(stack), forms)
+    # local-only: answered at the edge; block: refused. Neither reaches the cloud.
+    assert await ask(stack, "clinic", body, stream) == echo_text(body, "chat")
+    assert await ask(stack, "vault", body, stream) is None
+    assert_nothing_leaked(await cloud_received(stack), forms)
+
+
+@contextmanager
+def background_stack(directory: Path) -> Iterator[BackgroundStack]:
+    background = BackgroundStack(directory)
+    try:
+        yield background
+    finally:
+        background.close()

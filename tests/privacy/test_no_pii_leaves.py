@@ -26,10 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadtest.mock_cloud.parsing import echo_text
 from tests.privacy.data.make_labelled_snippets import Values
-from tests.privacy.leak_proof import BackgroundStack, ask, assert_nothing_leaked, cloud_received
-from tests.privacy.privacy_stack import CLOUD_REGIONS
+from tests.privacy.leak_proof import BackgroundStack, background_stack, check_nothing_leaves
 
 T = TypeVar("T")
 
@@ -135,11 +133,8 @@ def conversations(draw: st.DrawFn) -> tuple[dict[str, Any], list[Pii]]:
 
 @pytest.fixture(scope="module")
 def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundStack]:
-    background = BackgroundStack(tmp_path_factory.mktemp("policies"))
-    try:
+    with background_stack(tmp_path_factory.mktemp("policies")) as background:
         yield background
-    finally:
-        background.close()
 
 
 def _forms(found: list[Pii]) -> list[tuple[str, str]]:
@@ -159,19 +154,4 @@ def test_no_raw_pii_value_ever_reaches_the_cloud_and_redact_gives_it_back(
     stream: bool,
 ) -> None:
     body, found = conversation
-    stack = background.stack
-
-    async def check() -> None:
-        for region in (*CLOUD_REGIONS, "pop"):
-            await stack.control(region, echo_piece_chars=piece_chars)
-        await cloud_received(stack)  # forget the probes and earlier examples
-        # redact: the cloud sees placeholders; the echo comes back with the values.
-        answer = await ask(stack, "scrub", body, stream)
-        assert answer == echo_text(body, "chat")
-        assert_nothing_leaked(await cloud_received(stack), _forms(found))
-        # local-only: answered at the edge; block: refused. Neither reaches the cloud.
-        assert await ask(stack, "clinic", body, stream) == echo_text(body, "chat")
-        assert await ask(stack, "vault", body, stream) is None
-        assert_nothing_leaked(await cloud_received(stack), _forms(found))
-
-    background.run(check())
+    background.run(check_nothing_leaves(background.stack, body, _forms(found), piece_chars, stream))

@@ -29,9 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadtest.mock_cloud.parsing import echo_text
-from tests.privacy.leak_proof import BackgroundStack, ask, assert_nothing_leaked, cloud_received
-from tests.privacy.privacy_stack import CLOUD_REGIONS
+from tests.privacy.leak_proof import BackgroundStack, background_stack, check_nothing_leaves
 
 ALNUM = string.ascii_letters + string.digits
 PASSWORD_CHARS = ALNUM + "!#$%^&*()_+-=.~"
@@ -221,11 +219,8 @@ def conversations(draw: st.DrawFn) -> tuple[dict[str, Any], list[Written]]:
 
 @pytest.fixture(scope="module")
 def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundStack]:
-    background = BackgroundStack(tmp_path_factory.mktemp("policies"))
-    try:
+    with background_stack(tmp_path_factory.mktemp("policies")) as background:
         yield background
-    finally:
-        background.close()
 
 
 @settings(
@@ -242,17 +237,4 @@ def test_no_secret_of_any_layout_reaches_the_cloud_and_redact_gives_it_back(
 ) -> None:
     body, found = conversation
     forms = [(written.kind, form) for written in found for form in written.forms]
-    stack = background.stack
-
-    async def check() -> None:
-        for region in (*CLOUD_REGIONS, "pop"):
-            await stack.control(region, echo_piece_chars=piece_chars)
-        await cloud_received(stack)  # forget the probes and earlier examples
-        answer = await ask(stack, "scrub", body, stream)
-        assert answer == echo_text(body, "chat")
-        assert_nothing_leaked(await cloud_received(stack), forms)
-        assert await ask(stack, "clinic", body, stream) == echo_text(body, "chat")
-        assert await ask(stack, "vault", body, stream) is None
-        assert_nothing_leaked(await cloud_received(stack), forms)
-
-    background.run(check())
+    background.run(check_nothing_leaves(background.stack, body, forms, piece_chars, stream))
