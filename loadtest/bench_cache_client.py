@@ -21,7 +21,9 @@ from loadtest.bench_settings import LOOPBACK
 
 API_KEY: Final = "sk-cache-bench"
 MODEL: Final = "gpt-4o-mini"
-ANSWER_TOKENS: Final = 128  # the mock cloud answers with as many tokens as `max_tokens` asks
+# The mock cloud's answer length (its `completion_tokens`): a request does not ask for it with
+# `max_tokens`, since an answer cut at that limit (`length`) is never cached.
+ANSWER_TOKENS: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,6 @@ def chat_request(
     body: dict[str, Any] = {
         "model": MODEL,
         "messages": [{"role": "user", "content": question}],
-        "max_tokens": ANSWER_TOKENS,
         "temperature": temperature,
     }
     if stream:

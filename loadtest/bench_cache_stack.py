@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import yaml
 
-from loadtest.bench_cache_client import API_KEY, MODEL
+from loadtest.bench_cache_client import ANSWER_TOKENS, API_KEY, MODEL
 from loadtest.bench_processes import Processes, wait_ready
 from loadtest.bench_settings import LOOPBACK
 
@@ -37,7 +37,14 @@ def write_configs(work: Path, ports: Sequence[int], store: Path | None) -> None:
     """The mock cloud's settings, the router's node config and the tenant's policy, as files."""
     mock_port, control_port, router_port = ports
     # Zero RTT, zero TTFT and unbounded token speed: a miss costs only the simulator's own work.
-    region = {"name": "bench", "port": mock_port, "rtt_ms": 0, "ttft_ms": 0, "tokens_per_s": 0}
+    region = {
+        "name": "bench",
+        "port": mock_port,
+        "rtt_ms": 0,
+        "ttft_ms": 0,
+        "tokens_per_s": 0,
+        "completion_tokens": ANSWER_TOKENS,
+    }
     mock = {"control": {"host": LOOPBACK, "port": control_port}, "record_limit": 0}
     _write_yaml(work / "mock_cloud.yaml", mock | {"regions": [region]})
     # Production defaults otherwise: access log on, tracing off.

@@ -17,6 +17,13 @@ from .settings import MAX_COMPLETION_TOKENS, MAX_DIMENSIONS, RegionSettings
 from .stop_sequences import cut_at_stop
 from .wire import FinishReason, Generation, Kind, answer_deltas, error_body
 
+# The finish reason of an answer that is not text (`RegionSettings.answer_kind`).
+_KIND_FINISH: dict[str, FinishReason] = {
+    "refusal": "stop",
+    "content_filter": "content_filter",
+    "tool_call": "tool_calls",
+    "tool_call_stop": "stop",
+}
 # OpenAI's limits on `n` and on the number of `stop` sequences.
 _MAX_CHOICES = 128
 _MAX_STOP_SEQUENCES = 4
@@ -93,6 +100,8 @@ def generation(data: Mapping[str, Any], kind: Kind, settings: RegionSettings) ->
     if not isinstance(stream, bool):
         raise RequestRejected(400, "'stream' must be a boolean.", param="stream")
     pieces, finish_reason = _answer_pieces(data, kind, settings, limit, stops)
+    answer_kind = settings.answer_kind if kind == "chat" else "text"
+    finish_reason = _KIND_FINISH.get(answer_kind, finish_reason)
     template_tokens = limit or settings.completion_tokens
     return Generation(
         kind=kind,
@@ -104,6 +113,7 @@ def generation(data: Mapping[str, Any], kind: Kind, settings: RegionSettings) ->
         stream=stream,
         include_usage=_include_usage(data.get("stream_options"), stream),
         pieces=pieces,
+        answer_kind=answer_kind,
     )
 
 

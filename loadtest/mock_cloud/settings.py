@@ -23,6 +23,7 @@ MAX_COMPLETION_TOKENS: Final = 16_384
 MAX_DIMENSIONS: Final = 16_384
 # Characters per streamed piece of an echo; more than any prompt the mock is sent in practice.
 MAX_ECHO_PIECE_CHARS: Final = 1_000_000
+ANSWER_KINDS: Final = ("text", "refusal", "content_filter", "tool_call", "tool_call_stop")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # libyaml's loader when PyYAML was built with it: about ten times faster than the pure one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -93,6 +94,10 @@ def _api_key_problem(value: object) -> str | None:
     return "must be a non-empty string or null"
 
 
+def _answer_kind_problem(value: object) -> str | None:
+    return None if value in ANSWER_KINDS else f"must be one of {', '.join(ANSWER_KINDS)}"
+
+
 def _models_problem(value: object) -> str | None:
     if isinstance(value, tuple) and value and all(isinstance(m, str) and m for m in value):
         return None
@@ -123,6 +128,11 @@ class RegionSettings:
     # handles that text on the way back, e.g. restored across events.
     echo: bool = False
     echo_piece_chars: int = 4
+    # What a chat answer is (`ANSWER_KINDS`): `text`, or one a cache must never replay, for its
+    # tests: a `refusal` (`message.refusal`, finish `stop`), a `content_filter` stop, a
+    # `tool_call` (finish `tool_calls`), or a `tool_call_stop` (a call with empty content and
+    # finish `stop`, as OpenAI answers a forced `tool_choice`).
+    answer_kind: str = "text"
 
     def __post_init__(self) -> None:
         problems = [Problem((name,), message) for name, message in self._problems()]
@@ -148,6 +158,7 @@ class RegionSettings:
             ("embedding_dimensions", _int_problem(self.embedding_dimensions, 1, MAX_DIMENSIONS)),
             ("echo", _bool_problem(self.echo)),
             ("echo_piece_chars", _int_problem(self.echo_piece_chars, 1, MAX_ECHO_PIECE_CHARS)),
+            ("answer_kind", _answer_kind_problem(self.answer_kind)),
         ]
         return [(name, message) for name, message in checks if message is not None]
 

@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 import orjson
 
 Kind = Literal["chat", "completion"]
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 SYSTEM_FINGERPRINT: Final = "fp_mock_cloud"
 OWNED_BY: Final = "mock-cloud"
@@ -49,6 +49,8 @@ class Generation:
     # long (an echo of the request, or an answer cut at a stop sequence); None: the answer is
     # `answer_deltas(region, tokens)`, whose encoded pieces are cached.
     pieces: tuple[str, ...] | None = None
+    # `text`, or a refusal or tool call (`settings.ANSWER_KINDS`) made of the same pieces.
+    answer_kind: str = "text"
 
     def usage(self) -> dict[str, int]:
         completion = self.tokens * self.choices
@@ -93,7 +95,7 @@ def completion_body(g: Generation, region: str, response_id: str, created: int) 
     text = answer_text(region, g.tokens) if g.pieces is None else "".join(g.pieces)
     choices: list[dict[str, Any]]
     if g.kind == "chat":
-        message = {"role": "assistant", "content": text, "refusal": None}
+        message = _chat_message(g.answer_kind, text)
         choices = [
             {"index": i, "message": message, "logprobs": None, "finish_reason": g.finish_reason}
             for i in range(g.choices)
@@ -114,6 +116,43 @@ def completion_body(g: Generation, region: str, response_id: str, created: int) 
             "system_fingerprint": SYSTEM_FINGERPRINT,
         }
     )
+
+
+# The one tool a tool-call answer calls, with the answer's text as its argument.
+TOOL_CALL_ID: Final = "call_mock_0"
+TOOL_NAME: Final = "lookup"
+
+
+def _chat_message(answer_kind: str, text: str) -> dict[str, Any]:
+    if answer_kind == "refusal":
+        return {"role": "assistant", "content": None, "refusal": text}
+    if answer_kind in ("tool_call", "tool_call_stop"):
+        call = {
+            "id": TOOL_CALL_ID,
+            "type": "function",
+            "function": {"name": TOOL_NAME, "arguments": orjson.dumps({"q": text}).decode()},
+        }
+        content = None if answer_kind == "tool_call" else ""
+        return {"role": "assistant", "content": content, "refusal": None, "tool_calls": [call]}
+    return {"role": "assistant", "content": text, "refusal": None}
+
+
+def _opening_delta(answer_kind: str) -> dict[str, Any]:
+    delta: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+    if answer_kind in ("tool_call", "tool_call_stop"):
+        head = {"name": TOOL_NAME, "arguments": ""}
+        delta["tool_calls"] = [
+            {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": head}
+        ]
+    return delta
+
+
+def _token_delta(answer_kind: str, piece: str) -> dict[str, Any]:
+    if answer_kind == "refusal":
+        return {"refusal": piece}
+    if answer_kind in ("tool_call", "tool_call_stop"):
+        return {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+    return {"content": piece}
 
 
 class CompletionStream:
@@ -159,7 +198,7 @@ class CompletionStream:
     def opening(self) -> bytes:
         if self._g.kind != "chat":
             return b""
-        return self._events({"role": "assistant", "content": "", "refusal": None}, None)
+        return self._events(_opening_delta(self._g.answer_kind), None)
 
     def token(self, i: int) -> bytes:
         piece_json = self._deltas[i]
@@ -181,7 +220,7 @@ class CompletionStream:
         return b"".join(pieces)
 
     def _dict_token_events(self, piece: str) -> bytes:
-        delta = {"content": piece} if self._g.kind == "chat" else piece
+        delta = _token_delta(self._g.answer_kind, piece) if self._g.kind == "chat" else piece
         return self._events(delta, None)
 
     def _choice(

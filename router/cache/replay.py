@@ -1,10 +1,15 @@
 """Cached answers in and out: a stream assembled into one answer to store, and a stored answer
 replayed as a stream.
 
-Only complete, successful answers are stored: a JSON answer whose choices all finished with
-`stop` or `length`, or a stream that ran to `data: [DONE]` with such a finish reason and no error
-event. A streamed answer is stored as the `chat.completion` it amounts to, so a JSON request may
-hit an answer first streamed and the reverse.
+Only complete, successful text answers are stored, since whatever is stored is replayed as if it
+were the model's answer now: a JSON answer whose choices all finished with `stop` and hold
+non-empty text, or a stream that ran to `data: [DONE]` likewise, with no error event. Never
+stored: a truncated answer (`length`: a later request may get the whole one), a content-filter
+stop, a refusal (`message.refusal`, which may hang on a passing moderation verdict), an answer
+with tool or function calls (they name call ids and act in the world; the request side of
+tools is the cache stage's, per tenant), and an empty one. A streamed answer is stored as the
+`chat.completion` it amounts to, so a JSON request may hit an answer first streamed and the
+reverse.
 
 Replay sends a stored answer as a well-formed SSE stream of `chat.completion.chunk`s: the role,
 the content, the finish reason, the usage when the request asked for it
@@ -17,23 +22,42 @@ from typing import Any
 
 import orjson
 
-FINISHED = frozenset({"stop", "length"})
+FINISHED = frozenset({"stop"})
 
 
 def complete_json_answer(answer: Any) -> bool:
-    """Whether a `chat.completion` may be stored: every choice finished normally."""
+    """Whether a `chat.completion` may be stored: every choice is a whole text answer."""
     if not isinstance(answer, dict) or answer.get("object") != "chat.completion":
+        return False
+    if answer.get("error"):
         return False
     choices = answer.get("choices")
     if not isinstance(choices, list) or not choices:
         return False
-    return all(
-        isinstance(c, dict)
-        and c.get("finish_reason") in FINISHED
-        and isinstance(c.get("message"), dict)
-        and isinstance(c["message"].get("content"), str)
-        for c in choices
+    return all(isinstance(c, dict) and _replayable_choice(c) for c in choices)
+
+
+def _replayable_choice(choice: dict[str, Any]) -> bool:
+    message = choice.get("message")
+    if choice.get("finish_reason") not in FINISHED or not isinstance(message, dict):
+        return False
+    content = message.get("content")
+    return (
+        isinstance(content, str)
+        and bool(content.strip())
+        and not message.get("refusal")
+        and not message.get("tool_calls")
+        and not message.get("function_call")
+        and not _filtered(choice)
     )
+
+
+def _filtered(choice: dict[str, Any]) -> bool:
+    """Azure's content filter may flag an answer it lets through (`filtered: true`)."""
+    results = choice.get("content_filter_results")
+    if not isinstance(results, dict):
+        return False
+    return any(isinstance(r, dict) and r.get("filtered") for r in results.values())
 
 
 class StreamAssembler:
@@ -82,14 +106,19 @@ class StreamAssembler:
             delta = choice.get("delta") or {}
             if isinstance(delta.get("content"), str):
                 self._content.append(delta["content"])
-            if delta.get("tool_calls") or delta.get("function_call"):
-                self._broken = True  # tool calls are not replayed from a stream
+            if delta.get("tool_calls") or delta.get("function_call") or delta.get("refusal"):
+                self._broken = True  # tool calls and refusals are never replayed
+                return
+            if _filtered(choice):
+                self._broken = True
                 return
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
 
     def answer(self) -> bytes | None:
         if self._broken or not self._done or self._finish not in FINISHED:
+            return None
+        if not "".join(self._content).strip():
             return None
         answer = {
             **self._head,

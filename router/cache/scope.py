@@ -6,14 +6,17 @@ response format, tools and tool choice, and any other field, because an unknown 
 and the whole conversation before the last user message (system prompt and earlier turns). It is
 hashed exactly, from a canonical serialisation: keys sorted, integral floats written as integers
 (`1.0` and `1` are the same temperature), no whitespace. Only the last user message is compared by
-meaning, and only inside its scope; the **exact key** adds that message verbatim.
+meaning, and only inside its scope; the **exact key** adds that message in its normal form
+(`router.cache.normal_form`: Unicode form, whitespace, the case of plain words and trailing
+`?.!…` folded), so the same question typed differently is an exact hit.
 
 Fields that cannot change the answer are left out, so that the same question asked as a stream and
 as JSON, or for another end user of the same tenant, shares its scope: `stream`,
 `stream_options`, `user`, `metadata`, `store`, `service_tier`.
 
-A request that is never served from the cache (`n` > 1, or a temperature above the tenant's
-`cache.max_temperature`) has no scope.
+A request that is never served from the cache (`n` > 1, a temperature above the tenant's
+`cache.max_temperature`, or tools or functions offered to the model without the tenant's
+`cache.tools`) has no scope.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from router.cache.normal_form import normal_question
 
 # Request fields that cannot change the answer's content.
 _NOT_IN_SCOPE = frozenset({"stream", "stream_options", "user", "metadata", "store", "service_tier"})
@@ -42,14 +47,20 @@ def scope_of(
     body: dict[str, Any],
     max_temperature: float,
     values_digest: str | None = None,
+    *,
+    tools_allowed: bool = False,
 ) -> CacheScope | None:
     """The request's cache scope, or None when it must never be served from the cache.
 
     `values_digest` binds the scope to the PII values of a request whose model saw them (its
-    body is the redacted one): its answer may depend on them.
+    body is the redacted one): its answer may depend on them. A request that offers the model
+    tools or functions is cached only when `tools_allowed` (the tenant's `cache.tools`): its
+    answer may be a call whose result the model has not seen yet.
     """
     n = body.get("n", 1)
     if n != 1:
+        return None
+    if not tools_allowed and (body.get("tools") or body.get("functions")):
         return None
     temperature = body.get("temperature", _DEFAULT_TEMPERATURE)
     if not isinstance(temperature, int | float) or temperature > max_temperature:
@@ -74,8 +85,9 @@ def scope_of(
 
 
 def exact_key_of(partition: str, question: str) -> str:
-    """The exact key of a question inside its partition (hex sha256)."""
-    return hashlib.sha256(f"{partition}\0{question}".encode("utf-8", "surrogatepass")).hexdigest()
+    """The exact key of a question inside its partition (hex sha256 of its normal form)."""
+    key = f"{partition}\0{normal_question(question)}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:

@@ -167,6 +167,11 @@ class CachePolicy(Strict):
         "price count toward limits and budgets); off, hits are free and their cost is counted "
         "as saved (`saved_usd` in the usage report).",
     )
+    tools: bool = Field(
+        False,
+        description="Cache answers to requests that offer the model tools or functions. Off, "
+        "such requests bypass the cache. Answers that call a tool are never cached either way.",
+    )
 
 
 class SplitArm(Strict):

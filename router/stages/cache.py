@@ -11,7 +11,8 @@ The request header `x-router-cache` controls it per request: `no-store` (do not 
 answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` (answer only from
 the cache; 504 `cache_miss` otherwise). A request that can never be cached (`n` > 1, a temperature
 above the tenant's `cache.max_temperature`, or for an alias an experiment splits, no sticky key
-to choose its arm by) says `x-router-cache: bypass`. A split alias is cached per arm.
+to choose its arm by, or tools offered to the model without the tenant's `cache.tools`) says
+`x-router-cache: bypass`. A split alias is cached per arm.
 
 The cache never holds a raw PII value (docs/privacy.md). A request that carries PII is keyed by
 its redacted form, bound to its values where the model saw them (`allow`, `local-only`); its
@@ -30,7 +31,7 @@ from aiohttp import web
 
 from edge_worker.embedder import Vectors
 from router.cache.exact import CachedAnswer, ExactCache
-from router.cache.replay import sse_replay
+from router.cache.replay import complete_json_answer, sse_replay
 from router.cache.scope import CacheScope, scope_of
 from router.cache.semantic import SemanticIndex, vector_bytes
 from router.cache.shared import SharedCache
@@ -106,7 +107,7 @@ class CacheStage:
             if directive == "only-if-cached":
                 raise CacheMiss(
                     "This request is never answered from the cache "
-                    "(n, temperature, or an experiment arm drawn at random)."
+                    "(n, temperature, tools, or an experiment arm drawn at random)."
                 )
             return None
         if directive != "no-cache":
@@ -198,8 +199,10 @@ class CacheStage:
             self.shared.publish(entry)
 
     def adopt(self, entry: SharedEntry) -> None:
-        """Add an entry another router stored (the shared tier's news, or its warm-up)."""
-        if self._enabled:
+        """Add an entry another router stored (the shared tier's news, or its warm-up). Its
+        answer is checked again: a router of an older version may have stored what this one
+        never replays (a truncated answer, a refusal)."""
+        if self._enabled and _replayable(entry.answer.body):
             self._keep(entry)
 
     def forget(self, tenant: str | None) -> int:
@@ -244,12 +247,26 @@ class CacheStage:
 def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope | None:
     """The scope of the request's redacted form: the cache never holds a raw PII value. Where
     the model sees the values (`allow`, `local-only`), the scope is bound to them."""
-    found = ctx.pii
+    found, cache = ctx.pii, policy.cache
     if found is None or ctx.restore_answer:
-        return scope_of(ctx.tenant, alias, ctx.parsed.body, policy.cache.max_temperature)
+        return scope_of(
+            ctx.tenant, alias, ctx.parsed.body, cache.max_temperature, tools_allowed=cache.tools
+        )
     return scope_of(
-        ctx.tenant, alias, found.body, policy.cache.max_temperature, found.values_digest()
+        ctx.tenant,
+        alias,
+        found.body,
+        cache.max_temperature,
+        found.values_digest(),
+        tools_allowed=cache.tools,
     )
+
+
+def _replayable(body: bytes) -> bool:
+    try:
+        return complete_json_answer(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:

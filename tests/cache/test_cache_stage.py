@@ -20,7 +20,6 @@ QUESTION: dict[str, Any] = {
         {"role": "user", "content": "What is the capital of France?"},
     ],
     "temperature": 0,
-    "max_tokens": 16,
 }
 
 
@@ -96,7 +95,7 @@ async def test_tenants_system_prompts_and_parameters_never_share_entries(tmp_pat
             (beta, QUESTION),  # another tenant
             (acme, {**QUESTION, "messages": [{"role": "system", "content": "Be formal."},
                                              QUESTION["messages"][1]]}),  # another system prompt
-            (acme, {**QUESTION, "max_tokens": 17}),  # another parameter
+            (acme, {**QUESTION, "seed": 17}),  # another parameter
         ):  # fmt: skip
             raw = await client.chat.completions.with_raw_response.create(**request)
             assert raw.headers["x-router-cache"] == "miss"

@@ -59,8 +59,8 @@ def test_a_different_system_prompt_or_earlier_turn_is_another_partition(
 def test_any_parameter_the_endpoint_sees_splits_the_partition(
     field: str, value_a: Any, value_b: Any
 ) -> None:
-    a = scope_of("acme", "gpt-4o-mini", chat(**{field: value_a}), 0.0)
-    b = scope_of("acme", "gpt-4o-mini", chat(**{field: value_b}), 0.0)
+    a = scope_of("acme", "gpt-4o-mini", chat(**{field: value_a}), 0.0, tools_allowed=True)
+    b = scope_of("acme", "gpt-4o-mini", chat(**{field: value_b}), 0.0, tools_allowed=True)
     assert a is not None and b is not None
     assert (a.partition == b.partition) == (value_a == value_b)
 

@@ -43,7 +43,12 @@ class SameVectorEmbedder:
 
 def _policy(tenant: str) -> TenantPolicy:
     return TenantPolicy.model_validate(
-        {"tenant": tenant, "api_keys": ["sha256:" + "0" * 64], "models": [{"alias": "m"}]}
+        {
+            "tenant": tenant,
+            "api_keys": ["sha256:" + "0" * 64],
+            "models": [{"alias": "m"}],
+            "cache": {"tools": True},  # requests with tools are cached, each with its tools
+        }
     )
 
 

@@ -31,7 +31,6 @@ def _asking(question: str) -> dict[str, Any]:
             {"role": "user", "content": question},
         ],
         "temperature": 0,
-        "max_tokens": 16,
     }
 
 
