@@ -267,7 +267,7 @@ def _cards_in(
     at most 19 combinations can be one: linear in the groups. (Trying every first and last
     group, and again on each side of each card found, took cubic time: 9 s for 8 KB of card
     numbers, issue 13.)"""
-    by_count: list[list[tuple[int, int]]] = [[] for _ in range(_CARD_MOST_DIGITS + 1)]
+    by_count: dict[int, list[tuple[int, int]]] = {}  # most chains have no candidate
     for first, start in enumerate(starts):
         digits = 0
         for last in range(first, min(len(starts), first + _CARD_MOST_DIGITS)):
@@ -277,11 +277,13 @@ def _cards_in(
             if digits > _CARD_MOST_DIGITS:
                 break
             if digits >= _CARD_FEWEST_DIGITS and _is_card(text, start, end):
-                by_count[last - first + 1].append((first, last + 1))
+                by_count.setdefault(last - first + 1, []).append((first, last + 1))
+    if not by_count:
+        return ()
     in_a_card = bytearray(len(starts))
     cards = []
-    for candidates in reversed(by_count):
-        kept = []
+    for count in sorted(by_count, reverse=True):
+        candidates, kept = by_count[count], []
         for first, last in candidates:
             if in_a_card.find(1, first, last) < 0:
                 in_a_card[first:last] = _OWNED * (last - first)
@@ -398,14 +400,21 @@ def phones(text: str, pos: int, endpos: int, work: ScanWork) -> Iterator[Span]:
             value = value[:cut]
 
 
-# The numeric kinds in KIND_ORDER, each with what a run (its counts of digits, hyphens and dots)
-# must have to hold one of its values: a run without it is not searched for the kind. Phones, with 8
-# digits or more, come last, after IPv6.
-NUMERIC_DETECTORS: tuple[tuple[str, Callable[[int, int, int], bool], Detector], ...] = (
-    ("cnpj", lambda digits, hyphens, dots: digits >= 14, _cnpjs),
-    ("cpf", lambda digits, hyphens, dots: digits >= 11, _cpfs),
-    ("card", lambda digits, hyphens, dots: digits >= _CARD_FEWEST_DIGITS, _cards),
-    ("ssn", lambda digits, hyphens, dots: digits >= 9, _ssns),
-    ("ip", lambda digits, hyphens, dots: dots >= 3, _ipv4s),
+# The numeric kinds in KIND_ORDER, each with what a run must have to hold one of its values: its
+# fewest digits and dots (a run without them is not searched for the kind; data, not a function
+# per kind, as the test runs for every run and kind). Phones, with 8 digits or more, come last,
+# after IPv6.
+NUMERIC_DETECTORS: tuple[tuple[str, int, int, Detector], ...] = (
+    ("cnpj", 14, 0, _cnpjs),
+    ("cpf", 11, 0, _cpfs),
+    ("card", _CARD_FEWEST_DIGITS, 0, _cards),
+    ("ssn", 9, 0, _ssns),
+    ("ip", 0, 3, _ipv4s),
 )
+
+
+# A run with fewer digits and dots than these holds none of the kinds above (most runs: dates,
+# prices, times).
+NUMERIC_FEWEST_DIGITS = min(digits for _, digits, dots, _ in NUMERIC_DETECTORS if dots == 0)
+NUMERIC_FEWEST_DOTS = min(dots for _, digits, dots, _ in NUMERIC_DETECTORS if digits == 0)
 PHONE_FEWEST_DIGITS = 8

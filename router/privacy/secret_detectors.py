@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from router.privacy.credentials import assigned_secrets, url_passwords
 from router.privacy.private_keys import private_keys
-from router.privacy.scan_work import ScanWork, Span
+from router.privacy.scan_work import ScanWork, Span, byte_classes
 
 
 def secret_spans(text: str, work: ScanWork) -> list[Span]:
@@ -213,12 +213,17 @@ _BARE_KEY_HINT = re.compile(r"[0-9+/](?:(?=[A-Za-z0-9+/]{20})|(?<=[A-Za-z0-9+/]{
 _BARE_KEY_HINT_REACH = 21
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]+")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_BASE64_CLASS = byte_classes(x="".join(sorted(_BASE64_CHARS)))
 _AWS_SECRET_LENGTH = 40
 _AZURE_KEY_LENGTH = 86  # and "=="
 
 
 def _bare_cloud_keys(text: str, work: ScanWork) -> Iterator[Span]:
-    """Each run of base64 is read once: the next hint is looked for after its end."""
+    """Each run of base64 is read once: the next hint is looked for after its end. A key is
+    40 base64 characters at least: most texts have no such run, told by `lacks` in 2 µs, while
+    the hint is tried at each digit (11 µs for the benchmark's 1 KB prompts)."""
+    if work.lacks(text, _BASE64_CLASS, b"x" * _AWS_SECRET_LENGTH):
+        return
     pos = 0
     while (
         hint := work.search(_BARE_KEY_HINT, text, pos, len(text), _BARE_KEY_HINT_REACH)
