@@ -112,6 +112,7 @@ def assigned_secrets(text: str, work: ScanWork) -> Iterator[Span]:
     1 KB prompts; finding the names' words in the lower-cased text took 10 µs a prompt): the
     name before each is read back a bounded length, and a value forward up to a bounded length."""
     after = 0  # the end of the last value
+    runs = _UnquotedRuns()
     for operator_at in _operators(text):
         work.steps += 1
         if operator_at < after:
@@ -129,7 +130,7 @@ def assigned_secrets(text: str, work: ScanWork) -> Iterator[Span]:
         operator = work.match(_OPERATOR, text, name_end, _OPERATOR_REACH)
         if operator is None:
             continue
-        value = _value_at(text, operator.end(), operator.group("op"), work)
+        value = _value_at(text, operator.end(), operator.group("op"), work, runs)
         if value is not None:
             yield value
             after = value[1]
@@ -182,7 +183,34 @@ def _means_a_secret(name: str) -> bool:
     return False
 
 
-def _value_at(text: str, pos: int, operator: str, work: ScanWork) -> Span | None:
+class _UnquotedRuns:
+    """Where the unquoted value at a position ends, each character read once. Operators can
+    stand inside an unquoted value (`a=&AccountKey=&AccountKey=…`): the run read from one is
+    known to go on past the next, so that run is not read again from each of them, which
+    made the scan read up to `_LONGEST_VALUE` characters per operator."""
+
+    __slots__ = ("known", "natural", "start")
+
+    def __init__(self) -> None:
+        self.start = self.known = -1  # every character of [start, known) is of the run
+        self.natural = False  # and text[known] ends it (or the text ends there)
+
+    def end_at(self, text: str, pos: int, work: ScanWork) -> int:
+        cap = pos + _LONGEST_VALUE
+        if not self.start <= pos <= self.known:
+            self.start = self.known = pos
+            self.natural = False
+        if not self.natural and self.known < cap:
+            before = self.known
+            self.known = work.run_end(_UNQUOTED, text, self.known, cap)
+            work.steps += self.known - before
+            self.natural = self.known < cap or self.known == len(text)
+        return min(self.known, cap)
+
+
+def _value_at(
+    text: str, pos: int, operator: str, work: ScanWork, runs: _UnquotedRuns
+) -> Span | None:
     """The value that starts at `pos`, unless it is no value (a placeholder, code)."""
     first = text[pos : pos + 1]
     if first in _QUOTED:
@@ -195,10 +223,9 @@ def _value_at(text: str, pos: int, operator: str, work: ScanWork) -> Span | None
         if not text.startswith('\\"', end) or end == pos + 2:
             return None
         return _unless_no_value(text, pos + 2, end, quoted=True)
-    end = work.run_end(_UNQUOTED, text, pos, pos + _LONGEST_VALUE)
+    end = runs.end_at(text, pos, work)
     if end == pos:
         return None
-    work.steps += end - pos
     if operator == "=" and "&" in text[pos:end]:  # a query string: the next parameter ends it
         following = work.search(_NEXT_QUERY_PARAMETER, text, pos, end, _QUERY_PARAMETER_REACH)
         if following is not None:
