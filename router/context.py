@@ -64,6 +64,7 @@ class Decision:
     cache: str = ""
     cache_age_s: float | None = None
     cache_similarity: float | None = None  # a semantic hit's cosine similarity
+    cache_verifier: str = ""  # a semantic hit's verifier and its decision (`content; agree`)
     # The privacy stage's action and the PII kinds found (`redact; pii=email,cpf`), never values.
     privacy: str = ""
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
@@ -92,6 +93,8 @@ class Decision:
                 headers["x-router-cache-age"] = f"{self.cache_age_s:.0f}"
             if self.cache_similarity is not None:
                 headers["x-router-cache-similarity"] = f"{self.cache_similarity:.4f}"
+            if self.cache_verifier:
+                headers["x-router-cache-verifier"] = self.cache_verifier
         return headers
 
     def short_reason(self) -> str:

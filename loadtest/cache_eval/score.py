@@ -1,6 +1,8 @@
 """Scores the semantic cache's decision on the evaluation's pairs, set by set, never pooled.
 
     python -m loadtest.cache_eval.score [--part test] [--store DIR] [--readme]
+    python -m loadtest.cache_eval.score --verifier content [--cosines-from FILE]
+    python -m loadtest.cache_eval.score --compare [--cosines-from FILE] [--docs]
 
 Needs the embedder (all-minilm-l6-v2/int8) in the model store, as loadtest/bench_cache_threshold.py
 does (`--store`, else EDGE_WORKER_STORE, else the default that `make models` prepares).
@@ -11,6 +13,13 @@ when the cosine of their embeddings reaches the node's default threshold (`Cache
 hit rate on true pairs, false hits (on the contrastive set by edit class), the cosine distribution,
 and precision and hit rate over thresholds: what a tenant buys at each. `--readme` writes the
 report into README.md between its markers; figures are taken on the test part only.
+
+`--verifier` scores with another second check of `router.cache.verifier` instead of the guards
+("content": content-token agreement in order; "content-bag" and "content-direction": the same
+words with no order check or only around direction-bearing words). `--compare` decides every pair
+with each candidate at the default threshold and prints one table a set (precision, hit rate,
+false hits by edit class, µs per check); `--docs` writes it into docs/cache.md. `--cosines-from`
+reads the cosines a `--cosines` run wrote, so neither needs the embedder.
 """
 
 from __future__ import annotations
@@ -112,16 +121,20 @@ class Scored:
         )
 
 
-def labelled_report(name: str, s: Scored, threshold: float) -> list[str]:
+def _refusers(check: str) -> str:
+    return "the guards veto" if check == "guards" else f"the `{check}` check refuses"
+
+
+def labelled_report(name: str, s: Scored, threshold: float, check: str = "guards") -> list[str]:
     """A set with true pairs and negatives: the decision at the default, then the curve."""
     label = np.array(s.labels)
     at = counts(s.labels, s.cosines, s.vetoed, threshold)
     lines = [
         f"#### {name}: {len(s.pairs)} pairs ({at.positives} true, {at.negatives} negative)",
         "",
-        f"At the default ({threshold:.2f}, guards on): precision **{_share(at.precision)}**, "
+        f"At the default ({threshold:.2f}, {check} on): precision **{_share(at.precision)}**, "
         f"hit rate {_share(at.hit_rate)}, {at.false_hits} false hits "
-        f"({_share(at.false_hit_rate)} of negatives); the guards veto "
+        f"({_share(at.false_hit_rate)} of negatives); {_refusers(check)} "
         f"{float(np.mean(s.vetoed[label == 1])):.1%} of true pairs and "
         f"{float(np.mean(s.vetoed[label == 0])):.1%} of negatives.",
         "",
@@ -144,20 +157,20 @@ def labelled_report(name: str, s: Scored, threshold: float) -> list[str]:
     return [*lines, ""]
 
 
-def contrastive_report(name: str, s: Scored, threshold: float) -> list[str]:
+def contrastive_report(name: str, s: Scored, threshold: float, check: str = "guards") -> list[str]:
     """Negatives only, by edit class: how often the cache would serve the wrong answer."""
     classes = sorted({p["edit"] for p in s.pairs})
     at = counts(s.labels, s.cosines, s.vetoed, threshold)
     lines = [
         f"#### {name}: {len(s.pairs)} pairs, all negative",
         "",
-        f"At the default ({threshold:.2f}, guards on): **{at.false_hits} false hits** "
+        f"At the default ({threshold:.2f}, {check} on): **{at.false_hits} false hits** "
         f"({_share(at.false_hit_rate)} of pairs). Each would be a wrong answer served; precision "
         "on real traffic depends on how many true rewordings sit beside them, which is why this "
         "set is reported as false hits, not pooled with the paraphrase sets.",
         "",
-        "| edit class | pairs | false hits | false-hit rate | cosine ≥ threshold | vetoed by "
-        "guards | cosine p5 / p25 / p50 / p75 / p95 |",
+        "| edit class | pairs | false hits | false-hit rate | cosine ≥ threshold | refused by "
+        f"{check} | cosine p5 / p25 / p50 / p75 / p95 |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for edit in classes:
@@ -173,7 +186,7 @@ def contrastive_report(name: str, s: Scored, threshold: float) -> list[str]:
         f"| {float(np.mean(s.cosines >= threshold)):.3f} | {float(np.mean(s.vetoed)):.3f} "
         f"| {quantiles(s.cosines)} |"
     )
-    lines += ["", "False-hit rate by threshold, guards on:", ""]
+    lines += ["", f"False-hit rate by threshold, {check} on:", ""]
     lines.append("| threshold | " + " | ".join(classes) + " | all |")
     lines.append("|---:|" + "---:|" * (len(classes) + 1))
     for t in THRESHOLDS:
@@ -185,13 +198,13 @@ def contrastive_report(name: str, s: Scored, threshold: float) -> list[str]:
     return [*lines, ""]
 
 
-def report(scored: dict[str, Scored], threshold: float) -> str:
+def report(scored: dict[str, Scored], threshold: float, check: str = "guards") -> str:
     lines: list[str] = []
     for name in SETS:
         if name not in scored:
             continue
         make = contrastive_report if name == "contrastive" else labelled_report
-        lines += make(SET_NAMES[name], scored[name], threshold)
+        lines += make(SET_NAMES[name], scored[name], threshold, check)
     return "\n".join(lines).rstrip()
 
 
@@ -217,6 +230,73 @@ def _embed_cosines(
     return cosines
 
 
+Check = Callable[[str, str], bool]
+
+
+def _checks() -> dict[str, Check]:
+    """The candidate second checks, by the name the report gives them."""
+    from router.cache.verifier import content_agreement, verify
+
+    return {
+        "cosine only": lambda a, b: True,
+        "guards": lambda a, b: verify(a, b, "guards").accepted,
+        "content-bag": lambda a, b: content_agreement(a, b, "none").accepted,
+        "content-direction": lambda a, b: content_agreement(a, b, "direction").accepted,
+        "content": lambda a, b: content_agreement(a, b, "sequence").accepted,
+    }
+
+
+def _decide(check: Check, pairs: list[dict[str, Any]]) -> tuple[Bools, float]:
+    """Which pairs the check refuses, and its mean time per pair in µs."""
+    started = time.perf_counter()
+    refused = np.array([not check(p["a"], p["b"]) for p in pairs], dtype=bool)
+    return refused, (time.perf_counter() - started) / max(len(pairs), 1) * 1e6
+
+
+def compare_report(by_set: dict[str, tuple[list[dict[str, Any]], Floats]], threshold: float) -> str:
+    """Each candidate at `threshold`, set by set (never pooled), with its time per check."""
+    rows: dict[str, dict[str, Counts]] = {}
+    classes = sorted({p["edit"] for p in by_set.get("contrastive", ([], None))[0]})
+    took_us: dict[str, list[float]] = {}
+    for name, check in _checks().items():
+        rows[name] = {}
+        for set_name, (pairs, cosines) in by_set.items():
+            refused, us = _decide(check, pairs)
+            took_us.setdefault(name, []).append(us)
+            labels = [int(p["label"]) for p in pairs]
+            rows[name][set_name] = counts(labels, cosines, refused, threshold)
+            if set_name == "contrastive":
+                for edit in classes:
+                    mask = np.array([p["edit"] == edit for p in pairs], dtype=bool)
+                    part = [lab for lab, m in zip(labels, mask, strict=True) if m]
+                    rows[name][edit] = counts(part, cosines[mask], refused[mask], threshold)
+    lines = [
+        f"At threshold {threshold:.2f}; µs per check: the mean over every pair of the part, "
+        "one core, pure Python.",
+        "",
+        "| second check | µs per check | GPTCache precision | GPTCache hit rate "
+        "| PAWS precision | PAWS hit rate | contrastive false hits |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, by in rows.items():
+        c = by.get("contrastive")
+        g, w = by.get("gptcache"), by.get("paws")
+        lines.append(
+            f"| {name} | {float(np.mean(took_us[name])):.0f} "
+            f"| {_share(g.precision if g else None)} | {_share(g.hit_rate if g else None)} "
+            f"| {_share(w.precision if w else None)} | {_share(w.hit_rate if w else None)} "
+            f"| {c.false_hits if c else '–'} of {c.negatives if c else '–'} |"
+        )
+    lines += ["", "Contrastive false-hit rate by edit class:", ""]
+    lines.append("| second check | " + " | ".join(classes) + " |")
+    lines.append("|---|" + "---:|" * len(classes))
+    for name, by in rows.items():
+        lines.append(
+            f"| {name} | " + " | ".join(_share(by[e].false_hit_rate) for e in classes) + " |"
+        )
+    return "\n".join(lines)
+
+
 def _guards_version() -> str:
     path = ROOT / "router" / "cache" / "guards.py"
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
@@ -226,7 +306,6 @@ def main() -> None:
     from edge_worker.embedder import Embedder
     from loadtest.bench_models import EMBEDDER_MODEL, require_models
     from loadtest.doc_section import write_section
-    from router.cache.guards import veto
     from router.config.model import CacheSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -235,24 +314,46 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="default: the node's default threshold")
     parser.add_argument("--readme", action="store_true", help="write the report into README.md")
     parser.add_argument("--cosines", type=Path, help="also write {pair id: cosine} as JSON here")
+    parser.add_argument("--cosines-from", type=Path, help="read cosines written by --cosines")
+    parser.add_argument("--verifier", choices=tuple(_checks()), default="guards")
+    parser.add_argument("--compare", action="store_true", help="every candidate side by side")
+    parser.add_argument("--docs", action="store_true", help="write --compare into docs/cache.md")
     args = parser.parse_args()
     threshold = args.threshold or CacheSettings().similarity_threshold
-    store = require_models("cache_eval.score", args.store, [EMBEDDER_MODEL])
-    embedder = Embedder.open(store / EMBEDDER_MODEL.relative_dir)
+    embed: Callable[[list[dict[str, Any]]], Floats]
+    if args.cosines_from:
+        known = json.loads(args.cosines_from.read_text())
+        embed = lambda pairs: np.array([known[p["id"]] for p in pairs], dtype=np.float64)  # noqa: E731
+    else:
+        store = require_models("cache_eval.score", args.store, [EMBEDDER_MODEL])
+        embedder = Embedder.open(store / EMBEDDER_MODEL.relative_dir)
+        embed = lambda pairs: _embed_cosines(embedder.embed, pairs)  # noqa: E731
     started = time.perf_counter()
+    if args.compare:
+        by_set = {name: (pairs, embed(pairs)) for name, pairs in load_pairs(args.part).items()}
+        text = f"Part `{args.part}`.\n\n" + compare_report(by_set, threshold)
+        print(text)
+        if args.docs:
+            if args.part != "test":
+                raise SystemExit("docs/cache.md reports the test part only")
+            write_section(ROOT / "docs" / "cache.md", "cache_eval_verifier", text)
+        return
+    check = _checks()[args.verifier]
     scored: dict[str, Scored] = {}
     for name, pairs in load_pairs(args.part).items():
-        cosines = _embed_cosines(embedder.embed, pairs)
-        vetoed = np.array([veto(p["a"], p["b"]) is not None for p in pairs], dtype=bool)
+        cosines = embed(pairs)
+        vetoed = np.array([not check(p["a"], p["b"]) for p in pairs], dtype=bool)
         scored[name] = Scored(pairs, cosines, vetoed)
     took_s = time.perf_counter() - started
+    how = "decided (cosines read from a file)" if args.cosines_from else "embedded and decided"
     header = (
-        f"Part `{args.part}`; threshold {threshold:.2f} (`CacheSettings` default); guards "
+        f"Part `{args.part}`; threshold {threshold:.2f} (`CacheSettings` default); "
+        f"second check `{args.verifier}`; guards "
         f"`router/cache/guards.py` sha256 `{_guards_version()}`; embedder all-MiniLM-L6-v2 int8; "
-        f"{sum(len(s.pairs) for s in scored.values())} pairs embedded and decided in "
+        f"{sum(len(s.pairs) for s in scored.values())} pairs {how} in "
         f"{took_s:.0f} s.\n\n"
     )
-    text = header + report(scored, threshold)
+    text = header + report(scored, threshold, args.verifier)
     print(text)
     if args.cosines:
         args.cosines.write_text(
@@ -260,6 +361,8 @@ def main() -> None:
                         for p, c in zip(s.pairs, s.cosines, strict=True)})
         )  # fmt: skip
     if args.readme:
+        if args.verifier != "guards":
+            raise SystemExit("README.md reports the cache's decision with the guards")
         if args.part != "test":
             raise SystemExit("README.md reports the test part only")
         write_section(HERE / "README.md", "cache_eval_score", text)

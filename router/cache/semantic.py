@@ -12,8 +12,9 @@ A small partition is searched exactly, one matrix-vector product (numpy). Past
 logarithm of its size rather than linearly; the crossover, and what the graph's approximate
 search costs in missed hits, are measured in `loadtest/bench_cache_lookup.py` (docs/cache.md).
 
-A hit needs a similarity at or above the threshold and no veto from the guards
-(`router.cache.guards`): docs/cache.md has the measurement behind both.
+A hit needs a similarity at or above the threshold and the verifier's agreement
+(`router.cache.verifier`: the guards, or content-token agreement): docs/cache.md has the
+measurement behind both.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import numpy as np
 import numpy.typing as npt
 from usearch.index import Index
 
-from router.cache.guards import veto
+from router.cache.verifier import Mode, Verdict, verify
 
 log = logging.getLogger("edge_router.cache")
 
 Vector = npt.NDArray[np.float32]
 DIMENSION = 384
 # How many nearest neighbours a graph search returns; those above the threshold are then
-# checked in order against the guards and the exact tier.
+# checked in order against the verifier and the exact tier.
 GRAPH_CANDIDATES = 16
 
 
@@ -143,6 +144,7 @@ class SemanticMatch:
     exact_key: str
     similarity: float
     question: str
+    verdict: Verdict
 
 
 @dataclass(slots=True)
@@ -154,10 +156,18 @@ class _GraphBuild:
 
 
 class SemanticIndex:
-    def __init__(self, *, graph_min_entries: int, build_in_background: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        graph_min_entries: int,
+        build_in_background: bool = True,
+        verifier: Mode = "guards",
+    ) -> None:
         """`build_in_background`: a partition's graph is built in a thread (a 20,000-entry
-        partition takes seconds) while exact search serves it; off, at once (for tests)."""
+        partition takes seconds) while exact search serves it; off, at once (for tests).
+        `verifier`: the second check a candidate above the threshold must pass."""
         self._graph_min_entries = graph_min_entries
+        self._verifier: Mode = verifier
         self._partitions: dict[str, _Partition] = {}
         self._partition_of: dict[str, str] = {}  # exact key -> its partition
         self._background = build_in_background
@@ -166,6 +176,10 @@ class SemanticIndex:
 
     def __len__(self) -> int:
         return len(self._partition_of)
+
+    @property
+    def verifier(self) -> Mode:
+        return self._verifier
 
     def __contains__(self, exact_key: str) -> bool:
         return exact_key in self._partition_of
@@ -218,14 +232,17 @@ class SemanticIndex:
         alive: Callable[[str], bool],
     ) -> SemanticMatch | None:
         """The most similar stored question of the partition that passes the threshold and the
-        guards, and whose answer is still live in the exact tier (`alive`: not yet expired)."""
+        verifier, and whose answer is still live in the exact tier (`alive`: not yet expired)."""
         part = self._current(partition)
         if part is None:
             return None
         for key, similarity in part.nearest(vector, threshold):
             stored = part.questions[key]
-            if alive(key) and veto(stored, question) is None:
-                return SemanticMatch(key, similarity, stored)
+            if not alive(key):
+                continue
+            verdict = verify(stored, question, self._verifier)
+            if verdict.accepted:
+                return SemanticMatch(key, similarity, stored, verdict)
         return None
 
     def graph_partitions(self) -> int:

@@ -128,6 +128,7 @@ class CacheStage:
             hit = self.exact.get(match.exact_key) if match is not None else None
             if match is not None and hit is not None:
                 ctx.decision.cache_similarity = match.similarity
+                ctx.decision.cache_verifier = f"{self.semantic.verifier}; {match.verdict.reason}"
                 return await self._answer(ctx, hit, "hit-semantic")
         self._verdict(ctx, "miss")
         if directive == "only-if-cached":

@@ -201,6 +201,7 @@ async def test_a_reworded_question_is_a_semantic_hit_but_a_near_miss_is_not(
         )
         assert raw.headers["x-router-cache"] == "hit-semantic"
         assert float(raw.headers["x-router-cache-similarity"]) >= 0.90
+        assert raw.headers["x-router-cache-verifier"] == "guards; agree"
         assert raw.parse().choices[0].message.content == first.choices[0].message.content
 
         for near_miss in ("What is the capital of Germany?", "What is not the capital of France?"):

@@ -18,6 +18,7 @@ from loadtest.cache_eval.lexicon import Lexicon
 from loadtest.cache_eval.score import (
     SETS,
     Scored,
+    compare_report,
     contrastive_report,
     counts,
     labelled_report,
@@ -84,6 +85,31 @@ def test_contrastive_report_counts_false_hits_by_edit_class() -> None:
     text = "\n".join(contrastive_report("contrastive", s, 0.90))
     assert "| negation | 2 | 1 | 0.500 | 1.000 | 0.500 |" in text
     assert "**1 false hits**" in text
+
+
+def test_compare_report_scores_each_check_set_by_set() -> None:
+    def pair(set_name: str, a: str, b: str, label: int, edit: str = "") -> dict[str, Any]:
+        return {"set": set_name, "a": a, "b": b, "label": label, "edit": edit}
+
+    by_set = {
+        "gptcache": (
+            [pair("gptcache", "How do I create datasets?", "How can I create a dataset?", 1),
+             pair("gptcache", "How are datasets made?", "How do I create a dataset?", 1)],
+            np.array([0.95, 0.95]),
+        ),
+        "contrastive": (
+            [pair("contrastive", "Fly from Lisbon to Paris.", "Fly from Paris to Lisbon.", 0,
+                  "direction")],
+            np.array([0.99]),
+        ),
+    }  # fmt: skip
+    text = compare_report(by_set, 0.90)
+    rows: dict[str, str] = {}
+    for line in text.splitlines():  # the first table: precision, hit rate, false hits
+        rows.setdefault(line.split(" | ")[0].strip("| "), line)
+    assert "| 1.000 | 1.000 | – | – | 1 of 1 |" in rows["cosine only"]
+    assert "| 1.000 | 0.500 | – | – | 0 of 1 |" in rows["content"]
+    assert "| 1.000 | 0.500 | – | – | 1 of 1 |" in rows["content-bag"]
 
 
 @pytest.mark.parametrize(
