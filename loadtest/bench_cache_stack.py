@@ -51,7 +51,7 @@ def write_configs(work: Path, ports: Sequence[int], store: Path | None) -> None:
     node: dict[str, Any] = {
         "server": {"host": LOOPBACK, "port": router_port},
         "policies": {"directory": str(work / "policies"), "watch": False},
-        "cache": {"enabled": True, "semantic": True},
+        "cache": {"enabled": True, "semantic": True, "semantic_default": True},
         "endpoints": [
             {
                 "name": "sim",

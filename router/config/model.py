@@ -227,8 +227,13 @@ class CacheSettings(Strict):
     # The semantic tier: the last user message matched by meaning, with the edge worker's
     # embedder loaded into the router (its model store: `edge_worker.store`).
     semantic: bool = True
+    # Whether a tenant whose policy does not say (`cache.semantic`) is served by meaning. Off:
+    # exact hits only. On the independent evaluation no verifier kept precision at 0.99 on
+    # every set with a useful hit rate (docs/cache.md, "Verifier"): a tenant opts in knowing
+    # what it buys.
+    semantic_default: bool = False
     # Cosine similarity a semantic hit needs when a tenant's policy does not say; measured in
-    # docs/cache.md (precision 1.0 on near-misses and paraphrases, with the guards).
+    # docs/cache.md.
     similarity_threshold: float = Field(0.90, gt=0, le=1)
     # A partition searched exactly (numpy) moves to an HNSW graph (usearch) past this many
     # entries; measured in docs/cache.md (loadtest/bench_cache_lookup.py).

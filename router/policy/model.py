@@ -150,6 +150,12 @@ class LimitsPolicy(Strict):
 
 class CachePolicy(Strict):
     enabled: bool = True
+    semantic: bool | None = Field(
+        None,
+        description="Serve answers to questions worded differently (the semantic tier). Unset "
+        "uses the node's cache.semantic_default (off: exact hits only). docs/cache.md gives the "
+        "precision and hit rate each threshold buys on independent data.",
+    )
     similarity_threshold: float | None = Field(
         None,
         gt=0,

@@ -75,6 +75,7 @@ class CacheStage:
         self._embedder = embedder if settings.semantic else None
         self.semantic = SemanticIndex(graph_min_entries=settings.graph_min_entries)
         self._default_threshold = settings.similarity_threshold
+        self._semantic_default = settings.semantic_default
         self.exact = ExactCache(
             max_entries=settings.max_entries,
             max_bytes=settings.max_bytes,
@@ -115,11 +116,16 @@ class CacheStage:
             if hit is not None:
                 return await self._answer(ctx, hit, "hit-exact")
         question = scope.last_user_message
-        searchable = directive != "no-cache" and self.semantic.has_partition(scope.partition)
-        if self._embedder is not None and question and searchable:
+        embedder = self._embedder if self._semantic_for(policy) else None
+        searchable = (
+            embedder is not None
+            and directive != "no-cache"
+            and self.semantic.has_partition(scope.partition)
+        )
+        if embedder is not None and question and searchable:
             # Embedded once: for the semantic lookup now, and to store the answer under it. An
             # empty partition has nothing to match, so its question is embedded after the answer.
-            (ctx.cache_vector,) = await self._embedder.embed([question])
+            (ctx.cache_vector,) = await embedder.embed([question])
         if searchable and ctx.cache_vector is not None:
             threshold = policy.cache.similarity_threshold or self._default_threshold
             match = self.semantic.search(
@@ -136,10 +142,10 @@ class CacheStage:
         if directive != "no-store":
             ctx.cache_scope = scope
             ctx.cache_ttl_s = float(policy.cache.ttl_s)
-            if ctx.cache_vector is None and self._embedder is not None and question:
+            if ctx.cache_vector is None and embedder is not None and question:
                 # Embedded while the request is served: ready (mostly) when its answer is stored.
                 ctx.cache_vector_pending = asyncio.get_running_loop().create_task(
-                    self._embedder.embed([question])
+                    embedder.embed([question])
                 )
         return None
 
@@ -209,6 +215,13 @@ class CacheStage:
     def forget(self, tenant: str | None) -> int:
         """Drop a tenant's entries (every entry, without one) from this router's tiers."""
         return self.exact.purge(tenant)
+
+    def _semantic_for(self, policy: TenantPolicy) -> bool:
+        """Whether this tenant is served by meaning: its policy's `cache.semantic`, else the
+        node's `cache.semantic_default`. A tenant without it is never embedded for the cache:
+        exact hits only, and a miss costs no embedding."""
+        chosen = policy.cache.semantic
+        return self._semantic_default if chosen is None else chosen
 
     def _verdict(self, ctx: RequestContext, verdict: str) -> None:
         ctx.decision.cache = verdict

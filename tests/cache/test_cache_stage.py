@@ -25,7 +25,7 @@ QUESTION: dict[str, Any] = {
 
 def _tenants(directory: Path) -> dict[str, Any]:
     for tenant, cache in (
-        ("acme", "{ttl_s: 600}"),
+        ("acme", "{ttl_s: 600, semantic: true}"),
         ("beta", "{}"),
         ("nocache", "{enabled: false}"),
         ("payer", "{charge_hits: true}"),
@@ -186,6 +186,25 @@ def _asking(question: str) -> dict[str, Any]:
         **QUESTION,
         "messages": [QUESTION["messages"][0], {"role": "user", "content": question}],
     }
+
+
+@pytest.mark.asyncio
+async def test_a_tenant_that_did_not_opt_in_is_served_exact_hits_only(tmp_path: Path) -> None:
+    """The node's default is exact-only (`cache.semantic_default: false`): `beta`'s policy does
+    not say, so a reworded question misses even in its own scope, and nothing is embedded."""
+    async with running_stack(overrides=_tenants(tmp_path)) as stack:
+        beta = stack.client(api_key="sk-beta")
+        await beta.chat.completions.create(**_asking("What is the capital of France?"))
+        await stack.app[STATE].cache.drain()
+        raw = await beta.chat.completions.with_raw_response.create(
+            **_asking("Which city is the capital of France?")
+        )
+        assert raw.headers["x-router-cache"] == "miss"
+        again = await beta.chat.completions.with_raw_response.create(
+            **_asking("What is the capital of France?")
+        )
+        assert again.headers["x-router-cache"] == "hit-exact"
+        assert len(stack.app[STATE].cache.semantic) == 0
 
 
 @pytest.mark.asyncio

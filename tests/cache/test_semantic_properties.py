@@ -47,7 +47,10 @@ def _policy(tenant: str) -> TenantPolicy:
             "tenant": tenant,
             "api_keys": ["sha256:" + "0" * 64],
             "models": [{"alias": "m"}],
-            "cache": {"tools": True},  # requests with tools are cached, each with its tools
+            "cache": {
+                "tools": True,
+                "semantic": True,
+            },  # requests with tools are cached, each with its tools
         }
     )
 

@@ -40,7 +40,7 @@ def _policies(directory: Path) -> Path:
     for tenant in ("acme", "beta"):
         (policies / f"{tenant}.yaml").write_text(
             f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
-            "models:\n  - alias: gpt-4o-mini\ncache: {ttl_s: 600}\n"
+            "models:\n  - alias: gpt-4o-mini\ncache: {ttl_s: 600, semantic: true}\n"
         )
     return policies
 
