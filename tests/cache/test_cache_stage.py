@@ -11,40 +11,24 @@ import pytest
 
 from router.policy.keys import hash_key
 from router.state import STATE
-from tests.stack import ADMIN_HEADERS, Stack, running_stack
-
-QUESTION: dict[str, Any] = {
-    "model": "gpt-4o-mini",
-    "messages": [
-        {"role": "system", "content": "Answer briefly."},
-        {"role": "user", "content": "What is the capital of France?"},
-    ],
-    "temperature": 0,
-}
+from tests.cache.cache_stack import QUESTION, cloud_calls, write_tenants
+from tests.stack import ADMIN_HEADERS, running_stack
 
 
 def _tenants(directory: Path) -> dict[str, Any]:
-    for tenant, cache in (
-        ("acme", "{ttl_s: 600, semantic: true}"),
-        ("beta", "{}"),
-        ("nocache", "{enabled: false}"),
-        ("payer", "{charge_hits: true}"),
-    ):
-        (directory / f"{tenant}.yaml").write_text(
-            f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
-            f"models:\n  - alias: gpt-4o-mini\ncache: {cache}\n"
-        )
+    write_tenants(
+        directory,
+        {
+            "acme": "{ttl_s: 600, semantic: true}",
+            "beta": "{}",
+            "nocache": "{enabled: false}",
+            "payer": "{charge_hits: true}",
+        },
+    )
     return {
         "policies": {"directory": str(directory), "watch": False},
         "cache": {"enabled": True},
     }
-
-
-async def _cloud_calls(stack: Stack) -> int:
-    calls = 0
-    for region in ("us-east", "eu-west", "ap-south"):
-        calls += sum(r["path"].endswith("/chat/completions") for r in await stack.received(region))
-    return calls
 
 
 @pytest.mark.asyncio
@@ -60,7 +44,7 @@ async def test_a_repeat_is_answered_from_the_cache_as_json_and_as_a_stream(
         assert second.headers["x-router-served-by"] == "cache"
         assert int(second.headers["x-router-cache-age"]) >= 0
         assert second.parse().choices[0].message.content == first.parse().choices[0].message.content
-        assert await _cloud_calls(stack) == 1
+        assert await cloud_calls(stack) == 1
 
         stream = await client.chat.completions.with_raw_response.create(
             **QUESTION, stream=True, stream_options={"include_usage": True}
@@ -72,7 +56,7 @@ async def test_a_repeat_is_answered_from_the_cache_as_json_and_as_a_stream(
         finish = first.parse().choices[0].finish_reason
         assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == finish
         assert chunks[-1].usage is not None
-        assert await _cloud_calls(stack) == 1
+        assert await cloud_calls(stack) == 1
 
 
 @pytest.mark.asyncio
@@ -99,7 +83,7 @@ async def test_tenants_system_prompts_and_parameters_never_share_entries(tmp_pat
         ):  # fmt: skip
             raw = await client.chat.completions.with_raw_response.create(**request)
             assert raw.headers["x-router-cache"] == "miss"
-        assert await _cloud_calls(stack) == 4
+        assert await cloud_calls(stack) == 4
 
 
 @pytest.mark.asyncio
@@ -146,7 +130,7 @@ async def test_sampled_requests_bypass_and_a_tenant_can_turn_the_cache_off(
         for _ in range(2):
             raw = await off.chat.completions.with_raw_response.create(**QUESTION)
             assert "x-router-cache" not in raw.headers
-        assert await _cloud_calls(stack) == 4
+        assert await cloud_calls(stack) == 4
 
 
 @pytest.mark.asyncio

@@ -11,18 +11,9 @@ from typing import Any
 import openai
 import pytest
 
-from router.policy.keys import hash_key
+from tests.cache.cache_stack import QUESTION, REGIONS, cloud_calls, write_tenants
 from tests.stack import Stack, running_stack
 
-REGIONS = ("us-east", "eu-west", "ap-south")
-QUESTION: dict[str, Any] = {
-    "model": "gpt-4o-mini",
-    "messages": [
-        {"role": "system", "content": "Answer briefly."},
-        {"role": "user", "content": "What is the capital of France?"},
-    ],
-    "temperature": 0,
-}
 TOOLS: list[dict[str, Any]] = [
     {
         "type": "function",
@@ -36,22 +27,11 @@ TOOLS: list[dict[str, Any]] = [
 
 
 def _tenants(directory: Path) -> dict[str, Any]:
-    for tenant, cache in (("acme", "{}"), ("tooler", "{tools: true}")):
-        (directory / f"{tenant}.yaml").write_text(
-            f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
-            f"models:\n  - alias: gpt-4o-mini\ncache: {cache}\n"
-        )
+    write_tenants(directory, {"acme": "{}", "tooler": "{tools: true}"})
     return {
         "policies": {"directory": str(directory), "watch": False},
         "cache": {"enabled": True, "semantic": False},
     }
-
-
-async def _cloud_calls(stack: Stack) -> int:
-    calls = 0
-    for region in REGIONS:
-        calls += sum(r["path"].endswith("/chat/completions") for r in await stack.received(region))
-    return calls
 
 
 async def _everywhere(stack: Stack, **fields: Any) -> None:
@@ -74,21 +54,21 @@ async def _ask(client: openai.AsyncOpenAI, request: dict[str, Any], stream: bool
 async def _asked_twice_upstream_twice(
     stack: Stack, client: openai.AsyncOpenAI, request: dict[str, Any], stream: bool
 ) -> None:
-    before = await _cloud_calls(stack)
+    before = await cloud_calls(stack)
     assert await _ask(client, request, stream) == "miss"
     assert await _ask(client, request, stream) == "miss"
-    assert await _cloud_calls(stack) == before + 2
+    assert await cloud_calls(stack) == before + 2
 
 
 async def _a_normal_answer_still_hits(
     stack: Stack, client: openai.AsyncOpenAI, request: dict[str, Any]
 ) -> None:
     await _everywhere(stack, answer_kind="text", error_rate=0)
-    before = await _cloud_calls(stack)
+    before = await cloud_calls(stack)
     assert await _ask(client, request, stream=False) == "miss"
     assert await _ask(client, request, stream=False) == "hit-exact"
     assert await _ask(client, request, stream=True) == "hit-exact"
-    assert await _cloud_calls(stack) == before + 1
+    assert await cloud_calls(stack) == before + 1
 
 
 @pytest.mark.asyncio
@@ -124,10 +104,10 @@ async def test_an_error_answer_is_never_replayed(tmp_path: Path, status: int) ->
         await _everywhere(stack, error_rate=1, error_status=status)
         for stream in (False, True):
             for _ in range(2):
-                before = await _cloud_calls(stack)
+                before = await cloud_calls(stack)
                 with pytest.raises(openai.APIStatusError):
                     await _ask(client, QUESTION, stream)
-                assert await _cloud_calls(stack) > before  # asked upstream each time
+                assert await cloud_calls(stack) > before  # asked upstream each time
         await _a_normal_answer_still_hits(stack, client, QUESTION)
 
 
@@ -161,10 +141,10 @@ async def test_a_request_offering_tools_bypasses_the_cache_unless_the_policy_all
             {**QUESTION, "tools": TOOLS, "tool_choice": "none"},
             {**QUESTION, "functions": [TOOLS[0]["function"]]},
         ):
-            before = await _cloud_calls(stack)
+            before = await cloud_calls(stack)
             for stream in (False, True, False):
                 assert await _ask(acme, request, stream) == "bypass"
-            assert await _cloud_calls(stack) == before + 3
+            assert await cloud_calls(stack) == before + 3
             with pytest.raises(openai.APIStatusError) as missed:
                 await acme.chat.completions.create(
                     **request, extra_headers={"x-router-cache": "only-if-cached"}

@@ -1,0 +1,37 @@
+"""What the cache's tests through the client share: the question they ask, tenant policy files
+with a given `cache` section, and how many chat requests reached the simulated cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from router.policy.keys import hash_key
+from tests.stack import Stack
+
+REGIONS = ("us-east", "eu-west", "ap-south")
+QUESTION: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ],
+    "temperature": 0,
+}
+
+
+def write_tenants(directory: Path, caches: dict[str, str]) -> None:
+    """A policy file per tenant (key `sk-<tenant>`, alias gpt-4o-mini) with that `cache:`."""
+    for tenant, cache in caches.items():
+        (directory / f"{tenant}.yaml").write_text(
+            f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
+            f"models:\n  - alias: gpt-4o-mini\ncache: {cache}\n"
+        )
+
+
+async def cloud_calls(stack: Stack) -> int:
+    """The chat requests the cloud regions received so far."""
+    calls = 0
+    for region in REGIONS:
+        calls += sum(r["path"].endswith("/chat/completions") for r in await stack.received(region))
+    return calls
