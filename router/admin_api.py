@@ -1,8 +1,9 @@
 """The admin API (`/admin/*`, behind the node's admin token) and `/metrics`.
 
 `/admin/endpoints` (live routing state), `/admin/policies` (loaded tenants, refused files) and
-`/admin/tenants/{id}/usage` (a tenant's use and limits) and `DELETE /admin/cache?tenant=<id>`
-(purge cached answers) need `Authorization: Bearer <admin token>`
+`/admin/tenants/{id}/usage` (a tenant's use and limits), `DELETE /admin/cache?tenant=<id>`
+(purge cached answers) and `POST /admin/cache/wrong_hits` (purge one wrongly served entry,
+`router.cache.wrong_hits`) need `Authorization: Bearer <admin token>`
 (`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
 `/metrics` is open: it carries no tenant names.
 
@@ -20,6 +21,7 @@ from aiohttp import web
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
+from router.cache.wrong_hits import operator_wrong_hit
 from router.clock import Clock
 from router.errors import (
     AuthenticationFailed,
@@ -155,3 +157,4 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/admin/policies", admin_only(admin_policies))
     app.router.add_get("/admin/tenants/{tenant}/usage", admin_only(admin_tenant_usage))
     app.router.add_delete("/admin/cache", admin_only(admin_purge_cache))
+    app.router.add_post("/admin/cache/wrong_hits", admin_only(operator_wrong_hit))

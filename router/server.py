@@ -26,6 +26,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.admin_api import add_admin_routes
 from router.cache.shared import SharedCache
+from router.cache.wrong_hits import add_wrong_hit_routes
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.connection_budget import max_client_connections
@@ -401,6 +402,7 @@ def build_app(
             expect_handler=_continue_if_authenticated,
         )
     add_model_routes(app)
+    add_wrong_hit_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_admin_routes(app)
@@ -429,6 +431,7 @@ def _shared_cache(loaded: LoadedNodeConfig, cache: CacheStage, clock: Clock) -> 
         wall=clock.wall,
         on_entry=cache.adopt,
         on_purge=cache.forget,
+        on_forget=cache.forget_entry,
         warm_limit=settings.max_entries,
     )
 

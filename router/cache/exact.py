@@ -105,6 +105,14 @@ class ExactCache:
             self._entries.pop(key, None)
         return len(doomed)
 
+    def remove(self, exact_key: str, tenant: str | None = None) -> bool:
+        """Remove one live entry (only if it is `tenant`'s, when given); whether it went."""
+        answer = self._entries.get(exact_key)
+        if answer is None or (tenant is not None and answer.tenant != tenant):
+            return False
+        self._entries.pop(exact_key, None)
+        return True
+
     def answers(self) -> list[CachedAnswer]:
         """A snapshot of the live answers (what the cache holds, for inspection)."""
         return list(self._entries.values())

@@ -5,15 +5,16 @@ Node config `cache.shared` (docs/cache.md). Keys, under the `redis.key_prefix`:
   the entry;
 - `<prefix>:cache:index`, every entry's exact key scored by its expiry, for the warm-up;
 - `<prefix>:cache:t:<tenant>`, the same for one tenant, for a purge;
-- `<prefix>:cache:stream`, announcements: an entry stored (`k`) or a tenant purged (`purge`),
-  with the announcing process (`o`), trimmed to about `stream_max_len`.
+- `<prefix>:cache:stream`, announcements: an entry stored (`k`), a tenant purged (`purge`) or
+  one entry forgotten (`forget`, a reported wrong hit), with the announcing process (`o`),
+  trimmed to about `stream_max_len`.
 
 `publish` never waits: the entry goes to a bounded queue that one task writes in pipelines, and
 the announcement follows the entry, so a reader always finds what it is told of. Another task
-follows the stream and hands each new entry (`on_entry`) or purge (`on_purge`) to the local
-tiers. A router starting up (and one whose Redis came back) first notes the stream's tip, then
-warms from the index, newest expiry first, then follows from that tip, so nothing announced in
-between is missed.
+follows the stream and hands each new entry (`on_entry`), purge (`on_purge`) or forgotten entry
+(`on_forget`) to the local tiers. A router starting up (and one whose Redis came back) first notes
+the stream's tip, then warms from the index, newest expiry first, then follows from that tip, so
+nothing announced in between is missed.
 
 The shared tier never fails a request: Redis errors are counted, logged once on the way down and
 once on the way back, and the local tiers keep serving. Writes made while Redis is away are
@@ -29,6 +30,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import cast
 
+import orjson
+from cachetools import TTLCache
 from redis.exceptions import RedisError
 
 from router.cache.shared_entry import SharedEntry, decode, encode
@@ -42,6 +45,11 @@ _WRITE_BATCH = 64
 _READ_BATCH = 256
 _BLOCK_MS = 1_000  # how long one stream read waits for news
 _WARM_BATCH = 256
+# Entries forgotten lately (a reported wrong hit), so that a copy stored before the report and
+# still waiting in the outbox is not written back after it. The outbox drains in milliseconds;
+# a minute of memory is ample, and bounded.
+_FORGOTTEN_MAX = 4096
+_FORGOTTEN_TTL_S = 60.0
 
 _Message = tuple[bytes, dict[bytes, bytes]]  # a stream message: its id and fields
 
@@ -56,6 +64,7 @@ class SharedCache:
         on_entry: Callable[[SharedEntry], None],
         on_purge: Callable[[str | None], object],
         warm_limit: int,
+        on_forget: Callable[[str], object] = lambda _key: None,
     ) -> None:
         redis = settings.redis
         self._timeout_s = redis.timeout_ms / 1000.0
@@ -72,6 +81,9 @@ class SharedCache:
         self._wall = wall
         self._on_entry = on_entry
         self._on_purge = on_purge
+        self._on_forget = on_forget
+        # exact key -> when it was forgotten (wall clock)
+        self._forgotten: TTLCache[str, float] = TTLCache(_FORGOTTEN_MAX, _FORGOTTEN_TTL_S, wall)
         self._origin = uuid.uuid4().hex.encode()
         self._outbox: asyncio.Queue[SharedEntry] = asyncio.Queue(_OUTBOX)
         self._tasks: list[asyncio.Task[None]] = []
@@ -124,6 +136,29 @@ class SharedCache:
             await pipe.execute()
         return len(keys)
 
+    async def forget(self, exact_key: str, tenant: str | None) -> bool:
+        """Delete one entry from Redis (only if it is `tenant`'s, when given) and tell the other
+        routers; whether it was there. Raises on a Redis error: the caller reports it."""
+        entry_key = self._entry_prefix + exact_key
+        self._forgotten[exact_key] = self._wall()  # a copy in the outbox stays unwritten
+        async with asyncio.timeout(self._timeout_s * 2):
+            meta = cast(bytes | None, await self._redis.hget(entry_key, "m"))
+            owner = _tenant_of(meta)
+            if owner is None or (tenant is not None and owner != tenant):
+                return False
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.delete(entry_key)
+            pipe.zrem(self._index, exact_key)
+            pipe.zrem(self._tenant_prefix + owner, exact_key)
+            pipe.xadd(
+                self._stream,
+                {"forget": exact_key, "o": self._origin},
+                maxlen=self._stream_max_len,
+                approximate=True,
+            )
+            await pipe.execute()
+        return True
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -149,6 +184,9 @@ class SharedCache:
         now_s = self._wall()
         pipe = self._redis.pipeline(transaction=False)
         for entry in batch:
+            forgotten_at_s = self._forgotten.get(entry.exact_key)
+            if forgotten_at_s is not None and entry.answer.stored_at_s <= forgotten_at_s:
+                continue  # reported wrong while it waited here
             key, expires = entry.exact_key, entry.answer.expires_at_s
             entry_key = self._entry_prefix + key
             tenant_key = self._tenant_prefix + entry.answer.tenant
@@ -212,6 +250,10 @@ class SharedCache:
                 continue  # this router's own
             if b"purge" in fields:
                 self._on_purge(fields[b"purge"].decode() or None)
+            elif b"forget" in fields:
+                key = fields[b"forget"].decode()
+                self._forgotten[key] = self._wall()
+                self._on_forget(key)
             elif b"k" in fields:
                 announced.append(fields[b"k"].decode())
         self.received += await self._load(announced)
@@ -241,3 +283,14 @@ class SharedCache:
         if self.degraded:
             self.degraded = False
             log.warning("shared cache: Redis reachable again")
+
+
+def _tenant_of(meta: bytes | None) -> str | None:
+    """The tenant of a stored entry's metadata (`router.cache.shared_entry`), None if unreadable."""
+    if meta is None:
+        return None
+    try:
+        tenant = orjson.loads(meta)["t"]
+    except (KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+    return tenant if isinstance(tenant, str) else None

@@ -2,6 +2,8 @@
 
 - `router.cache.lookups` {result}: requests of cache-enabled tenants by verdict, `hit-exact`,
   `hit-semantic`, `miss` or `bypass` (hit rate = hits / all);
+- `router.cache.wrong_hit_reports` {reporter}: reported wrong hits whose entry was found and
+  purged, by `client` (the tenant's own key) or `operator` (the admin token);
 - `router.cache.entries`, `router.cache.bytes`: what the exact tier holds (bytes include the
   semantic index's vectors); `router.cache.semantic.vectors`: what the index holds;
 - with the shared tier: `router.cache.shared.entries` {direction}: entries `published` to Redis,
@@ -68,6 +70,15 @@ def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
         for verdict in VERDICTS:
             yield Observation(stage.verdicts[verdict], {"result": verdict})
 
+    def wrong_hit_reports(_options: CallbackOptions) -> Iterable[Observation]:
+        for reporter, count in stage.wrong_hit_reports.items():
+            yield Observation(count, {"reporter": reporter})
+
+    meter.create_observable_counter(
+        "router.cache.wrong_hit_reports",
+        callbacks=[wrong_hit_reports],
+        description="Reported wrong hits whose entry was purged, by reporter: client, operator.",
+    )
     meter.create_observable_counter(
         "router.cache.lookups",
         callbacks=[lookups],

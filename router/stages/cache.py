@@ -3,9 +3,11 @@
 Between admission and routing (DESIGN's order). For a chat request of a tenant whose policy has
 `cache.enabled`, on a node whose cache is on, the request's scope (`router.cache.scope`) is
 looked up; a hit is answered here, as JSON or replayed as SSE (`router.cache.replay`), with
-`x-router-served-by: cache`, `x-router-cache: hit-exact` and `x-router-cache-age` (seconds). A
-miss goes on, and the forward stage leaves the complete answer for `record` to store under the
-tenant's `cache.ttl_s`.
+`x-router-served-by: cache`, `x-router-cache: hit-exact`, `x-router-cache-age` (seconds) and
+`x-router-cache-entry`, the entry's id for reporting a wrong hit (`router.cache.wrong_hits`): its
+exact key, a hash that already holds the tenant and never the question. A miss goes on, and
+the forward stage leaves the complete answer for `record` to store under the tenant's
+`cache.ttl_s`.
 
 The request header `x-router-cache` controls it per request: `no-store` (do not store this
 answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` (answer only from
@@ -54,6 +56,8 @@ from router.wire.sse import SSE_HEADERS
 log = logging.getLogger("edge_router.cache")
 
 CACHE_HEADER = "x-router-cache"
+ENTRY_HEADER = "x-router-cache-entry"
+REPORTERS = ("client", "operator")
 _DIRECTIVES = frozenset({"", "no-store", "no-cache", "only-if-cached"})
 
 
@@ -86,6 +90,7 @@ class CacheStage:
         self.shared: SharedCache | None = None
         self._indexing: set[asyncio.Task[None]] = set()  # questions embedded after their answer
         self.verdicts = dict.fromkeys(VERDICTS, 0)  # requests by verdict, for the metrics
+        self.wrong_hit_reports = dict.fromkeys(REPORTERS, 0)  # accepted reports, by reporter
         if metrics is not None:
             cache_instruments(metrics, self)
 
@@ -114,7 +119,7 @@ class CacheStage:
         if directive != "no-cache":
             hit = self.exact.get(scope.exact_key)
             if hit is not None:
-                return await self._answer(ctx, hit, "hit-exact")
+                return await self._answer(ctx, hit, "hit-exact", scope.exact_key)
         question = scope.last_user_message
         embedder = self._embedder if self._semantic_for(policy) else None
         searchable = (
@@ -135,7 +140,7 @@ class CacheStage:
             if match is not None and hit is not None:
                 ctx.decision.cache_similarity = match.similarity
                 ctx.decision.cache_verifier = f"{self.semantic.verifier}; {match.verdict.reason}"
-                return await self._answer(ctx, hit, "hit-semantic")
+                return await self._answer(ctx, hit, "hit-semantic", match.exact_key)
         self._verdict(ctx, "miss")
         if directive == "only-if-cached":
             raise CacheMiss("Nothing cached answers this request.")
@@ -216,6 +221,11 @@ class CacheStage:
         """Drop a tenant's entries (every entry, without one) from this router's tiers."""
         return self.exact.purge(tenant)
 
+    def forget_entry(self, exact_key: str, tenant: str | None = None) -> bool:
+        """Drop one entry (only if it is `tenant`'s, when given) from this router's tiers, its
+        vector with it; whether it was here."""
+        return self.exact.remove(exact_key, tenant)
+
     def _semantic_for(self, policy: TenantPolicy) -> bool:
         """Whether this tenant is served by meaning: its policy's `cache.semantic`, else the
         node's `cache.semantic_default`. A tenant without it is never embedded for the cache:
@@ -235,7 +245,7 @@ class CacheStage:
         return True
 
     async def _answer(
-        self, ctx: RequestContext, hit: CachedAnswer, kind: str
+        self, ctx: RequestContext, hit: CachedAnswer, kind: str, exact_key: str
     ) -> web.StreamResponse:
         ctx.cache_hit = hit  # admission settles the request with its usage and cost
         decision = ctx.decision
@@ -246,12 +256,11 @@ class CacheStage:
         body = hit.body
         if ctx.pii is not None:  # the entry holds placeholders; this request has their values
             body = restore_json_body(body, ctx.pii.redactor)
+        headers = {**decision.headers(), ENTRY_HEADER: exact_key}
         if not ctx.parsed.stream:
-            return web.Response(
-                body=body, content_type="application/json", headers=decision.headers()
-            )
+            return web.Response(body=body, content_type="application/json", headers=headers)
         answer = orjson.loads(body)
-        response = web.StreamResponse(headers={**SSE_HEADERS, **decision.headers()})
+        response = web.StreamResponse(headers={**SSE_HEADERS, **headers})
         await response.prepare(ctx.request)
         await response.write(sse_replay(answer, ctx.parsed.include_usage))
         await response.write_eof()
