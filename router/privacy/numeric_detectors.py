@@ -331,7 +331,7 @@ _IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2} $")  # the digits after it belong to an 
 # Letters may touch a phone ("tel+55 11 91234-5678ok") where it is written as phones are: with
 # "+" and its country code, with "00", its country code and a space, with its area code in
 # brackets, or with a Brazilian area code before a mobile (9 and eight digits) or before a
-# landline written XXXX-XXXX ("fone11 3456-7890"). Digits glued to a word in other layouts read
+# landline written dddd-dddd ("fone11 3456-7890"). Digits glued to a word in other layouts read
 # as a code as often ("h264 1920 1080", "INV0012345678"). And no area code is taken after a
 # capital letter or "_", as codes and identifiers begin so ("DE89 3704 0044 …" is an IBAN's
 # head, "SKU12 3456-7890" a product's): a phone has no check digit to tell them apart.
@@ -353,7 +353,7 @@ _PHONE = re.compile(
     # µs a character of "+1111…" bodies, 30 times the rest, before it).
     r"(?=[ .-]?\d(?:\d{1,24}(?!\d)|[ .-]\d{1,20}(?!\d)))"
     r"(?:[ .-]?\d{1,5}){2,5}(?!\d)"
-    # Brazilian: (DD), DD or 0DD, then 9XXXX-XXXX or 9 XXXX-XXXX (mobile) or XXXX-XXXX
+    # Brazilian: (DD), DD or 0DD, then 9dddd-dddd or 9 dddd-dddd (mobile) or dddd-dddd
     # (landline). A plain run of digits is an id or a timestamp far more often.
     r"|(?:(?<![\d(])\(0?\d{2}\)[ ]?(?:9[ .]?)?\d{4}[ .-]?"
     r"|(?<![\w(])0?\d{2}[ .-](?:9[ .]?)?\d{4}[ .-]?"
