@@ -82,6 +82,19 @@ class Embedder:
         """How many tokens the model reads for `texts` (after truncation), for usage."""
         return sum(sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts)))
 
+    def hidden_states(
+        self, input_ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """The transformer's last hidden states for rows of token ids (no mask: all attended)."""
+        if mask is None:
+            mask = np.ones_like(input_ids)
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        states: npt.NDArray[np.float32] = hidden
+        return states
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors, one row per text, in order."""
         if not texts:
@@ -89,10 +102,7 @@ class Embedder:
         encodings = self._tokenizer.encode_batch(list(texts))
         input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": input_ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(input_ids)
-        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        hidden = self.hidden_states(input_ids, mask)
         weights = mask[:, :, None].astype(np.float32)
         summed = (hidden * weights).sum(axis=1)
         pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
@@ -117,16 +127,23 @@ class BatchingEmbedder:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._draining: asyncio.Task[None] | None = None
         self.batches = 0  # runs of the model, for tests and metrics
+        self._not_started = 0  # texts submitted whose batch has not started
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors for `texts`, in order (they may share a batch with other callers')."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in texts]
         self._pending.extend(zip(texts, futures, strict=True))
+        self._not_started += len(texts)
         if self._draining is None or self._draining.done():
             self._draining = loop.create_task(self._drain())
         rows = await asyncio.gather(*futures)
         return np.stack(rows) if rows else np.zeros((0, DIMENSION), dtype=np.float32)
+
+    @property
+    def waiting(self) -> int:
+        """Texts submitted whose batch has not started (queued behind the running one)."""
+        return self._not_started
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -136,12 +153,14 @@ class BatchingEmbedder:
             # text, so one long text would make every short one in its batch as slow as itself.
             waiting, self._pending = self._pending, []
             live = [(text, future) for text, future in waiting if not future.done()]
+            self._not_started -= len(waiting) - len(live)
             for batch in similar_lengths(live, self._max_batch):
                 await self._run(loop, batch)
 
     async def _run(
         self, loop: asyncio.AbstractEventLoop, batch: Sequence[tuple[str, asyncio.Future[Vectors]]]
     ) -> None:
+        self._not_started -= len(batch)
         try:
             vectors = await loop.run_in_executor(
                 self._executor, self._embedder.embed, [text for text, _ in batch]

@@ -50,6 +50,9 @@ GENERATOR_PRECISIONS: Mapping[str, tuple[str, ...]] = {
 # against, built on request (`--precision int4-kquant-mixed,fp32`).
 DEFAULT_GENERATOR_PRECISIONS: tuple[str, ...] = ("int4-kquant-mixed",)
 EMBEDDER_PRECISION = "int8"
+# Files a prepared model must list in its manifest beyond the model and tokenizer: a store
+# prepared before a file was added is prepared again (`make models`), never served without it.
+REQUIRED_FILES: Mapping[ModelKind, tuple[str, ...]] = {"embedder": ("static.npy",)}
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,12 @@ def problems(store: Path, target: ModelTarget) -> list[str]:
     if (loaded.name, loaded.precision) != (target.name, target.precision):
         found.append(f"{directory}: the manifest describes {loaded.name}/{loaded.precision}")
     found += [f"{directory}/{problem}" for problem in manifest.verify(directory, loaded)]
+    listed = {f.path for f in loaded.files}
+    found += [
+        f"{directory}/{name}: not prepared (the store predates it)"
+        for name in REQUIRED_FILES.get(target.kind, ())
+        if name not in listed
+    ]
     return found
 
 

@@ -7,7 +7,6 @@ the request's span and the access log, so every routing choice can be explained 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +64,8 @@ class Decision:
     cache_age_s: float | None = None
     cache_similarity: float | None = None  # a semantic hit's cosine similarity
     cache_verifier: str = ""  # a semantic hit's verifier and its decision (`content; agree`)
+    # How the semantic tier looked the question up: `prefilter`, `busy`, `embedded`, `empty`.
+    cache_lookup: str = ""
     # The privacy stage's action and the PII kinds found (`redact; pii=email,cpf`), never values.
     privacy: str = ""
     # Admission's `x-ratelimit-*` headers (OpenAI's names), when the tenant has such limits.
@@ -95,6 +96,8 @@ class Decision:
                 headers["x-router-cache-similarity"] = f"{self.cache_similarity:.4f}"
             if self.cache_verifier:
                 headers["x-router-cache-verifier"] = self.cache_verifier
+            if self.cache_lookup:
+                headers["x-router-cache-lookup"] = self.cache_lookup
         return headers
 
     def short_reason(self) -> str:
@@ -165,8 +168,8 @@ class RequestContext:
     cache_answer: bytes | None = None
     # The last user message's embedding (semantic tier), computed once for lookup and store.
     cache_vector: Any = None
-    # Its embedding still being computed, when the partition was empty (nothing to search).
-    cache_vector_pending: asyncio.Task[Any] | None = None
+    # Whether the question, not embedded for its lookup, is embedded when its answer is stored.
+    cache_embed_later: bool = False
     # The entry a cache hit was answered with (its usage and cost settle the request).
     cache_hit: CachedAnswer | None = None
     # What admission charged this request, settled against real usage when it ends.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edge_worker.embedder import BatchingEmbedder, Embedder, Vectors
 from edge_worker.model_store import resolve_store
+from edge_worker.static_embedding import STATIC_FILE, StaticEmbedder
 
 EMBEDDER_DIR = Path("all-minilm-l6-v2") / "int8"
 
@@ -24,6 +25,7 @@ class RouterEmbedder:
     def __init__(self, store: str | None) -> None:
         self._store = Path(store) if store is not None else None
         self._batching: BatchingEmbedder | None = None
+        self._static: StaticEmbedder | None = None
 
     async def start(self) -> None:
         directory = resolve_store(self._store, os.environ) / EMBEDDER_DIR
@@ -33,12 +35,28 @@ class RouterEmbedder:
         threads = max(1, min(2, len(os.sched_getaffinity(0))))
         opening = functools.partial(Embedder.open, directory, threads=threads, spin=False)
         embedder = await asyncio.to_thread(opening)
+        # The static table was checked with the model's other files (its manifest lists it).
+        tokenizer = directory / "tokenizer.json"
+        self._static = await asyncio.to_thread(StaticEmbedder, directory / STATIC_FILE, tokenizer)
         self._batching = BatchingEmbedder(embedder)
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if self._batching is None:
             raise RuntimeError("the embedder is not loaded (the app has not started)")
         return await self._batching.embed(texts)
+
+    def static_vector(self, text: str) -> Vectors:
+        """The text's static vector (`edge_worker.static_embedding`), on the caller's thread:
+        about 50 µs, no model run."""
+        if self._static is None:
+            raise RuntimeError("the embedder is not loaded (the app has not started)")
+        vector: Vectors = self._static.embed([text])[0]
+        return vector
+
+    @property
+    def waiting(self) -> int:
+        """Texts waiting for the model (not yet in a running batch)."""
+        return 0 if self._batching is None else self._batching.waiting
 
     @property
     def loaded(self) -> bool:

@@ -230,6 +230,23 @@ def _embed_cosines(
     return cosines
 
 
+def cosine_source(
+    bench: str, store: Path | None, cosines_from: Path | None
+) -> Callable[[list[dict[str, Any]]], Floats]:
+    """The cosines of pairs: read from a `--cosines` file, else embedded with the served
+    embedder from the model store (which must hold it)."""
+    if cosines_from:
+        known = json.loads(cosines_from.read_text())
+        return lambda pairs: np.array([known[p["id"]] for p in pairs], dtype=np.float64)
+    from edge_worker.embedder import Embedder
+    from loadtest.bench_models import EMBEDDER_MODEL, require_models
+
+    embedder = Embedder.open(
+        require_models(bench, store, [EMBEDDER_MODEL]) / EMBEDDER_MODEL.relative_dir
+    )
+    return lambda pairs: _embed_cosines(embedder.embed, pairs)
+
+
 Check = Callable[[str, str], bool]
 
 
@@ -297,14 +314,16 @@ def compare_report(by_set: dict[str, tuple[list[dict[str, Any]], Floats]], thres
     return "\n".join(lines)
 
 
-def _guards_version() -> str:
-    path = ROOT / "router" / "cache" / "guards.py"
+def file_version(path: Path) -> str:
+    """The first 12 hex digits of the file's SHA-256, naming the version that was measured."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def _guards_version() -> str:
+    return file_version(ROOT / "router" / "cache" / "guards.py")
+
+
 def main() -> None:
-    from edge_worker.embedder import Embedder
-    from loadtest.bench_models import EMBEDDER_MODEL, require_models
     from loadtest.doc_section import write_section
     from router.config.model import CacheSettings
 
@@ -320,14 +339,7 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="write --compare into docs/cache.md")
     args = parser.parse_args()
     threshold = args.threshold or CacheSettings().similarity_threshold
-    embed: Callable[[list[dict[str, Any]]], Floats]
-    if args.cosines_from:
-        known = json.loads(args.cosines_from.read_text())
-        embed = lambda pairs: np.array([known[p["id"]] for p in pairs], dtype=np.float64)  # noqa: E731
-    else:
-        store = require_models("cache_eval.score", args.store, [EMBEDDER_MODEL])
-        embedder = Embedder.open(store / EMBEDDER_MODEL.relative_dir)
-        embed = lambda pairs: _embed_cosines(embedder.embed, pairs)  # noqa: E731
+    embed = cosine_source("cache_eval.score", args.store, args.cosines_from)
     started = time.perf_counter()
     if args.compare:
         by_set = {name: (pairs, embed(pairs)) for name, pairs in load_pairs(args.part).items()}

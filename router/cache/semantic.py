@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from usearch.index import Index
 
+from router.cache.prefilter import StaticRows, could_match
 from router.cache.verifier import Mode, Verdict, verify
 
 log = logging.getLogger("edge_router.cache")
@@ -41,8 +42,9 @@ GRAPH_CANDIDATES = 16
 
 
 def vector_bytes(question: str) -> int:
-    """The memory an entry takes in the index: its vector, its question and their keeping."""
-    return DIMENSION * 4 + len(question) + 128
+    """The memory an entry takes in the index: its vector and its static vector (the
+    prefilter's), its question and their keeping."""
+    return 2 * DIMENSION * 4 + len(question) + 128
 
 
 class _Partition(Protocol):
@@ -162,12 +164,19 @@ class SemanticIndex:
         graph_min_entries: int,
         build_in_background: bool = True,
         verifier: Mode = "guards",
+        static: Callable[[str], Vector] | None = None,
+        prefilter_cut: float = 1.0,
     ) -> None:
         """`build_in_background`: a partition's graph is built in a thread (a 20,000-entry
         partition takes seconds) while exact search serves it; off, at once (for tests).
-        `verifier`: the second check a candidate above the threshold must pass."""
+        `verifier`: the second check a candidate above the threshold must pass. `static`: a
+        question's static vector, for the prefilter (`router.cache.prefilter`) with its cut;
+        without it every question of a non-empty partition needs its embedding."""
         self._graph_min_entries = graph_min_entries
         self._verifier: Mode = verifier
+        self._static = static
+        self._prefilter_cut = prefilter_cut
+        self._static_rows: dict[str, StaticRows] = {}
         self._partitions: dict[str, _Partition] = {}
         self._partition_of: dict[str, str] = {}  # exact key -> its partition
         self._background = build_in_background
@@ -203,6 +212,12 @@ class SemanticIndex:
         part.add(exact_key, vector)
         part.questions[exact_key] = question
         self._partition_of[exact_key] = partition
+        if self._static is not None:
+            static = self._static(question)
+            rows = self._static_rows.get(partition)
+            if rows is None:
+                rows = self._static_rows[partition] = StaticRows(len(static))
+            rows.add(exact_key, static)
         build = self._builds.get(partition)
         if build is not None:
             build.changes.append((exact_key, vector))
@@ -216,12 +231,35 @@ class SemanticIndex:
         assert part is not None
         part.remove(exact_key)
         del part.questions[exact_key]
+        rows = self._static_rows.get(partition)
+        if rows is not None:
+            rows.remove(exact_key)
+            if not len(rows):
+                del self._static_rows[partition]
         build = self._builds.get(partition)
         if build is not None:
             build.changes.append((exact_key, None))
         if not part.questions:
             del self._partitions[partition]
             self._builds.pop(partition, None)  # its graph, if one is being built, is not needed
+
+    def needs_embedding(self, partition: str, question: str, verifier: Mode | None = None) -> bool:
+        """Whether the question could be a hit in this partition, so that its embedding is worth
+        waiting for: the prefilter's answer, or True without one."""
+        part = self._current(partition)
+        if part is None:
+            return False
+        rows = self._static_rows.get(partition)
+        if self._static is None or rows is None:
+            return True
+        return could_match(
+            rows,
+            part.questions,
+            question,
+            self._static(question),
+            self._prefilter_cut,
+            verifier or self._verifier,
+        )
 
     def search(
         self,
@@ -230,9 +268,12 @@ class SemanticIndex:
         vector: Vector,
         threshold: float,
         alive: Callable[[str], bool],
+        *,
+        verifier: Mode | None = None,
     ) -> SemanticMatch | None:
         """The most similar stored question of the partition that passes the threshold and the
-        verifier, and whose answer is still live in the exact tier (`alive`: not yet expired)."""
+        verifier (`verifier`, else the index's own), and whose answer is still live in the exact
+        tier (`alive`: not yet expired)."""
         part = self._current(partition)
         if part is None:
             return None
@@ -240,7 +281,7 @@ class SemanticIndex:
             stored = part.questions[key]
             if not alive(key):
                 continue
-            verdict = verify(stored, question, self._verifier)
+            verdict = verify(stored, question, verifier or self._verifier)
             if verdict.accepted:
                 return SemanticMatch(key, similarity, stored, verdict)
         return None

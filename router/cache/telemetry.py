@@ -4,6 +4,9 @@
   `hit-semantic`, `miss` or `bypass` (hit rate = hits / all);
 - `router.cache.wrong_hit_reports` {reporter}: reported wrong hits whose entry was found and
   purged, by `client` (the tenant's own key) or `operator` (the admin token);
+- `router.cache.semantic.lookups` {lookup}: semantic look-ups by how they were decided, `empty`,
+  `prefilter`, `busy` or `embedded`; `router.cache.semantic.unindexed`: stored answers left out
+  of the semantic index because the embedder was busy;
 - `router.cache.entries`, `router.cache.bytes`: what the exact tier holds (bytes include the
   semantic index's vectors); `router.cache.semantic.vectors`: what the index holds;
 - with the shared tier: `router.cache.shared.entries` {direction}: entries `published` to Redis,
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 
 VERDICTS = ("hit-exact", "hit-semantic", "miss", "bypass")
+LOOKUPS = ("empty", "prefilter", "busy", "embedded")
 
 
 def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
@@ -78,6 +82,26 @@ def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
         "router.cache.wrong_hit_reports",
         callbacks=[wrong_hit_reports],
         description="Reported wrong hits whose entry was purged, by reporter: client, operator.",
+    )
+    def semantic_lookups(_options: CallbackOptions) -> Iterable[Observation]:
+        for lookup, count in stage.lookups.items():
+            yield Observation(count, {"lookup": lookup})
+
+    meter.create_observable_counter(
+        "router.cache.semantic.lookups",
+        callbacks=[semantic_lookups],
+        description="Semantic look-ups by how they were decided: empty (nothing stored in the "
+        "partition), prefilter (a miss without the transformer), busy (the embedder past its "
+        "queue: a miss rather than a wait), embedded.",
+    )
+
+    def unindexed(_options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(stage.unindexed)
+
+    meter.create_observable_counter(
+        "router.cache.semantic.unindexed",
+        callbacks=[unindexed],
+        description="Stored answers left out of the semantic index because the embedder was busy.",
     )
     meter.create_observable_counter(
         "router.cache.lookups",

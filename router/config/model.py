@@ -238,6 +238,13 @@ class CacheSettings(Strict):
     # A partition searched exactly (numpy) moves to an HNSW graph (usearch) past this many
     # entries; measured in docs/cache.md (loadtest/bench_cache_lookup.py).
     graph_min_entries: int = Field(20_000, gt=0)
+    # The prefilter's static cosine cut (router/cache/prefilter.py): a question with no stored
+    # question this near in its partition is a miss without the transformer. 1.0 sends almost
+    # every question to the embedder. Calibrated to keep 99% of hits (docs/cache.md).
+    prefilter_cut: float = Field(0.64, ge=-1, le=1)
+    # Questions waiting for the embedder past which a look-up answers "miss" rather than wait
+    # behind them; answers are embedded for the index only below half of it (docs/cache.md).
+    embedder_max_waiting: int = Field(8, gt=0)
     shared: SharedCacheSettings = SharedCacheSettings()
 
 

@@ -8,10 +8,19 @@ check policy files. Every field is documented in docs/policies.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from router.cache.precision_curve import SemanticConfiguration, configuration_for
 from router.config.model import Objective
 
 KeyHash = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
@@ -163,6 +172,16 @@ class CachePolicy(Strict):
         description="Cosine similarity a semantic hit needs; unset uses the node's measured "
         "default (docs/cache.md).",
     )
+    semantic_precision: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="The precision the semantic tier must keep, instead of a raw "
+        "`similarity_threshold` (not both): mapped, when the policy loads, to the verifier and "
+        "threshold that hit the most rewordings at a worst-case precision of at least this on "
+        "the evaluation's measured curve (docs/cache.md#precision-target); a target no measured "
+        "configuration reaches is refused.",
+    )
     ttl_s: PositiveInt = 3600
     max_temperature: float = Field(
         0.0, ge=0, le=2, description="Requests with a higher temperature are never served cached."
@@ -178,6 +197,31 @@ class CachePolicy(Strict):
         description="Cache answers to requests that offer the model tools or functions. Off, "
         "such requests bypass the cache. Answers that call a tool are never cached either way.",
     )
+    # The precision target's (verifier, threshold), mapped once when the policy loads.
+    _semantic_target: SemanticConfiguration | None = PrivateAttr(None)
+
+    @field_validator("semantic_precision")
+    @classmethod
+    def _reachable_and_alone(cls, target: float | None, info: ValidationInfo) -> float | None:
+        if target is None:
+            return None
+        # `similarity_threshold` is declared first, so it was validated already.
+        if info.data.get("similarity_threshold") is not None:
+            raise ValueError(
+                "set either `semantic_precision` or `similarity_threshold`, not both: the "
+                "target chooses the threshold"
+            )
+        configuration_for(target)  # PrecisionUnreachable (a ValueError) says what is reachable
+        return target
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.semantic_precision is not None:
+            self._semantic_target = configuration_for(self.semantic_precision)
+
+    @property
+    def semantic_target(self) -> SemanticConfiguration | None:
+        """The verifier and threshold `semantic_precision` maps to; None without a target."""
+        return self._semantic_target
 
 
 class SplitArm(Strict):

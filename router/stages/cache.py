@@ -38,7 +38,8 @@ from router.cache.scope import CacheScope, scope_of
 from router.cache.semantic import SemanticIndex, vector_bytes
 from router.cache.shared import SharedCache
 from router.cache.shared_entry import SharedEntry
-from router.cache.telemetry import VERDICTS, cache_instruments
+from router.cache.telemetry import LOOKUPS, VERDICTS, cache_instruments
+from router.cache.verifier import Mode
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -77,7 +78,12 @@ class CacheStage:
         # The semantic tier, when the node has it and the embedder is loaded; its index holds the
         # vectors of the exact tier's live entries, told of every entry that leaves.
         self._embedder = embedder if settings.semantic else None
-        self.semantic = SemanticIndex(graph_min_entries=settings.graph_min_entries)
+        self.semantic = SemanticIndex(
+            graph_min_entries=settings.graph_min_entries,
+            static=embedder.static_vector if embedder is not None and settings.semantic else None,
+            prefilter_cut=settings.prefilter_cut,
+        )
+        self._max_waiting = settings.embedder_max_waiting
         self._default_threshold = settings.similarity_threshold
         self._semantic_default = settings.semantic_default
         self.exact = ExactCache(
@@ -90,6 +96,8 @@ class CacheStage:
         self.shared: SharedCache | None = None
         self._indexing: set[asyncio.Task[None]] = set()  # questions embedded after their answer
         self.verdicts = dict.fromkeys(VERDICTS, 0)  # requests by verdict, for the metrics
+        self.lookups = dict.fromkeys(LOOKUPS, 0)  # semantic look-ups by how they were decided
+        self.unindexed = 0  # stored answers left out of the semantic index (embedder busy)
         self.wrong_hit_reports = dict.fromkeys(REPORTERS, 0)  # accepted reports, by reporter
         if metrics is not None:
             cache_instruments(metrics, self)
@@ -122,54 +130,75 @@ class CacheStage:
                 return await self._answer(ctx, hit, "hit-exact", scope.exact_key)
         question = scope.last_user_message
         embedder = self._embedder if self._semantic_for(policy) else None
-        searchable = (
-            embedder is not None
-            and directive != "no-cache"
-            and self.semantic.has_partition(scope.partition)
-        )
-        if embedder is not None and question and searchable:
-            # Embedded once: for the semantic lookup now, and to store the answer under it. An
-            # empty partition has nothing to match, so its question is embedded after the answer.
-            (ctx.cache_vector,) = await embedder.embed([question])
-        if searchable and ctx.cache_vector is not None:
-            threshold = policy.cache.similarity_threshold or self._default_threshold
-            match = self.semantic.search(
-                scope.partition, question, ctx.cache_vector, threshold, self.exact.__contains__
-            )
-            hit = self.exact.get(match.exact_key) if match is not None else None
-            if match is not None and hit is not None:
-                ctx.decision.cache_similarity = match.similarity
-                ctx.decision.cache_verifier = f"{self.semantic.verifier}; {match.verdict.reason}"
-                return await self._answer(ctx, hit, "hit-semantic", match.exact_key)
+        # A precision target was mapped to its verifier and threshold when the policy loaded.
+        target = policy.cache.semantic_target
+        verifier = target.verifier if target is not None else self.semantic.verifier
+        if embedder is not None and question and directive != "no-cache":
+            lookup = self._lookup(scope.partition, question, verifier, embedder)
+            self.lookups[lookup] += 1
+            ctx.decision.cache_lookup = lookup
+            if lookup == "embedded":
+                # Embedded once: for the semantic lookup now, and to store the answer under it.
+                (ctx.cache_vector,) = await embedder.embed([question])
+                threshold = (
+                    target.threshold
+                    if target is not None
+                    else policy.cache.similarity_threshold or self._default_threshold
+                )
+                match = self.semantic.search(
+                    scope.partition,
+                    question,
+                    ctx.cache_vector,
+                    threshold,
+                    self.exact.__contains__,
+                    verifier=verifier,
+                )
+                hit = self.exact.get(match.exact_key) if match is not None else None
+                if match is not None and hit is not None:
+                    ctx.decision.cache_similarity = match.similarity
+                    ctx.decision.cache_verifier = f"{verifier}; {match.verdict.reason}"
+                    return await self._answer(ctx, hit, "hit-semantic", match.exact_key)
         self._verdict(ctx, "miss")
         if directive == "only-if-cached":
             raise CacheMiss("Nothing cached answers this request.")
         if directive != "no-store":
             ctx.cache_scope = scope
             ctx.cache_ttl_s = float(policy.cache.ttl_s)
-            if ctx.cache_vector is None and embedder is not None and question:
-                # Embedded while the request is served: ready (mostly) when its answer is stored.
-                ctx.cache_vector_pending = asyncio.get_running_loop().create_task(
-                    embedder.embed([question])
-                )
+            # A question not embedded for the lookup is embedded after its answer is stored.
+            ctx.cache_embed_later = embedder is not None and bool(question)
         return None
 
+    def _lookup(
+        self, partition: str, question: str, verifier: Mode, embedder: RouterEmbedder
+    ) -> str:
+        """How the semantic tier looks a question up: `empty` (nothing stored in its partition),
+        `prefilter` (no stored question is near enough to be a hit: a miss without the
+        transformer), `busy` (the embedder has `embedder_max_waiting` questions waiting: a miss
+        rather than a wait behind them) or `embedded` (embed and search)."""
+        if not self.semantic.has_partition(partition):
+            return "empty"
+        if not self.semantic.needs_embedding(partition, question, verifier):
+            return "prefilter"
+        if embedder.waiting >= self._max_waiting:
+            return "busy"
+        return "embedded"
+
     def record(self, ctx: RequestContext) -> None:
-        """Store the complete answer of a miss (called when the request ends)."""
-        scope, body, pending = ctx.cache_scope, ctx.cache_answer, ctx.cache_vector_pending
+        """Store the complete answer of a miss (called when the request ends). A question that
+        was not embedded for its lookup is embedded now, after its answer went out, unless the
+        embedder is past half its queue: lookups come first, and the entry then stays an exact
+        one (counted in `unindexed`)."""
+        scope, body = ctx.cache_scope, ctx.cache_answer
         if scope is not None and body is not None:
             body = cacheable_answer(body, ctx.pii)
         if scope is None or body is None:
-            if pending is not None:
-                pending.cancel()
             return
         now_s = self._clock.wall()
         question, vector = scope.last_user_message, ctx.cache_vector
-        if pending is not None and pending.done() and not pending.cancelled():
-            if pending.exception() is None:
-                (vector,) = pending.result()
-            pending = None
-        embed_later = pending is not None
+        embed_later = vector is None and ctx.cache_embed_later and self._embedder is not None
+        if embed_later and self._embedder is not None:
+            embed_later = self._embedder.waiting < self._max_waiting // 2
+            self.unindexed += not embed_later
         answer = CachedAnswer(
             body,
             ctx.usage,
@@ -182,7 +211,8 @@ class CacheStage:
         entry = SharedEntry(scope.exact_key, scope.partition, question, vector, answer)
         if not self._keep(entry):
             return
-        if pending is not None:
+        if embed_later and self._embedder is not None:
+            pending = asyncio.get_running_loop().create_task(self._embedder.embed([question]))
             task = asyncio.get_running_loop().create_task(self._index_later(entry, pending))
             self._indexing.add(task)
             task.add_done_callback(self._indexing.discard)

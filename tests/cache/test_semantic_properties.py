@@ -40,6 +40,11 @@ class SameVectorEmbedder:
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         return np.repeat(ONE_VECTOR, len(texts), axis=0)
 
+    def static_vector(self, text: str) -> np.ndarray:
+        return ONE_VECTOR[0]
+
+    waiting = 0  # never busy
+
 
 def _policy(tenant: str) -> TenantPolicy:
     return TenantPolicy.model_validate(
@@ -114,10 +119,10 @@ async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tupl
     stage = CacheStage(CacheSettings(), FakeClock(), SameVectorEmbedder())  # type: ignore[arg-type]
     first = _context(stored)
     assert await stage(first) is None and first.decision.cache == "miss"
-    await asyncio.sleep(0)  # the request is served: its question's embedding is ready meanwhile
     first.cache_answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
     first.usage = Usage(10, 5)
     stage.record(first)
+    await stage.drain()  # its question is embedded once its answer is stored
     second = _context(asked)
     response = await stage(second)
     if response is None:

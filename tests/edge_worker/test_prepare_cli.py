@@ -33,6 +33,8 @@ def _fake_model(store: Path, target: ModelTarget) -> Path:
 def _write_model(directory: Path, target: ModelTarget) -> None:
     (directory / "model.onnx").write_bytes(f"{target}".encode() * 10)
     (directory / "tokenizer.json").write_text("{}", encoding="utf-8")
+    for name in model_store.REQUIRED_FILES.get(target.kind, ()):
+        (directory / name).write_bytes(b"table")
     manifest.write(
         directory,
         manifest.Manifest(
@@ -222,3 +224,27 @@ def test_install_replaces_the_old_model_and_leaves_no_staging_behind(tmp_path: P
     assert model_store.problems(store, target) == []
     model_store.clear_staging(store)
     assert not (store / model_store.STAGING_DIR).exists()
+
+
+def test_a_store_prepared_before_the_static_table_existed_is_prepared_again(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    target = ModelTarget("all-minilm-l6-v2", "embedder", "int8")
+    directory = store / target.relative_dir
+    directory.mkdir(parents=True)
+    (directory / "model.onnx").write_bytes(b"model")
+    (directory / "tokenizer.json").write_text("{}", encoding="utf-8")
+    manifest.write(
+        directory,
+        manifest.Manifest(
+            name=target.name,
+            kind=target.kind,
+            precision=target.precision,
+            sources=(),
+            files=manifest.describe_files(directory),
+            tokenizer="tokenizer.json",
+            context_length=512,
+            created_at="2026-01-01T00:00:00+00:00",
+        ),
+    )
+    found = model_store.problems(store, target)
+    assert found == [f"{directory}/static.npy: not prepared (the store predates it)"]

@@ -1,0 +1,122 @@
+"""The semantic tier's miss path: decided by the prefilter without the transformer, or answered
+"miss" at once when the embedder is past its queue; a question is embedded after its answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from aiohttp.test_utils import make_mocked_request
+from opentelemetry.trace import INVALID_SPAN
+
+from router.clock import FakeClock
+from router.config.model import CacheSettings
+from router.context import RequestContext
+from router.policy.model import TenantPolicy
+from router.stages.cache import CacheStage
+from router.state import STATE
+from router.wire.requests import Operation, parse_request
+from router.wire.usage import Usage
+from tests.cache.cache_stack import QUESTION, write_tenants
+from tests.stack import running_stack
+
+
+def _asking(question: str) -> dict[str, Any]:
+    return {
+        **QUESTION,
+        "messages": [*QUESTION["messages"][:-1], {"role": "user", "content": question}],
+    }
+
+
+@pytest.mark.asyncio
+async def test_an_unrelated_question_is_a_miss_without_the_transformer(tmp_path: Path) -> None:
+    write_tenants(tmp_path, {"acme": "{semantic: true}"})
+    overrides = {
+        "policies": {"directory": str(tmp_path), "watch": False},
+        "cache": {"enabled": True},
+    }
+    async with running_stack(overrides=overrides) as stack:
+        state = stack.app[STATE]
+        client = stack.client(api_key="sk-acme")
+        first = await client.chat.completions.with_raw_response.create(
+            **_asking("What is the capital of France?")
+        )
+        assert first.headers["x-router-cache-lookup"] == "empty"
+        await state.cache.drain()
+        batches = state.embedder.batches
+        unrelated = await client.chat.completions.with_raw_response.create(
+            **_asking("How do I load a dataset from a CSV file with pandas?")
+        )
+        assert unrelated.headers["x-router-cache"] == "miss"
+        assert unrelated.headers["x-router-cache-lookup"] == "prefilter"
+        assert state.embedder.batches == batches  # nothing embedded for its look-up
+        await state.cache.drain()
+        assert state.embedder.batches == batches + 1  # ... only after its answer, to store it
+        reworded = await client.chat.completions.with_raw_response.create(
+            **_asking("Tell me the capital of France.")
+        )
+        assert reworded.headers["x-router-cache"] == "hit-semantic"
+        assert reworded.headers["x-router-cache-lookup"] == "embedded"
+        async with stack.http.get(f"{stack.url}/metrics") as response:
+            metrics = await response.text()
+        assert 'router_cache_semantic_lookups_total{lookup="prefilter"} 1.0' in metrics
+
+
+class BusyEmbedder:
+    """An embedder with more questions waiting than the cache will queue behind."""
+
+    waiting = 100
+    batches = 0
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches += 1
+        return np.full((len(texts), 384), 1 / np.sqrt(384), dtype=np.float32)
+
+    def static_vector(self, text: str) -> np.ndarray:
+        return np.full(384, 1 / np.sqrt(384), dtype=np.float32)
+
+
+def _context(question: str, policy: TenantPolicy) -> RequestContext:
+    body = orjson.dumps(_asking(question) | {"model": "m"})
+    return RequestContext(
+        request=make_mocked_request("POST", "/v1/chat/completions"),
+        parsed=parse_request(Operation.CHAT, body),
+        span=INVALID_SPAN,
+        started_s=0.0,
+        deadline_s=60.0,
+        tenant="acme",
+        policy=policy,
+    )
+
+
+@pytest.mark.asyncio
+async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embedded() -> None:
+    policy = TenantPolicy.model_validate(
+        {
+            "tenant": "acme",
+            "api_keys": ["sha256:" + "0" * 64],
+            "models": [{"alias": "m"}],
+            "cache": {"semantic": True},
+        }
+    )
+    embedder = BusyEmbedder()
+    stage = CacheStage(CacheSettings(embedder_max_waiting=8), FakeClock(), embedder)  # type: ignore[arg-type]
+    first = _context("What is the capital of France?", policy)
+    assert await stage(first) is None
+    first.cache_answer = orjson.dumps({"choices": [{"message": {"content": "Paris"}}]})
+    first.usage = Usage(10, 5)
+    stage.record(first)
+    await stage.drain()
+    assert embedder.batches == 0 and stage.unindexed == 1  # stored exact-only
+    assert first.cache_scope is not None
+    # A near question in the partition (as another router's shared entry would bring).
+    vector = embedder.static_vector("")
+    stage.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
+    again = _context("Tell me the capital of France.", policy)
+    assert await stage(again) is None
+    assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "busy")
+    assert embedder.batches == 0 and stage.lookups["busy"] == 1
