@@ -29,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from usearch.index import Index
 
-from router.cache.prefilter import StaticRows, could_match
+from router.cache.prefilter import could_match
+from router.cache.vector_rows import VectorRows
 from router.cache.verifier import Mode, Verdict, verify
 
 log = logging.getLogger("edge_router.cache")
@@ -60,46 +61,26 @@ class _Partition(Protocol):
 
 
 class _FlatPartition:
-    """The vectors in a buffer that doubles as it fills; a removal moves the last row into the
-    freed one, so adding and removing are O(1) and the rows stay dense for the product."""
+    """The vectors searched exactly (`VectorRows`), with the stored questions."""
 
-    __slots__ = ("_buffer", "_keys", "_row_of", "questions")
+    __slots__ = ("_rows", "questions")
 
     def __init__(self) -> None:
-        self._buffer = np.zeros((8, DIMENSION), dtype=np.float32)
-        self._keys: list[str] = []
-        self._row_of: dict[str, int] = {}
+        self._rows = VectorRows(DIMENSION)
         self.questions: dict[str, str] = {}
 
     def add(self, key: str, vector: Vector) -> None:
-        count = len(self._keys)
-        if count == len(self._buffer):
-            grown = np.zeros((2 * count, DIMENSION), dtype=np.float32)
-            grown[:count] = self._buffer
-            self._buffer = grown
-        self._buffer[count] = vector.reshape(DIMENSION)
-        self._keys.append(key)
-        self._row_of[key] = count
+        self._rows.add(key, vector.reshape(DIMENSION))
 
     def remove(self, key: str) -> None:
-        row = self._row_of.pop(key)
-        last = len(self._keys) - 1
-        if row != last:
-            moved = self._keys[last]
-            self._buffer[row] = self._buffer[last]
-            self._keys[row] = moved
-            self._row_of[moved] = row
-        self._keys.pop()
+        self._rows.remove(key)
 
     def nearest(self, vector: Vector, threshold: float) -> Iterator[tuple[str, float]]:
-        similarities = self._buffer[: len(self._keys)] @ vector.reshape(DIMENSION)
-        above = np.flatnonzero(similarities >= threshold)
-        for row in above[np.argsort(-similarities[above])]:
-            yield self._keys[row], float(similarities[row])
+        yield from self._rows.above(vector.reshape(DIMENSION), threshold)
 
     def snapshot(self) -> tuple[list[str], npt.NDArray[np.float32]]:
         """Copies of the keys and vectors, for building a graph elsewhere."""
-        return list(self._keys), self._buffer[: len(self._keys)].copy()
+        return self._rows.snapshot()
 
 
 class _GraphPartition:
@@ -176,7 +157,7 @@ class SemanticIndex:
         self._verifier: Mode = verifier
         self._static = static
         self._prefilter_cut = prefilter_cut
-        self._static_rows: dict[str, StaticRows] = {}
+        self._static_rows: dict[str, VectorRows] = {}
         self._partitions: dict[str, _Partition] = {}
         self._partition_of: dict[str, str] = {}  # exact key -> its partition
         self._background = build_in_background
@@ -216,7 +197,7 @@ class SemanticIndex:
             static = self._static(question)
             rows = self._static_rows.get(partition)
             if rows is None:
-                rows = self._static_rows[partition] = StaticRows(len(static))
+                rows = self._static_rows[partition] = VectorRows(len(static))
             rows.add(exact_key, static)
         build = self._builds.get(partition)
         if build is not None:

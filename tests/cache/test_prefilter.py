@@ -6,8 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.cache.prefilter import CANDIDATES, StaticRows, could_match
+from router.cache.prefilter import CANDIDATES, could_match
 from router.cache.semantic import SemanticIndex
+from router.cache.vector_rows import VectorRows
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -35,7 +36,7 @@ STATIC = {
 def test_rows_hold_exactly_the_keys_added_and_not_removed(
     operations: list[tuple[bool, int]],
 ) -> None:
-    rows, live = StaticRows(3), set()
+    rows, live = VectorRows(3), set()
     for adding, number in operations:
         key = f"k{number}"
         if adding and key not in live:
@@ -45,20 +46,20 @@ def test_rows_hold_exactly_the_keys_added_and_not_removed(
             rows.remove(key)
             live.discard(key)
     assert len(rows) == len(live)
-    assert set(rows.nearest(_unit(1, 1, 0), -1.0, 100)) == live
+    assert {key for key, _ in rows.above(_unit(1, 1, 0), -1.0)} == live
 
 
 def test_nearest_returns_at_most_count_above_the_cut_nearest_first() -> None:
-    rows = StaticRows(3)
+    rows = VectorRows(3)
     for number in range(10):
         rows.add(f"k{number}", _unit(1, number, 0))
-    found = rows.nearest(_unit(1, 0, 0), 0.1, CANDIDATES)
+    found = [key for key, _ in rows.above(_unit(1, 0, 0), 0.1, CANDIDATES)]
     assert found == ["k0", "k1", "k2", "k3"][:CANDIDATES]
-    assert rows.nearest(_unit(0, 0, 1), 0.1, CANDIDATES) == []
+    assert rows.above(_unit(0, 0, 1), 0.1, CANDIDATES) == []
 
 
 def test_could_match_needs_a_near_question_that_the_verifier_accepts() -> None:
-    rows = StaticRows(3)
+    rows = VectorRows(3)
     stored = {"a": "What is the capital of France?"}
     rows.add("a", STATIC[stored["a"]])
     reworded = "Tell me the capital city of France."

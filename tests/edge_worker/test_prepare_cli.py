@@ -30,10 +30,12 @@ def _fake_model(store: Path, target: ModelTarget) -> Path:
     return directory
 
 
-def _write_model(directory: Path, target: ModelTarget) -> None:
+def _write_model(directory: Path, target: ModelTarget, *, required_files: bool = True) -> None:
+    """A fake model with a real manifest; `required_files=False`: as a store prepared before
+    the files of `model_store.REQUIRED_FILES` existed."""
     (directory / "model.onnx").write_bytes(f"{target}".encode() * 10)
     (directory / "tokenizer.json").write_text("{}", encoding="utf-8")
-    for name in model_store.REQUIRED_FILES.get(target.kind, ()):
+    for name in model_store.REQUIRED_FILES.get(target.kind, ()) if required_files else ():
         (directory / name).write_bytes(b"table")
     manifest.write(
         directory,
@@ -231,20 +233,6 @@ def test_a_store_prepared_before_the_static_table_existed_is_prepared_again(tmp_
     target = ModelTarget("all-minilm-l6-v2", "embedder", "int8")
     directory = store / target.relative_dir
     directory.mkdir(parents=True)
-    (directory / "model.onnx").write_bytes(b"model")
-    (directory / "tokenizer.json").write_text("{}", encoding="utf-8")
-    manifest.write(
-        directory,
-        manifest.Manifest(
-            name=target.name,
-            kind=target.kind,
-            precision=target.precision,
-            sources=(),
-            files=manifest.describe_files(directory),
-            tokenizer="tokenizer.json",
-            context_length=512,
-            created_at="2026-01-01T00:00:00+00:00",
-        ),
-    )
+    _write_model(directory, target, required_files=False)
     found = model_store.problems(store, target)
     assert found == [f"{directory}/static.npy: not prepared (the store predates it)"]
