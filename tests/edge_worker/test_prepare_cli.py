@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge_worker import cli, manifest, model_store, prepare, prepare_env
-from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, ModelTarget
+from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, ModelKind, ModelTarget
 from edge_worker.prepare_env import PrepareEnvSettings
 from edge_worker.progress import Progress
 from loadtest.bench_generator_precision import require_reference
@@ -48,8 +48,14 @@ def _write_model(directory: Path, target: ModelTarget, *, required_files: bool =
             tokenizer="tokenizer.json",
             context_length=512,
             created_at="2026-01-01T00:00:00+00:00",
+            build=_recipe(target.kind) if required_files else None,
         ),
     )
+
+
+def _recipe(kind: ModelKind) -> manifest.BuildInfo | None:
+    arguments = model_store.REQUIRED_BUILD.get(kind)
+    return None if arguments is None else manifest.BuildInfo(tools={}, arguments=arguments)
 
 
 @pytest.fixture
@@ -228,11 +234,14 @@ def test_install_replaces_the_old_model_and_leaves_no_staging_behind(tmp_path: P
     assert not (store / model_store.STAGING_DIR).exists()
 
 
-def test_a_store_prepared_before_the_static_table_existed_is_prepared_again(tmp_path: Path) -> None:
+def test_a_store_prepared_by_an_older_recipe_is_prepared_again(tmp_path: Path) -> None:
     store = tmp_path / "store"
     target = ModelTarget("all-minilm-l6-v2", "embedder", "int8")
     directory = store / target.relative_dir
     directory.mkdir(parents=True)
     _write_model(directory, target, required_files=False)
     found = model_store.problems(store, target)
-    assert found == [f"{directory}/static.npy: not prepared (the store predates it)"]
+    assert found == [
+        f"{directory}/static.npy: not prepared (the store predates it)",
+        f"{directory}: built by another recipe (none)",
+    ]

@@ -104,7 +104,7 @@ def test_a_changed_pin_runs_the_recipe_again_over_the_environment(
     settings = _settings(tmp_path, pins)
     _ensure(settings, FakeRunner())
     weights = pins / "weights.txt"
-    weights.write_text(weights.read_text().replace("==1.0.0", "==1.0.1"), encoding="utf-8")
+    weights.write_text(weights.read_text().replace("==0.1.0", "==0.1.1"), encoding="utf-8")
     assert prepare_env.state(settings) == "stale"
     runner = FakeRunner()
     said = _ensure(settings, runner)
