@@ -16,6 +16,9 @@ No torch or transformers on this path.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -122,11 +125,21 @@ class BatchingEmbedder:
     runs at once would only contend for the same cores.
     """
 
-    def __init__(self, embedder: Embedder, *, max_batch: int = 32) -> None:
+    def __init__(
+        self, embedder: Embedder, *, max_batch: int = 32, niceness: int | None = None
+    ) -> None:
+        """`niceness`: run the model's thread at this (lower) priority, for a process whose
+        event loop shares the cores and must win them (the router's cache)."""
         self._embedder = embedder
         self._max_batch = max_batch
         self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="embedder",
+            initializer=None
+            if niceness is None
+            else functools.partial(lower_own_priority, niceness),
+        )
         self._draining: asyncio.Task[None] | None = None
         self.batches = 0  # runs of the model, for tests and metrics
         self._not_started = 0  # texts submitted whose batch has not started
@@ -185,6 +198,16 @@ class BatchingEmbedder:
 
 
 _T = TypeVar("_T")
+
+
+def lower_priority(thread_id: int, niceness: int) -> None:
+    """Run a thread of this process at a lower priority (on Linux `setpriority` takes a thread's
+    native id for its process id, and sets that thread alone)."""
+    os.setpriority(os.PRIO_PROCESS, thread_id, niceness)
+
+
+def lower_own_priority(niceness: int) -> None:
+    lower_priority(threading.get_native_id(), niceness)
 
 
 def similar_lengths(items: Sequence[tuple[str, _T]], max_batch: int) -> list[list[tuple[str, _T]]]:

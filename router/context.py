@@ -64,7 +64,8 @@ class Decision:
     cache_age_s: float | None = None
     cache_similarity: float | None = None  # a semantic hit's cosine similarity
     cache_verifier: str = ""  # a semantic hit's verifier and its decision (`content; agree`)
-    # How the semantic tier looked the question up: `prefilter`, `busy`, `embedded`, `empty`.
+    # How the semantic tier looked the question up: `prefilter`, `busy`, `late`, `embedded`,
+    # `empty`.
     cache_lookup: str = ""
     # The privacy stage's action and the PII kinds found (`redact; pii=email,cpf`), never values.
     privacy: str = ""

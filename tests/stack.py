@@ -160,7 +160,9 @@ def node_config(
     config: dict[str, Any] = {
         "auth": {"api_keys": [API_KEY]},
         "admin": {"token_env": ADMIN_TOKEN_ENV},
-        "cache": {"enabled": False},  # on where a test is about the cache
+        # On where a test is about the cache; a semantic look-up waits for its embedding however
+        # loaded the machine is (the bound itself is tested in tests/cache/test_miss_path.py).
+        "cache": {"enabled": False, "embedding_wait_ms": 60_000},
         "health": {"probe_interval_s": 0.2, "probe_timeout_s": 0.5},
         "routing": {"connect_timeout_s": 0.5, "first_byte_timeout_s": 2, "deadline_s": 10},
         "endpoints": [

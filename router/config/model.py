@@ -245,6 +245,9 @@ class CacheSettings(Strict):
     # Questions waiting for the embedder past which a look-up answers "miss" rather than wait
     # behind them; answers are embedded for the index only below half of it (docs/cache.md).
     embedder_max_waiting: int = Field(8, gt=0)
+    # How long a semantic look-up waits for its question's embedding before the request goes
+    # on as a miss (its embedding is dropped); docs/cache.md, "The miss path".
+    embedding_wait_ms: float = Field(20.0, gt=0)
     shared: SharedCacheSettings = SharedCacheSettings()
 
 

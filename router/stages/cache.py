@@ -84,6 +84,7 @@ class CacheStage:
             prefilter_cut=settings.prefilter_cut,
         )
         self._max_waiting = settings.embedder_max_waiting
+        self._embedding_wait_s = settings.embedding_wait_ms / 1000
         self._default_threshold = settings.similarity_threshold
         self._semantic_default = settings.semantic_default
         self.exact = ExactCache(
@@ -135,11 +136,17 @@ class CacheStage:
         verifier = target.verifier if target is not None else self.semantic.verifier
         if embedder is not None and question and directive != "no-cache":
             lookup = self._lookup(scope.partition, question, verifier, embedder)
-            self.lookups[lookup] += 1
-            ctx.decision.cache_lookup = lookup
             if lookup == "embedded":
                 # Embedded once: for the semantic lookup now, and to store the answer under it.
-                (ctx.cache_vector,) = await embedder.embed([question])
+                # A look-up waits `embedding_wait_ms` at most, then the request goes on.
+                try:
+                    async with asyncio.timeout(self._embedding_wait_s):
+                        (ctx.cache_vector,) = await embedder.embed([question])
+                except TimeoutError:
+                    lookup = "late"
+            self.lookups[lookup] += 1
+            ctx.decision.cache_lookup = lookup
+            if ctx.cache_vector is not None:
                 threshold = (
                     target.threshold
                     if target is not None
@@ -174,7 +181,8 @@ class CacheStage:
         """How the semantic tier looks a question up: `empty` (nothing stored in its partition),
         `prefilter` (no stored question is near enough to be a hit: a miss without the
         transformer), `busy` (the embedder has `embedder_max_waiting` questions waiting: a miss
-        rather than a wait behind them) or `embedded` (embed and search)."""
+        rather than a wait behind them) or `embedded` (embed and search; `late` when the
+        embedding took longer than `embedding_wait_ms`: a miss)."""
         if not self.semantic.has_partition(partition):
             return "empty"
         if not self.semantic.needs_embedding(partition, question, verifier):

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from opentelemetry.trace import INVALID_SPAN
 from router.clock import FakeClock
 from router.config.model import CacheSettings
 from router.context import RequestContext
+from router.embeddings import EMBEDDER_NICENESS, RouterEmbedder
 from router.policy.model import TenantPolicy
 from router.stages.cache import CacheStage
 from router.state import STATE
@@ -80,6 +84,17 @@ class BusyEmbedder:
         return np.full(384, 1 / np.sqrt(384), dtype=np.float32)
 
 
+def _policy() -> TenantPolicy:
+    return TenantPolicy.model_validate(
+        {
+            "tenant": "acme",
+            "api_keys": ["sha256:" + "0" * 64],
+            "models": [{"alias": "m"}],
+            "cache": {"semantic": True},
+        }
+    )
+
+
 def _context(question: str, policy: TenantPolicy) -> RequestContext:
     body = orjson.dumps(_asking(question) | {"model": "m"})
     return RequestContext(
@@ -95,14 +110,7 @@ def _context(question: str, policy: TenantPolicy) -> RequestContext:
 
 @pytest.mark.asyncio
 async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embedded() -> None:
-    policy = TenantPolicy.model_validate(
-        {
-            "tenant": "acme",
-            "api_keys": ["sha256:" + "0" * 64],
-            "models": [{"alias": "m"}],
-            "cache": {"semantic": True},
-        }
-    )
+    policy = _policy()
     embedder = BusyEmbedder()
     stage = CacheStage(CacheSettings(embedder_max_waiting=8), FakeClock(), embedder)  # type: ignore[arg-type]
     first = _context("What is the capital of France?", policy)
@@ -120,3 +128,44 @@ async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embe
     assert await stage(again) is None
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "busy")
     assert embedder.batches == 0 and stage.lookups["busy"] == 1
+
+
+class SlowEmbedder(BusyEmbedder):
+    """Nothing waiting, but each embedding outlasts the look-up's wait."""
+
+    waiting = 0
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        await asyncio.sleep(1.0)
+        return await super().embed(texts)
+
+
+@pytest.mark.asyncio
+async def test_a_lookup_waits_for_its_embedding_no_longer_than_the_bound() -> None:
+    policy = _policy()
+    embedder = SlowEmbedder()
+    settings = CacheSettings(embedding_wait_ms=10)
+    stage = CacheStage(settings, FakeClock(), embedder)  # type: ignore[arg-type]
+    vector = embedder.static_vector("")
+    first = _context("What is the capital of France?", policy)
+    assert await stage(first) is None and first.cache_scope is not None
+    stage.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
+    again = _context("Tell me the capital of France.", policy)
+    assert await asyncio.wait_for(stage(again), 0.5) is None  # not the embedder's second
+    assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "late")
+    assert stage.lookups["late"] == 1
+
+
+@pytest.mark.asyncio
+async def test_the_routers_embedder_runs_below_the_event_loops_priority() -> None:
+    embedder = RouterEmbedder(None)
+    await embedder.start()
+    try:
+        await embedder.embed(["What is the capital of France?"])
+        batching = [t.native_id for t in threading.enumerate() if t.name.startswith("embedder")]
+        assert batching and all(
+            os.getpriority(os.PRIO_PROCESS, tid) == EMBEDDER_NICENESS for tid in batching if tid
+        )
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0
+    finally:
+        await embedder.close()
