@@ -36,14 +36,8 @@ class RouterEmbedder:
         # no more threads than the cores this process may run on (two threads on one core took
         # twice as long, loadtest/bench_cache_hits.py pinned).
         threads = max(1, min(2, len(os.sched_getaffinity(0))))
-        opening = functools.partial(Embedder.open, directory, threads=threads, spin=False)
-        before = _threads()
+        opening = functools.partial(_open_below_the_loop, directory, threads)
         embedder = await asyncio.to_thread(opening)
-        # onnxruntime's own threads (intra-op, started with the session) and the batching
-        # thread run below the event loop's priority: on a busy core the loop wins, the
-        # embedder gets what is left, and a look-up that cannot wait answers "miss".
-        for thread_id in _threads() - before:
-            lower_priority(thread_id, EMBEDDER_NICENESS)
         # The static table was checked with the model's other files (its manifest lists it).
         tokenizer = directory / "tokenizer.json"
         self._static = await asyncio.to_thread(StaticEmbedder, directory / STATIC_FILE, tokenizer)
@@ -83,3 +77,15 @@ class RouterEmbedder:
 def _threads() -> set[int]:
     """The native ids of this process's threads (Linux)."""
     return {int(task) for task in os.listdir("/proc/self/task")}
+
+
+def _open_below_the_loop(directory: Path, threads: int) -> Embedder:
+    """The embedder, its onnxruntime threads (intra-op, started with the session) run below the
+    event loop's priority, as its batching thread does: on a busy core the loop wins, the
+    embedder gets what is left, and a look-up that cannot wait answers "miss". The threads are
+    told apart as those that appear while the session opens, in this thread (so not this one)."""
+    before = _threads()
+    embedder = Embedder.open(directory, threads=threads, spin=False)
+    for thread_id in _threads() - before:
+        lower_priority(thread_id, EMBEDDER_NICENESS)
+    return embedder

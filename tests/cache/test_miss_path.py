@@ -167,5 +167,10 @@ async def test_the_routers_embedder_runs_below_the_event_loops_priority() -> Non
             os.getpriority(os.PRIO_PROCESS, tid) == EMBEDDER_NICENESS for tid in batching if tid
         )
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0
+        # The default executor's thread, which opened the session, keeps its priority.
+        own = await asyncio.to_thread(
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+        assert own == 0
     finally:
         await embedder.close()
