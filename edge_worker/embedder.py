@@ -16,6 +16,7 @@ No torch or transformers on this path.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 import threading
@@ -133,6 +134,10 @@ class BatchingEmbedder:
         self._embedder = embedder
         self._max_batch = max_batch
         self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
+        # Texts that may wait (`background`): one at a time, only when nothing else waits.
+        self._background: collections.deque[tuple[str, asyncio.Future[Vectors]]] = (
+            collections.deque()
+        )
         self._executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="embedder",
@@ -144,12 +149,17 @@ class BatchingEmbedder:
         self.batches = 0  # runs of the model, for tests and metrics
         self._not_started = 0  # texts submitted whose batch has not started
 
-    async def embed(self, texts: Sequence[str]) -> Vectors:
-        """Unit vectors for `texts`, in order (they may share a batch with other callers')."""
+    async def embed(self, texts: Sequence[str], *, background: bool = False) -> Vectors:
+        """Unit vectors for `texts`, in order (they may share a batch with other callers').
+        `background`: the texts run one at a time and only while no other text waits, so a
+        caller that cannot wait is never queued behind more than one of them."""
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in texts]
-        self._pending.extend(zip(texts, futures, strict=True))
-        self._not_started += len(texts)
+        if background:
+            self._background.extend(zip(texts, futures, strict=True))
+        else:
+            self._pending.extend(zip(texts, futures, strict=True))
+            self._not_started += len(texts)
         if self._draining is None or self._draining.done():
             self._draining = loop.create_task(self._drain())
         rows = await asyncio.gather(*futures)
@@ -157,12 +167,23 @@ class BatchingEmbedder:
 
     @property
     def waiting(self) -> int:
-        """Texts submitted whose batch has not started (queued behind the running one)."""
+        """Texts submitted whose batch has not started (queued behind the running one), but
+        those in the background."""
         return self._not_started
+
+    @property
+    def in_background(self) -> int:
+        """Background texts not yet run."""
+        return len(self._background)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._pending:
+        while self._pending or self._background:
+            if not self._pending:
+                text, future = self._background.popleft()
+                if not future.done():
+                    await self._run(loop, [(text, future)], counted=False)
+                continue
             # Everything waiting now runs before anything that arrives meanwhile (no text waits
             # behind later ones), in batches of similar lengths: a batch is padded to its longest
             # text, so one long text would make every short one in its batch as slow as itself.
@@ -173,9 +194,14 @@ class BatchingEmbedder:
                 await self._run(loop, batch)
 
     async def _run(
-        self, loop: asyncio.AbstractEventLoop, batch: Sequence[tuple[str, asyncio.Future[Vectors]]]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: Sequence[tuple[str, asyncio.Future[Vectors]]],
+        *,
+        counted: bool = True,
     ) -> None:
-        self._not_started -= len(batch)
+        if counted:
+            self._not_started -= len(batch)
         try:
             vectors = await loop.run_in_executor(
                 self._executor, self._embedder.embed, [text for text, _ in batch]

@@ -43,10 +43,11 @@ class RouterEmbedder:
         self._static = await asyncio.to_thread(StaticEmbedder, directory / STATIC_FILE, tokenizer)
         self._batching = BatchingEmbedder(embedder, niceness=EMBEDDER_NICENESS)
 
-    async def embed(self, texts: Sequence[str]) -> Vectors:
+    async def embed(self, texts: Sequence[str], *, background: bool = False) -> Vectors:
+        """`background`: texts that may wait (`BatchingEmbedder.embed`)."""
         if self._batching is None:
             raise RuntimeError("the embedder is not loaded (the app has not started)")
-        return await self._batching.embed(texts)
+        return await self._batching.embed(texts, background=background)
 
     def static_vector(self, text: str) -> Vectors:
         """The text's static vector (`edge_worker.static_embedding`), on the caller's thread:
@@ -60,6 +61,11 @@ class RouterEmbedder:
     def waiting(self) -> int:
         """Texts waiting for the model (not yet in a running batch)."""
         return 0 if self._batching is None else self._batching.waiting
+
+    @property
+    def in_background(self) -> int:
+        """Background texts not yet run."""
+        return 0 if self._batching is None else self._batching.in_background
 
     @property
     def loaded(self) -> bool:

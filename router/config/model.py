@@ -243,11 +243,14 @@ class CacheSettings(Strict):
     # every question to the embedder. Calibrated to keep 99% of hits (docs/cache.md).
     prefilter_cut: float = Field(0.64, ge=-1, le=1)
     # Questions waiting for the embedder past which a look-up answers "miss" rather than wait
-    # behind them; answers are embedded for the index only below half of it (docs/cache.md).
+    # behind them (docs/cache.md).
     embedder_max_waiting: int = Field(8, gt=0)
     # How long a semantic look-up waits for its question's embedding before the request goes
     # on as a miss (its embedding is dropped); docs/cache.md, "The miss path".
     embedding_wait_ms: float = Field(20.0, gt=0)
+    # Stored answers whose question waits to be embedded for the semantic index (in the
+    # embedder's background, after look-ups); past it an answer is stored exact-only.
+    index_backlog: int = Field(1024, gt=0)
     shared: SharedCacheSettings = SharedCacheSettings()
 
 

@@ -85,6 +85,7 @@ class CacheStage:
         )
         self._max_waiting = settings.embedder_max_waiting
         self._embedding_wait_s = settings.embedding_wait_ms / 1000
+        self._index_backlog = settings.index_backlog
         self._default_threshold = settings.similarity_threshold
         self._semantic_default = settings.semantic_default
         self.exact = ExactCache(
@@ -193,9 +194,9 @@ class CacheStage:
 
     def record(self, ctx: RequestContext) -> None:
         """Store the complete answer of a miss (called when the request ends). A question that
-        was not embedded for its lookup is embedded now, after its answer went out, unless the
-        embedder is past half its queue: lookups come first, and the entry then stays an exact
-        one (counted in `unindexed`)."""
+        was not embedded for its lookup is embedded now, after its answer went out, in the
+        embedder's background (look-ups first); past `index_backlog` such questions waiting, the
+        entry stays an exact one (counted in `unindexed`)."""
         scope, body = ctx.cache_scope, ctx.cache_answer
         if scope is not None and body is not None:
             body = cacheable_answer(body, ctx.pii)
@@ -205,7 +206,7 @@ class CacheStage:
         question, vector = scope.last_user_message, ctx.cache_vector
         embed_later = vector is None and ctx.cache_embed_later and self._embedder is not None
         if embed_later and self._embedder is not None:
-            embed_later = self._embedder.waiting < self._max_waiting // 2
+            embed_later = self._embedder.in_background < self._index_backlog
             self.unindexed += not embed_later
         answer = CachedAnswer(
             body,
@@ -220,7 +221,9 @@ class CacheStage:
         if not self._keep(entry):
             return
         if embed_later and self._embedder is not None:
-            pending = asyncio.get_running_loop().create_task(self._embedder.embed([question]))
+            pending = asyncio.get_running_loop().create_task(
+                self._embedder.embed([question], background=True)
+            )
             task = asyncio.get_running_loop().create_task(self._index_later(entry, pending))
             self._indexing.add(task)
             task.add_done_callback(self._indexing.discard)

@@ -74,9 +74,10 @@ class BusyEmbedder:
     """An embedder with more questions waiting than the cache will queue behind."""
 
     waiting = 100
+    in_background = 10_000  # and past the index's backlog
     batches = 0
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
         self.batches += 1
         return np.full((len(texts), 384), 1 / np.sqrt(384), dtype=np.float32)
 
@@ -135,9 +136,9 @@ class SlowEmbedder(BusyEmbedder):
 
     waiting = 0
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
         await asyncio.sleep(1.0)
-        return await super().embed(texts)
+        return await super().embed(texts, background=background)
 
 
 @pytest.mark.asyncio

@@ -37,13 +37,14 @@ ONE_VECTOR = np.full((1, 384), 1 / np.sqrt(384), dtype=np.float32)
 class SameVectorEmbedder:
     """Every text embeds to the same unit vector: cosine similarity 1 between any two."""
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+    async def embed(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
         return np.repeat(ONE_VECTOR, len(texts), axis=0)
 
     def static_vector(self, text: str) -> np.ndarray:
         return ONE_VECTOR[0]
 
     waiting = 0  # never busy
+    in_background = 0
 
 
 def _policy(tenant: str) -> TenantPolicy:

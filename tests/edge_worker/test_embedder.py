@@ -100,3 +100,26 @@ async def test_a_long_text_does_not_share_a_batch_with_short_ones(embedder: Embe
     direct = embedder.embed(texts)
     assert np.all(np.sum(np.concatenate(rows) * direct, axis=1) > 0.9999)
     assert batching.batches >= 2  # the long text ran apart from the short ones
+
+
+@pytest.mark.asyncio
+async def test_background_texts_run_one_at_a_time_after_every_waiting_text(
+    embedder: Embedder,
+) -> None:
+    batching = BatchingEmbedder(embedder, max_batch=16)
+    finished: list[str] = []
+
+    async def embed(name: str, *, background: bool) -> None:
+        await batching.embed([f"question {name}"], background=background)
+        finished.append(name)
+
+    try:
+        later = [asyncio.create_task(embed(f"b{i}", background=True)) for i in range(3)]
+        now = [asyncio.create_task(embed(f"f{i}", background=False)) for i in range(2)]
+        await asyncio.sleep(0)
+        assert (batching.waiting, batching.in_background) == (2, 3)
+        await asyncio.gather(*later, *now)
+    finally:
+        batching.close()
+    assert finished[:2] == ["f0", "f1"] and sorted(finished[2:]) == ["b0", "b1", "b2"]
+    assert batching.batches == 1 + 3  # the two waiting texts together, the others alone
