@@ -222,7 +222,7 @@ def _build(
 
 def _distil_static(built: Path) -> None:
     """The static table beside the model (`edge_worker.static_embedding`), run on this
-    environment's onnxruntime: about 15 s on two cores."""
+    environment's onnxruntime: 6 to 45 s on two cores, as busy as they are."""
     # Imported here, as the smoke check is: onnxruntime loads only when an embedder is built.
     from edge_worker import static_embedding
     from edge_worker.embedder import Embedder

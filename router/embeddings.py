@@ -51,7 +51,7 @@ class RouterEmbedder:
 
     def static_vector(self, text: str) -> Vectors:
         """The text's static vector (`edge_worker.static_embedding`), on the caller's thread:
-        about 50 µs, no model run."""
+        about 100 µs, no model run."""
         if self._static is None:
             raise RuntimeError("the embedder is not loaded (the app has not started)")
         vector: Vectors = self._static.embed([text])[0]
