@@ -48,7 +48,6 @@ import os
 import resource
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -72,7 +71,7 @@ from loadtest.bench_cpu import CpuAccount
 from loadtest.bench_datasets import GPTCACHE_PARAPHRASES
 from loadtest.bench_machine import git_commit, machine_state
 from loadtest.bench_models import EMBEDDER_MODEL, require_models
-from loadtest.bench_processes import Processes
+from loadtest.bench_processes import Processes, run_interruptibly
 from loadtest.loadgen_stats import percentile
 
 # The targets, p99 end to end at the router (ms).
@@ -444,15 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     require_models("bench_cache_hits", settings.store, [EMBEDDER_MODEL])
 
-    def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        report = run(settings)
-    except KeyboardInterrupt:
-        print("[bench] interrupted; all subprocesses stopped", file=sys.stderr)
+    report = run_interruptibly(lambda: run(settings))
+    if report is None:
         return 130
     if settings.out:
         settings.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -38,7 +38,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -69,7 +68,7 @@ from loadtest.bench_cpu import CpuAccount
 from loadtest.bench_datasets import GPTCACHE_PARAPHRASES, PAWS_WIKI_TEST
 from loadtest.bench_machine import git_commit, machine_state
 from loadtest.bench_models import EMBEDDER_MODEL, require_models
-from loadtest.bench_processes import Processes, wait_ready
+from loadtest.bench_processes import Processes, run_interruptibly, wait_ready
 from loadtest.bench_settings import LOOPBACK, REPO_ROOT
 from loadtest.cache_workload import Mix, Question, load_sources, max_requests, workload
 from loadtest.doc_section import write_section
@@ -523,15 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     require_models("bench_cache_workload", settings.store, [EMBEDDER_MODEL])
 
-    def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        report = run(settings)
-    except KeyboardInterrupt:
-        print("[bench] interrupted; all subprocesses stopped", file=sys.stderr)
+    report = run_interruptibly(lambda: run(settings))
+    if report is None:
         return 130
     if settings.out:
         settings.out.write_text(json.dumps(report, indent=2) + "\n")

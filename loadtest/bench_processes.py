@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from loadtest.bench_settings import LOOPBACK, REPO_ROOT
 
@@ -120,3 +121,23 @@ def wait_ready(
     raise RuntimeError(
         f"{name} not ready at {url} after {timeout_s} s:\n{processes.log_tail(name)}"
     )
+
+
+_Report = TypeVar("_Report")
+
+
+def run_interruptibly(run: Callable[[], _Report]) -> _Report | None:
+    """A benchmark's run, with SIGTERM turned into an exit and Ctrl-C into KeyboardInterrupt (so
+    that the run's `finally` blocks stop its subprocesses); None when it was interrupted."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    # Explicit, because a shell starting us in the background sets SIGINT to "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("[bench] interrupted; all subprocesses stopped", file=sys.stderr)
+        return None

@@ -32,7 +32,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -43,7 +42,7 @@ from typing import Any
 from loadtest.bench_ceiling import search_ceiling
 from loadtest.bench_cpu import CpuAccount
 from loadtest.bench_machine import machine_state
-from loadtest.bench_processes import Processes
+from loadtest.bench_processes import Processes, run_interruptibly
 from loadtest.bench_report import markdown_report
 from loadtest.bench_settings import KINDS, LOOPBACK, BenchSettings
 from loadtest.bench_targets import start_targets
@@ -162,16 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     command = shlex.join(sys.orig_argv if argv is None else [sys.executable, *argv])
 
-    def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    # Explicit, because a shell starting us in the background sets SIGINT to "ignore".
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        report = run(settings, command)
-    except KeyboardInterrupt:
-        print("[bench] interrupted; all subprocesses stopped", file=sys.stderr)
+    report = run_interruptibly(lambda: run(settings, command))
+    if report is None:
         return 130
     text = json.dumps(report, indent=2)
     if settings.out:
