@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from aiohttp.test_utils import make_mocked_request
-from opentelemetry.trace import INVALID_SPAN
 
 from router.clock import FakeClock
 from router.config.model import CacheSettings
@@ -23,9 +21,9 @@ from router.embeddings import EMBEDDER_NICENESS, RouterEmbedder
 from router.policy.model import TenantPolicy
 from router.stages.cache import CacheStage
 from router.state import STATE
-from router.wire.requests import Operation, parse_request
 from router.wire.usage import Usage
 from tests.cache.cache_stack import QUESTION, write_tenants
+from tests.request_context import chat_context
 from tests.stack import running_stack
 
 
@@ -98,15 +96,7 @@ def _policy() -> TenantPolicy:
 
 def _context(question: str, policy: TenantPolicy) -> RequestContext:
     body = orjson.dumps(_asking(question) | {"model": "m"})
-    return RequestContext(
-        request=make_mocked_request("POST", "/v1/chat/completions"),
-        parsed=parse_request(Operation.CHAT, body),
-        span=INVALID_SPAN,
-        started_s=0.0,
-        deadline_s=60.0,
-        tenant="acme",
-        policy=policy,
-    )
+    return chat_context(body, tenant="acme", policy=policy)
 
 
 @pytest.mark.asyncio

@@ -18,18 +18,16 @@ from typing import Any
 import numpy as np
 import orjson
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.trace import INVALID_SPAN
 
 from router.clock import FakeClock
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.policy.model import TenantPolicy
 from router.stages.cache import CacheStage
-from router.wire.requests import Operation, parse_request
 from router.wire.usage import Usage
+from tests.request_context import chat_context
 
 ONE_VECTOR = np.full((1, 384), 1 / np.sqrt(384), dtype=np.float32)
 
@@ -104,15 +102,7 @@ def _body(request: dict[str, Any]) -> dict[str, Any]:
 
 def _context(request: dict[str, Any]) -> RequestContext:
     raw = orjson.dumps(_body(request))
-    return RequestContext(
-        request=make_mocked_request("POST", "/v1/chat/completions"),
-        parsed=parse_request(Operation.CHAT, raw),
-        span=INVALID_SPAN,
-        started_s=0.0,
-        deadline_s=60.0,
-        tenant=request["tenant"],
-        policy=POLICIES[request["tenant"]],
-    )
+    return chat_context(raw, tenant=request["tenant"], policy=POLICIES[request["tenant"]])
 
 
 async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tuple[str, bytes]:

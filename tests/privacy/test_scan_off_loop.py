@@ -12,14 +12,13 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import pytest
-from aiohttp.test_utils import make_mocked_request
-from opentelemetry.trace import INVALID_SPAN
 
 from router.context import RequestContext
 from router.privacy.request_redaction import RedactedRequest, redact_request
 from router.stages.privacy import SCAN_ON_LOOP_MAX_BYTES, PrivacyStage
 from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
 from router.wire.requests import Operation, ParsedRequest, parse_request
+from tests.request_context import chat_context
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,13 +26,7 @@ R = TypeVar("R")
 
 def _context(text: str) -> RequestContext:
     raw = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": text}]})
-    return RequestContext(
-        request=make_mocked_request("POST", "/v1/chat/completions"),
-        parsed=parse_request(Operation.CHAT, raw),
-        span=INVALID_SPAN,
-        started_s=0.0,
-        deadline_s=60.0,
-    )
+    return chat_context(raw)
 
 
 class _RecordingScan:
