@@ -1,7 +1,8 @@
 """Benchmark: end-to-end latency of answers served from the router's answer cache (issue 5).
 
     .venv/bin/python -m loadtest.bench_cache_hits [--samples 5000] [--embedding-samples 1000] \\
-        [--concurrency 1,8] [--store DIR] [--no-pin] [--out results.json]
+        [--concurrency 1,8] [--store DIR] [--no-pin] [--semantic-embedder static] \\
+        [--out results.json]
 
 Needs the embedder (all-minilm-l6-v2/int8) in the model store: `--store`, else EDGE_WORKER_STORE,
 else the default, which `make models` prepares; without it the run stops with one line saying so,
@@ -94,6 +95,7 @@ class Settings:
     quiet_wait_s: float
     out: Path | None
     keep_logs: bool
+    semantic_embedder: str
 
     @property
     def pinned_cpus(self) -> tuple[int | None, int | None]:
@@ -383,6 +385,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     add("--questions", type=int, default=200, help="distinct questions stored at warm-up")
     add("--store", type=Path, help="the model store holding the embedder")
     add("--no-pin", dest="pin", action="store_false", help="do not pin processes to cores")
+    add(
+        "--semantic-embedder",
+        choices=("transformer", "static"),
+        default="transformer",
+        help="the tenant's cache.semantic_embedder",
+    )
     add("--router-cpu", type=int, default=0, help="core of the router")
     add("--load-cpu", type=int, default=1, help="core of this client and the mock cloud")
     add(
@@ -410,7 +418,8 @@ def run(settings: Settings) -> dict[str, Any]:
         os.sched_setaffinity(0, {settings.load_cpu})
     processes = Processes(Path(tempfile.mkdtemp(prefix="bench_cache_hits_")))
     try:
-        port = start_stack(processes, settings.store, *settings.pinned_cpus)
+        embedder = {"semantic_embedder": settings.semantic_embedder}
+        port = start_stack(processes, settings.store, *settings.pinned_cpus, embedder)
         cpus = (settings.router_cpu, settings.load_cpu) if settings.pin else all_cpus
         account = CpuAccount(processes, settings.load_cpu, cpus)
         prepared, results = uvloop.run(run_series(port, settings, account, processes))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,8 +33,14 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def write_configs(work: Path, ports: Sequence[int], store: Path | None) -> None:
-    """The mock cloud's settings, the router's node config and the tenant's policy, as files."""
+def write_configs(
+    work: Path,
+    ports: Sequence[int],
+    store: Path | None,
+    tenant_cache: Mapping[str, Any] | None = None,
+) -> None:
+    """The mock cloud's settings, the router's node config and the tenant's policy (its `cache`
+    section `{enabled: true}` and `tenant_cache`), as files."""
     mock_port, control_port, router_port = ports
     # Zero RTT, zero TTFT and unbounded token speed: a miss costs only the simulator's own work.
     region = {
@@ -70,7 +76,7 @@ def write_configs(work: Path, ports: Sequence[int], store: Path | None) -> None:
         "tenant": TENANT,
         "api_keys": [f"sha256:{key_hash}"],
         "models": [{"alias": MODEL}],
-        "cache": {"enabled": True},
+        "cache": {"enabled": True, **(tenant_cache or {})},
     }
     (work / "policies").mkdir()
     _write_yaml(work / "policies" / f"{TENANT}.yaml", policy)
@@ -81,13 +87,17 @@ def _write_yaml(path: Path, document: dict[str, Any]) -> None:
 
 
 def start_stack(
-    processes: Processes, store: Path | None, router_cpu: int | None, load_cpu: int | None
+    processes: Processes,
+    store: Path | None,
+    router_cpu: int | None,
+    load_cpu: int | None,
+    tenant_cache: Mapping[str, Any] | None = None,
 ) -> int:
     """Start the mock cloud (on `load_cpu`) and the router (on `router_cpu`), their configs in
     the processes' log directory; the router's port."""
     work = processes.log_dir
     mock_port, control_port, router_port = free_ports(3)
-    write_configs(work, (mock_port, control_port, router_port), store)
+    write_configs(work, (mock_port, control_port, router_port), store, tenant_cache)
     node = work / "node.yaml"
     python = sys.executable
     mock_argv = [python, "-m", "loadtest.mock_cloud", "--config", str(work / "mock_cloud.yaml")]

@@ -5,8 +5,9 @@
 - `router.cache.wrong_hit_reports` {reporter}: reported wrong hits whose entry was found and
   purged, by `client` (the tenant's own key) or `operator` (the admin token);
 - `router.cache.semantic.lookups` {lookup}: semantic look-ups by how they were decided, `empty`,
-  `prefilter`, `busy`, `late` or `embedded`; `router.cache.semantic.unindexed`: stored answers
-  left out of the semantic index because the embedder was busy;
+  `prefilter`, `busy`, `late`, `embedded` or `static` (the tenant's static embedder);
+  `router.cache.semantic.unindexed`: stored answers left out of the semantic index because the
+  embedder was busy;
 - `router.cache.entries`, `router.cache.bytes`: what the exact tier holds (bytes include the
   semantic index's vectors); `router.cache.semantic.vectors`: what the index holds;
 - with the shared tier: `router.cache.shared.entries` {direction}: entries `published` to Redis,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 
 VERDICTS = ("hit-exact", "hit-semantic", "miss", "bypass")
-LOOKUPS = ("empty", "prefilter", "busy", "late", "embedded")
+LOOKUPS = ("empty", "prefilter", "busy", "late", "embedded", "static")
 
 
 def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
@@ -94,7 +95,8 @@ def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
         description="Semantic look-ups by how they were decided: empty (nothing stored in the "
         "partition), prefilter (a miss without the transformer), busy (the embedder past its "
         "queue: a miss rather than a wait), late (the embedding outlasted "
-        "cache.embedding_wait_ms: a miss), embedded.",
+        "cache.embedding_wait_ms: a miss), embedded, static (searched with the static "
+        "embedding, the tenant's semantic_embedder).",
     )
 
     def unindexed(_options: CallbackOptions) -> Iterable[Observation]:

@@ -172,6 +172,14 @@ class CachePolicy(Strict):
         description="Cosine similarity a semantic hit needs; unset uses the node's measured "
         "default (docs/cache.md).",
     )
+    semantic_embedder: Literal["transformer", "static"] = Field(
+        "transformer",
+        description="How questions are compared by meaning: `transformer` (all-MiniLM-L6-v2, "
+        "a few milliseconds a question, off the event loop) or `static` (the static embedding "
+        "distilled from it: about 0.1 ms, no model run, a little less precise at the same hit "
+        "rate; docs/cache.md#the-static-embedder). `static` takes a `similarity_threshold`, not a "
+        "`semantic_precision` (the curve is the transformer's).",
+    )
     semantic_precision: float | None = Field(
         None,
         gt=0,
@@ -205,7 +213,13 @@ class CachePolicy(Strict):
     def _reachable_and_alone(cls, target: float | None, info: ValidationInfo) -> float | None:
         if target is None:
             return None
-        # `similarity_threshold` is declared first, so it was validated already.
+        # `similarity_threshold` and `semantic_embedder` are declared first, so they were
+        # validated already.
+        if info.data.get("semantic_embedder") == "static":
+            raise ValueError(
+                "`semantic_precision` is mapped on the transformer's measured curve: with "
+                "`semantic_embedder: static`, set `similarity_threshold` instead"
+            )
         if info.data.get("similarity_threshold") is not None:
             raise ValueError(
                 "set either `semantic_precision` or `similarity_threshold`, not both: the "

@@ -135,8 +135,20 @@ class CacheStage:
         # A precision target was mapped to its verifier and threshold when the policy loaded.
         target = policy.cache.semantic_target
         verifier = target.verifier if target is not None else self.semantic.verifier
+        static = policy.cache.semantic_embedder == "static"
+        if static:
+            # Vectors of two embedders are never compared: the static ones have a partition of
+            # their own (the exact key, and so exact hits, are the same).
+            scope = dataclasses.replace(scope, partition=f"{scope.partition}/static")
+        if embedder is not None and question and static:
+            # The static embedding is the tenant's embedder: computed here, about 0.1 ms, to
+            # search now and to store the answer under.
+            ctx.cache_vector = embedder.static_vector(question)
         if embedder is not None and question and directive != "no-cache":
-            lookup = self._lookup(scope.partition, question, verifier, embedder)
+            if static:
+                lookup = "static" if self.semantic.has_partition(scope.partition) else "empty"
+            else:
+                lookup = self._lookup(scope.partition, question, verifier, embedder)
             if lookup == "embedded":
                 # Embedded once: for the semantic lookup now, and to store the answer under it.
                 # A look-up waits `embedding_wait_ms` at most, then the request goes on.
@@ -147,7 +159,7 @@ class CacheStage:
                     lookup = "late"
             self.lookups[lookup] += 1
             ctx.decision.cache_lookup = lookup
-            if ctx.cache_vector is not None:
+            if ctx.cache_vector is not None and lookup != "empty":
                 threshold = (
                     target.threshold
                     if target is not None

@@ -165,3 +165,45 @@ async def test_the_routers_embedder_runs_below_the_event_loops_priority() -> Non
         assert own == 0
     finally:
         await embedder.close()
+
+
+@pytest.mark.asyncio
+async def test_a_tenant_on_the_static_embedder_is_served_without_the_transformer(
+    tmp_path: Path,
+) -> None:
+    write_tenants(tmp_path, {"acme": "{semantic: true, semantic_embedder: static}"})
+    overrides = {
+        "policies": {"directory": str(tmp_path), "watch": False},
+        "cache": {"enabled": True},
+    }
+    async with running_stack(overrides=overrides) as stack:
+        state = stack.app[STATE]
+        client = stack.client(api_key="sk-acme")
+        batches = state.embedder.batches
+        first = await client.chat.completions.with_raw_response.create(
+            **_asking("What is the capital of France?")
+        )
+        assert first.headers["x-router-cache-lookup"] == "empty"
+        reworded = await client.chat.completions.with_raw_response.create(
+            **_asking("Tell me the capital of France.")
+        )
+        assert reworded.headers["x-router-cache"] == "hit-semantic"
+        assert reworded.headers["x-router-cache-lookup"] == "static"
+        unrelated = await client.chat.completions.with_raw_response.create(
+            **_asking("How do I load a dataset from a CSV file with pandas?")
+        )
+        assert unrelated.headers["x-router-cache"] == "miss"
+        await state.cache.drain()
+        assert state.embedder.batches == batches  # the transformer never ran
+
+
+def test_the_static_embedder_takes_a_threshold_not_a_precision_target() -> None:
+    with pytest.raises(ValueError, match="set `similarity_threshold` instead"):
+        TenantPolicy.model_validate(
+            {
+                "tenant": "acme",
+                "api_keys": ["sha256:" + "0" * 64],
+                "models": [{"alias": "m"}],
+                "cache": {"semantic_embedder": "static", "semantic_precision": 0.9},
+            }
+        )
