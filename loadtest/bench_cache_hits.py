@@ -67,7 +67,7 @@ from loadtest.bench_cache_client import (
     connect,
     problem_of,
 )
-from loadtest.bench_cache_stack import start_stack
+from loadtest.bench_cache_stack import add_semantic_embedder, positive_ints, start_stack
 from loadtest.bench_cpu import CpuAccount
 from loadtest.bench_datasets import GPTCACHE_PARAPHRASES
 from loadtest.bench_machine import git_commit, machine_state
@@ -359,13 +359,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _positive_ints(text: str) -> tuple[int, ...]:
-    values = tuple(int(part) for part in text.split(",") if part.strip())
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("expected positive integers, comma-separated")
-    return values
-
-
 def parse_args(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.bench_cache_hits",
@@ -380,17 +373,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         default=1000,
         help="measured requests per series the router embeds (semantic hit, miss)",
     )
-    add("--concurrency", type=_positive_ints, default=(1, 8), help="comma-separated callers")
+    add("--concurrency", type=positive_ints, default=(1, 8), help="comma-separated callers")
     add("--warmup", type=int, default=200, help="unrecorded requests before each series")
     add("--questions", type=int, default=200, help="distinct questions stored at warm-up")
     add("--store", type=Path, help="the model store holding the embedder")
     add("--no-pin", dest="pin", action="store_false", help="do not pin processes to cores")
-    add(
-        "--semantic-embedder",
-        choices=("transformer", "static"),
-        default="transformer",
-        help="the tenant's cache.semantic_embedder",
-    )
+    add_semantic_embedder(parser, "the tenant's cache.semantic_embedder")
     add("--router-cpu", type=int, default=0, help="core of the router")
     add("--load-cpu", type=int, default=1, help="core of this client and the mock cloud")
     add(

@@ -6,6 +6,7 @@ true}`, otherwise production defaults) and one tenant policy with `cache: {enabl
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import socket
 import sys
@@ -107,3 +108,21 @@ def start_stack(
     router = processes.start("router", router_argv, router_cpu)
     wait_ready(processes, "router", router, f"http://{LOOPBACK}:{router_port}/v1/models", 120.0)
     return router_port
+
+
+def positive_ints(text: str) -> tuple[int, ...]:
+    """A command-line list of positive integers, comma-separated (rates, concurrencies)."""
+    values = tuple(int(part) for part in text.split(",") if part.strip())
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("expected positive integers, comma-separated")
+    return values
+
+
+def add_semantic_embedder(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """`--semantic-embedder`: the benchmark tenant's `cache.semantic_embedder`."""
+    parser.add_argument(
+        "--semantic-embedder",
+        choices=("transformer", "static"),
+        default="transformer",
+        help=help_text,
+    )

@@ -55,7 +55,13 @@ import yaml
 
 from loadtest.bench_cache_client import API_KEY, MODEL
 from loadtest.bench_cache_hits import cpu_seconds, wait_for_quiet
-from loadtest.bench_cache_stack import TENANT, free_ports, write_configs
+from loadtest.bench_cache_stack import (
+    TENANT,
+    add_semantic_embedder,
+    free_ports,
+    positive_ints,
+    write_configs,
+)
 from loadtest.bench_cache_workload_report import (
     BUSY_SHARE_LIMIT,
     ERROR_SHARE_LIMIT,
@@ -439,13 +445,6 @@ async def bench_all(bench: Bench, processes: Processes) -> list[dict[str, Any]]:
     return rows
 
 
-def _positive_ints(text: str) -> tuple[int, ...]:
-    values = tuple(int(part) for part in text.split(",") if part.strip())
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("expected positive integers, comma-separated")
-    return values
-
-
 def parse_args(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.bench_cache_workload",
@@ -453,17 +452,14 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--rates", type=_positive_ints, default=(200, 500, 1000), help="req/s, comma-separated")
+    add("--rates", type=positive_ints, default=(200, 500, 1000), help="req/s, comma-separated")
     add("--duration", dest="duration_s", type=float, default=10.0, help="measured s per run")
     add("--warmup", dest="warmup_s", type=float, default=2.0, help="unmeasured s before it")
     add("--seed", type=int, default=15, help="the workload's seed")
     add("--store", type=Path, help="the model store holding the embedder")
     add("--no-pin", dest="pin", action="store_false", help="do not pin processes to cores")
-    add(
-        "--semantic-embedder",
-        choices=("transformer", "static"),
-        default="transformer",
-        help="the semantic-on tenant's cache.semantic_embedder (static: at threshold 0.85)",
+    add_semantic_embedder(
+        parser, "the semantic-on tenant's cache.semantic_embedder (static: at threshold 0.85)"
     )
     add("--router-cpu", type=int, default=0, help="core of the router")
     add("--load-cpu", type=int, default=1, help="core of this generator and the mock cloud")

@@ -7,6 +7,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from router.state import STATE
 from router.wire.usage import Usage
 from tests.cache.cache_stack import QUESTION, write_tenants
 from tests.request_context import chat_context
-from tests.stack import running_stack
+from tests.stack import Stack, running_stack
 
 
 def _asking(question: str) -> dict[str, Any]:
@@ -34,14 +35,19 @@ def _asking(question: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.asyncio
-async def test_an_unrelated_question_is_a_miss_without_the_transformer(tmp_path: Path) -> None:
-    write_tenants(tmp_path, {"acme": "{semantic: true}"})
+def _stack(policies: Path, cache: str) -> AbstractAsyncContextManager[Stack]:
+    """The stack with the node's cache on and one tenant, `acme`, with that `cache:`."""
+    write_tenants(policies, {"acme": cache})
     overrides = {
-        "policies": {"directory": str(tmp_path), "watch": False},
+        "policies": {"directory": str(policies), "watch": False},
         "cache": {"enabled": True},
     }
-    async with running_stack(overrides=overrides) as stack:
+    return running_stack(overrides=overrides)
+
+
+@pytest.mark.asyncio
+async def test_an_unrelated_question_is_a_miss_without_the_transformer(tmp_path: Path) -> None:
+    async with _stack(tmp_path, "{semantic: true}") as stack:
         state = stack.app[STATE]
         client = stack.client(api_key="sk-acme")
         first = await client.chat.completions.with_raw_response.create(
@@ -171,12 +177,7 @@ async def test_the_routers_embedder_runs_below_the_event_loops_priority() -> Non
 async def test_a_tenant_on_the_static_embedder_is_served_without_the_transformer(
     tmp_path: Path,
 ) -> None:
-    write_tenants(tmp_path, {"acme": "{semantic: true, semantic_embedder: static}"})
-    overrides = {
-        "policies": {"directory": str(tmp_path), "watch": False},
-        "cache": {"enabled": True},
-    }
-    async with running_stack(overrides=overrides) as stack:
+    async with _stack(tmp_path, "{semantic: true, semantic_embedder: static}") as stack:
         state = stack.app[STATE]
         client = stack.client(api_key="sk-acme")
         batches = state.embedder.batches
