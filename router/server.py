@@ -293,8 +293,10 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     watching_lag = asyncio.create_task(lag.run(), name="loop-lag")
     gc_pauses = GcPauses(state.metrics)
     gc_pauses.install()
+    flushing_gc_pauses = asyncio.create_task(gc_pauses.run(), name="gc-pauses")
     async with contextlib.AsyncExitStack() as running:
         running.callback(gc_pauses.remove)
+        running.push_async_callback(_cancel, flushing_gc_pauses)
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
         if state.embedder is not None:

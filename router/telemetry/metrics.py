@@ -8,6 +8,8 @@ anyone. Per-tenant numbers are at `GET /admin/tenants/{id}/usage`, behind the ad
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -25,9 +27,16 @@ class Metrics:
         )
         self._provider = MeterProvider(metric_readers=[self._reader])
         self.meter: Meter = self._provider.get_meter("edge_router")
+        self._before_exposition: list[Callable[[], None]] = []
+
+    def before_exposition(self, hook: Callable[[], None]) -> None:
+        """Call `hook` before each exposition (to record what was buffered)."""
+        self._before_exposition.append(hook)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every instrument's current value."""
+        for hook in self._before_exposition:
+            hook()
         return generate_latest(self._registry)
 
     def shutdown(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import types
 
 import pytest
 
@@ -38,8 +39,32 @@ def test_a_long_pause_is_logged_with_its_generation(caplog: pytest.LogCaptureFix
         pauses("stop", {"generation": 2, "collected": 3})
         pauses("start", {"generation": 0})
         pauses("stop", {"generation": 0, "collected": 0})  # short: not logged
+        assert not caplog.records  # nothing is done inside the collection itself
+        pauses.flush()
     (record,) = caplog.records
     assert "generation-2 garbage collection held the event loop" in record.getMessage()
+
+
+def test_a_collection_only_buffers_its_pause_which_an_exposition_records() -> None:
+    """A collection can start inside an instrument's lock (a scrape allocates while it holds
+    one): recording from the callback there waited on that lock forever. So the callback
+    touches no instrument; the next exposition (or the periodic flush) records the pause."""
+    metrics = Metrics()
+    pauses = GcPauses(metrics)
+    recorded: list[float] = []
+    histogram = pauses._pause
+    pauses._pause = types.SimpleNamespace(  # type: ignore[assignment]
+        record=lambda value, attributes: (
+            recorded.append(value),
+            histogram.record(value, attributes),
+        )
+    )
+    pauses("start", {"generation": 1})
+    pauses("stop", {"generation": 1, "collected": 0})
+    assert recorded == []
+    assert _pause_counts(metrics.exposition().decode()) == {"1": 1.0}
+    assert len(recorded) == 1
+    assert _pause_counts(metrics.exposition().decode()) == {"1": 1.0}  # recorded once
 
 
 def test_start_ups_objects_are_frozen_out_of_the_collectors_reach() -> None:
