@@ -60,6 +60,7 @@ CACHE_HEADER = "x-router-cache"
 ENTRY_HEADER = "x-router-cache-entry"
 REPORTERS = ("client", "operator")
 _DIRECTIVES = frozenset({"", "no-store", "no-cache", "only-if-cached"})
+STATIC_PARTITION = "/static"  # the suffix of a partition of static vectors
 
 
 class CacheStage:
@@ -139,7 +140,7 @@ class CacheStage:
         if static:
             # Vectors of two embedders are never compared: the static ones have a partition of
             # their own (the exact key, and so exact hits, are the same).
-            scope = dataclasses.replace(scope, partition=f"{scope.partition}/static")
+            scope = dataclasses.replace(scope, partition=scope.partition + STATIC_PARTITION)
         if embedder is not None and question and static:
             # The static embedding is the tenant's embedder: computed here, about 0.1 ms, to
             # search now and to store the answer under.
@@ -294,7 +295,11 @@ class CacheStage:
         if not self.exact.put(entry.exact_key, entry.answer):
             return False
         if entry.vector is not None and self._embedder is not None:
-            self.semantic.add(entry.partition, entry.exact_key, entry.question, entry.vector)
+            # A static partition's vectors are static ones: no need to compute them again.
+            static = entry.vector if entry.partition.endswith(STATIC_PARTITION) else None
+            self.semantic.add(
+                entry.partition, entry.exact_key, entry.question, entry.vector, static
+            )
         return True
 
     async def _answer(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from router.cache import semantic
 from router.cache.prefilter import CANDIDATES, could_match
-from router.cache.semantic import SemanticIndex
+from router.cache.semantic import VERIFIED_CANDIDATES, SemanticIndex
 from router.cache.vector_rows import VectorRows
+from router.cache.verifier import Mode, Verdict, verify
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -92,3 +95,20 @@ def test_without_a_static_embedding_every_question_of_a_non_empty_partition_is_e
     index.add("p", "a", "What is the capital of France?", _full(CITY))
     assert index.needs_embedding("p", "What year did the war end?")
     assert not index.needs_embedding("other partition", "What year did the war end?")
+
+
+def test_a_search_checks_a_bounded_number_of_candidates_however_many_are_near(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index = SemanticIndex(graph_min_entries=1000)
+    for number in range(50):  # all at cosine 1, all another number: the guards refuse each
+        index.add("p", f"k{number}", f"What is {number} plus {number}?", _full(CITY))
+    checked: list[str] = []
+
+    def counting(stored: str, question: str, mode: Mode = "guards") -> Verdict:
+        checked.append(stored)
+        return verify(stored, question, mode)
+
+    monkeypatch.setattr(semantic, "verify", counting)
+    assert index.search("p", "What is 99 plus 99?", _full(CITY), 0.9, lambda key: True) is None
+    assert len(checked) == VERIFIED_CANDIDATES
