@@ -131,54 +131,15 @@ class CacheStage:
             hit = self.exact.get(scope.exact_key)
             if hit is not None:
                 return await self._answer(ctx, hit, "hit-exact", scope.exact_key)
-        question = scope.last_user_message
-        embedder = self._embedder if self._semantic_for(policy) else None
-        # A precision target was mapped to its verifier and threshold when the policy loaded.
-        target = policy.cache.semantic_target
-        verifier = target.verifier if target is not None else self.semantic.verifier
-        static = policy.cache.semantic_embedder == "static"
-        if static:
+        if policy.cache.semantic_embedder == "static":
             # Vectors of two embedders are never compared: the static ones have a partition of
             # their own (the exact key, and so exact hits, are the same).
             scope = dataclasses.replace(scope, partition=scope.partition + STATIC_PARTITION)
-        if embedder is not None and question and static:
-            # The static embedding is the tenant's embedder: computed here, about 0.1 ms, to
-            # search now and to store the answer under.
-            ctx.cache_vector = embedder.static_vector(question)
-        if embedder is not None and question and directive != "no-cache":
-            if static:
-                lookup = "static" if self.semantic.has_partition(scope.partition) else "empty"
-            else:
-                lookup = self._lookup(scope.partition, question, verifier, embedder)
-            if lookup == "embedded":
-                # Embedded once: for the semantic lookup now, and to store the answer under it.
-                # A look-up waits `embedding_wait_ms` at most, then the request goes on.
-                try:
-                    async with asyncio.timeout(self._embedding_wait_s):
-                        (ctx.cache_vector,) = await embedder.embed([question])
-                except TimeoutError:
-                    lookup = "late"
-            self.lookups[lookup] += 1
-            ctx.decision.cache_lookup = lookup
-            if ctx.cache_vector is not None and lookup != "empty":
-                threshold = (
-                    target.threshold
-                    if target is not None
-                    else policy.cache.similarity_threshold or self._default_threshold
-                )
-                match = self.semantic.search(
-                    scope.partition,
-                    question,
-                    ctx.cache_vector,
-                    threshold,
-                    self.exact.__contains__,
-                    verifier=verifier,
-                )
-                hit = self.exact.get(match.exact_key) if match is not None else None
-                if match is not None and hit is not None:
-                    ctx.decision.cache_similarity = match.similarity
-                    ctx.decision.cache_verifier = f"{verifier}; {match.verdict.reason}"
-                    return await self._answer(ctx, hit, "hit-semantic", match.exact_key)
+        embedder = self._embedder if self._semantic_for(policy) else None
+        if embedder is not None and scope.last_user_message:
+            found = await self._by_meaning(ctx, scope, policy, embedder, directive)
+            if found is not None:
+                return found
         self._verdict(ctx, "miss")
         if directive == "only-if-cached":
             raise CacheMiss("Nothing cached answers this request.")
@@ -186,8 +147,64 @@ class CacheStage:
             ctx.cache_scope = scope
             ctx.cache_ttl_s = float(policy.cache.ttl_s)
             # A question not embedded for the lookup is embedded after its answer is stored.
-            ctx.cache_embed_later = embedder is not None and bool(question)
+            ctx.cache_embed_later = embedder is not None and bool(scope.last_user_message)
         return None
+
+    async def _by_meaning(
+        self,
+        ctx: RequestContext,
+        scope: CacheScope,
+        policy: TenantPolicy,
+        embedder: RouterEmbedder,
+        directive: str,
+    ) -> web.StreamResponse | None:
+        """The semantic tier's answer, or None. Leaves the question's vector in
+        `ctx.cache_vector` when it was computed (to store the answer under it)."""
+        question = scope.last_user_message
+        # A precision target was mapped to its verifier and threshold when the policy loaded.
+        target = policy.cache.semantic_target
+        verifier = target.verifier if target is not None else self.semantic.verifier
+        static = policy.cache.semantic_embedder == "static"
+        if static:
+            # The static embedding is the tenant's embedder: about 0.1 ms, on the loop.
+            ctx.cache_vector = embedder.static_vector(question)
+        if directive == "no-cache":
+            return None
+        if static:
+            lookup = "static" if self.semantic.has_partition(scope.partition) else "empty"
+        else:
+            lookup = self._lookup(scope.partition, question, verifier, embedder)
+        if lookup == "embedded":
+            # Embedded once: for the look-up now, and to store the answer under it. A look-up
+            # waits `embedding_wait_ms` at most, then the request goes on as a miss.
+            try:
+                async with asyncio.timeout(self._embedding_wait_s):
+                    (ctx.cache_vector,) = await embedder.embed([question])
+            except TimeoutError:
+                lookup = "late"
+        self.lookups[lookup] += 1
+        ctx.decision.cache_lookup = lookup
+        if ctx.cache_vector is None or lookup == "empty":
+            return None
+        threshold = (
+            target.threshold
+            if target is not None
+            else policy.cache.similarity_threshold or self._default_threshold
+        )
+        match = self.semantic.search(
+            scope.partition,
+            question,
+            ctx.cache_vector,
+            threshold,
+            self.exact.__contains__,
+            verifier=verifier,
+        )
+        hit = self.exact.get(match.exact_key) if match is not None else None
+        if match is None or hit is None:
+            return None
+        ctx.decision.cache_similarity = match.similarity
+        ctx.decision.cache_verifier = f"{verifier}; {match.verdict.reason}"
+        return await self._answer(ctx, hit, "hit-semantic", match.exact_key)
 
     def _lookup(
         self, partition: str, question: str, verifier: Mode, embedder: RouterEmbedder
