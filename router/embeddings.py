@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from edge_worker import manifest
 from edge_worker.embedder import BatchingEmbedder, Embedder, Vectors, lower_priority
 from edge_worker.model_store import resolve_store
 from edge_worker.static_embedding import STATIC_FILE, StaticEmbedder
@@ -22,6 +23,7 @@ EMBEDDER_DIR = Path("all-minilm-l6-v2") / "int8"
 # The niceness of the embedder's threads in the router (the event loop stays at 0): CFS gives a
 # thread at 10 about a tenth of the CPU share of one at 0 when both want the core.
 EMBEDDER_NICENESS = 10
+ID_DIGITS = 12
 
 
 class RouterEmbedder:
@@ -29,6 +31,10 @@ class RouterEmbedder:
         self._store = Path(store) if store is not None else None
         self._batching: BatchingEmbedder | None = None
         self._static: StaticEmbedder | None = None
+        # What made the vectors (the sha256 prefixes of the model and of the static table, from
+        # the manifest), named in shared entries so that no router compares another's vectors.
+        self.model_id = ""
+        self.static_id = ""
 
     async def start(self) -> None:
         directory = resolve_store(self._store, os.environ) / EMBEDDER_DIR
@@ -38,6 +44,8 @@ class RouterEmbedder:
         threads = max(1, min(2, len(os.sched_getaffinity(0))))
         opening = functools.partial(_open_below_the_loop, directory, threads)
         embedder = await asyncio.to_thread(opening)
+        digests = {f.path: f.sha256[:ID_DIGITS] for f in manifest.load(directory).files}
+        self.model_id, self.static_id = digests["model.onnx"], digests[STATIC_FILE]
         # The static table was checked with the model's other files (its manifest lists it).
         tokenizer = directory / "tokenizer.json"
         self._static = await asyncio.to_thread(StaticEmbedder, directory / STATIC_FILE, tokenizer)

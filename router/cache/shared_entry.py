@@ -1,10 +1,10 @@
 """A cached answer as the shared tier keeps it in Redis: one hash per entry.
 
-Fields: `m` the metadata (orjson: partition, question, tenant, stored and expiry times, usage and
-the price it was first served at), `b` the answer's chat.completion JSON as stored, and `v` the
-question's unit vector as little-endian float32 (absent when the storing router had no semantic
-tier). A hash read back is
-checked before it is used: every field well-formed, the vector of the right size, and the exact
+Fields: `m` the metadata (orjson: partition, question, tenant, stored and expiry times, usage, the
+price it was first served at and the embedder that made the vector), `b` the answer's
+chat.completion JSON as stored, and `v` the question's unit vector as little-endian float32
+(absent when the storing router had no semantic tier). A hash read back is checked before it is
+used: every field well-formed, the vector of the right size, and the exact
 key equal to the hash of its partition and question, so an entry can only ever be found under the
 scope it was stored for.
 """
@@ -32,6 +32,9 @@ class SharedEntry:
     question: str
     vector: Vector | None
     answer: CachedAnswer
+    # Which embedder made the vector (its file's sha256 prefix): a router compares only vectors
+    # of its own embedder, so an entry from another build is adopted exact-only.
+    embedder: str = ""
 
 
 def encode(entry: SharedEntry) -> dict[str, bytes]:
@@ -44,6 +47,7 @@ def encode(entry: SharedEntry) -> dict[str, bytes]:
         "x": answer.expires_at_s,
         "u": None if usage is None else [usage.input_tokens, usage.output_tokens, usage.counted],
         "c": answer.cost_usd,
+        "e": entry.embedder,
     }
     fields = {"m": orjson.dumps(meta), "b": answer.body}
     if entry.vector is not None:
@@ -59,6 +63,7 @@ def decode(exact_key: str, fields: dict[bytes, bytes]) -> SharedEntry | None:
         stored_at_s, expires_at_s = float(meta["s"]), float(meta["x"])
         usage = _usage(meta["u"])
         cost_usd = float(meta["c"])
+        embedder = str(meta.get("e", ""))
         body = fields[b"b"]
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
         return None
@@ -79,7 +84,7 @@ def decode(exact_key: str, fields: dict[bytes, bytes]) -> SharedEntry | None:
         extra_bytes=0 if vector is None else vector_bytes(question),
         cost_usd=cost_usd,
     )
-    return SharedEntry(exact_key, partition, question, vector, answer)
+    return SharedEntry(exact_key, partition, question, vector, answer, embedder)
 
 
 def _usage(value: Any) -> Usage | None:

@@ -247,7 +247,14 @@ class CacheStage:
             extra_bytes=vector_bytes(question) if vector is not None or embed_later else 0,
             cost_usd=served_cost_usd(ctx),
         )
-        entry = SharedEntry(scope.exact_key, scope.partition, question, vector, answer)
+        entry = SharedEntry(
+            scope.exact_key,
+            scope.partition,
+            question,
+            vector,
+            answer,
+            self._embedder_id(scope.partition),
+        )
         if not self._keep(entry):
             return
         if embed_later and self._embedder is not None:
@@ -284,9 +291,23 @@ class CacheStage:
     def adopt(self, entry: SharedEntry) -> None:
         """Add an entry another router stored (the shared tier's news, or its warm-up). Its
         answer is checked again: a router of an older version may have stored what this one
-        never replays (a truncated answer, a refusal)."""
-        if self._enabled and _replayable(entry.answer.body):
-            self._keep(entry)
+        never replays (a truncated answer, a refusal); and its vector is kept only if this
+        router's embedder made it."""
+        if not self._enabled or not _replayable(entry.answer.body):
+            return
+        if entry.vector is not None and entry.embedder != self._embedder_id(entry.partition):
+            # Another embedder's vector (another build, or none named): its answer is still an
+            # exact hit here, but its vector is not comparable with this router's.
+            entry = dataclasses.replace(entry, vector=None)
+        self._keep(entry)
+
+    def _embedder_id(self, partition: str) -> str:
+        """What makes this router's vectors in the partition: the model's or the static
+        table's digest ("" without an embedder)."""
+        embedder = self._embedder
+        if embedder is None:
+            return ""
+        return embedder.static_id if partition.endswith(STATIC_PARTITION) else embedder.model_id
 
     def forget(self, tenant: str | None) -> int:
         """Drop a tenant's entries (every entry, without one) from this router's tiers."""

@@ -15,6 +15,9 @@ import numpy as np
 import orjson
 import pytest
 
+from router.cache.exact import CachedAnswer
+from router.cache.scope import exact_key_of
+from router.cache.shared_entry import SharedEntry
 from router.clock import FakeClock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -79,6 +82,7 @@ class BusyEmbedder:
 
     waiting = 100
     in_background = 10_000  # and past the index's backlog
+    model_id, static_id = "fake-model", "fake-static"
     batches = 0
 
     async def embed(self, texts: Sequence[str], *, background: bool = False) -> np.ndarray:
@@ -159,6 +163,8 @@ async def test_the_routers_embedder_runs_below_the_event_loops_priority() -> Non
     await embedder.start()
     try:
         await embedder.embed(["What is the capital of France?"])
+        # What made its vectors, as shared entries name it (the manifest's digests).
+        assert len(embedder.model_id) == len(embedder.static_id) == 12
         batching = [t.native_id for t in threading.enumerate() if t.name.startswith("embedder")]
         assert batching and all(
             os.getpriority(os.PRIO_PROCESS, tid) == EMBEDDER_NICENESS for tid in batching if tid
@@ -208,3 +214,21 @@ def test_the_static_embedder_takes_a_threshold_not_a_precision_target() -> None:
                 "cache": {"semantic_embedder": "static", "semantic_precision": 0.9},
             }
         )
+
+
+@pytest.mark.parametrize(("embedder", "indexed"), [("fake-model", True), ("another-build", False)])
+def test_a_shared_entry_keeps_its_vector_only_if_this_routers_embedder_made_it(
+    embedder: str, indexed: bool
+) -> None:
+    clock = FakeClock()
+    stage = CacheStage(CacheSettings(), clock, BusyEmbedder())  # type: ignore[arg-type]
+    question = "What is the capital of France?"
+    message = {"role": "assistant", "content": "Paris"}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    body = orjson.dumps({"object": "chat.completion", "choices": [choice]})
+    answer = CachedAnswer(body, None, clock.wall(), clock.wall() + 3600, "acme")
+    key = exact_key_of("partition-1", question)
+    vector = BusyEmbedder().static_vector(question)
+    stage.adopt(SharedEntry(key, "partition-1", question, vector, answer, embedder))
+    assert key in stage.exact  # an exact hit either way
+    assert (key in stage.semantic) is indexed

@@ -42,6 +42,7 @@ class SameVectorEmbedder:
         return ONE_VECTOR[0]
 
     waiting = 0  # never busy
+    model_id, static_id = "fake-model", "fake-static"
     in_background = 0
 
 

@@ -4,6 +4,7 @@ malformed, truncated or filed under another key is refused."""
 from __future__ import annotations
 
 import numpy as np
+import orjson
 
 from router.cache.exact import CachedAnswer
 from router.cache.scope import exact_key_of
@@ -16,7 +17,7 @@ def _entry(vector: bool = True) -> SharedEntry:
     unit = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
     answer = CachedAnswer(b'{"id":"x"}', Usage(12, 7), 100.0, 700.0, "acme")
     key = exact_key_of("partition-1", question)
-    return SharedEntry(key, "partition-1", question, unit if vector else None, answer)
+    return SharedEntry(key, "partition-1", question, unit if vector else None, answer, "abc123")
 
 
 def _as_read(fields: dict[str, bytes]) -> dict[bytes, bytes]:
@@ -31,7 +32,7 @@ def test_an_entry_reads_back_as_written() -> None:
         assert (read.partition, read.question) == (entry.partition, entry.question)
         assert read.answer.body == entry.answer.body
         assert read.answer.usage == entry.answer.usage
-        assert read.answer.tenant == "acme"
+        assert read.answer.tenant == "acme" and read.embedder == "abc123"
         assert (read.answer.stored_at_s, read.answer.expires_at_s) == (100.0, 700.0)
         if entry.vector is None:
             assert read.vector is None and read.answer.extra_bytes == 0
@@ -49,3 +50,12 @@ def test_a_hash_that_is_not_what_its_key_says_is_refused() -> None:
     assert decode(entry.exact_key, {**fields, b"m": b"{not json"}) is None
     assert decode(entry.exact_key, {k: v for k, v in fields.items() if k != b"b"}) is None
     assert decode(entry.exact_key, {}) is None
+
+
+def test_a_hash_written_before_entries_named_their_embedder_names_none() -> None:
+    entry = _entry()
+    fields = _as_read(encode(entry))
+    meta = orjson.loads(fields[b"m"])
+    del meta["e"]
+    read = decode(entry.exact_key, {**fields, b"m": orjson.dumps(meta)})
+    assert read is not None and read.embedder == "" and read.vector is not None
