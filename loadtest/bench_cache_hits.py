@@ -48,7 +48,6 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -412,11 +411,7 @@ def run(settings: Settings) -> dict[str, Any]:
         account = CpuAccount(processes, settings.load_cpu, cpus)
         prepared, results = uvloop.run(run_series(port, settings, account, processes))
     finally:
-        processes.stop_all()
-        if settings.keep_logs:
-            print(f"[bench] logs kept in {processes.log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(processes.log_dir, ignore_errors=True)
+        processes.finish(settings.keep_logs)
     pinning = (
         f"router pinned to CPU {settings.router_cpu}, client and mock cloud to CPU "
         f"{settings.load_cpu}"

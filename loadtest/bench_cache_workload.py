@@ -37,7 +37,6 @@ import math
 import os
 import secrets
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -500,11 +499,7 @@ def run(settings: Settings) -> dict[str, Any]:
         bench = Bench(settings, port, admin_token, account)
         rows = uvloop.run(bench_all(bench, processes))
     finally:
-        processes.stop_all()
-        if settings.keep_logs:
-            print(f"[bench] logs kept in {processes.log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(processes.log_dir, ignore_errors=True)
+        processes.finish(settings.keep_logs)
     pinning = (
         f"router pinned to CPU {settings.router_cpu}, generator and mock cloud to CPU "
         f"{settings.load_cpu}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -67,6 +68,14 @@ class Processes:
         path = self.log_dir / f"{name}.log"
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def finish(self, keep_logs: bool) -> None:
+        """Stop every process, then remove the log directory, or say where it was kept."""
+        self.stop_all()
+        if keep_logs:
+            print(f"[bench] logs kept in {self.log_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def stop_all(self) -> None:
         for _, proc, _ in reversed(self.started):

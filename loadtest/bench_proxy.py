@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -138,11 +137,7 @@ def run(settings: BenchSettings, command: str) -> dict[str, Any]:
                 budget = settings.search_budget_s / len(searches)
                 ceilings.append(search_ceiling(settings, account, target, kind, budget))
     finally:
-        processes.stop_all()
-        if settings.keep_logs:
-            print(f"[bench] logs kept in {log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(log_dir, ignore_errors=True)
+        processes.finish(settings.keep_logs)
     settings_dict = asdict(settings)
     for key in ("out", "markdown"):
         settings_dict[key] = str(settings_dict[key]) if settings_dict[key] else None
