@@ -20,6 +20,15 @@ QUESTION: dict[str, Any] = {
 }
 
 
+def asking(question: str, **fields: Any) -> dict[str, Any]:
+    """QUESTION with another last user message (and other fields); a copy a test may change."""
+    return {
+        **QUESTION,
+        "messages": [dict(QUESTION["messages"][0]), {"role": "user", "content": question}],
+        **fields,
+    }
+
+
 def write_tenants(directory: Path, caches: dict[str, str]) -> None:
     """A policy file per tenant (key `sk-<tenant>`, alias gpt-4o-mini) with that `cache:`."""
     for tenant, cache in caches.items():

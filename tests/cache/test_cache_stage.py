@@ -11,7 +11,7 @@ import pytest
 
 from router.policy.keys import hash_key
 from router.state import STATE
-from tests.cache.cache_stack import QUESTION, cloud_calls, write_tenants
+from tests.cache.cache_stack import QUESTION, asking, cloud_calls, write_tenants
 from tests.stack import ADMIN_HEADERS, running_stack
 
 
@@ -165,27 +165,20 @@ async def test_the_admin_api_purges_one_tenants_entries(tmp_path: Path) -> None:
             assert response.status == 401  # the admin token is required
 
 
-def _asking(question: str) -> dict[str, Any]:
-    return {
-        **QUESTION,
-        "messages": [QUESTION["messages"][0], {"role": "user", "content": question}],
-    }
-
-
 @pytest.mark.asyncio
 async def test_a_tenant_that_did_not_opt_in_is_served_exact_hits_only(tmp_path: Path) -> None:
     """The node's default is exact-only (`cache.semantic_default: false`): `beta`'s policy does
     not say, so a reworded question misses even in its own scope, and nothing is embedded."""
     async with running_stack(overrides=_tenants(tmp_path)) as stack:
         beta = stack.client(api_key="sk-beta")
-        await beta.chat.completions.create(**_asking("What is the capital of France?"))
+        await beta.chat.completions.create(**asking("What is the capital of France?"))
         await stack.app[STATE].cache.drain()
         raw = await beta.chat.completions.with_raw_response.create(
-            **_asking("Which city is the capital of France?")
+            **asking("Which city is the capital of France?")
         )
         assert raw.headers["x-router-cache"] == "miss"
         again = await beta.chat.completions.with_raw_response.create(
-            **_asking("What is the capital of France?")
+            **asking("What is the capital of France?")
         )
         assert again.headers["x-router-cache"] == "hit-exact"
         assert len(stack.app[STATE].cache.semantic) == 0
@@ -197,10 +190,10 @@ async def test_a_reworded_question_is_a_semantic_hit_but_a_near_miss_is_not(
 ) -> None:
     async with running_stack(overrides=_tenants(tmp_path)) as stack:
         acme = stack.client(api_key="sk-acme")
-        first = await acme.chat.completions.create(**_asking("What is the capital of France?"))
+        first = await acme.chat.completions.create(**asking("What is the capital of France?"))
         await stack.app[STATE].cache.drain()  # its question, embedded while it was served
         raw = await acme.chat.completions.with_raw_response.create(
-            **_asking("Which city is the capital of France?")
+            **asking("Which city is the capital of France?")
         )
         assert raw.headers["x-router-cache"] == "hit-semantic"
         assert float(raw.headers["x-router-cache-similarity"]) >= 0.90
@@ -208,17 +201,17 @@ async def test_a_reworded_question_is_a_semantic_hit_but_a_near_miss_is_not(
         assert raw.parse().choices[0].message.content == first.choices[0].message.content
 
         for near_miss in ("What is the capital of Germany?", "What is not the capital of France?"):
-            raw = await acme.chat.completions.with_raw_response.create(**_asking(near_miss))
+            raw = await acme.chat.completions.with_raw_response.create(**asking(near_miss))
             assert raw.headers["x-router-cache"] == "miss", near_miss
 
         beta = stack.client(api_key="sk-beta")  # the same reworded question, another tenant
         raw = await beta.chat.completions.with_raw_response.create(
-            **_asking("Which city is the capital of France?")
+            **asking("Which city is the capital of France?")
         )
         assert raw.headers["x-router-cache"] == "miss"
 
         stream = await acme.chat.completions.with_raw_response.create(
-            **_asking("Which city is the capital of France?"), stream=True
+            **asking("Which city is the capital of France?"), stream=True
         )
         assert stream.headers["x-router-cache"] == "hit-semantic"
         text = "".join(
@@ -260,7 +253,7 @@ async def test_metrics_count_verdicts_and_entries_without_naming_tenants(tmp_pat
         await client.chat.completions.create(**QUESTION)
         await client.chat.completions.create(**QUESTION)
         await stack.app[STATE].cache.drain()
-        await client.chat.completions.create(**_asking("Which city is the capital of France?"))
+        await client.chat.completions.create(**asking("Which city is the capital of France?"))
         await client.chat.completions.create(**{**QUESTION, "temperature": 1})
         async with stack.http.get(f"{stack.url}/metrics") as response:
             text = await response.text()

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -26,16 +25,9 @@ from router.policy.model import TenantPolicy
 from router.stages.cache import CacheStage
 from router.state import STATE
 from router.wire.usage import Usage
-from tests.cache.cache_stack import QUESTION, write_tenants
+from tests.cache.cache_stack import asking, write_tenants
 from tests.request_context import chat_context
 from tests.stack import Stack, running_stack
-
-
-def _asking(question: str) -> dict[str, Any]:
-    return {
-        **QUESTION,
-        "messages": [*QUESTION["messages"][:-1], {"role": "user", "content": question}],
-    }
 
 
 def _stack(policies: Path, cache: str) -> AbstractAsyncContextManager[Stack]:
@@ -54,13 +46,13 @@ async def test_an_unrelated_question_is_a_miss_without_the_transformer(tmp_path:
         state = stack.app[STATE]
         client = stack.client(api_key="sk-acme")
         first = await client.chat.completions.with_raw_response.create(
-            **_asking("What is the capital of France?")
+            **asking("What is the capital of France?")
         )
         assert first.headers["x-router-cache-lookup"] == "empty"
         await state.cache.drain()
         batches = state.embedder.batches
         unrelated = await client.chat.completions.with_raw_response.create(
-            **_asking("How do I load a dataset from a CSV file with pandas?")
+            **asking("How do I load a dataset from a CSV file with pandas?")
         )
         assert unrelated.headers["x-router-cache"] == "miss"
         assert unrelated.headers["x-router-cache-lookup"] == "prefilter"
@@ -68,7 +60,7 @@ async def test_an_unrelated_question_is_a_miss_without_the_transformer(tmp_path:
         await state.cache.drain()
         assert state.embedder.batches == batches + 1  # ... only after its answer, to store it
         reworded = await client.chat.completions.with_raw_response.create(
-            **_asking("Tell me the capital of France.")
+            **asking("Tell me the capital of France.")
         )
         assert reworded.headers["x-router-cache"] == "hit-semantic"
         assert reworded.headers["x-router-cache-lookup"] == "embedded"
@@ -105,7 +97,7 @@ def _policy() -> TenantPolicy:
 
 
 def _context(question: str, policy: TenantPolicy) -> RequestContext:
-    body = orjson.dumps(_asking(question) | {"model": "m"})
+    body = orjson.dumps(asking(question) | {"model": "m"})
     return chat_context(body, tenant="acme", policy=policy)
 
 
@@ -188,16 +180,16 @@ async def test_a_tenant_on_the_static_embedder_is_served_without_the_transformer
         client = stack.client(api_key="sk-acme")
         batches = state.embedder.batches
         first = await client.chat.completions.with_raw_response.create(
-            **_asking("What is the capital of France?")
+            **asking("What is the capital of France?")
         )
         assert first.headers["x-router-cache-lookup"] == "empty"
         reworded = await client.chat.completions.with_raw_response.create(
-            **_asking("Tell me the capital of France.")
+            **asking("Tell me the capital of France.")
         )
         assert reworded.headers["x-router-cache"] == "hit-semantic"
         assert reworded.headers["x-router-cache-lookup"] == "static"
         unrelated = await client.chat.completions.with_raw_response.create(
-            **_asking("How do I load a dataset from a CSV file with pandas?")
+            **asking("How do I load a dataset from a CSV file with pandas?")
         )
         assert unrelated.headers["x-router-cache"] == "miss"
         await state.cache.drain()

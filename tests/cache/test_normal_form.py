@@ -14,25 +14,14 @@ from hypothesis import strategies as st
 from router.cache.normal_form import normal_question
 from router.cache.scope import exact_key_of, scope_of
 from router.policy.keys import hash_key
+from tests.cache.cache_stack import asking
 from tests.stack import running_stack
 
 BASE = "What is the capital of France?"
 
 
-def _chat(question: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "model": "gpt-4o-mini",
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": question},
-        ],
-        "temperature": 0,
-        **fields,
-    }
-
-
 def _key(question: str, **fields: Any) -> str:
-    scope = scope_of("acme", "gpt-4o-mini", _chat(question, **fields), 0.0)
+    scope = scope_of("acme", "gpt-4o-mini", asking(question, **fields), 0.0)
     assert scope is not None
     return scope.exact_key
 
@@ -85,15 +74,15 @@ def test_a_question_that_asks_something_else_is_still_a_miss(a: str, b: str) -> 
 def test_only_the_question_text_is_normalised_never_the_other_fields() -> None:
     assert _key(BASE, seed=1) != _key(BASE, seed=2)
     assert _key(BASE, stop=["?"]) != _key(BASE, stop=["."])
-    a = scope_of("acme", "gpt-4o-mini", _chat(BASE), 0.0)
-    b = scope_of("acme", "gpt-4o", _chat(BASE), 0.0)  # another alias
+    a = scope_of("acme", "gpt-4o-mini", asking(BASE), 0.0)
+    b = scope_of("acme", "gpt-4o", asking(BASE), 0.0)  # another alias
     assert a is not None and b is not None and a.exact_key != b.exact_key
-    shouting = _chat(BASE)
+    shouting = asking(BASE)
     shouting["messages"][0]["content"] = "ANSWER BRIEFLY."  # the system prompt, as sent
     c = scope_of("acme", "gpt-4o-mini", shouting, 0.0)
     assert c is not None and c.partition != a.partition
     # The semantic tier still embeds the question as it was asked.
-    d = scope_of("acme", "gpt-4o-mini", _chat("  what is the capital of france"), 0.0)
+    d = scope_of("acme", "gpt-4o-mini", asking("  what is the capital of france"), 0.0)
     assert d is not None and d.exact_key == a.exact_key
     assert d.last_user_message == "  what is the capital of france"
 
@@ -125,16 +114,16 @@ async def test_through_the_client_a_retyped_question_is_an_exact_hit(tmp_path: P
     }
     async with running_stack(overrides=overrides) as stack:
         client = stack.client(api_key="sk-acme")
-        first = await client.chat.completions.with_raw_response.create(**_chat(BASE))
+        first = await client.chat.completions.with_raw_response.create(**asking(BASE))
         assert first.headers["x-router-cache"] == "miss"
         for retyped in ("what is the capital of france", "  What is the capital of France ?!"):
-            raw = await client.chat.completions.with_raw_response.create(**_chat(retyped))
+            raw = await client.chat.completions.with_raw_response.create(**asking(retyped))
             assert raw.headers["x-router-cache"] == "hit-exact", retyped
             assert (
                 raw.parse().choices[0].message.content == first.parse().choices[0].message.content
             )
         raw = await client.chat.completions.with_raw_response.create(
-            **_chat("What is the capital of France?", seed=3)
+            **asking("What is the capital of France?", seed=3)
         )
         assert raw.headers["x-router-cache"] == "miss"  # another parameter
         chat_calls = 0

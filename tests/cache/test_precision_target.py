@@ -15,7 +15,7 @@ from router.cache.precision_curve import (
     shipped_curve,
 )
 from router.state import STATE
-from tests.cache.cache_stack import QUESTION, write_tenants
+from tests.cache.cache_stack import asking, write_tenants
 from tests.stack import running_stack
 
 Figures = tuple[float | None, float]  # precision (None: no hit), hit rate
@@ -78,13 +78,6 @@ def test_a_target_maps_to_the_most_gptcache_then_paws_hits_then_the_higher_thres
         curve.configuration_for(0.995)
 
 
-def _asking(question: str) -> dict[str, Any]:
-    return {
-        **QUESTION,
-        "messages": [QUESTION["messages"][0], {"role": "user", "content": question}],
-    }
-
-
 @pytest.mark.asyncio
 async def test_a_tenant_with_a_precision_target_is_served_by_its_mapped_verifier(
     tmp_path: Path,
@@ -107,12 +100,10 @@ async def test_a_tenant_with_a_precision_target_is_served_by_its_mapped_verifier
     async with running_stack(overrides=overrides) as stack:
         for tenant, mapped in expected.items():
             client = stack.client(api_key=f"sk-{tenant}")
-            first = await client.chat.completions.create(
-                **_asking("What is the capital of France?")
-            )
+            first = await client.chat.completions.create(**asking("What is the capital of France?"))
             await stack.app[STATE].cache.drain()  # its question, embedded while it was served
             raw = await client.chat.completions.with_raw_response.create(
-                **_asking("Tell me the capital of France.")
+                **asking("Tell me the capital of France.")
             )
             assert raw.headers["x-router-cache"] == "hit-semantic", tenant
             assert raw.headers["x-router-cache-verifier"] == f"{mapped.verifier}; agree"
@@ -120,7 +111,7 @@ async def test_a_tenant_with_a_precision_target_is_served_by_its_mapped_verifier
             assert raw.parse().choices[0].message.content == first.choices[0].message.content
 
             raw = await client.chat.completions.with_raw_response.create(
-                **_asking("Which city is the capital of France?")
+                **asking("Which city is the capital of France?")
             )
             verdict = "miss" if mapped.verifier == "content" else "hit-semantic"
             assert raw.headers["x-router-cache"] == verdict, tenant

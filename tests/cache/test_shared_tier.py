@@ -16,22 +16,12 @@ from openai import AsyncOpenAI
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings
 from router.policy.keys import hash_key
+from tests.cache.cache_stack import asking
 from tests.redis_server import free_port, redis_server
 from tests.router_process import router_process
 from tests.stack import ADMIN_HEADERS, DEFAULT_REGIONS, node_config, running_stack
 
 ONLY_CACHED = {"x-router-cache": "only-if-cached"}
-
-
-def _asking(question: str) -> dict[str, Any]:
-    return {
-        "model": "gpt-4o-mini",
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": question},
-        ],
-        "temperature": 0,
-    }
 
 
 def _policies(directory: Path) -> Path:
@@ -72,7 +62,7 @@ async def _cached(client: AsyncOpenAI, question: str) -> tuple[str, str]:
     ("miss", "") when nothing cached answers it."""
     try:
         raw = await client.chat.completions.with_raw_response.create(
-            **_asking(question), extra_headers=ONLY_CACHED
+            **asking(question), extra_headers=ONLY_CACHED
         )
     except openai.APIStatusError as error:
         assert error.status_code == 504, error
@@ -107,7 +97,7 @@ async def test_an_answer_cached_at_one_router_is_served_at_another_and_never_to_
                 router_process(config, tmp_path, "a") as a,
                 router_process(config, tmp_path, "b") as b,
             ):
-                answer = await _client(a, "acme").chat.completions.create(**_asking(question))
+                answer = await _client(a, "acme").chat.completions.create(**asking(question))
                 text = answer.choices[0].message.content
 
                 acme_at_b = _client(b, "acme")
@@ -146,7 +136,7 @@ async def test_without_redis_the_local_tiers_keep_serving(tmp_path: Path) -> Non
                  "cache": _shared(unreachable)}  # fmt: skip
     async with running_stack(overrides=overrides) as stack:
         client = stack.client(api_key="sk-acme")
-        first = await client.chat.completions.with_raw_response.create(**_asking("Hello there?"))
+        first = await client.chat.completions.with_raw_response.create(**asking("Hello there?"))
         assert first.headers["x-router-cache"] == "miss"
         assert await _cached(client, "Hello there?") == (
             "hit-exact",
