@@ -15,6 +15,7 @@ import gettext
 import json
 import re
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,15 +57,21 @@ class Carrier:
         return not _LOOKS_LABELLED.search(self.text[: self.start] + " " + self.text[self.end :])
 
 
-def gettext_pairs() -> list[tuple[Carrier, Carrier]]:
-    """(English msgid, Portuguese msgstr) pairs of Debian's pt_BR catalogues with one `%s` each."""
-    pairs = []
+def _catalogues() -> Iterator[tuple[Path, dict[object, object]]]:
+    """Each readable pt_BR catalogue (`.mo`) with its messages, in name order."""
     for path in sorted(LOCALE_DIR.glob("*.mo")):
         try:
             with path.open("rb") as file:
                 catalog = gettext.GNUTranslations(file)._catalog  # type: ignore[attr-defined]
         except (OSError, UnicodeDecodeError, gettext.error):  # type: ignore[attr-defined]
             continue
+        yield path, catalog
+
+
+def gettext_pairs() -> list[tuple[Carrier, Carrier]]:
+    """(English msgid, Portuguese msgstr) pairs of Debian's pt_BR catalogues with one `%s` each."""
+    pairs = []
+    for path, catalog in _catalogues():
         for msgid, msgstr in sorted((k, v) for k, v in catalog.items() if isinstance(k, str)):
             if (
                 not isinstance(msgstr, str)
@@ -85,12 +92,7 @@ def gettext_pairs() -> list[tuple[Carrier, Carrier]]:
 def portuguese_sentences() -> list[tuple[str, str]]:
     """Whole sentences of the pt_BR catalogues, without placeholders: Portuguese chat-like text."""
     sentences = []
-    for path in sorted(LOCALE_DIR.glob("*.mo")):
-        try:
-            with path.open("rb") as file:
-                catalog = gettext.GNUTranslations(file)._catalog  # type: ignore[attr-defined]
-        except (OSError, UnicodeDecodeError, gettext.error):  # type: ignore[attr-defined]
-            continue
+    for path, catalog in _catalogues():
         for msgstr in sorted(v for v in catalog.values() if isinstance(v, str)):
             if (
                 40 <= len(msgstr) <= 200
