@@ -30,7 +30,11 @@ from dataclasses import dataclass
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']{2,})'|`([^`]+)`")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
+# What comes before a word that starts a sentence: nothing but space at the text's start, or
+# after an earlier word, an end mark and space, or a line break. Matched against the text
+# between the previous word and this one only, so a question is read once, not once a word.
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+|\n)\s*$")
+_SENTENCE_BREAK = re.compile(r"(?:[.!?]\s+|\n)\s*$")
 
 _NUMBER_WORDS = frozenset(
     """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
@@ -85,10 +89,11 @@ def salient(text: str) -> Salient:
     names: set[str] = set()
     negations: set[str] = set()
     languages: set[str] = set()
+    previous: re.Match[str] | None = None
     for match in _WORD.finditer(text):
         word = match.group()
         folded = _fold(word)
-        if folded in _NUMBER_WORDS and not _one_as_pronoun(folded, text, match):
+        if folded in _NUMBER_WORDS and not _one_as_pronoun(folded, text, match, previous):
             numbers.add(folded)
         if folded in _NEGATIONS or folded.endswith("n't"):
             negations.add("not" if folded.endswith("n't") or folded == "cannot" else folded)
@@ -97,9 +102,10 @@ def salient(text: str) -> Salient:
         elif (
             word[0].isupper()
             and folded not in _NOT_NAMES
-            and not _SENTENCE_START.search(text[: match.start()])
+            and not _starts_sentence(text, match, previous)
         ):
             names.add(folded.removesuffix("'s"))  # "France's" names France
+        previous = match
     return Salient(
         frozenset(numbers),
         frozenset(names),
@@ -109,13 +115,21 @@ def salient(text: str) -> Salient:
     )
 
 
-def _one_as_pronoun(folded: str, text: str, match: re.Match[str]) -> bool:
+def _starts_sentence(text: str, match: re.Match[str], previous: re.Match[str] | None) -> bool:
+    if previous is None:
+        return _SENTENCE_START.search(text, 0, match.start()) is not None
+    return _SENTENCE_BREAK.search(text, previous.end(), match.start()) is not None
+
+
+def _one_as_pronoun(
+    folded: str, text: str, match: re.Match[str], previous: re.Match[str] | None
+) -> bool:
+    """Whether "one" is a pronoun here, by the word before it (`previous`) and the word after."""
     if folded != "one":
         return False
-    before = _WORD.findall(text[: match.start()])
-    after = _WORD.findall(text[match.end() :])
-    return (bool(before) and _fold(before[-1]) in _ONE_PRONOUN_BEFORE) or (
-        not after or _fold(after[0]) in _ONE_PRONOUN_AFTER
+    after = _WORD.search(text, match.end())
+    return (previous is not None and _fold(previous.group()) in _ONE_PRONOUN_BEFORE) or (
+        after is None or _fold(after.group()) in _ONE_PRONOUN_AFTER
     )
 
 
@@ -123,22 +137,26 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_fold(w).removesuffix("'s") for w in _WORD.findall(text))
 
 
-def _spelled_out(acronym: str, words: list[str]) -> bool:
-    """Whether consecutive words of the other question start with the acronym's letters."""
+def _spelled_out(acronym: str, initials: str) -> bool:
+    """Whether consecutive words of the other question (their `initials`) start with the
+    acronym's letters."""
     letters = acronym.removesuffix("s").casefold()
-    initials = "".join(w[0] for w in words)
     return len(letters) > 1 and letters in initials
 
 
-def _expansions(acronyms: set[str], words: list[str]) -> set[str]:
-    """The words that spell out one of the acronyms ("machine learning" for "ML")."""
+def _expansions(acronyms: set[str], words: list[str], initials: str) -> set[str]:
+    """The words that spell out one of the acronyms ("machine learning" for "ML"): each found
+    in the words' `initials` with `str.find`, so the work is one scan per acronym, not one per
+    acronym and word."""
     found: set[str] = set()
     for acronym in acronyms:
         letters = acronym.removesuffix("s")
-        for start in range(len(words) - len(letters) + 1):
-            run = words[start : start + len(letters)]
-            if "".join(w[0] for w in run) == letters:
-                found.update(run)
+        if not letters:
+            continue
+        start = initials.find(letters)
+        while start != -1:
+            found.update(words[start : start + len(letters)])
+            start = initials.find(letters, start + 1)
     return found
 
 
@@ -150,13 +168,14 @@ def _unmatched_names(names: frozenset[str], text: str, other: str) -> frozenset[
     other_folded = [_fold(w) for w in _WORD.findall(other)]
     acronyms = {_fold(m.group()) for m in _ACRONYM.finditer(text)}
     other_acronyms = {_fold(m.group()) for m in _ACRONYM.finditer(other)}
-    abbreviated = _expansions(other_acronyms, folded)
+    abbreviated = _expansions(other_acronyms, folded, "".join(w[0] for w in folded))
+    other_initials = "".join(w[0] for w in other_folded)
     return frozenset(
         n
         for n in names
         if n not in other_words
         and n not in abbreviated
-        and not (n in acronyms and _spelled_out(n, other_folded))
+        and not (n in acronyms and _spelled_out(n, other_initials))
     )
 
 

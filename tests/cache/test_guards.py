@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.cache.guards import veto
+from router.cache.guards import salient, veto
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,12 @@ def test_a_plain_rewording_passes(cached: str, new: str) -> None:
 
 def test_a_possessive_names_the_same_entity() -> None:
     assert veto("What is the capital of France?", "Which city is France's capital?") is None
+
+
+def test_sentence_starts_and_pronouns_are_read_from_the_neighbouring_words_only() -> None:
+    """The guards look at the text between a word and the one before it (and at the word after
+    "one"), however long the question: the decisions deep in a long text are the same."""
+    filler = "The cache answers. " * 2_000
+    found = salient(filler + "Where is Lisbon? Which one of them is. Lisbon has one bridge.")
+    assert found.names == frozenset({"lisbon"})  # "Where", "Which", "The" start sentences
+    assert found.numbers == frozenset({"one"})  # "one bridge" counts, "which one of" does not
