@@ -5,7 +5,8 @@
 - `router.cache.wrong_hit_reports` {reporter}: reported wrong hits whose entry was found and
   purged, by `client` (the tenant's own key) or `operator` (the admin token);
 - `router.cache.semantic.lookups` {lookup}: semantic look-ups by how they were decided, `empty`,
-  `prefilter`, `busy`, `late`, `embedded` or `static` (the tenant's static embedder);
+  `prefilter`, `busy`, `late`, `embedded`, `static` (the tenant's static embedder) or `long`
+  (a question too long to compare by meaning);
   `router.cache.semantic.unindexed`: stored answers left out of the semantic index because the
   embedder was busy;
 - `router.cache.entries`, `router.cache.bytes`: what the exact tier holds (bytes include the
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 
 VERDICTS = ("hit-exact", "hit-semantic", "miss", "bypass")
-LOOKUPS = ("empty", "prefilter", "busy", "late", "embedded", "static")
+LOOKUPS = ("empty", "prefilter", "busy", "late", "embedded", "static", "long")
 
 
 def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
@@ -96,7 +97,7 @@ def cache_instruments(metrics: Metrics, stage: CacheStage) -> None:
         "partition), prefilter (a miss without the transformer), busy (the embedder past its "
         "queue: a miss rather than a wait), late (the embedding outlasted "
         "cache.embedding_wait_ms: a miss), embedded, static (searched with the static "
-        "embedding, the tenant's semantic_embedder).",
+        "embedding, the tenant's semantic_embedder), long (too long to compare by meaning).",
     )
 
     def unindexed(_options: CallbackOptions) -> Iterable[Observation]:

@@ -61,6 +61,12 @@ ENTRY_HEADER = "x-router-cache-entry"
 REPORTERS = ("client", "operator")
 _DIRECTIVES = frozenset({"", "no-store", "no-cache", "only-if-cached"})
 STATIC_PARTITION = "/static"  # the suffix of a partition of static vectors
+# The longest question the semantic tier compares (and indexes), in characters. The embedder
+# reads 256 tokens, about 1,000 characters of English, and the static embedding the first 4,096
+# characters: two longer questions that differ only past them look the same to it, while the
+# verifier, reading every character on the event loop, would cost 0.3 s a candidate at 440 KB.
+# A longer question is served by the exact tier only.
+SEMANTIC_MAX_CHARS = 4096
 
 
 class CacheStage:
@@ -136,6 +142,10 @@ class CacheStage:
             # their own (the exact key, and so exact hits, are the same).
             scope = dataclasses.replace(scope, partition=scope.partition + STATIC_PARTITION)
         embedder = self._embedder if self._semantic_for(policy) else None
+        if embedder is not None and len(scope.last_user_message) > SEMANTIC_MAX_CHARS:
+            self.lookups["long"] += 1
+            ctx.decision.cache_lookup = "long"
+            embedder = None  # neither looked up by meaning nor indexed
         if embedder is not None and scope.last_user_message:
             found = await self._by_meaning(ctx, scope, policy, embedder, directive)
             if found is not None:
@@ -332,7 +342,11 @@ class CacheStage:
     def _keep(self, entry: SharedEntry) -> bool:
         if not self.exact.put(entry.exact_key, entry.answer):
             return False
-        if entry.vector is not None and self._embedder is not None:
+        if (
+            entry.vector is not None
+            and self._embedder is not None
+            and len(entry.question) <= SEMANTIC_MAX_CHARS
+        ):
             # A static partition's vectors are static ones: no need to compute them again.
             static = entry.vector if entry.partition.endswith(STATIC_PARTITION) else None
             self.semantic.add(

@@ -224,3 +224,36 @@ def test_a_shared_entry_keeps_its_vector_only_if_this_routers_embedder_made_it(
     stage.adopt(SharedEntry(key, "partition-1", question, vector, answer, embedder))
     assert key in stage.exact  # an exact hit either way
     assert (key in stage.semantic) is indexed
+
+
+@pytest.mark.asyncio
+async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only() -> None:
+    class Idle(BusyEmbedder):
+        waiting = 0
+        in_background = 0
+
+    embedder = Idle()
+    stage = CacheStage(CacheSettings(), FakeClock(), embedder)  # type: ignore[arg-type]
+    long_question = "Which is the capital of France? " * 200  # 6,400 characters
+    first = _context(long_question, _policy())
+    assert await stage(first) is None
+    assert (first.decision.cache, first.decision.cache_lookup) == ("miss", "long")
+    first.cache_answer = orjson.dumps(
+        {
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Paris"},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+    )
+    first.usage = Usage(10, 5)
+    stage.record(first)
+    await stage.drain()
+    assert first.cache_scope is not None
+    assert first.cache_scope.exact_key in stage.exact  # an exact hit next time
+    assert first.cache_scope.exact_key not in stage.semantic  # never compared by meaning
+    assert embedder.batches == 0 and stage.lookups["long"] == 1
