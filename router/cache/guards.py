@@ -60,6 +60,11 @@ _ONE_PRONOUN_AFTER = frozenset(
     "of is can could should would will may might must has have another".split()  # noqa: SIM905
 )
 FOLD_CACHE_WORDS = 16_384
+# Questions whose details are remembered: a new question is checked against up to 8 candidates
+# and a stored one against every question near it, and reading a question was most of a check's
+# cost. Questions checked are at most 4,096 characters (longer ones are exact-only), so this
+# holds at most 8 MiB of text.
+SALIENT_CACHE_QUESTIONS = 2_048
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]*[A-Z]s?")
 
 
@@ -83,6 +88,7 @@ class Salient:
     languages: frozenset[str]
 
 
+@functools.lru_cache(maxsize=SALIENT_CACHE_QUESTIONS)
 def salient(text: str) -> Salient:
     numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
     quoted = {_fold(next(g for g in m.groups() if g)) for m in _QUOTED.finditer(text)}
