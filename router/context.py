@@ -8,7 +8,7 @@ the request's span and the access log, so every routing choice can be explained 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiohttp import web
 from opentelemetry.trace import Span
@@ -24,6 +24,22 @@ if TYPE_CHECKING:
     from router.endpoints.registry import Target
     from router.limits.backend import AdmissionTicket
     from router.privacy.request_redaction import RedactedRequest
+
+
+T = TypeVar("T")
+
+
+class SlotKey(Generic[T]):
+    """The key of one stage's own per-request state in the context (`RequestContext.slot`), in
+    the way of aiohttp's `AppKey`: typed, and compared by identity, so no two stages share one."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"SlotKey({self.name!r})"
 
 
 # Attempt outcomes that are no failure of the endpoint (a hedge's loser was cancelled by us).
@@ -153,7 +169,7 @@ class RequestContext:
     # The body as the client sent it, when `parsed` was replaced by its redacted form.
     client_body: dict[str, Any] | None = None
     # The tenant opted in to content in its spans and access log (`privacy.log_content`): the
-    # forward stage keeps the answer as the upstream wrote it, for `router.telemetry.content`.
+    # content log stage keeps the answer as the upstream wrote it, for `router.telemetry.content`.
     log_content: bool = False
     logged_answer: bytes | None = None
     # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own.
@@ -162,8 +178,8 @@ class RequestContext:
     cascade_min_confidence: float | None = None
     # Tokens of a local answer the cascade rejected (counted on top of the cloud's usage).
     rejected_usage: Usage | None = None
-    # Set by the cache stage on a miss that may be stored: where, and for how long; the forward
-    # stage leaves the complete answer in `cache_answer` (chat.completion JSON).
+    # Set by the cache stage on a miss that may be stored: where, and for how long; its response
+    # half leaves the complete answer in `cache_answer` (chat.completion JSON).
     cache_scope: CacheScope | None = None
     cache_ttl_s: float = 0.0
     cache_answer: bytes | None = None
@@ -180,6 +196,18 @@ class RequestContext:
     plan: tuple[Target, ...] = ()
     usage: Usage | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
+    # How many stages' request halves ran (their record halves run when the request ends).
+    stages_run: int = 0
+    # Each stage's own state, under its `SlotKey`.
+    slots: dict[SlotKey[Any], Any] = field(default_factory=dict)
+
+    def slot(self, key: SlotKey[T]) -> T | None:
+        """The state a stage put under `key`, or None."""
+        value: T | None = self.slots.get(key)
+        return value
+
+    def put(self, key: SlotKey[T], value: T) -> None:
+        self.slots[key] = value
 
     @property
     def body_as_sent(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.admin_api import add_admin_routes
+from router.answer_writer import write_answer
 from router.cache.shared import SharedCache
 from router.cache.wrong_hits import add_wrong_hit_routes
 from router.clock import Clock, MonotonicClock
@@ -66,6 +67,8 @@ from router.readiness import waiting_for
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator, AuthStage
 from router.stages.cache import CacheStage
+from router.stages.cascade import CascadeJudge
+from router.stages.content_log import ContentLogStage
 from router.stages.forward import ForwardStage
 from router.stages.privacy import PrivacyStage
 from router.stages.route import RouteStage
@@ -212,20 +215,19 @@ def _operation_handler(
             )
             status = 500
             try:
-                response = await state.pipeline.run(ctx)
-                status = response.status
-                return response
+                answer = await state.pipeline.run(ctx)
+                status = 200
+                return await write_answer(request, ctx, answer)
             except RouterError as error:
                 status = status_of(error)
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", str(error.code))
-                answer = error_response(error)
+                refusal = error_response(error)
                 if ctx.decision.reason:  # routed: say where it went and why, errors included
-                    answer.headers.update(ctx.decision.headers())
-                return answer
+                    refusal.headers.update(ctx.decision.headers())
+                return refusal
             finally:
-                state.cache.record(ctx)
-                state.admission.record(ctx)
+                state.pipeline.done(ctx)
                 content = logged_content(ctx)  # None unless the tenant opted in
                 if span.is_recording():
                     _annotate_request(span, ctx, status)
@@ -366,11 +368,12 @@ def build_app(
             AuthStage(authenticate),
             admission,
             PrivacyStage(large_bodies=large_bodies),
+            ContentLogStage(),
             cache,
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
-            ForwardStage(registry, transport, tracing, clock, hedge_budget),
+            ForwardStage(registry, transport, tracing, clock, hedge_budget, [CascadeJudge()]),
         ]
     )
     created = int(time.time())

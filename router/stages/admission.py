@@ -17,8 +17,7 @@ import asyncio
 import itertools
 import os
 
-from aiohttp import web
-
+from router.answer import Answer
 from router.cache.exact import CachedAnswer
 from router.clock import Clock
 from router.config.model import RoutingSettings
@@ -95,7 +94,7 @@ class AdmissionStage:
         )
         self._policy_limits: dict[int, tuple[TenantPolicy, Limits]] = {}
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
         limits = self._limits_of(ctx.policy)
         charge = self._charge(ctx)
         backend = self._limits.current()
@@ -113,7 +112,7 @@ class AdmissionStage:
         ctx.admission = AdmissionTicket(charge, limits, backend)
         return None
 
-    def record(self, ctx: RequestContext) -> None:
+    def on_done(self, ctx: RequestContext) -> None:
         """Settle the request's charge with what it used: at once in memory, in the background
         on a shared backend (a JSON response is not held back by a round trip to Redis)."""
         ticket = ctx.admission

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from router.answer import Answer
 from router.config.model import AuthSettings
 from router.context import RequestContext
 from router.errors import AuthenticationFailed
@@ -80,7 +81,7 @@ class AuthStage:
     def __init__(self, authenticate: Authenticator) -> None:
         self._authenticate = authenticate
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
         identity = self._authenticate.identify(ctx.request)
         ctx.tenant = identity.tenant
         ctx.policy = identity.policy

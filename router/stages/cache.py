@@ -5,9 +5,9 @@ Between admission and routing (DESIGN's order). For a chat request of a tenant w
 looked up; a hit is answered here, as JSON or replayed as SSE (`router.cache.replay`), with
 `x-router-served-by: cache`, `x-router-cache: hit-exact`, `x-router-cache-age` (seconds) and
 `x-router-cache-entry`, the entry's id for reporting a wrong hit (`router.cache.wrong_hits`): its
-exact key, a hash that already holds the tenant and never the question. A miss goes on, and
-the forward stage leaves the complete answer for `record` to store under the tenant's
-`cache.ttl_s`.
+exact key, a hash that already holds the tenant and never the question. A miss goes on; this
+stage's response half (`on_answer`) captures the upstream's answer as it passes, and its record
+half (`on_done`) stores it under the tenant's `cache.ttl_s`.
 
 The request header `x-router-cache` controls it per request: `no-store` (do not store this
 answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` (answer only from
@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 
 import orjson
-from aiohttp import web
 
 from edge_worker.embedder import Vectors
+from router.answer import Answer, OneChunk
+from router.answer_capture import AnswerCapture
 from router.cache.exact import CachedAnswer, ExactCache
 from router.cache.replay import complete_json_answer, sse_replay
 from router.cache.scope import CacheScope, scope_of
@@ -47,12 +49,10 @@ from router.embeddings import RouterEmbedder
 from router.errors import CacheMiss, InvalidRequest
 from router.policy.experiments import experiment_for, sticky_arm, sticky_key
 from router.policy.model import TenantPolicy
-from router.privacy.answer_restoration import restore_json_body
 from router.privacy.cached_form import cacheable_answer
 from router.stages.admission import served_cost_usd
 from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
-from router.wire.sse import SSE_HEADERS
 
 log = logging.getLogger("edge_router.cache")
 
@@ -111,7 +111,7 @@ class CacheStage:
         if metrics is not None:
             cache_instruments(metrics, self)
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
         policy = ctx.policy
         if not self._enabled or policy is None or not policy.cache.enabled:
             return None
@@ -136,7 +136,7 @@ class CacheStage:
         if directive != "no-cache":
             hit = self.exact.get(scope.exact_key)
             if hit is not None:
-                return await self._answer(ctx, hit, "hit-exact", scope.exact_key)
+                return self._answer(ctx, hit, "hit-exact", scope.exact_key)
         if policy.cache.semantic_embedder == "static":
             # Vectors of two embedders are never compared: the static ones have a partition of
             # their own (the exact key, and so exact hits, are the same).
@@ -167,7 +167,7 @@ class CacheStage:
         policy: TenantPolicy,
         embedder: RouterEmbedder,
         directive: str,
-    ) -> web.StreamResponse | None:
+    ) -> Answer | None:
         """The semantic tier's answer, or None. Leaves the question's vector in
         `ctx.cache_vector` when it was computed (to store the answer under it)."""
         question = scope.last_user_message
@@ -214,7 +214,7 @@ class CacheStage:
             return None
         ctx.decision.cache_similarity = match.similarity
         ctx.decision.cache_verifier = f"{verifier}; {match.verdict.reason}"
-        return await self._answer(ctx, hit, "hit-semantic", match.exact_key)
+        return self._answer(ctx, hit, "hit-semantic", match.exact_key)
 
     def _lookup(
         self, partition: str, question: str, verifier: Mode, embedder: RouterEmbedder
@@ -232,7 +232,13 @@ class CacheStage:
             return "busy"
         return "embedded"
 
-    def record(self, ctx: RequestContext) -> None:
+    def on_answer(self, ctx: RequestContext, answer: Answer) -> None:
+        """A miss that may be stored: the upstream's answer is captured as it passes (with its
+        placeholders, never a PII value: the privacy stage restores them after this)."""
+        if ctx.cache_scope is not None and answer.source == "upstream":
+            answer.wrap(AnswerCapture(functools.partial(_capture, ctx)))
+
+    def on_done(self, ctx: RequestContext) -> None:
         """Store the complete answer of a miss (called when the request ends). A question that
         was not embedded for its lookup is embedded now, after its answer went out, in the
         embedder's background (look-ups first); past `index_backlog` such questions waiting, the
@@ -354,27 +360,20 @@ class CacheStage:
             )
         return True
 
-    async def _answer(
-        self, ctx: RequestContext, hit: CachedAnswer, kind: str, exact_key: str
-    ) -> web.StreamResponse:
+    def _answer(self, ctx: RequestContext, hit: CachedAnswer, kind: str, exact_key: str) -> Answer:
+        """A hit, as JSON or replayed as SSE. Its placeholders, when the request carried PII,
+        are restored by the privacy stage's response half, as an upstream's are."""
         ctx.cache_hit = hit  # admission settles the request with its usage and cost
         decision = ctx.decision
         decision.served_by = "cache"
         self._verdict(ctx, kind)
         decision.cache_age_s = max(0.0, self._clock.wall() - hit.stored_at_s)
         decision.reason = f"cache={kind}"
-        body = hit.body
-        if ctx.pii is not None:  # the entry holds placeholders; this request has their values
-            body = restore_json_body(body, ctx.pii.redactor)
-        headers = {**decision.headers(), ENTRY_HEADER: exact_key}
+        headers = {ENTRY_HEADER: exact_key}
         if not ctx.parsed.stream:
-            return web.Response(body=body, content_type="application/json", headers=headers)
-        answer = orjson.loads(body)
-        response = web.StreamResponse(headers={**SSE_HEADERS, **headers})
-        await response.prepare(ctx.request)
-        await response.write(sse_replay(answer, ctx.parsed.include_usage))
-        await response.write_eof()
-        return response
+            return Answer(body=hit.body, source="cache", headers=headers)
+        replay = sse_replay(orjson.loads(hit.body), ctx.parsed.include_usage)
+        return Answer(chunks=OneChunk(replay), source="cache", headers=headers)
 
 
 def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope | None:
@@ -393,6 +392,12 @@ def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope 
         found.values_digest(),
         tools_allowed=cache.tools,
     )
+
+
+def _capture(ctx: RequestContext, answer: bytes) -> None:
+    """Keep a miss's answer for `on_done` to store, when it may be replayed."""
+    if _replayable(answer):
+        ctx.cache_answer = answer
 
 
 def _replayable(body: bytes) -> bool:

@@ -7,6 +7,10 @@ percentile of those log-probabilities reaches the policy's `min_confidence`; oth
 answer's tokens are counted on top of the cloud's. docs/edge-worker.md has the measurement behind
 the statistic and the default threshold. Log-probabilities the client did not ask for are removed
 from the answer it gets.
+
+`CascadeJudge` is given to the forwarding stage when the app is built (its `AttemptJudge`): the
+forwarding stage asks it which attempts it judges and lets it refuse their answers, without
+knowing what a cascade is.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 import orjson
 
 from router.context import RequestContext
+from router.endpoints.registry import Target
 from router.errors import LowConfidence
 from router.wire.usage import usage_from_body
 
@@ -51,3 +56,16 @@ def keep_or_escalate(ctx: RequestContext, answer: Any, body: bytes, endpoint: st
         if isinstance(choice, dict):
             choice["logprobs"] = None
     return orjson.dumps(answer)
+
+
+class CascadeJudge:
+    """The cascade as the forwarding stage sees it: which attempts it judges, and its verdict."""
+
+    def asks_logprobs(self, ctx: RequestContext, target: Target) -> bool:
+        """The cascade's local try: a tenant cascading, an edge endpoint."""
+        return (
+            ctx.cascade_min_confidence is not None and target.endpoint.settings.locality == "edge"
+        )
+
+    def judge(self, ctx: RequestContext, endpoint: str, answer: Any, body: bytes) -> bytes:
+        return keep_or_escalate(ctx, answer, body, endpoint)

@@ -10,21 +10,30 @@ recorded here, on the endpoint that produced them.
 Where a tenant's policy enables hedging, each attempt goes through `Hedger`, which may race it
 against a second one (`router.stages.hedging`); the attempt itself is the same code either way,
 with a `Race` to claim the answer from once its first byte is there.
+
+Forwarding is only forwarding: it answers with the upstream's `Answer` (a JSON body, or a stream
+that owns the attempt until it ends: its connection, span and measurements) and knows nothing of
+what the stages before it do to that answer on the way back (restore, capture, log). Judges
+given at build time (`AttemptJudge`: the cascade's) may refuse an attempt's answer before it is
+committed, which fails over like an upstream error. Request half and record half (the hedging
+tenant's spend, once the answer was sent); per-request state: `HEDGE_SLOT`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any, Protocol
 
 import orjson
-from aiohttp import web
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from router.cache.replay import StreamAssembler, complete_json_answer
+from router.answer import Answer
 from router.clock import Clock
-from router.context import HEDGE_CANCELLED, Attempt, RequestContext
+from router.context import HEDGE_CANCELLED, Attempt, RequestContext, SlotKey
 from router.endpoints.first_byte_timeout import first_byte_timeout_s
 from router.endpoints.health import FailureKind
 from router.endpoints.registry import Registry, Target
@@ -40,13 +49,26 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.policy.hedge_budget import HedgeBudget
-from router.privacy.answer_restoration import SseRestorer, restore_json_body
 from router.stages.attempt_plan import AttemptPlan
-from router.stages.cascade import keep_or_escalate
-from router.stages.hedging import Hedger, Race
+from router.stages.hedging import HedgeAllowance, Hedger, Race
 from router.telemetry.tracing import Tracing
-from router.wire.sse import SSE_HEADERS, StreamUsageCounter, error_event, response_model_in
+from router.wire.sse import StreamUsageCounter, response_model_in
 from router.wire.usage import usage_from_body
+
+# The hedging allowance of a request this stage answered (its spend is recorded when it ends).
+HEDGE_SLOT: SlotKey[HedgeAllowance] = SlotKey("forward.hedge")
+
+
+class AttemptJudge(Protocol):
+    """A check of an attempt's JSON answer before it is committed to the client."""
+
+    def asks_logprobs(self, ctx: RequestContext, target: Target) -> bool:
+        """Whether this attempt is judged (and so needs the tokens' log-probabilities)."""
+        ...
+
+    def judge(self, ctx: RequestContext, endpoint: str, answer: Any, body: bytes) -> bytes:
+        """The body to send on; raises an `UpstreamError` (retryable) to fail over instead."""
+        ...
 
 
 @dataclass(slots=True)
@@ -81,14 +103,16 @@ class ForwardStage:
         tracing: Tracing,
         clock: Clock,
         hedge_budget: HedgeBudget,
+        judges: Sequence[AttemptJudge] = (),
     ) -> None:
         self._registry = registry
         self._transport = transport
         self._tracing = tracing
         self._clock = clock
+        self._judges = tuple(judges)
         self._hedger = Hedger(self._attempt, registry, hedge_budget)
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse:
+    async def on_request(self, ctx: RequestContext) -> Answer:
         if not ctx.plan:
             raise NoEligibleEndpoint(f"No endpoint can serve model `{ctx.parsed.model}`.")
         allowance = self._hedger.allowance(ctx)
@@ -105,67 +129,89 @@ class ForwardStage:
                     raise
                 last_error = error
                 continue
-            self._hedger.record_spend(ctx)
+            ctx.put(HEDGE_SLOT, allowance)
             return answer
         if last_error is None:
             raise UpstreamTimeout("The request's deadline passed before an attempt.", endpoint="")
         raise last_error
 
+    def on_done(self, ctx: RequestContext) -> None:
+        """A hedging tenant's answered request: its spend, once its usage is known."""
+        if ctx.slot(HEDGE_SLOT) is not None:
+            self._hedger.record_spend(ctx)
+
     async def _attempt(
         self, ctx: RequestContext, target: Target, remaining_s: float, race: Race | None = None
-    ) -> web.StreamResponse:
-        endpoint, stats = target.endpoint, target.stats
+    ) -> Answer:
+        """One attempt's answer. A stream's answer owns the attempt until the stream is closed:
+        its upstream connection, its span and its measurements end then."""
+        endpoint = target.endpoint
         health = self._registry.health.get(endpoint.name)
         trial = health.admits_trial()
         if trial:
             health.begin_trial()
         parsed = ctx.parsed
         endpoint.in_flight += 1
-        stats.begin()
+        target.stats.begin()
         attempt = _Try(target, perf_counter(), race)
-        with self._tracing.span(
+        # Not the current span: a hedged attempt begins in its own task and may end in the
+        # handler's, relaying its stream.
+        span = self._tracing.start_span(
             f"{parsed.operation.otel_name} {target.upstream_model}", SpanKind.CLIENT
-        ) as span:
+        )
+        ending = AsyncExitStack()
+        ending.callback(self._end_attempt, ctx, attempt, trial, span)
+        try:
             headers: dict[str, str] | None = None
             if span.is_recording():
                 _annotate_attempt(span, ctx, attempt)
                 headers = {}
-                propagate.inject(headers)
-            try:
-                async with self._transport.post(
+                propagate.inject(headers, context=trace.set_span_in_context(span))
+            response = await ending.enter_async_context(
+                self._transport.post(
                     endpoint,
                     parsed.operation.path,
-                    parsed.body_for(target.upstream_model, with_logprobs=_cascading(ctx, target)),
+                    parsed.body_for(target.upstream_model, with_logprobs=self._judged(ctx, target)),
                     remaining_s,
                     headers,
                     first_byte_timeout_s(target.stats, parsed.stream, self._transport.routing),
-                ) as response:
-                    if race is None:  # a race decides when its winner has a first byte
-                        self._decide(ctx, target)
-                    if parsed.stream:
-                        answer = await self._stream(ctx, attempt, response)
-                    else:
-                        answer = await self._json(ctx, attempt, response)
-            except UpstreamError as error:
+                )
+            )
+            if race is None:  # a race decides when its winner has a first byte
+                self._decide(ctx, target)
+            if parsed.stream:
+                chunks = self._transport.chunks(response, endpoint.name)
+                ending.push_async_callback(chunks.aclose)  # type: ignore[attr-defined]
+                return await self._stream(ctx, attempt, chunks, ending)
+            answer = await self._json(ctx, attempt, response)
+        except BaseException as error:
+            if isinstance(error, UpstreamError):
                 attempt.error = error
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", str(error.code))
-                raise
-            finally:
-                endpoint.in_flight -= 1
-                self._registry.capacity.freed()
-                outcome = self._settle(ctx, attempt, (perf_counter() - attempt.started) * 1000.0)
-                if trial:
-                    # Frees the slot when the attempt ended without a verdict (client gone).
-                    health.cancel_trial()
-                if race is not None and span.is_recording():
-                    span.set_attribute("router.attempt.outcome", outcome)
-            if span.is_recording():
-                _annotate_result(span, ctx)
-                if attempt.error is not None:  # the stream broke after its first byte
-                    span.set_status(Status(StatusCode.ERROR, attempt.error.message))
-                    span.set_attribute("error.type", f"{attempt.error.code}_mid_stream")
-            return answer
+            await ending.__aexit__(type(error), error, error.__traceback__)
+            raise
+        await ending.aclose()
+        return answer
+
+    def _end_attempt(self, ctx: RequestContext, attempt: _Try, trial: bool, span: Span) -> None:
+        """After the attempt's connection was given back or closed: its measurements and span."""
+        target = attempt.target
+        target.endpoint.in_flight -= 1
+        self._registry.capacity.freed()
+        outcome = self._settle(ctx, attempt, (perf_counter() - attempt.started) * 1000.0)
+        if trial:
+            # Frees the slot when the attempt ended without a verdict (client gone).
+            self._registry.health.get(target.endpoint.name).cancel_trial()
+        if span.is_recording():
+            if attempt.race is not None:
+                span.set_attribute("router.attempt.outcome", outcome)
+            _annotate_result(span, ctx)
+            if attempt.error is not None and attempt.ttft_ms is not None:
+                # The stream broke after its first byte.
+                span.set_status(Status(StatusCode.ERROR, attempt.error.message))
+                span.set_attribute("error.type", f"{attempt.error.code}_mid_stream")
+        span.end()
 
     def _settle(self, ctx: RequestContext, attempt: _Try, elapsed_ms: float) -> str:
         """Feed the attempt's result to the estimators, health and the decision record; returns
@@ -225,10 +271,9 @@ class ForwardStage:
         race.claim(attempt.target)
         self._decide(ctx, attempt.target)
 
-    async def _json(
-        self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse
-    ) -> web.StreamResponse:
-        name = attempt.target.endpoint.name
+    async def _json(self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse) -> Answer:
+        target = attempt.target
+        name = target.endpoint.name
         body = await Transport.read_body(response, name)
         try:
             parsed_body = orjson.loads(body)
@@ -236,29 +281,25 @@ class ForwardStage:
             raise UpstreamConnectError(
                 f"endpoint {name} answered with a body that is not JSON", endpoint=name
             ) from None
-        if _cascading(ctx, attempt.target):
-            body = keep_or_escalate(ctx, parsed_body, body, name)
+        for judge in self._judges:
+            if judge.asks_logprobs(ctx, target):
+                body = judge.judge(ctx, name, parsed_body, body)
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
         ctx.usage = usage_from_body(parsed_body)
-        if ctx.cache_scope is not None and complete_json_answer(parsed_body):
-            ctx.cache_answer = body  # as the upstream wrote it: placeholders, never values
-        if ctx.log_content:
-            ctx.logged_answer = body
         if isinstance(parsed_body, dict) and isinstance(parsed_body.get("model"), str):
             ctx.decision.response_model = parsed_body["model"]
-        if ctx.restore_answer and ctx.pii is not None:
-            body = restore_json_body(body, ctx.pii.redactor)
         attempt.completed = True
-        return web.Response(
-            body=body, content_type="application/json", headers=ctx.decision.headers()
-        )
+        return Answer(body=body)
 
     async def _stream(
-        self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse
-    ) -> web.StreamResponse:
+        self,
+        ctx: RequestContext,
+        attempt: _Try,
+        chunks: AsyncIterator[bytes],
+        ending: AsyncExitStack,
+    ) -> Answer:
         name = attempt.target.endpoint.name
-        chunks = self._transport.chunks(response, name)
         first = await anext(chunks, b"")
         if not first:
             raise UpstreamConnectError(
@@ -271,69 +312,69 @@ class ForwardStage:
         # The endpoint is serving: that ends a half-open trial now, not when a long stream ends.
         self._registry.health.record_success(name)
         # From here on the client has bytes: no more fail-over for this request.
-        client = web.StreamResponse(headers={**SSE_HEADERS, **ctx.decision.headers()})
-        await client.prepare(ctx.request)
-        counter = StreamUsageCounter()
-        # A miss the cache may store (or a tenant logging content): the stream is assembled into
-        # the answer it amounts to.
-        keep = ctx.cache_scope is not None or ctx.log_content
-        assembler = StreamAssembler() if keep else None
-        # A redacted request: the placeholders of the upstream's events are restored, whole even
-        # when split across events. The usage counter and the cache see the upstream's bytes.
-        restorer = (
-            SseRestorer(ctx.pii.redactor) if ctx.restore_answer and ctx.pii is not None else None
-        )
+        return Answer(chunks=_UpstreamStream(ctx, attempt, first, chunks, ending.pop_all()))
+
+    def _judged(self, ctx: RequestContext, target: Target) -> bool:
+        return any(judge.asks_logprobs(ctx, target) for judge in self._judges)
+
+
+class _UpstreamStream:
+    """An upstream's stream after its first chunk: relayed as it arrives, its usage counted (the
+    upstream's own report, or its content chunks); closing it ends the attempt."""
+
+    __slots__ = (
+        "_attempt",
+        "_chunks",
+        "_closed",
+        "_counter",
+        "_ctx",
+        "_ending",
+        "_first",
+        "_relaying",
+    )
+
+    def __init__(
+        self,
+        ctx: RequestContext,
+        attempt: _Try,
+        first: bytes,
+        chunks: AsyncIterator[bytes],
+        ending: AsyncExitStack,
+    ) -> None:
+        self._ctx = ctx
+        self._attempt = attempt
+        self._first = first
+        self._chunks = chunks
+        self._ending = ending
+        self._counter = StreamUsageCounter()
+        self._relaying: AsyncGenerator[bytes, None] | None = None
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._relaying = self._relay()
+        return self._relaying
+
+    async def _relay(self) -> AsyncGenerator[bytes, None]:
+        counter = self._counter
+        counter.feed(self._first)
+        yield self._first
         try:
-            await _relay(client, first, counter, assembler, restorer)
-            async for chunk in chunks:
-                await _relay(client, chunk, counter, assembler, restorer)
-            if restorer is not None and (held := restorer.flush()):
-                await client.write(held)
-        except ConnectionResetError:
-            # The client went away: leaving the transport's context closes the upstream
-            # connection, which stops the upstream's generation. Not the endpoint's fault.
-            return client
+            async for chunk in self._chunks:
+                counter.feed(chunk)
+                yield chunk
         except UpstreamError as error:
-            attempt.error = error
-            if restorer is not None:
-                await client.write(restorer.flush())
-            await client.write(error_event(error))
-            await client.write_eof()
-            return client
-        finally:
-            ctx.usage = counter.usage(ctx.parsed.estimated_input_tokens)
-        attempt.completed = True
-        if assembler is not None:
-            answer = assembler.answer()
-            if ctx.cache_scope is not None:
-                ctx.cache_answer = answer
-            if ctx.log_content:
-                ctx.logged_answer = answer
-        await client.write_eof()
-        return client
+            self._attempt.error = error
+            raise
+        self._attempt.completed = True
 
-
-async def _relay(
-    client: web.StreamResponse,
-    chunk: bytes,
-    counter: StreamUsageCounter,
-    assembler: StreamAssembler | None,
-    restorer: SseRestorer | None,
-) -> None:
-    """One upstream chunk: counted, assembled for the cache, restored, sent to the client."""
-    counter.feed(chunk)
-    if assembler is not None:
-        assembler.feed(chunk)
-    if restorer is not None:
-        chunk = restorer.feed(chunk)
-        if not chunk:
+    async def aclose(self) -> None:
+        if self._closed:
             return
-    await client.write(chunk)
-
-
-def _cascading(ctx: RequestContext, target: Target) -> bool:
-    """Whether this attempt is the cascade's local try (its answer is judged before it is kept)."""
-    return ctx.cascade_min_confidence is not None and target.endpoint.settings.locality == "edge"
+        self._closed = True
+        if self._relaying is not None:
+            await self._relaying.aclose()
+        self._ctx.usage = self._counter.usage(self._ctx.parsed.estimated_input_tokens)
+        await self._ending.aclose()
 
 
 def _annotate_attempt(span: Span, ctx: RequestContext, attempt: _Try) -> None:

@@ -29,8 +29,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
+from router.answer import Answer
 from router.context import HEDGE_CANCELLED, RequestContext
 from router.endpoints.balancer import estimate_price_usd
 from router.endpoints.estimators import RECENT_MIN_SAMPLES, EndpointModelStats
@@ -65,13 +64,13 @@ class Race:
 
     def __init__(self, ctx: RequestContext) -> None:
         self._ctx = ctx
-        self._tasks: dict[asyncio.Task[web.StreamResponse], Target] = {}
+        self._tasks: dict[asyncio.Task[Answer], Target] = {}
         self.hedge: Target | None = None
         self.winner: Target | None = None
         # Set when the race was given up for an error no other endpoint can fix.
         self.stopped = False
 
-    def start(self, target: Target, attempt: Coroutine[Any, Any, web.StreamResponse]) -> None:
+    def start(self, target: Target, attempt: Coroutine[Any, Any, Answer]) -> None:
         self._tasks[asyncio.get_running_loop().create_task(attempt)] = target
 
     def claim(self, target: Target) -> None:
@@ -97,8 +96,9 @@ class Race:
         done, _ = await asyncio.wait(self._tasks, timeout=timeout_s)
         return bool(done) or self.winner is not None
 
-    async def outcome(self) -> web.StreamResponse:
-        """The winner's answer once relayed, or the last error when every attempt failed.
+    async def outcome(self) -> Answer:
+        """The winner's answer (a stream: from its first chunk on), or the last error when every
+        attempt failed.
 
         Once an attempt has claimed the answer, the others' errors no longer matter."""
         pending = set(self._tasks)
@@ -133,9 +133,7 @@ class Race:
                 task.exception()  # retrieved: an error lost in the race is recorded, not logged
 
 
-AttemptFn = Callable[
-    [RequestContext, Target, float, Race | None], Coroutine[Any, Any, web.StreamResponse]
-]
+AttemptFn = Callable[[RequestContext, Target, float, Race | None], Coroutine[Any, Any, Answer]]
 
 
 class Hedger:
@@ -161,7 +159,7 @@ class Hedger:
         remaining_s: float,
         plan: AttemptPlan,
         allowance: HedgeAllowance,
-    ) -> web.StreamResponse:
+    ) -> Answer:
         """`first`'s answer, or a hedge's; raises the error to fail over on if both fail."""
         delay_ms = self._delay_ms(ctx, first, plan, allowance)
         if delay_ms is None:

@@ -10,7 +10,9 @@ remove the tenant's). Then every text of the body, object keys included, is scan
   `privacy.no_fit_endpoint` says `refuse` (503) or `local-only` (the edge answers: the data does
   not leave, so the PII tags do not apply there);
 - `redact`: the request goes on with each value replaced by a placeholder (`<EMAIL_1>`); the
-  answer's placeholders are restored by the forward stage (or the cache's replay);
+  answer's placeholders are restored by this stage's response half (`on_answer`), whoever
+  answered: the upstream, or the cache, whose entries hold placeholders for any request that
+  carried PII;
 - `local-only`: answered by the edge worker or the cache, never forwarded (the route stage keeps
   edge targets only, 503 when there is none);
 - `block`: 400 `pii_detected`, naming the kinds found and never a value.
@@ -33,13 +35,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-
+from router.answer import Answer
 from router.context import RequestContext
 from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
 from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
 from router.privacy.request_redaction import RedactedRequest, redact_request
+from router.privacy.restoring_filter import RestoringFilter
 from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
 from router.wire.requests import ParsedRequest
 
@@ -61,7 +63,7 @@ class PrivacyStage:
         self._scan = scan
         self._large_bodies = large_bodies or LargeBodyWork()
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
         privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
         tags = ctx.required_tags | frozenset(privacy.required_tags) | _header_tags(ctx)
         ctx.log_content = privacy.log_content
@@ -105,6 +107,13 @@ class PrivacyStage:
                 ctx.pii_fallback_local = privacy.no_fit_endpoint == "local-only"
         ctx.required_tags = tags
         return None
+
+    def on_answer(self, ctx: RequestContext, answer: Answer) -> None:
+        """Restore the answer's placeholders with the request's values: an upstream's answer
+        to a redacted request, and any cache hit of a request that carried PII."""
+        found = ctx.pii
+        if found is not None and (ctx.restore_answer or answer.source == "cache"):
+            answer.wrap(RestoringFilter(found.redactor))
 
     def _scan_and_encode(
         self, parsed: ParsedRequest, redacting: bool

@@ -23,8 +23,7 @@ import random
 from collections.abc import Mapping
 from typing import get_args
 
-from aiohttp import web
-
+from router.answer import Answer
 from router.config.model import Objective, RoutingSettings
 from router.context import RequestContext
 from router.endpoints.balancer import Candidate, choose, estimate_price_usd, header_safe
@@ -64,7 +63,7 @@ class RouteStage:
         self._prior_ttft_ms = prior_ttft_ms
         self._rng = rng
 
-    async def __call__(self, ctx: RequestContext) -> web.StreamResponse | None:
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
         alias = ctx.parsed.model
         policy = ctx.policy
         rule: ModelRule | None = None

@@ -39,6 +39,13 @@ class Tracing:
             return nullcontext(trace.INVALID_SPAN)
         return self.tracer.start_as_current_span(name, kind=kind)
 
+    def start_span(self, name: str, kind: trace.SpanKind) -> trace.Span:
+        """A span that is not made current (end it with `end()`): for work that ends in another
+        task than the one it began in, such as an upstream stream relayed after a hedge's race."""
+        if self.provider is None:
+            return trace.INVALID_SPAN
+        return self.tracer.start_span(name, kind=kind)
+
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()

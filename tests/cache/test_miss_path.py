@@ -107,10 +107,10 @@ async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embe
     embedder = BusyEmbedder()
     stage = CacheStage(CacheSettings(embedder_max_waiting=8), FakeClock(), embedder)  # type: ignore[arg-type]
     first = _context("What is the capital of France?", policy)
-    assert await stage(first) is None
+    assert await stage.on_request(first) is None
     first.cache_answer = orjson.dumps({"choices": [{"message": {"content": "Paris"}}]})
     first.usage = Usage(10, 5)
-    stage.record(first)
+    stage.on_done(first)
     await stage.drain()
     assert embedder.batches == 0 and stage.unindexed == 1  # stored exact-only
     assert first.cache_scope is not None
@@ -118,7 +118,7 @@ async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embe
     vector = embedder.static_vector("")
     stage.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
     again = _context("Tell me the capital of France.", policy)
-    assert await stage(again) is None
+    assert await stage.on_request(again) is None
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "busy")
     assert embedder.batches == 0 and stage.lookups["busy"] == 1
 
@@ -141,10 +141,10 @@ async def test_a_lookup_waits_for_its_embedding_no_longer_than_the_bound() -> No
     stage = CacheStage(settings, FakeClock(), embedder)  # type: ignore[arg-type]
     vector = embedder.static_vector("")
     first = _context("What is the capital of France?", policy)
-    assert await stage(first) is None and first.cache_scope is not None
+    assert await stage.on_request(first) is None and first.cache_scope is not None
     stage.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
     again = _context("Tell me the capital of France.", policy)
-    assert await asyncio.wait_for(stage(again), 0.5) is None  # not the embedder's second
+    assert await asyncio.wait_for(stage.on_request(again), 0.5) is None  # not the embedder's second
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "late")
     assert stage.lookups["late"] == 1
 
@@ -236,7 +236,7 @@ async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only(
     stage = CacheStage(CacheSettings(), FakeClock(), embedder)  # type: ignore[arg-type]
     long_question = "Which is the capital of France? " * 200  # 6,400 characters
     first = _context(long_question, _policy())
-    assert await stage(first) is None
+    assert await stage.on_request(first) is None
     assert (first.decision.cache, first.decision.cache_lookup) == ("miss", "long")
     first.cache_answer = orjson.dumps(
         {
@@ -251,7 +251,7 @@ async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only(
         }
     )
     first.usage = Usage(10, 5)
-    stage.record(first)
+    stage.on_done(first)
     await stage.drain()
     assert first.cache_scope is not None
     assert first.cache_scope.exact_key in stage.exact  # an exact hit next time

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,17 +109,17 @@ async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tupl
     """Store an answer for `stored`, then ask `asked`: (x-router-cache, the body served)."""
     stage = CacheStage(CacheSettings(), FakeClock(), SameVectorEmbedder())  # type: ignore[arg-type]
     first = _context(stored)
-    assert await stage(first) is None and first.decision.cache == "miss"
+    assert await stage.on_request(first) is None and first.decision.cache == "miss"
     first.cache_answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
     first.usage = Usage(10, 5)
-    stage.record(first)
+    stage.on_done(first)
     await stage.drain()  # its question is embedded once its answer is stored
     second = _context(asked)
-    response = await stage(second)
-    if response is None:
+    answer = await stage.on_request(second)
+    if answer is None:
         return second.decision.cache, b""
-    assert isinstance(response, web.Response) and isinstance(response.body, bytes)
-    return second.decision.cache, response.body
+    assert answer.body is not None and answer.source == "cache"
+    return second.decision.cache, answer.body
 
 
 def _scope(request: dict[str, Any]) -> tuple[Any, ...]:

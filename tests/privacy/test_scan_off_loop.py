@@ -46,7 +46,7 @@ class _RecordingScan:
 async def test_only_a_large_body_is_scanned_off_the_event_loop(size: int, on_loop: bool) -> None:
     scan = _RecordingScan()
     ctx = _context("write to ana@example.com " + "x" * size)
-    assert await PrivacyStage(scan)(ctx) is None
+    assert await PrivacyStage(scan).on_request(ctx) is None
     (thread,) = scan.threads
     assert (thread is threading.current_thread()) is on_loop
     assert ctx.decision.privacy.endswith("pii=email")  # scanned all the same
@@ -56,7 +56,7 @@ async def test_only_a_large_body_is_scanned_off_the_event_loop(size: int, on_loo
 async def test_a_large_body_still_gets_the_tenants_action() -> None:
     ctx = _context("card 4111 1111 1111 1111 " * 2000)
     assert len(ctx.parsed.raw) > SCAN_ON_LOOP_MAX_BYTES
-    assert await PrivacyStage()(ctx) is None
+    assert await PrivacyStage().on_request(ctx) is None
     assert ctx.pii is not None and ctx.pii.kinds == ("card",)
 
 
@@ -107,7 +107,7 @@ async def test_large_bodies_are_parsed_and_scanned_one_at_a_time() -> None:
     ctx = _context("card 4111 1111 1111 1111 " * 400)
     raw = _raw(2 * ON_LOOP_MAX_BYTES)
     await asyncio.gather(
-        stage(ctx),
+        stage.on_request(ctx),
         work.run_for(len(raw), parse_request, Operation.CHAT, raw),
         work.run_for(len(raw), parse_request, Operation.CHAT, raw),
     )
