@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from aiohttp import web
 from opentelemetry.trace import Span
 
-from router.config.model import Objective
 from router.policy.model import TenantPolicy
+from router.privacy.residency import ANYWHERE, Residency
 from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
@@ -150,29 +150,27 @@ class RequestContext:
     parsed: ParsedRequest
     span: Span
     started_s: float
-    deadline_s: float  # on the monotonic clock
+    # The request's whole budget on the monotonic clock: the tenant's `routing.deadline_s`, else
+    # the node's; set by the auth stage, once the tenant is known.
+    deadline_s: float = 0.0
     # Who is asking: the tenant and its policy, taken once from the current snapshot.
     tenant: str = ""
     policy: TenantPolicy | None = None
-    required_tags: frozenset[str] = frozenset()
-    objective: Objective = "balanced"
-    latency_slo_ms: float | None = None
+    # Where the request's data may go (the privacy stage's decision, the route stage's input).
+    residency: Residency = ANYWHERE
     # The PII the request carries (None: none found) and what the privacy stage made of it: with
     # `redact`, `parsed` is the redacted request and the answer is restored (`restore_answer`);
-    # `local_only` keeps it at the edge; with `allow`, an endpoint it leaves for must also carry
-    # `pii_tags`, and `pii_fallback_local` sends it to the edge when none does.
+    # where it may go otherwise is in `residency`.
     pii: RedactedRequest | None = None
     restore_answer: bool = False
-    local_only: bool = False
-    pii_tags: frozenset[str] = frozenset()
-    pii_fallback_local: bool = False
     # The body as the client sent it, when `parsed` was replaced by its redacted form.
     client_body: dict[str, Any] | None = None
     # The tenant opted in to content in its spans and access log (`privacy.log_content`): the
     # content log stage keeps the answer as the upstream wrote it, for `router.telemetry.content`.
     log_content: bool = False
     logged_answer: bytes | None = None
-    # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own.
+    # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own,
+    # plus the edge's last-resort attempts; set by the route stage with the plan.
     max_attempts: int = 3
     # The tenant's cascade: an edge answer is kept only if its confidence reaches this.
     cascade_min_confidence: float | None = None

@@ -26,7 +26,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.admin_api import add_admin_routes
 from router.answer_writer import write_answer
+from router.cache.answer_cache import AnswerCache
 from router.cache.shared import SharedCache
+from router.cache.telemetry import cache_instruments
 from router.cache.wrong_hits import add_wrong_hit_routes
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
@@ -209,9 +211,6 @@ def _operation_handler(
                 parsed=parsed,
                 span=span,
                 started_s=state.clock.now(),
-                deadline_s=state.clock.now() + config.routing.deadline_s,
-                objective=config.routing.default_objective,
-                latency_slo_ms=config.routing.latency_slo_ms,
             )
             status = 500
             try:
@@ -264,6 +263,8 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
     if ctx.usage is not None:
         attributes["gen_ai.usage.input_tokens"] = ctx.usage.input_tokens
         attributes["gen_ai.usage.output_tokens"] = ctx.usage.output_tokens
+    for stage, elapsed_ms in ctx.stage_ms.items():  # the runner's timing of each request half
+        attributes[f"router.stage.{stage}_ms"] = elapsed_ms
     span.set_attributes(attributes)
 
 
@@ -359,17 +360,18 @@ def build_app(
         config.cache.enabled and config.cache.semantic
     )
     embedder = RouterEmbedder(config.edge_worker.store) if wants_embedder else None
-    cache = CacheStage(config.cache, clock, embedder, metrics)
+    cache = AnswerCache(config.cache, clock, embedder)
     cache.shared = _shared_cache(loaded, cache, clock)
+    cache_instruments(metrics, cache)
     hedge_budget = HedgeBudget(clock)
     large_bodies = LargeBodyWork()
     pipeline = Pipeline(
         [
-            AuthStage(authenticate),
+            AuthStage(authenticate, config.routing.deadline_s),
             admission,
             PrivacyStage(large_bodies=large_bodies),
             ContentLogStage(),
-            cache,
+            CacheStage(cache, config.cache, clock),
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
@@ -426,7 +428,7 @@ def _shared_limits(loaded: LoadedNodeConfig) -> RedisLimits | None:
     )
 
 
-def _shared_cache(loaded: LoadedNodeConfig, cache: CacheStage, clock: Clock) -> SharedCache | None:
+def _shared_cache(loaded: LoadedNodeConfig, cache: AnswerCache, clock: Clock) -> SharedCache | None:
     settings = loaded.config.cache
     if not (settings.enabled and settings.shared.enabled):
         return None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from router.cache.answer_cache import AnswerCache
 from router.clock import Clock
 from router.config.loader import LoadedNodeConfig
 from router.edge_supervisor import EdgeWorkerSupervisor
@@ -18,7 +19,6 @@ from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator
-from router.stages.cache import CacheStage
 from router.telemetry.access_log import AccessLog
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
@@ -37,7 +37,7 @@ class RouterState:
     policy_store: PolicyStore | None
     authenticate: Authenticator
     admission: AdmissionStage
-    cache: CacheStage
+    cache: AnswerCache  # shared by the cache stage, the admin API, wrong-hit reports, lifespan
     limits: FallbackLimits
     hedge_budget: HedgeBudget
     edge_worker: EdgeWorkerSupervisor | None  # when the router starts the worker itself

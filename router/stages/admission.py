@@ -9,6 +9,9 @@ request ends, `record` settles the charge with what it really used (the upstream
 counted stream), so streams are charged too, and adds it to the tenant's usage by model and
 endpoint. Settling runs in the background: a JSON response is not held back by a round trip to
 Redis. Tenants without limits skip the check but are still recorded.
+
+Halves: request (checks and charges the estimate), record (settles it). State: per request, the
+admission ticket in `ctx.admission`; the counters themselves are the limits backend's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from router.clock import Clock
 from router.config.model import RoutingSettings
 from router.context import RequestContext
 from router.endpoints.balancer import estimate_price_usd
+from router.endpoints.pricing import served_cost_usd
 from router.endpoints.registry import Registry
 from router.errors import QuotaExceeded, RateLimited, TokensRateLimited
 from router.limits.backend import (
@@ -191,9 +195,7 @@ UNROUTED_MODEL = "(unrouted)"
 
 
 def _deadline_s(ctx: RequestContext) -> float:
-    """The request's whole budget: the tenant's (set later, by the route stage) or the node's."""
-    if ctx.policy is not None and ctx.policy.routing.deadline_s is not None:
-        return ctx.policy.routing.deadline_s
+    """The request's whole budget (the auth stage set its deadline: the tenant's, or the node's)."""
     return ctx.deadline_s - ctx.started_s
 
 
@@ -218,27 +220,6 @@ def _outcome(ctx: RequestContext) -> Outcome:
         input_tokens += rejected.input_tokens
         output_tokens += rejected.output_tokens
     return Outcome(input_tokens, output_tokens, cost_usd, model, decision.endpoint)
-
-
-def served_cost_usd(ctx: RequestContext) -> float:
-    """The served answer's price: its usage at the prices of the endpoint and model it came from
-    (0 without usage, or when no endpoint served it)."""
-    decision, usage = ctx.decision, ctx.usage
-    if usage is None:
-        return 0.0
-    for target in ctx.plan:
-        if (
-            target.endpoint.name == decision.endpoint
-            and target.upstream_model == decision.upstream_model
-        ):
-            pricing = target.pricing
-            return estimate_price_usd(
-                usage.input_tokens,
-                usage.output_tokens,
-                pricing.input_price_per_mtok,
-                pricing.output_price_per_mtok,
-            )
-    return 0.0
 
 
 def _cache_hit_outcome(ctx: RequestContext, hit: CachedAnswer, model: str) -> Outcome:

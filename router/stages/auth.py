@@ -8,6 +8,10 @@ constant time. Keys are never logged.
 The server authenticates a request from its headers alone, before it reads a byte of the body
 (docs/security.md, "Front door"), through `Authenticator.identify`; the stage then takes the
 identity found there. Both go through `identify`, so there is one decision, made once.
+
+The stage has a request half only. It writes who is asking (`ctx.tenant`, `ctx.policy`) and the
+request's deadline, which the tenant's policy may set (`routing.deadline_s`), so every stage after
+it reads one deadline, set once.
 """
 
 from __future__ import annotations
@@ -78,11 +82,17 @@ class AuthStage:
     name = "auth"
     terminal = False
 
-    def __init__(self, authenticate: Authenticator) -> None:
+    def __init__(self, authenticate: Authenticator, deadline_s: float) -> None:
+        """`deadline_s`: the node's budget for a request (`routing.deadline_s`)."""
         self._authenticate = authenticate
+        self._deadline_s = deadline_s
 
     async def on_request(self, ctx: RequestContext) -> Answer | None:
         identity = self._authenticate.identify(ctx.request)
         ctx.tenant = identity.tenant
-        ctx.policy = identity.policy
+        policy = ctx.policy = identity.policy
+        budget_s = self._deadline_s
+        if policy is not None and policy.routing.deadline_s is not None:
+            budget_s = policy.routing.deadline_s
+        ctx.deadline_s = ctx.started_s + budget_s
         return None

@@ -20,6 +20,10 @@ The cache never holds a raw PII value (docs/privacy.md). A request that carries 
 its redacted form, bound to its values where the model saw them (`allow`, `local-only`); its
 answer is stored with those values as placeholders, or not at all when it holds other PII
 (`router.privacy.cached_form`); a hit is restored with the values of the request it answers.
+
+Halves: request (the lookup, answering a hit), response (captures a miss's answer as it passes),
+record (stores it). State: none of its own per request beyond the context's cache fields; the
+long-lived state (tiers, shared tier, indexing, counters) is in `AnswerCache`, built by the app.
 """
 
 from __future__ import annotations
@@ -27,89 +31,51 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import logging
 
 import orjson
 
-from edge_worker.embedder import Vectors
 from router.answer import Answer, OneChunk
 from router.answer_capture import AnswerCapture
-from router.cache.exact import CachedAnswer, ExactCache
-from router.cache.replay import complete_json_answer, sse_replay
+from router.cache.answer_cache import (
+    SEMANTIC_MAX_CHARS,
+    STATIC_PARTITION,
+    AnswerCache,
+    replayable,
+)
+from router.cache.exact import CachedAnswer
+from router.cache.replay import sse_replay
 from router.cache.scope import CacheScope, scope_of
-from router.cache.semantic import SemanticIndex, vector_bytes
-from router.cache.shared import SharedCache
+from router.cache.semantic import vector_bytes
 from router.cache.shared_entry import SharedEntry
-from router.cache.telemetry import LOOKUPS, VERDICTS, cache_instruments
 from router.cache.verifier import Mode
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import RouterEmbedder
+from router.endpoints.pricing import served_cost_usd
 from router.errors import CacheMiss, InvalidRequest
 from router.policy.experiments import experiment_for, sticky_arm, sticky_key
 from router.policy.model import TenantPolicy
 from router.privacy.cached_form import cacheable_answer
-from router.stages.admission import served_cost_usd
-from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
-
-log = logging.getLogger("edge_router.cache")
 
 CACHE_HEADER = "x-router-cache"
 ENTRY_HEADER = "x-router-cache-entry"
-REPORTERS = ("client", "operator")
 _DIRECTIVES = frozenset({"", "no-store", "no-cache", "only-if-cached"})
-STATIC_PARTITION = "/static"  # the suffix of a partition of static vectors
-# The longest question the semantic tier compares (and indexes), in characters. The embedder
-# reads 256 tokens, about 1,000 characters of English, and the static embedding the first 4,096
-# characters: two longer questions that differ only past them look the same to it, while the
-# verifier, reading every character on the event loop, would cost 0.3 s a candidate at 440 KB.
-# A longer question is served by the exact tier only.
-SEMANTIC_MAX_CHARS = 4096
 
 
 class CacheStage:
     name = "cache"
     terminal = False
 
-    def __init__(
-        self,
-        settings: CacheSettings,
-        clock: Clock,
-        embedder: RouterEmbedder | None,
-        metrics: Metrics | None = None,
-    ) -> None:
+    def __init__(self, cache: AnswerCache, settings: CacheSettings, clock: Clock) -> None:
+        self._cache = cache
         self._enabled = settings.enabled
         self._clock = clock
-        # The semantic tier, when the node has it and the embedder is loaded; its index holds the
-        # vectors of the exact tier's live entries, told of every entry that leaves.
-        self._embedder = embedder if settings.semantic else None
-        self.semantic = SemanticIndex(
-            graph_min_entries=settings.graph_min_entries,
-            static=embedder.static_vector if embedder is not None and settings.semantic else None,
-            prefilter_cut=settings.prefilter_cut,
-        )
         self._max_waiting = settings.embedder_max_waiting
         self._embedding_wait_s = settings.embedding_wait_ms / 1000
-        self._index_backlog = settings.index_backlog
         self._default_threshold = settings.similarity_threshold
         self._semantic_default = settings.semantic_default
-        self.exact = ExactCache(
-            max_entries=settings.max_entries,
-            max_bytes=settings.max_bytes,
-            clock=clock.wall,
-            on_remove=self.semantic.remove,
-        )
-        # The shared tier on Redis (node config `cache.shared`), set by the app when configured.
-        self.shared: SharedCache | None = None
-        self._indexing: set[asyncio.Task[None]] = set()  # questions embedded after their answer
-        self.verdicts = dict.fromkeys(VERDICTS, 0)  # requests by verdict, for the metrics
-        self.lookups = dict.fromkeys(LOOKUPS, 0)  # semantic look-ups by how they were decided
-        self.unindexed = 0  # stored answers left out of the semantic index (embedder busy)
-        self.wrong_hit_reports = dict.fromkeys(REPORTERS, 0)  # accepted reports, by reporter
-        if metrics is not None:
-            cache_instruments(metrics, self)
 
     async def on_request(self, ctx: RequestContext) -> Answer | None:
         policy = ctx.policy
@@ -134,16 +100,16 @@ class CacheStage:
                 )
             return None
         if directive != "no-cache":
-            hit = self.exact.get(scope.exact_key)
+            hit = self._cache.exact.get(scope.exact_key)
             if hit is not None:
                 return self._answer(ctx, hit, "hit-exact", scope.exact_key)
         if policy.cache.semantic_embedder == "static":
             # Vectors of two embedders are never compared: the static ones have a partition of
             # their own (the exact key, and so exact hits, are the same).
             scope = dataclasses.replace(scope, partition=scope.partition + STATIC_PARTITION)
-        embedder = self._embedder if self._semantic_for(policy) else None
+        embedder = self._cache.embedder if self._semantic_for(policy) else None
         if embedder is not None and len(scope.last_user_message) > SEMANTIC_MAX_CHARS:
-            self.lookups["long"] += 1
+            self._cache.lookups["long"] += 1
             ctx.decision.cache_lookup = "long"
             embedder = None  # neither looked up by meaning nor indexed
         if embedder is not None and scope.last_user_message:
@@ -173,7 +139,7 @@ class CacheStage:
         question = scope.last_user_message
         # A precision target was mapped to its verifier and threshold when the policy loaded.
         target = policy.cache.semantic_target
-        verifier = target.verifier if target is not None else self.semantic.verifier
+        verifier = target.verifier if target is not None else self._cache.semantic.verifier
         static = policy.cache.semantic_embedder == "static"
         if static:
             # The static embedding is the tenant's embedder: about 0.1 ms, on the loop.
@@ -181,7 +147,7 @@ class CacheStage:
         if directive == "no-cache":
             return None
         if static:
-            lookup = "static" if self.semantic.has_partition(scope.partition) else "empty"
+            lookup = "static" if self._cache.semantic.has_partition(scope.partition) else "empty"
         else:
             lookup = self._lookup(scope.partition, question, verifier, embedder)
         if lookup == "embedded":
@@ -192,7 +158,7 @@ class CacheStage:
                     (ctx.cache_vector,) = await embedder.embed([question])
             except TimeoutError:
                 lookup = "late"
-        self.lookups[lookup] += 1
+        self._cache.lookups[lookup] += 1
         ctx.decision.cache_lookup = lookup
         if ctx.cache_vector is None or lookup == "empty":
             return None
@@ -201,15 +167,15 @@ class CacheStage:
             if target is not None
             else policy.cache.similarity_threshold or self._default_threshold
         )
-        match = self.semantic.search(
+        match = self._cache.semantic.search(
             scope.partition,
             question,
             ctx.cache_vector,
             threshold,
-            self.exact.__contains__,
+            self._cache.exact.__contains__,
             verifier=verifier,
         )
-        hit = self.exact.get(match.exact_key) if match is not None else None
+        hit = self._cache.exact.get(match.exact_key) if match is not None else None
         if match is None or hit is None:
             return None
         ctx.decision.cache_similarity = match.similarity
@@ -224,9 +190,9 @@ class CacheStage:
         transformer), `busy` (the embedder has `embedder_max_waiting` questions waiting: a miss
         rather than a wait behind them) or `embedded` (embed and search; `late` when the
         embedding took longer than `embedding_wait_ms`: a miss)."""
-        if not self.semantic.has_partition(partition):
+        if not self._cache.semantic.has_partition(partition):
             return "empty"
-        if not self.semantic.needs_embedding(partition, question, verifier):
+        if not self._cache.semantic.needs_embedding(partition, question, verifier):
             return "prefilter"
         if embedder.waiting >= self._max_waiting:
             return "busy"
@@ -249,11 +215,9 @@ class CacheStage:
         if scope is None or body is None:
             return
         now_s = self._clock.wall()
+        cache = self._cache
         question, vector = scope.last_user_message, ctx.cache_vector
-        embed_later = vector is None and ctx.cache_embed_later and self._embedder is not None
-        if embed_later and self._embedder is not None:
-            embed_later = self._embedder.in_background < self._index_backlog
-            self.unindexed += not embed_later
+        embed_later = vector is None and ctx.cache_embed_later and cache.may_index_later()
         answer = CachedAnswer(
             body,
             ctx.usage,
@@ -269,70 +233,9 @@ class CacheStage:
             question,
             vector,
             answer,
-            self._embedder_id(scope.partition),
+            cache.embedder_id(scope.partition),
         )
-        if not self._keep(entry):
-            return
-        if embed_later and self._embedder is not None:
-            pending = asyncio.get_running_loop().create_task(
-                self._embedder.embed([question], background=True)
-            )
-            task = asyncio.get_running_loop().create_task(self._index_later(entry, pending))
-            self._indexing.add(task)
-            task.add_done_callback(self._indexing.discard)
-        elif self.shared is not None:
-            self.shared.publish(entry)
-
-    async def drain(self) -> None:
-        """Wait until every stored answer whose question was still being embedded is indexed
-        (at shutdown, and for tests that ask a reworded question right after an answer)."""
-        while self._indexing:
-            await asyncio.gather(*self._indexing, return_exceptions=True)
-
-    async def _index_later(self, entry: SharedEntry, pending: asyncio.Task[Vectors]) -> None:
-        """Index and share a stored answer once its question's embedding is ready."""
-        try:
-            (vector,) = await pending
-        except Exception:  # the answer stays in the exact tier; only its semantic match is lost
-            log.exception("cache: embedding a stored question failed")
-            vector = None
-        if entry.exact_key not in self.exact:
-            return  # gone meanwhile (evicted, expired or purged)
-        if vector is not None:
-            entry = dataclasses.replace(entry, vector=vector)
-            self.semantic.add(entry.partition, entry.exact_key, entry.question, vector)
-        if self.shared is not None:
-            self.shared.publish(entry)
-
-    def adopt(self, entry: SharedEntry) -> None:
-        """Add an entry another router stored (the shared tier's news, or its warm-up). Its
-        answer is checked again: a router of an older version may have stored what this one
-        never replays (a truncated answer, a refusal); and its vector is kept only if this
-        router's embedder made it."""
-        if not self._enabled or not _replayable(entry.answer.body):
-            return
-        if entry.vector is not None and entry.embedder != self._embedder_id(entry.partition):
-            # Another embedder's vector (another build, or none named): its answer is still an
-            # exact hit here, but its vector is not comparable with this router's.
-            entry = dataclasses.replace(entry, vector=None)
-        self._keep(entry)
-
-    def _embedder_id(self, partition: str) -> str:
-        """What makes this router's vectors in the partition: the model's or the static
-        table's digest ("" without an embedder)."""
-        embedder = self._embedder
-        if embedder is None:
-            return ""
-        return embedder.static_id if partition.endswith(STATIC_PARTITION) else embedder.model_id
-
-    def forget(self, tenant: str | None) -> int:
-        """Drop a tenant's entries (every entry, without one) from this router's tiers."""
-        return self.exact.purge(tenant)
-
-    def forget_entry(self, exact_key: str, tenant: str | None = None) -> bool:
-        """Drop one entry (only if it is `tenant`'s, when given) from this router's tiers, its
-        vector with it; whether it was here."""
-        return self.exact.remove(exact_key, tenant)
+        cache.store(entry, index_later=embed_later)
 
     def _semantic_for(self, policy: TenantPolicy) -> bool:
         """Whether this tenant is served by meaning: its policy's `cache.semantic`, else the
@@ -343,22 +246,7 @@ class CacheStage:
 
     def _verdict(self, ctx: RequestContext, verdict: str) -> None:
         ctx.decision.cache = verdict
-        self.verdicts[verdict] += 1
-
-    def _keep(self, entry: SharedEntry) -> bool:
-        if not self.exact.put(entry.exact_key, entry.answer):
-            return False
-        if (
-            entry.vector is not None
-            and self._embedder is not None
-            and len(entry.question) <= SEMANTIC_MAX_CHARS
-        ):
-            # A static partition's vectors are static ones: no need to compute them again.
-            static = entry.vector if entry.partition.endswith(STATIC_PARTITION) else None
-            self.semantic.add(
-                entry.partition, entry.exact_key, entry.question, entry.vector, static
-            )
-        return True
+        self._cache.verdicts[verdict] += 1
 
     def _answer(self, ctx: RequestContext, hit: CachedAnswer, kind: str, exact_key: str) -> Answer:
         """A hit, as JSON or replayed as SSE. Its placeholders, when the request carried PII,
@@ -396,15 +284,8 @@ def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope 
 
 def _capture(ctx: RequestContext, answer: bytes) -> None:
     """Keep a miss's answer for `on_done` to store, when it may be replayed."""
-    if _replayable(answer):
+    if replayable(answer):
         ctx.cache_answer = answer
-
-
-def _replayable(body: bytes) -> bool:
-    try:
-        return complete_json_answer(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        return False
 
 
 def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:

@@ -31,8 +31,8 @@ from typing import Any
 
 from router.answer import Answer
 from router.context import HEDGE_CANCELLED, RequestContext
-from router.endpoints.balancer import estimate_price_usd
 from router.endpoints.estimators import RECENT_MIN_SAMPLES, EndpointModelStats
+from router.endpoints.pricing import input_cost_usd, spent_usd
 from router.endpoints.registry import Registry, Target
 from router.errors import UpstreamError
 from router.policy.hedge_budget import HedgeBudget
@@ -174,7 +174,7 @@ class Hedger:
             await race.stop()
             if race.hedge is not None and race.winner is race.hedge:
                 # The attempt that did not answer was the first, not the hedge charged at start.
-                correction = _input_cost_usd(ctx, first) - _input_cost_usd(ctx, race.hedge)
+                correction = input_cost_usd(ctx, first) - input_cost_usd(ctx, race.hedge)
                 self._budget.charge_extra(ctx.tenant, correction)
 
     def _delay_ms(
@@ -208,7 +208,7 @@ class Hedger:
             return
         target, remaining_s = step
         allowance.launched = True
-        self._budget.charge_extra(ctx.tenant, _input_cost_usd(ctx, target))
+        self._budget.charge_extra(ctx.tenant, input_cost_usd(ctx, target))
         decision = ctx.decision
         decision.hedged_after_ms = delay_ms
         decision.hedge_endpoint = endpoint.name
@@ -217,32 +217,10 @@ class Hedger:
 
     def record_spend(self, ctx: RequestContext) -> None:
         """An answered request of a hedging tenant: its cost at the serving target's prices."""
-        decision, usage = ctx.decision, ctx.usage
-        for target in ctx.plan:
-            if (
-                target.endpoint.name == decision.endpoint
-                and target.upstream_model == decision.upstream_model
-            ):
-                pricing = target.pricing
-                if usage is None:
-                    cost_usd = _input_cost_usd(ctx, target)
-                else:
-                    cost_usd = estimate_price_usd(
-                        usage.input_tokens,
-                        usage.output_tokens,
-                        pricing.input_price_per_mtok,
-                        pricing.output_price_per_mtok,
-                    )
-                self._budget.record_spend(ctx.tenant, cost_usd)
-                return
+        cost_usd = spent_usd(ctx)
+        if cost_usd is not None:
+            self._budget.record_spend(ctx.tenant, cost_usd)
 
 
 def _retryable(error: BaseException) -> bool:
     return isinstance(error, UpstreamError) and error.retryable
-
-
-def _input_cost_usd(ctx: RequestContext, target: Target) -> float:
-    """What an attempt costs at least: its input, estimated from the body size."""
-    return estimate_price_usd(
-        ctx.parsed.estimated_input_tokens, 0, target.pricing.input_price_per_mtok, 0.0
-    )

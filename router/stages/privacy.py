@@ -16,8 +16,9 @@ remove the tenant's). Then every text of the body, object keys included, is scan
 - `local-only`: answered by the edge worker or the cache, never forwarded (the route stage keeps
   edge targets only, 503 when there is none);
 - `block`: 400 `pii_detected`, naming the kinds found and never a value.
-The decision says which (`x-router-privacy: redact; pii=email,cpf`). The body scanned is the one
-an upstream reads: the parser refused repeated keys (`router.wire.duplicate_keys`), and a redacted
+The decision says which (`x-router-privacy: redact; pii=email,cpf`), and where the request may go is
+handed to the route stage as one value, a `Residency`. The body scanned is the one an upstream
+reads: the parser refused repeated keys (`router.wire.duplicate_keys`), and a redacted
 body is re-serialised from the scanned one.
 
 The scan is linear, but a large body still takes a while: 1 MB of prose about 0.4 s, 1 MB
@@ -28,6 +29,11 @@ serving every other request meanwhile; a smaller one is scanned in place, cheape
 hand-off. The loop takes the GIL back from that thread within the switch interval because the
 scan makes no long C call: each regular-expression call sees one slice of at most 4096
 characters and the pattern's reach (`router.privacy.scan_work`).
+
+Halves: request (the scan and the action), response (`on_answer`: placeholders restored, for an
+upstream's answer to a redacted request and for a cache hit of any request with PII). It writes
+`ctx.pii`, `ctx.restore_answer`, `ctx.client_body`, `ctx.log_content` and `ctx.residency`, and
+replaces `ctx.parsed` with the redacted request; nothing else writes them.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
 from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
 from router.privacy.request_redaction import RedactedRequest, redact_request
+from router.privacy.residency import Residency
 from router.privacy.restoring_filter import RestoringFilter
 from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
 from router.wire.requests import ParsedRequest
@@ -65,7 +72,7 @@ class PrivacyStage:
 
     async def on_request(self, ctx: RequestContext) -> Answer | None:
         privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
-        tags = ctx.required_tags | frozenset(privacy.required_tags) | _header_tags(ctx)
+        tags = frozenset(privacy.required_tags) | _header_tags(ctx)
         ctx.log_content = privacy.log_content
         redacting = privacy.on_pii == "redact"
         try:
@@ -101,11 +108,17 @@ class PrivacyStage:
                 ctx.parsed = redacted or ctx.parsed.with_body(found.body)
                 ctx.restore_answer = True
             elif action == "local-only":
-                ctx.local_only = True
+                ctx.residency = Residency(tags, edge_only=True, pii_kinds=found.kinds)
+                return None
             else:
-                ctx.pii_tags = frozenset(privacy.pii_tags)
-                ctx.pii_fallback_local = privacy.no_fit_endpoint == "local-only"
-        ctx.required_tags = tags
+                ctx.residency = Residency(
+                    tags,
+                    pii_tags=frozenset(privacy.pii_tags),
+                    edge_if_nothing_fits=privacy.no_fit_endpoint == "local-only",
+                    pii_kinds=found.kinds,
+                )
+                return None
+        ctx.residency = Residency(tags)
         return None
 
     def on_answer(self, ctx: RequestContext, answer: Answer) -> None:

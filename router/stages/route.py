@@ -3,24 +3,30 @@
 The tenant's policy comes first: the alias must be one of its models (404 otherwise), an experiment
 on the alias may send the request to another of its aliases (`router.policy.experiments`), the
 alias's caps are checked, and the policy sets the objective, SLO, balanced weights,
-allowed regions and targets, and the request's fail-over budget (`max_attempts`, `deadline_s`).
-Without a policy (node keys) the node config gives the defaults.
+allowed regions and targets, and the request's fail-over budget (`max_attempts`; its deadline was
+set by the auth stage). Without a policy (node keys) the node config gives the defaults.
 
 Then hard filters (the endpoint satisfies every required privacy tag, it has capacity left), and
 the balancer scores what is left by predicted latency and price under the request's objective. The
 plan (pick first, then fail-over order) goes on the context for the forward stage; the reason goes
 into the decision.
 
-The required tags come from the privacy stage (the tenant's, the request's, and those its PII
-needs); a request it keeps at the edge (`local_only`) is routed to targets of locality `edge`
-only, 503 `no_local_model` when the alias has none. A request may state its objective in
-`x-router-objective` and a TTFT SLO in `x-router-latency-slo-ms`.
+Where the request's data may go comes from the privacy stage, in one value (`ctx.residency`:
+the tenant's and the request's tags, those its PII needs, edge only, edge if nothing fits); a
+request kept at the edge is routed to targets of locality `edge` only, 503 `no_local_model` when
+the alias has none. A request may state its objective in `x-router-objective` and a TTFT SLO in
+`x-router-latency-slo-ms`.
+
+A request half only. It writes the plan and its attempt budget (`ctx.plan`, `ctx.max_attempts`),
+once, and the decision's reason; the objective and SLO it weighs by are its own, not the
+context's.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import get_args
 
 from router.answer import Answer
@@ -34,11 +40,20 @@ from router.policy.experiments import assign, experiment_for, sticky_key
 from router.policy.model import (
     Experiment,
     ModelRule,
-    RoutingPolicy,
     RoutingWeights,
     TenantPolicy,
 )
+from router.privacy.residency import Residency
 from router.stages.edge_placement import place_edge
+
+
+@dataclass(frozen=True, slots=True)
+class _Preferences:
+    """What the balancer weighs a request's candidates by."""
+
+    objective: Objective
+    latency_slo_ms: float | None
+
 
 _OBJECTIVES: frozenset[str] = frozenset(get_args(Objective))
 OBJECTIVE_HEADER = "x-router-objective"
@@ -68,13 +83,14 @@ class RouteStage:
         policy = ctx.policy
         rule: ModelRule | None = None
         experiment_note = ""
-        ctx.max_attempts = self._routing.max_attempts
+        max_attempts = self._routing.max_attempts
         ctx.decision.detailed = policy is None or policy.routing.explain == "full"
         if policy is not None:
             rule = _rule_for(policy, alias)
             if rule is None:
                 raise _model_not_found(alias)
-            _apply_budget(ctx, policy.routing)
+            if policy.routing.max_attempts is not None:
+                max_attempts = policy.routing.max_attempts
             experiment = experiment_for(policy, alias)
             if experiment is not None:
                 alias, rule, experiment_note = self._enter_experiment(ctx, policy, experiment, rule)
@@ -84,8 +100,8 @@ class RouteStage:
         ctx.decision.alias = alias
         if policy is not None and rule is not None:
             targets = _apply_policy(ctx, policy, rule, targets)
-        header_note = self._read_request_preferences(ctx)
-        eligible = await self._eligible(ctx, alias, targets)
+        preferences, header_note = self._preferences(ctx)
+        eligible, at_edge_only = await self._eligible(ctx, alias, targets)
         placement = place_edge(
             eligible,
             alias,
@@ -97,14 +113,16 @@ class RouteStage:
         if placement.cascade and policy is not None:
             ctx.cascade_min_confidence = policy.local.cascade.min_confidence
         competing = placement.competing
-        local_note = "local_only; " if ctx.local_only else ""
+        local_note = "local_only; " if at_edge_only else ""
         note = experiment_note + header_note + local_note + placement.note
+        # The edge as the last resort comes on top of the cloud's attempts, not instead of one:
+        # the cloud keeps its `max_attempts`, then the edge is tried.
+        ctx.max_attempts = max_attempts + len(placement.after)
         if len(competing) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
             ctx.plan = (*placement.before, competing[0], *placement.after)
-            ctx.max_attempts += len(placement.after)
             ctx.decision.reason = (
-                f"{note}objective={ctx.objective}; only={competing[0].endpoint.name}"
+                f"{note}objective={preferences.objective}; only={competing[0].endpoint.name}"
             )
             return None
         by_key = {(t.endpoint.name, t.upstream_model): t for t in competing}
@@ -112,8 +130,8 @@ class RouteStage:
         weights = policy.routing.weights if policy is not None else _NODE_WEIGHTS
         selection = choose(
             [self._candidate(ctx, t, prior_ms) for t in competing],
-            objective=ctx.objective,
-            latency_slo_ms=ctx.latency_slo_ms,
+            objective=preferences.objective,
+            latency_slo_ms=preferences.latency_slo_ms,
             p2c_band=self._routing.p2c_band,
             rng=self._rng,
             latency_weight=weights.latency,
@@ -121,10 +139,7 @@ class RouteStage:
         )
         ranked = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
         if placement.after:
-            # The edge as the last resort comes on top of the cloud's attempts, not instead of
-            # one: the cloud keeps its `max_attempts`, then the edge is tried.
-            ranked = ranked[: ctx.max_attempts]
-            ctx.max_attempts += len(placement.after)
+            ranked = ranked[:max_attempts]
         ctx.plan = (*placement.before, *ranked, *placement.after)
         ctx.decision.reason = note + selection.reason
         return None
@@ -151,38 +166,47 @@ class RouteStage:
         note = header_safe(f"experiment={experiment.name}:{assignment.alias}{drawn}; ")
         return assignment.alias, arm_rule, note
 
-    def _read_request_preferences(self, ctx: RequestContext) -> str:
-        """Headers ask, the tenant decides (the privacy stage read the required tags): without a
-        policy (node keys) or with `routing.request_overrides`, a request may choose its objective
-        and SLO; otherwise only a stricter SLO than the policy's is taken, and what would loosen
-        the policy is ignored. Returns the note for the reason, naming what was ignored."""
-        objective, slo_ms = _requested_preferences(ctx.request.headers)
+    def _preferences(self, ctx: RequestContext) -> tuple[_Preferences, str]:
+        """The objective and SLO this request is routed by: the node's defaults, the tenant's
+        policy over them, then the request's headers, which ask while the tenant decides: without
+        a policy (node keys) or with `routing.request_overrides`, a request may choose its
+        objective and SLO; otherwise only a stricter SLO than the policy's is taken, and what would
+        loosen the policy is ignored. Also the note for the reason, naming what was ignored."""
         policy = ctx.policy
+        objective: Objective = self._routing.default_objective
+        slo_ms = self._routing.latency_slo_ms
+        if policy is not None:
+            objective = policy.routing.objective
+            if policy.routing.latency_slo_ms is not None:
+                slo_ms = policy.routing.latency_slo_ms
+        asked_objective, asked_slo_ms = _requested_preferences(ctx.request.headers)
         free = policy is None or policy.routing.request_overrides
         ignored: list[str] = []
-        if objective is not None:
-            if free or objective == ctx.objective:
-                ctx.objective = objective
+        if asked_objective is not None:
+            if free or asked_objective == objective:
+                objective = asked_objective
             else:
                 ignored.append(OBJECTIVE_HEADER)
-        if slo_ms is not None:
-            stricter = ctx.latency_slo_ms is not None and slo_ms <= ctx.latency_slo_ms
+        if asked_slo_ms is not None:
+            stricter = slo_ms is not None and asked_slo_ms <= slo_ms
             if free or stricter:
-                ctx.latency_slo_ms = slo_ms
+                slo_ms = asked_slo_ms
             else:
                 ignored.append(SLO_HEADER)
-        return f"ignored={','.join(ignored)}(policy); " if ignored else ""
+        note = f"ignored={','.join(ignored)}(policy); " if ignored else ""
+        return _Preferences(objective, slo_ms), note
 
     async def _eligible(
         self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]
-    ) -> list[Target]:
-        """The targets that may serve the request now; when all are full, those that free a slot
-        within `routing.capacity_wait_s` (and the request's deadline), else 503."""
+    ) -> tuple[list[Target], bool]:
+        """The targets that may serve the request now, and whether it is kept at the edge; when
+        all are full, those that free a slot within `routing.capacity_wait_s` (and the request's
+        deadline), else 503."""
         capacity, clock = self._registry.capacity, self._registry.clock
         give_up_s = min(ctx.deadline_s, clock.now() + self._routing.capacity_wait_s)
         while True:
             try:
-                return self._filter(ctx, alias, targets)
+                return self._filter(ctx, alias, targets, ctx.residency.edge_only)
             except NoEligibleEndpoint as full:
                 left_s = give_up_s - clock.now()
                 if full.code != "capacity_exhausted" or left_s <= 0 or capacity.full():
@@ -190,25 +214,27 @@ class RouteStage:
                 if not await capacity.wait(left_s):
                     raise full from None
 
-    def _filter(self, ctx: RequestContext, alias: str, targets: tuple[Target, ...]) -> list[Target]:
-        if ctx.local_only:
-            targets = _local_targets(ctx, alias, targets)
+    def _filter(
+        self, ctx: RequestContext, alias: str, targets: tuple[Target, ...], at_edge_only: bool
+    ) -> tuple[list[Target], bool]:
+        residency = ctx.residency
+        if at_edge_only:
+            targets = _local_targets(residency, alias, targets)
         # PII in the clear may only leave for endpoints carrying its tags; at the edge it stays.
-        required = ctx.required_tags if ctx.local_only else ctx.required_tags | ctx.pii_tags
+        required = residency.tags_for(at_edge_only)
         tagged = [t for t in targets if required <= t.endpoint.tags] if required else list(targets)
-        if not tagged and ctx.pii_fallback_local and not ctx.local_only:
+        if not tagged and residency.edge_if_nothing_fits and not at_edge_only:
             # No endpoint may receive this PII: the tenant's policy keeps it at the edge instead.
-            ctx.local_only = True
-            return self._filter(ctx, alias, targets)
+            return self._filter(ctx, alias, targets, at_edge_only=True)
         if not tagged:
-            raise _no_endpoint_for_tags(ctx, alias)
+            raise _no_endpoint_for_tags(residency, alias, at_edge_only)
         with_capacity = [t for t in tagged if t.endpoint.in_flight < t.endpoint.max_concurrency]
         if not with_capacity:
             raise NoEligibleEndpoint(
                 f"Every endpoint serving model `{alias}` is at its concurrency limit.",
                 code="capacity_exhausted",
             )
-        return with_capacity
+        return with_capacity, at_edge_only
 
     def _server_time_prior_ms(self, targets: tuple[Target, ...], streaming: bool) -> float:
         """What a target with no traffic yet is assumed to add on top of its RTT.
@@ -259,12 +285,12 @@ class RouteStage:
 
 
 def _local_targets(
-    ctx: RequestContext, alias: str, targets: tuple[Target, ...]
+    residency: Residency, alias: str, targets: tuple[Target, ...]
 ) -> tuple[Target, ...]:
     """The targets on this PoP's own CPU, for a request that must not leave it."""
     local = tuple(t for t in targets if t.endpoint.settings.locality == "edge")
     if not local:
-        kinds = ", ".join(ctx.pii.kinds) if ctx.pii is not None else "PII"
+        kinds = ", ".join(residency.pii_kinds) or "PII"
         raise NoLocalModel(
             f"This request contains personal or secret data ({kinds}) and this API key's policy "
             f"answers such requests at the edge only, but no local model here serves model "
@@ -273,16 +299,18 @@ def _local_targets(
     return local
 
 
-def _no_endpoint_for_tags(ctx: RequestContext, alias: str) -> NoEligibleEndpoint:
-    where = "local endpoint" if ctx.local_only else "endpoint"
-    if ctx.pii is not None and ctx.pii_tags and not ctx.local_only:
-        required = ", ".join(sorted(ctx.required_tags | ctx.pii_tags))
+def _no_endpoint_for_tags(
+    residency: Residency, alias: str, at_edge_only: bool
+) -> NoEligibleEndpoint:
+    where = "local endpoint" if at_edge_only else "endpoint"
+    if residency.pii_kinds and residency.pii_tags and not at_edge_only:
+        required = ", ".join(sorted(residency.tags_for(at_edge_only)))
         return NoEligibleEndpoint(
-            f"This request contains personal or secret data ({', '.join(ctx.pii.kinds)}), and "
-            f"no {where} serving model `{alias}` carries the tags it requires: {required}.",
+            f"This request contains personal or secret data ({', '.join(residency.pii_kinds)}), "
+            f"and no {where} serving model `{alias}` carries the tags it requires: {required}.",
             code="no_endpoint_for_pii",
         )
-    required = ", ".join(sorted(ctx.required_tags))
+    required = ", ".join(sorted(residency.required_tags))
     return NoEligibleEndpoint(
         f"No {where} serving model `{alias}` satisfies the required privacy tags: {required}.",
         code="no_endpoint_for_privacy_tags",
@@ -293,14 +321,6 @@ def _model_not_found(alias: str) -> ModelNotFound:
     return ModelNotFound(
         f"The model `{alias}` does not exist or you do not have access to it.", param="model"
     )
-
-
-def _apply_budget(ctx: RequestContext, routing: RoutingPolicy) -> None:
-    """The tenant's fail-over budget, where it overrides the node's (already on the context)."""
-    if routing.max_attempts is not None:
-        ctx.max_attempts = routing.max_attempts
-    if routing.deadline_s is not None:
-        ctx.deadline_s = ctx.started_s + routing.deadline_s
 
 
 def _rule_for(policy: TenantPolicy, alias: str) -> ModelRule | None:
@@ -339,9 +359,6 @@ def _apply_policy(
     """The tenant's defaults, caps and restrictions; what it may use of the alias's targets."""
     _check_caps(ctx, rule)
     routing = policy.routing
-    ctx.objective = routing.objective
-    if routing.latency_slo_ms is not None:
-        ctx.latency_slo_ms = routing.latency_slo_ms
     if rule.targets:
         allowed = {(t.endpoint, t.model) for t in rule.targets}
         targets = tuple(t for t in targets if (t.endpoint.name, t.upstream_model) in allowed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.cache.exact import CachedAnswer, ExactCache
-from router.clock import FakeClock
+from tests.fake_clock import FakeClock
 
 
 def answer(clock: FakeClock, ttl_s: float, tenant: str = "acme", size: int = 100) -> CachedAnswer:

@@ -14,10 +14,10 @@ import numpy as np
 import orjson
 import pytest
 
+from router.cache.answer_cache import AnswerCache
 from router.cache.exact import CachedAnswer
 from router.cache.scope import exact_key_of
 from router.cache.shared_entry import SharedEntry
-from router.clock import FakeClock
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import EMBEDDER_NICENESS, RouterEmbedder
@@ -26,6 +26,7 @@ from router.stages.cache import CacheStage
 from router.state import STATE
 from router.wire.usage import Usage
 from tests.cache.cache_stack import asking, write_tenants
+from tests.fake_clock import FakeClock
 from tests.request_context import chat_context
 from tests.stack import Stack, running_stack
 
@@ -96,6 +97,13 @@ def _policy() -> TenantPolicy:
     )
 
 
+def _stage(settings: CacheSettings, embedder: object) -> tuple[CacheStage, AnswerCache]:
+    """The cache stage over an answer cache of its own, with a fake embedder."""
+    clock = FakeClock()
+    cache = AnswerCache(settings, clock, embedder)  # type: ignore[arg-type]
+    return CacheStage(cache, settings, clock), cache
+
+
 def _context(question: str, policy: TenantPolicy) -> RequestContext:
     body = orjson.dumps(asking(question) | {"model": "m"})
     return chat_context(body, tenant="acme", policy=policy)
@@ -105,22 +113,22 @@ def _context(question: str, policy: TenantPolicy) -> RequestContext:
 async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embedded() -> None:
     policy = _policy()
     embedder = BusyEmbedder()
-    stage = CacheStage(CacheSettings(embedder_max_waiting=8), FakeClock(), embedder)  # type: ignore[arg-type]
+    stage, cache = _stage(CacheSettings(embedder_max_waiting=8), embedder)
     first = _context("What is the capital of France?", policy)
     assert await stage.on_request(first) is None
     first.cache_answer = orjson.dumps({"choices": [{"message": {"content": "Paris"}}]})
     first.usage = Usage(10, 5)
     stage.on_done(first)
-    await stage.drain()
-    assert embedder.batches == 0 and stage.unindexed == 1  # stored exact-only
+    await cache.drain()
+    assert embedder.batches == 0 and cache.unindexed == 1  # stored exact-only
     assert first.cache_scope is not None
     # A near question in the partition (as another router's shared entry would bring).
     vector = embedder.static_vector("")
-    stage.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
+    cache.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
     again = _context("Tell me the capital of France.", policy)
     assert await stage.on_request(again) is None
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "busy")
-    assert embedder.batches == 0 and stage.lookups["busy"] == 1
+    assert embedder.batches == 0 and cache.lookups["busy"] == 1
 
 
 class SlowEmbedder(BusyEmbedder):
@@ -138,15 +146,15 @@ async def test_a_lookup_waits_for_its_embedding_no_longer_than_the_bound() -> No
     policy = _policy()
     embedder = SlowEmbedder()
     settings = CacheSettings(embedding_wait_ms=10)
-    stage = CacheStage(settings, FakeClock(), embedder)  # type: ignore[arg-type]
+    stage, cache = _stage(settings, embedder)
     vector = embedder.static_vector("")
     first = _context("What is the capital of France?", policy)
     assert await stage.on_request(first) is None and first.cache_scope is not None
-    stage.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
+    cache.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
     again = _context("Tell me the capital of France.", policy)
     assert await asyncio.wait_for(stage.on_request(again), 0.5) is None  # not the embedder's second
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "late")
-    assert stage.lookups["late"] == 1
+    assert cache.lookups["late"] == 1
 
 
 @pytest.mark.asyncio
@@ -213,7 +221,7 @@ def test_a_shared_entry_keeps_its_vector_only_if_this_routers_embedder_made_it(
     embedder: str, indexed: bool
 ) -> None:
     clock = FakeClock()
-    stage = CacheStage(CacheSettings(), clock, BusyEmbedder())  # type: ignore[arg-type]
+    cache = AnswerCache(CacheSettings(), clock, BusyEmbedder())  # type: ignore[arg-type]
     question = "What is the capital of France?"
     message = {"role": "assistant", "content": "Paris"}
     choice = {"index": 0, "message": message, "finish_reason": "stop"}
@@ -221,9 +229,9 @@ def test_a_shared_entry_keeps_its_vector_only_if_this_routers_embedder_made_it(
     answer = CachedAnswer(body, None, clock.wall(), clock.wall() + 3600, "acme")
     key = exact_key_of("partition-1", question)
     vector = BusyEmbedder().static_vector(question)
-    stage.adopt(SharedEntry(key, "partition-1", question, vector, answer, embedder))
-    assert key in stage.exact  # an exact hit either way
-    assert (key in stage.semantic) is indexed
+    cache.adopt(SharedEntry(key, "partition-1", question, vector, answer, embedder))
+    assert key in cache.exact  # an exact hit either way
+    assert (key in cache.semantic) is indexed
 
 
 @pytest.mark.asyncio
@@ -233,7 +241,7 @@ async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only(
         in_background = 0
 
     embedder = Idle()
-    stage = CacheStage(CacheSettings(), FakeClock(), embedder)  # type: ignore[arg-type]
+    stage, cache = _stage(CacheSettings(), embedder)
     long_question = "Which is the capital of France? " * 200  # 6,400 characters
     first = _context(long_question, _policy())
     assert await stage.on_request(first) is None
@@ -252,8 +260,8 @@ async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only(
     )
     first.usage = Usage(10, 5)
     stage.on_done(first)
-    await stage.drain()
+    await cache.drain()
     assert first.cache_scope is not None
-    assert first.cache_scope.exact_key in stage.exact  # an exact hit next time
-    assert first.cache_scope.exact_key not in stage.semantic  # never compared by meaning
-    assert embedder.batches == 0 and stage.lookups["long"] == 1
+    assert first.cache_scope.exact_key in cache.exact  # an exact hit next time
+    assert first.cache_scope.exact_key not in cache.semantic  # never compared by meaning
+    assert embedder.batches == 0 and cache.lookups["long"] == 1

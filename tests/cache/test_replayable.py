@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
+from router.cache.answer_cache import AnswerCache
 from router.cache.exact import CachedAnswer
 from router.cache.replay import StreamAssembler, complete_json_answer
 from router.cache.scope import exact_key_of
 from router.cache.shared_entry import SharedEntry
-from router.clock import FakeClock
 from router.config.model import CacheSettings
-from router.stages.cache import CacheStage
+from tests.fake_clock import FakeClock
 
 
 def _answer(**message: Any) -> dict[str, Any]:
@@ -107,9 +107,9 @@ def test_a_stream_that_must_not_be_replayed_is_not_stored(stream: bytes) -> None
 def test_an_entry_from_the_shared_tier_is_checked_again(finish: str, kept: bool) -> None:
     """A router of an older version may have shared an answer this one never replays."""
     clock = FakeClock()
-    stage = CacheStage(CacheSettings(), clock, None)
+    cache = AnswerCache(CacheSettings(), clock, None)
     body = orjson.dumps(_with_choice(finish_reason=finish))
     answer = CachedAnswer(body, None, clock.wall(), clock.wall() + 60, "acme")
     key = exact_key_of("partition-1", "What is the capital of France?")
-    stage.adopt(SharedEntry(key, "partition-1", "What is the capital of France?", None, answer))
-    assert (key in stage.exact) is kept
+    cache.adopt(SharedEntry(key, "partition-1", "What is the capital of France?", None, answer))
+    assert (key in cache.exact) is kept

@@ -20,12 +20,13 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.clock import FakeClock
+from router.cache.answer_cache import AnswerCache
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.policy.model import TenantPolicy
 from router.stages.cache import CacheStage
 from router.wire.usage import Usage
+from tests.fake_clock import FakeClock
 from tests.request_context import chat_context
 
 ONE_VECTOR = np.full((1, 384), 1 / np.sqrt(384), dtype=np.float32)
@@ -107,13 +108,15 @@ def _context(request: dict[str, Any]) -> RequestContext:
 
 async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tuple[str, bytes]:
     """Store an answer for `stored`, then ask `asked`: (x-router-cache, the body served)."""
-    stage = CacheStage(CacheSettings(), FakeClock(), SameVectorEmbedder())  # type: ignore[arg-type]
+    clock, settings = FakeClock(), CacheSettings()
+    cache = AnswerCache(settings, clock, SameVectorEmbedder())  # type: ignore[arg-type]
+    stage = CacheStage(cache, settings, clock)
     first = _context(stored)
     assert await stage.on_request(first) is None and first.decision.cache == "miss"
     first.cache_answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
     first.usage = Usage(10, 5)
     stage.on_done(first)
-    await stage.drain()  # its question is embedded once its answer is stored
+    await cache.drain()  # its question is embedded once its answer is stored
     second = _context(asked)
     answer = await stage.on_request(second)
     if answer is None:

@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.clock import FakeClock
 from router.config.model import EstimatorSettings
 from router.endpoints.estimators import (
     EndpointModelStats,
@@ -14,6 +13,7 @@ from router.endpoints.estimators import (
     RttEwma,
     predicted_latency_ms,
 )
+from tests.fake_clock import FakeClock
 
 TAU_S = 10.0
 

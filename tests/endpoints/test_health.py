@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from router.clock import FakeClock
 from router.config.model import HealthSettings
 from router.endpoints.health import EndpointHealth, FailureKind, HealthBoard, HealthState
+from tests.fake_clock import FakeClock
 
 SETTINGS = HealthSettings(
     consecutive_failures=5,

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from router.clock import FakeClock
 from router.config.loader import Secrets
 from router.config.model import NodeConfig
 from router.endpoints.aiohttp_client import AiohttpClient
@@ -44,6 +43,7 @@ from tests.endpoints.scripted_upstream import (
     echo_body,
     http_response,
 )
+from tests.fake_clock import FakeClock
 
 CLIENTS = {"lean": Http1Pool, "aiohttp": AiohttpClient}
 PATH = "/chat/completions"

@@ -9,11 +9,11 @@ import asyncio
 import pytest
 
 from loadtest.mock_cloud.settings import RegionSettings
-from router.clock import FakeClock
 from router.config.model import EstimatorSettings, RoutingSettings
 from router.endpoints.estimators import RECENT_MIN_SAMPLES as MIN_SAMPLES
 from router.endpoints.estimators import EndpointModelStats
 from router.endpoints.first_byte_timeout import first_byte_timeout_s
+from tests.fake_clock import FakeClock
 from tests.stack import running_stack
 
 ROUTING = RoutingSettings(

@@ -229,6 +229,10 @@ async def test_each_request_has_a_server_span_with_a_child_span_per_attempt() ->
         assert attributes["router.endpoint"] == attempts[1].attributes["router.endpoint"]
         assert attempts[1].attributes["server.address"] == "127.0.0.1"
         assert attempts[1].attributes["gen_ai.usage.input_tokens"] > 0
+        # The runner's timing of each request half that ran, the forwarding stage's included.
+        timed = {k for k in attributes if k.startswith("router.stage.")}
+        assert {"router.stage.auth_ms", "router.stage.route_ms", "router.stage.forward_ms"} <= timed
+        assert attributes["router.stage.forward_ms"] >= 0
 
 
 @pytest.mark.asyncio
