@@ -3,7 +3,7 @@
 `/admin/endpoints` (live routing state), `/admin/policies` (loaded tenants, refused files) and
 `/admin/tenants/{id}/usage` (a tenant's use and limits), `DELETE /admin/cache?tenant=<id>`
 (purge cached answers) and `POST /admin/cache/wrong_hits` (purge one wrongly served entry,
-`router.cache.wrong_hits`) need `Authorization: Bearer <admin token>`
+`router.wrong_hits_api`) need `Authorization: Bearer <admin token>`
 (`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
 `/metrics` is open: it carries no tenant names.
 
@@ -21,7 +21,6 @@ from aiohttp import web
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
-from router.cache.wrong_hits import operator_wrong_hit
 from router.clock import Clock
 from router.errors import (
     AuthenticationFailed,
@@ -35,6 +34,7 @@ from router.limits.report import tenant_usage
 from router.stages.auth import NODE_TENANT
 from router.state import JSON, STATE
 from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE
+from router.wrong_hits_api import operator_wrong_hit
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

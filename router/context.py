@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from router.cache.exact import CachedAnswer
     from router.cache.scope import CacheScope
     from router.endpoints.registry import Target
-    from router.limits.backend import AdmissionTicket
     from router.privacy.request_redaction import RedactedRequest
 
 
@@ -187,8 +186,6 @@ class RequestContext:
     cache_embed_later: bool = False
     # The entry a cache hit was answered with (its usage and cost settle the request).
     cache_hit: CachedAnswer | None = None
-    # What admission charged this request, settled against real usage when it ends.
-    admission: AdmissionTicket | None = None
     decision: Decision = field(default_factory=Decision)
     # The route stage's plan: the pick first, then the fail-over order.
     plan: tuple[Target, ...] = ()

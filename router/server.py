@@ -28,8 +28,6 @@ from router.admin_api import add_admin_routes
 from router.answer_writer import write_answer
 from router.cache.answer_cache import AnswerCache
 from router.cache.shared import SharedCache
-from router.cache.telemetry import cache_instruments
-from router.cache.wrong_hits import add_wrong_hit_routes
 from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.connection_budget import max_client_connections
@@ -76,6 +74,7 @@ from router.stages.privacy import PrivacyStage
 from router.stages.route import RouteStage
 from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
+from router.telemetry.cache_metrics import cache_instruments
 from router.telemetry.content import logged_content
 from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
@@ -83,6 +82,7 @@ from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
 from router.wire.large_bodies import LargeBodyWork
 from router.wire.requests import Operation, parse_request
+from router.wrong_hits_api import add_wrong_hit_routes
 
 log = logging.getLogger("edge_router.server")
 # aiohttp reads a shutdown timeout of 0 as "wait for ever": a drain of 0 means this instead.

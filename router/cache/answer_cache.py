@@ -3,9 +3,9 @@
 It owns the exact tier (`router.cache.exact`), the semantic index of the exact tier's live entries
 (`router.cache.semantic`, told of every entry that leaves), the shared tier on Redis when the node
 config has `cache.shared` (`router.cache.shared`), the questions still being embedded after their
-answer was stored, and the counters the metrics read (`router.cache.telemetry`). The cache stage
-(`CacheStage`) looks requests up in it and stores their answers; the shared tier, the
-admin API and wrong-hit reports (`router.cache.wrong_hits`) add and drop entries through it; the
+answer was stored, and the counters the metrics read (`router.telemetry.cache_metrics`). The
+cache stage (`CacheStage`) looks requests up in it and stores their answers; the shared tier, the
+admin API and wrong-hit reports (`router.wrong_hits_api`) add and drop entries through it; the
 app's lifespan drains it. Holding it outside the stage lets all of them reach it without a stage.
 """
 

@@ -5,13 +5,13 @@ output caps, or the node's assumed output, times the choices generated: `n`, `be
 estimated cost (at the highest price among the alias's targets, as the endpoint is not chosen
 yet) in one atomic step of the limits backend. Over a limit it gets a 429 with `Retry-After`:
 `rate_limit_exceeded` for rates and concurrency, `insufficient_quota` for budgets. When the
-request ends, `record` settles the charge with what it really used (the upstream's usage, or the
+request ends, `on_done` settles the charge with what it really used (the upstream's usage, or the
 counted stream), so streams are charged too, and adds it to the tenant's usage by model and
 endpoint. Settling runs in the background: a JSON response is not held back by a round trip to
 Redis. Tenants without limits skip the check but are still recorded.
 
 Halves: request (checks and charges the estimate), record (settles it). State: per request, the
-admission ticket in `ctx.admission`; the counters themselves are the limits backend's.
+admission ticket in its slot (`TICKET_SLOT`); the counters themselves are the limits backend's.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from router.answer import Answer
 from router.cache.exact import CachedAnswer
 from router.clock import Clock
 from router.config.model import RoutingSettings
-from router.context import RequestContext
+from router.context import RequestContext, SlotKey
 from router.endpoints.balancer import estimate_price_usd
-from router.endpoints.pricing import served_cost_usd
 from router.endpoints.registry import Registry
 from router.errors import QuotaExceeded, RateLimited, TokensRateLimited
 from router.limits.backend import (
@@ -41,9 +40,12 @@ from router.limits.backend import (
 )
 from router.limits.fallback import BACKEND_ERRORS, FallbackLimits
 from router.policy.model import TenantPolicy
+from router.pricing import served_cost_usd
 from router.telemetry.metrics import Metrics
 from router.wire.requests import Operation
 
+# What admission charged this request, settled against what it used when it ends.
+TICKET_SLOT: SlotKey[AdmissionTicket] = SlotKey("admission.ticket")
 # A concurrency slot of a request whose process died is freed this long after its deadline (a
 # stream is cut at its deadline; the margin covers clocks that differ between routers).
 _LEASE_MARGIN_S = 10.0
@@ -113,16 +115,16 @@ class AdmissionStage:
                 self._refused.add(1, {"limit": verdict.refusal.limit})
                 raise _refusal_error(verdict.refusal)
             ctx.decision.rate_limit_headers = _rate_limit_headers(verdict, limits)
-        ctx.admission = AdmissionTicket(charge, limits, backend)
+        ctx.put(TICKET_SLOT, AdmissionTicket(charge, limits, backend))
         return None
 
     def on_done(self, ctx: RequestContext) -> None:
         """Settle the request's charge with what it used: at once in memory, in the background
         on a shared backend (a JSON response is not held back by a round trip to Redis)."""
-        ticket = ctx.admission
+        ticket = ctx.slot(TICKET_SLOT)
         if ticket is None:
             return
-        ctx.admission = None
+        ctx.slots.pop(TICKET_SLOT)  # settled once
         outcome, wall_s = _outcome(ctx), self._clock.wall()
         if ticket.backend is self._local:
             self._local.settle_now(ticket.charge, ticket.limits, outcome, wall_s)

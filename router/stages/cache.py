@@ -4,7 +4,7 @@ Between admission and routing (DESIGN's order). For a chat request of a tenant w
 `cache.enabled`, on a node whose cache is on, the request's scope (`router.cache.scope`) is
 looked up; a hit is answered here, as JSON or replayed as SSE (`router.cache.replay`), with
 `x-router-served-by: cache`, `x-router-cache: hit-exact`, `x-router-cache-age` (seconds) and
-`x-router-cache-entry`, the entry's id for reporting a wrong hit (`router.cache.wrong_hits`): its
+`x-router-cache-entry`, the entry's id for reporting a wrong hit (`router.wrong_hits_api`): its
 exact key, a hash that already holds the tenant and never the question. A miss goes on; this
 stage's response half (`on_answer`) captures the upstream's answer as it passes, and its record
 half (`on_done`) stores it under the tenant's `cache.ttl_s`.
@@ -35,13 +35,13 @@ import functools
 import orjson
 
 from router.answer import Answer, OneChunk
-from router.answer_capture import AnswerCapture
 from router.cache.answer_cache import (
     SEMANTIC_MAX_CHARS,
     STATIC_PARTITION,
     AnswerCache,
     replayable,
 )
+from router.cache.answer_capture import AnswerCapture
 from router.cache.exact import CachedAnswer
 from router.cache.replay import sse_replay
 from router.cache.scope import CacheScope, scope_of
@@ -52,10 +52,10 @@ from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import RouterEmbedder
-from router.endpoints.pricing import served_cost_usd
 from router.errors import CacheMiss, InvalidRequest
 from router.policy.experiments import experiment_for, sticky_arm, sticky_key
 from router.policy.model import TenantPolicy
+from router.pricing import served_cost_usd
 from router.privacy.cached_form import cacheable_answer
 from router.wire.requests import Operation
 

@@ -1,10 +1,10 @@
 """The content log stage: keeps the answer of a tenant that opted in to content in its logs.
 
 For a tenant whose policy has `privacy.log_content`, the upstream's answer is kept as it passes
-(`router.answer_capture`: a JSON body, or a stream assembled), for its span and access-log line
-(`router.telemetry.content`, which redacts it). It sits after the privacy stage, so that on the
-way back it sees the answer before the placeholders are restored: a value the request's redaction
-replaced is never logged. A response half only; it owns no state of its own.
+(`router.cache.answer_capture`: a JSON body, or a stream assembled), for its span and
+access-log line (`router.telemetry.content`, which redacts it). It sits after the privacy
+stage, so that on the way back it sees the answer before the placeholders are restored: a value
+the request's redaction replaced is never logged. A response half only; it owns no state of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 from router.answer import Answer
-from router.answer_capture import AnswerCapture
+from router.cache.answer_capture import AnswerCapture
 from router.context import RequestContext
 
 

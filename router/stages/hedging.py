@@ -32,10 +32,10 @@ from typing import Any
 from router.answer import Answer
 from router.context import HEDGE_CANCELLED, RequestContext
 from router.endpoints.estimators import RECENT_MIN_SAMPLES, EndpointModelStats
-from router.endpoints.pricing import input_cost_usd, spent_usd
 from router.endpoints.registry import Registry, Target
 from router.errors import UpstreamError
 from router.policy.hedge_budget import HedgeBudget
+from router.pricing import input_cost_usd, spent_usd
 from router.stages.attempt_plan import AttemptPlan
 
 MIN_SAMPLES = RECENT_MIN_SAMPLES
