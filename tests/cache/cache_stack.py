@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from router.policy.keys import hash_key
 from tests.stack import Stack
+from tests.tenant_policies import ONE_MODEL, write_policies
 
 REGIONS = ("us-east", "eu-west", "ap-south")
 QUESTION: dict[str, Any] = {
@@ -31,11 +31,7 @@ def asking(question: str, **fields: Any) -> dict[str, Any]:
 
 def write_tenants(directory: Path, caches: dict[str, str]) -> None:
     """A policy file per tenant (key `sk-<tenant>`, alias gpt-4o-mini) with that `cache:`."""
-    for tenant, cache in caches.items():
-        (directory / f"{tenant}.yaml").write_text(
-            f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
-            f"models:\n  - alias: gpt-4o-mini\ncache: {cache}\n"
-        )
+    write_policies(directory, {t: f"{ONE_MODEL}cache: {cache}\n" for t, cache in caches.items()})
 
 
 async def cloud_calls(stack: Stack) -> int:

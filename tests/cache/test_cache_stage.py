@@ -9,10 +9,10 @@ from typing import Any
 import openai
 import pytest
 
-from router.policy.keys import hash_key
 from router.state import STATE
 from tests.cache.cache_stack import QUESTION, asking, cloud_calls, write_tenants
 from tests.stack import ADMIN_HEADERS, running_stack
+from tests.tenant_policies import policy_yaml
 
 
 def _tenants(directory: Path) -> dict[str, Any]:
@@ -270,11 +270,13 @@ async def test_each_experiment_arm_has_its_own_entries_and_random_draws_are_not_
 ) -> None:
     overrides = _tenants(tmp_path)
     (tmp_path / "split.yaml").write_text(
-        f'tenant: split\napi_keys: ["{hash_key("sk-split")}"]\n'
-        "models:\n  - alias: gpt-4o-mini\n  - alias: gpt-4o\n"
-        "experiments:\n  - name: bigger\n    applies_to: gpt-4o-mini\n"
-        "    arms: [{alias: gpt-4o-mini, weight: 1}, {alias: gpt-4o, weight: 1}]\n"
-        "    sticky_by: user\n"
+        policy_yaml(
+            "split",
+            "models:\n  - alias: gpt-4o-mini\n  - alias: gpt-4o\n"
+            "experiments:\n  - name: bigger\n    applies_to: gpt-4o-mini\n"
+            "    arms: [{alias: gpt-4o-mini, weight: 1}, {alias: gpt-4o, weight: 1}]\n"
+            "    sticky_by: user\n",
+        )
     )
     async with running_stack(overrides=overrides) as stack:
         client = stack.client(api_key="sk-split")

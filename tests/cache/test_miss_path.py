@@ -29,6 +29,7 @@ from tests.cache.cache_stack import asking, write_tenants
 from tests.fake_clock import FakeClock
 from tests.request_context import chat_context
 from tests.stack import Stack, running_stack
+from tests.tenant_policies import policy_model
 
 
 def _stack(policies: Path, cache: str) -> AbstractAsyncContextManager[Stack]:
@@ -87,14 +88,7 @@ class BusyEmbedder:
 
 
 def _policy() -> TenantPolicy:
-    return TenantPolicy.model_validate(
-        {
-            "tenant": "acme",
-            "api_keys": ["sha256:" + "0" * 64],
-            "models": [{"alias": "m"}],
-            "cache": {"semantic": True},
-        }
-    )
+    return policy_model("acme", cache={"semantic": True})
 
 
 def _stage(settings: CacheSettings, embedder: object) -> tuple[CacheStage, AnswerCache]:

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from router.cache.normal_form import normal_question
 from router.cache.scope import exact_key_of, scope_of
-from router.policy.keys import hash_key
 from tests.cache.cache_stack import asking
 from tests.stack import running_stack
+from tests.tenant_policies import policy_yaml
 
 BASE = "What is the capital of France?"
 
@@ -105,9 +105,7 @@ def test_the_normal_form_is_idempotent_and_keys_agree(text: str) -> None:
 
 @pytest.mark.asyncio
 async def test_through_the_client_a_retyped_question_is_an_exact_hit(tmp_path: Path) -> None:
-    (tmp_path / "acme.yaml").write_text(
-        f'tenant: acme\napi_keys: ["{hash_key("sk-acme")}"]\nmodels:\n  - alias: gpt-4o-mini\n'
-    )
+    (tmp_path / "acme.yaml").write_text(policy_yaml("acme", "models:\n  - alias: gpt-4o-mini\n"))
     overrides = {
         "policies": {"directory": str(tmp_path), "watch": False},
         "cache": {"enabled": True, "semantic": False},  # the exact tier alone

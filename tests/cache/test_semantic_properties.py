@@ -28,6 +28,7 @@ from router.stages.cache import CacheStage
 from router.wire.usage import Usage
 from tests.fake_clock import FakeClock
 from tests.request_context import chat_context
+from tests.tenant_policies import policy_model
 
 ONE_VECTOR = np.full((1, 384), 1 / np.sqrt(384), dtype=np.float32)
 
@@ -47,17 +48,8 @@ class SameVectorEmbedder:
 
 
 def _policy(tenant: str) -> TenantPolicy:
-    return TenantPolicy.model_validate(
-        {
-            "tenant": tenant,
-            "api_keys": ["sha256:" + "0" * 64],
-            "models": [{"alias": "m"}],
-            "cache": {
-                "tools": True,
-                "semantic": True,
-            },  # requests with tools are cached, each with its tools
-        }
-    )
+    # Requests with tools are cached, each with its tools.
+    return policy_model(tenant, cache={"tools": True, "semantic": True})
 
 
 POLICIES = {tenant: _policy(tenant) for tenant in ("acme", "beta")}

@@ -15,24 +15,18 @@ from openai import AsyncOpenAI
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings
-from router.policy.keys import hash_key
 from tests.cache.cache_stack import asking
 from tests.redis_server import free_port, redis_server
 from tests.router_process import router_process
 from tests.stack import ADMIN_HEADERS, DEFAULT_REGIONS, node_config, running_stack
+from tests.tenant_policies import ONE_MODEL, write_policies
 
 ONLY_CACHED = {"x-router-cache": "only-if-cached"}
 
 
 def _policies(directory: Path) -> Path:
-    policies = directory / "policies"
-    policies.mkdir(exist_ok=True)
-    for tenant in ("acme", "beta"):
-        (policies / f"{tenant}.yaml").write_text(
-            f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
-            "models:\n  - alias: gpt-4o-mini\ncache: {ttl_s: 600, semantic: true}\n"
-        )
-    return policies
+    cache = f"{ONE_MODEL}cache: {{ttl_s: 600, semantic: true}}\n"
+    return write_policies(directory / "policies", {"acme": cache, "beta": cache})
 
 
 def _shared(redis_url: str) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from aiohttp import web
 
 from edge_worker.server import build_worker_app
 from edge_worker.serving import ServeSettings, open_models
-from router.policy.keys import hash_key
 from router.state import STATE
 from tests.edge_worker.prepared import store
 from tests.redis_server import free_port
 from tests.stack import Stack, explained, running_stack
+from tests.tenant_policies import ONE_MODEL, policy_yaml
 
 LOCAL_MODEL = "smollm2-135m-instruct"
 EMBEDDER = "all-minilm-l6-v2"
@@ -85,10 +85,7 @@ async def test_the_local_model_answers_through_the_router_marked_edge(worker_url
 
 
 def _policy(tenant: str, local: str) -> str:
-    return (
-        f'tenant: {tenant}\napi_keys: ["{hash_key("sk-" + tenant)}"]\n'
-        f"models:\n  - alias: gpt-4o-mini\nlocal:\n{local}"
-    )
+    return policy_yaml(tenant, f"{ONE_MODEL}local:\n{local}")
 
 
 def _with_local_targets(tmp_path: Path, worker: str) -> dict[str, Any]:

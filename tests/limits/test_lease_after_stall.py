@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from loadtest.mock_cloud.settings import RegionSettings
-from router.policy.keys import hash_key
 from tests.redis_server import redis_process
 from tests.stack import running_stack
+from tests.tenant_policies import policy_yaml
 
 SLOW = (RegionSettings(name="us-east", tokens_per_s=20.0, completion_tokens=20),)
 
@@ -31,8 +31,7 @@ async def test_a_slot_admitted_in_redis_is_released_there_once_a_stall_ends(
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "acme.yaml").write_text(
-        f'tenant: acme\napi_keys: ["{hash_key("sk-acme")}"]\n'
-        "models:\n  - alias: gpt-4o-mini\nlimits:\n  concurrent_requests: 4\n"
+        policy_yaml("acme", "models:\n  - alias: gpt-4o-mini\nlimits:\n  concurrent_requests: 4\n")
     )
     with redis_process(tmp_path) as (url, server):
         overrides = {

@@ -15,10 +15,10 @@ from openai import AsyncOpenAI
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings
-from router.policy.keys import hash_key
 from tests.redis_server import free_port, redis_server
 from tests.router_process import router_process
 from tests.stack import ADMIN_HEADERS, ADMIN_TOKEN_ENV, DEFAULT_REGIONS, node_config
+from tests.tenant_policies import policy_yaml
 
 CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -33,8 +33,7 @@ def _shared_config(
     policies = directory / "policies"
     policies.mkdir(exist_ok=True)
     (policies / "acme.yaml").write_text(
-        f'tenant: acme\napi_keys: ["{hash_key("sk-acme")}"]\n'
-        f"models:\n  - alias: gpt-4o-mini\nlimits:\n{limits}"
+        policy_yaml("acme", f"models:\n  - alias: gpt-4o-mini\nlimits:\n{limits}")
     )
     config = node_config(cloud)
     config.pop("auth")

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import openai
 
 from loadtest.mock_cloud.parsing import echo_text
-from tests.privacy.privacy_stack import CLOUD_REGIONS, key_of, privacy_stack
+from tests.privacy.privacy_stack import CLOUD_REGIONS, privacy_stack
 from tests.stack import Stack
+from tests.tenant_policies import key_of
 
 T = TypeVar("T")
 

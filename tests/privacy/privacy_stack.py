@@ -14,11 +14,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from loadtest.mock_cloud.settings import RegionSettings
-from router.policy.keys import hash_key
-from tests.stack import Stack, explained, running_stack
+from tests.stack import Stack, running_stack
+from tests.tenant_policies import policy_yaml
 
 CLOUD_REGIONS = ("us-east", "eu-west", "ap-south")
 # Every region echoes the text it received, so a test sees what the upstream made of a request.
@@ -54,19 +52,13 @@ TENANT_PRIVACY: dict[str, dict[str, Any]] = {
 }
 
 
-def key_of(tenant: str) -> str:
-    return f"sk-{tenant}"
-
-
 def _policy(tenant: str, privacy: dict[str, Any], cache: bool) -> str:
-    policy = {
-        "tenant": tenant,
-        "api_keys": [hash_key(key_of(tenant))],
-        "models": [{"alias": a} for a in ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")],
-        "privacy": privacy,
-        "cache": {"enabled": cache},
-    }
-    return orjson.dumps(policy).decode()  # JSON is YAML
+    models = [{"alias": a} for a in ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")]
+    return policy_yaml(
+        tenant,
+        {"models": models, "privacy": privacy, "cache": {"enabled": cache}},
+        explain=True,
+    )
 
 
 @asynccontextmanager
@@ -79,7 +71,7 @@ async def privacy_stack(
 ) -> AsyncIterator[Stack]:
     """`endpoint_keys`: the provider key each named region requires (and the router sends)."""
     for tenant, privacy in TENANT_PRIVACY.items():
-        (directory / f"{tenant}.yaml").write_text(explained(_policy(tenant, privacy, cache)))
+        (directory / f"{tenant}.yaml").write_text(_policy(tenant, privacy, cache))
     settings: dict[str, Any] = {
         "policies": {"directory": str(directory), "watch": False},
         **(overrides or {}),

@@ -16,8 +16,9 @@ import pytest
 
 from router.privacy.json_texts import KeysCollide, map_texts
 from router.privacy.request_redaction import redact_request
-from tests.privacy.privacy_stack import CLOUD_REGIONS, chat_bodies_received, key_of, privacy_stack
+from tests.privacy.privacy_stack import CLOUD_REGIONS, chat_bodies_received, privacy_stack
 from tests.stack import Stack
+from tests.tenant_policies import key_of
 
 EMAIL = "maria.silva@example.com.br"
 CARD = "4111111111111111"

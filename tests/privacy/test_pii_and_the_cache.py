@@ -12,8 +12,9 @@ import pytest
 from router.privacy.cached_form import cacheable_answer
 from router.privacy.request_redaction import redact_request
 from router.state import STATE
-from tests.privacy.privacy_stack import key_of, privacy_stack
+from tests.privacy.privacy_stack import privacy_stack
 from tests.stack import Stack
+from tests.tenant_policies import key_of
 
 FIRST, SECOND = "ana.souza@example.com", "pedro.lima@example.org"
 

@@ -12,10 +12,10 @@ import pytest
 from tests.privacy.privacy_stack import (
     CLOUD_REGIONS,
     chat_bodies_received,
-    key_of,
     privacy_stack,
 )
 from tests.stack import API_KEY
+from tests.tenant_policies import key_of
 
 EMAIL = "maria.silva@example.com.br"
 CPF = "123.456.789-09"

@@ -17,8 +17,9 @@ import openai
 import orjson
 import pytest
 
-from tests.privacy.privacy_stack import key_of, privacy_stack
+from tests.privacy.privacy_stack import privacy_stack
 from tests.stack import Stack
+from tests.tenant_policies import key_of
 
 EMAIL = "joana.prado@example.com"
 CARD = "4111 1111 1111 1111"

@@ -9,9 +9,9 @@ from typing import Any
 import openai
 import pytest
 
-from router.policy.keys import hash_key
 from tests.redis_server import free_port
 from tests.stack import ADMIN_HEADERS, API_KEY, Stack, running_stack
+from tests.tenant_policies import write_policies
 
 CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -20,18 +20,9 @@ CHAT: dict[str, Any] = {
 }
 
 
-def _policy(tenant: str, limits: str) -> str:
-    return (
-        f"tenant: {tenant}\n"
-        f'api_keys: ["{hash_key("sk-" + tenant)}"]\n'
-        "models:\n  - alias: gpt-4o-mini\n  - alias: gpt-4o\n"
-        f"limits:\n{limits}"
-    )
-
-
 def _policies(directory: Path, **tenants: str) -> dict[str, Any]:
-    for tenant, limits in tenants.items():
-        (directory / f"{tenant}.yaml").write_text(_policy(tenant, limits))
+    models = "models:\n  - alias: gpt-4o-mini\n  - alias: gpt-4o\n"
+    write_policies(directory, {t: f"{models}limits:\n{limits}" for t, limits in tenants.items()})
     return {"policies": {"directory": str(directory), "watch": False}}
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from loadtest.mock_cloud.settings import RegionSettings
-from router.policy.keys import hash_key
-from tests.stack import Stack, explained, running_stack
+from tests.stack import Stack, running_stack
+from tests.tenant_policies import write_policies
 
 REGIONS = (
     RegionSettings(name="us-east", rtt_ms=2.0),
@@ -44,9 +44,7 @@ def _key(tenant: str) -> str:
 
 
 def _overrides(directory: Path, **bodies: str) -> dict[str, Any]:
-    for tenant, body in bodies.items():
-        head = f'tenant: {tenant}\napi_keys: ["{hash_key(_key(tenant))}"]\n'
-        (directory / f"{tenant}.yaml").write_text(explained(head + body), encoding="utf-8")
+    write_policies(directory, bodies, explain=True)
     return {
         "policies": {"directory": str(directory), "watch": False},
         # The slow answer must not time out: whoever waits for it gets it.

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from router.errors import InvalidRequest
-from router.policy.keys import hash_key
 from router.wire.requests import MAX_OUTPUT_TOKENS, Operation, parse_request
 from tests.stack import API_KEY, DEFAULT_REGIONS, Stack, running_stack
+from tests.tenant_policies import policy_yaml
 
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES = b'"messages":[{"role":"user","content":"hi"}]'
@@ -202,8 +202,9 @@ async def test_a_one_megabyte_body_without_repeats_is_forwarded_byte_for_byte() 
 @pytest.mark.asyncio
 async def test_admission_charges_the_larger_cap_times_n(tmp_path: Path) -> None:
     (tmp_path / "acme.yaml").write_text(
-        f'tenant: acme\napi_keys: ["{hash_key("sk-acme")}"]\n'
-        "models:\n  - alias: gpt-4o-mini\nlimits:\n  tokens_per_minute: 100000\n"
+        policy_yaml(
+            "acme", "models:\n  - alias: gpt-4o-mini\nlimits:\n  tokens_per_minute: 100000\n"
+        )
     )
     policies = {"policies": {"directory": str(tmp_path), "watch": False}}
     async with running_stack(overrides=policies) as stack:

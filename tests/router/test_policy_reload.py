@@ -11,17 +11,12 @@ from typing import Any
 import openai
 import pytest
 
-from router.policy.keys import hash_key
 from tests.stack import Stack, running_stack
+from tests.tenant_policies import ONE_MODEL, policy_yaml
 
 
 def _policy(tenant: str, objective: str = "latency") -> str:
-    return (
-        f"tenant: {tenant}\n"
-        f'api_keys: ["{hash_key("sk-" + tenant)}"]\n'
-        "models:\n  - alias: gpt-4o-mini\n"
-        f"routing:\n  objective: {objective}\n"
-    )
+    return policy_yaml(tenant, f"{ONE_MODEL}routing:\n  objective: {objective}\n")
 
 
 async def _policies(stack: Stack) -> dict[str, Any]:

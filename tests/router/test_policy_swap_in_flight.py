@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import orjson
 import pytest
 from openai import AsyncStream
 from openai.types.chat import ChatCompletionChunk
 
 from loadtest.mock_cloud.settings import RegionSettings
-from router.policy.keys import hash_key
 from router.state import STATE
 from tests.stack import Stack, running_stack
+from tests.tenant_policies import policy_yaml
 
 TENANT = "scrub"
 KEY = "sk-scrub"
@@ -25,14 +24,9 @@ REGION = RegionSettings(name="us-east", echo=True, echo_piece_chars=4, tokens_pe
 
 
 def _policy(on_pii: str) -> str:
-    return orjson.dumps(
-        {
-            "tenant": TENANT,
-            "api_keys": [hash_key(KEY)],
-            "models": [{"alias": "gpt-4o-mini"}],
-            "privacy": {"on_pii": on_pii},
-        }
-    ).decode()
+    return policy_yaml(
+        TENANT, {"models": [{"alias": "gpt-4o-mini"}], "privacy": {"on_pii": on_pii}}
+    )
 
 
 async def _privacy_of_a_new_request(stack: Stack) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 import pytest
 
-from router.policy.keys import hash_key
 from tests.redis_server import redis_server
 from tests.stack import Stack, running_stack
+from tests.tenant_policies import policy_yaml
 
 CHOICES = 128  # the most OpenAI (and the router) accept
 MAX_TOKENS = 1_000
@@ -66,8 +66,7 @@ async def _tenant_stack(tmp_path: Path, backend: str, limits: str) -> AsyncItera
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "acme.yaml").write_text(
-        f'tenant: acme\napi_keys: ["{hash_key("sk-acme")}"]\n'
-        f"models:\n  - alias: gpt-4o\nlimits:\n{limits}"
+        policy_yaml("acme", f"models:\n  - alias: gpt-4o\nlimits:\n{limits}")
     )
     overrides: dict[str, Any] = {"policies": {"directory": str(policies), "watch": False}}
     with redis_server(tmp_path) if backend == "redis" else nullcontext("") as redis_url:

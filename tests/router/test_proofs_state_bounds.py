@@ -19,10 +19,10 @@ import redis.asyncio as aioredis
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
-from router.policy.keys import hash_key
 from tests.redis_server import redis_server
 from tests.router_process import running_router
 from tests.stack import ADMIN_HEADERS, node_config
+from tests.tenant_policies import policy_yaml
 
 NAME_BYTES = 100_000
 REQUESTS = 500
@@ -41,8 +41,9 @@ def _config(cloud: MockCloud, directory: Path, redis_url: str) -> dict[str, Any]
     policies = directory / "policies"
     policies.mkdir()
     (policies / "acme.yaml").write_text(
-        f'tenant: acme\napi_keys: ["{hash_key("sk-acme")}"]\n'
-        "models:\n  - alias: gpt-4o-mini\nlimits:\n  requests_per_minute: 1000000\n"
+        policy_yaml(
+            "acme", "models:\n  - alias: gpt-4o-mini\nlimits:\n  requests_per_minute: 1000000\n"
+        )
     )
     config = node_config(cloud)
     config["policies"] = {"directory": str(policies), "watch": False}

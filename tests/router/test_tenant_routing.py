@@ -14,7 +14,8 @@ import pytest
 
 from loadtest.mock_cloud.settings import RegionSettings
 from router.policy.keys import hash_key
-from tests.stack import API_KEY, Stack, explained, running_stack
+from tests.stack import API_KEY, Stack, running_stack
+from tests.tenant_policies import write_policies
 
 CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -30,9 +31,7 @@ def _key(tenant: str) -> str:
 
 def _policies(directory: Path, **bodies: str) -> dict[str, Any]:
     """One policy file per tenant (keyword = tenant id, value = everything after api_keys)."""
-    for tenant, body in bodies.items():
-        head = f'tenant: {tenant}\napi_keys: ["{hash_key(_key(tenant))}"]\n'
-        (directory / f"{tenant}.yaml").write_text(explained(head + body), encoding="utf-8")
+    write_policies(directory, bodies, explain=True)
     return {"policies": {"directory": str(directory), "watch": False}}
 
 
