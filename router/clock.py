@@ -8,6 +8,7 @@ only when told to, is `tests/fake_clock.py`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -17,6 +18,10 @@ class Clock(Protocol):
 
     def wall(self) -> float: ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` on this clock (a hedge's delay: scripted in tests)."""
+        ...
+
 
 class MonotonicClock:
     def now(self) -> float:
@@ -24,3 +29,6 @@ class MonotonicClock:
 
     def wall(self) -> float:
         return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

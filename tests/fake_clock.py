@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 # 2026-01-15T00:00:00Z: a fake wall clock starts mid-month, far from a period boundary.
 FAKE_WALL_START_S = 1_768_435_200.0
 
@@ -12,6 +14,7 @@ class FakeClock:
     def __init__(self, start: float = 1000.0, wall_start: float = FAKE_WALL_START_S) -> None:
         self._now = start
         self._wall_offset = wall_start - start
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         return self._now
@@ -19,5 +22,16 @@ class FakeClock:
     def wall(self) -> float:
         return self._now + self._wall_offset
 
+    async def sleep(self, seconds: float) -> None:
+        """Returns once `advance` has moved the clock `seconds` on."""
+        waking = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, waking))
+        await waking
+
     def advance(self, seconds: float) -> None:
         self._now += seconds
+        due = [(at, waking) for at, waking in self._sleepers if at <= self._now]
+        self._sleepers = [(at, waking) for at, waking in self._sleepers if at > self._now]
+        for _, waking in due:
+            if not waking.done():
+                waking.set_result(None)

@@ -66,12 +66,20 @@ def _client(base_url: str, headers: Mapping[str, str], routing: RoutingSettings)
 
 class Transport:
     def __init__(
-        self, endpoints: Mapping[str, Endpoint], secrets: Secrets, routing: RoutingSettings
+        self,
+        endpoints: Mapping[str, Endpoint],
+        secrets: Secrets,
+        routing: RoutingSettings,
+        clients: Mapping[str, UpstreamClient] | None = None,
     ) -> None:
+        """`clients`: each endpoint's client, where given (scripted upstreams in tests, as
+        httpx's MockTransport); the others get the configured client."""
         self._endpoints = endpoints
         self.routing = routing
-        self._clients: dict[str, UpstreamClient] = {}
+        self._clients: dict[str, UpstreamClient] = dict(clients or {})
         for name, endpoint in endpoints.items():
+            if name in self._clients:
+                continue
             headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
             key = secrets.endpoint_keys.get(name)
             if key is not None:

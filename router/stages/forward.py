@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from time import perf_counter
 from typing import Any, Protocol
 
 import orjson
@@ -110,7 +109,7 @@ class ForwardStage:
         self._tracing = tracing
         self._clock = clock
         self._judges = tuple(judges)
-        self._hedger = Hedger(self._attempt, registry, hedge_budget)
+        self._hedger = Hedger(self._attempt, registry, hedge_budget, clock)
 
     async def on_request(self, ctx: RequestContext) -> Answer:
         if not ctx.plan:
@@ -153,7 +152,7 @@ class ForwardStage:
         parsed = ctx.parsed
         endpoint.in_flight += 1
         target.stats.begin()
-        attempt = _Try(target, perf_counter(), race)
+        attempt = _Try(target, self._clock.now(), race)
         # Not the current span: a hedged attempt begins in its own task and may end in the
         # handler's, relaying its stream.
         span = self._tracing.start_span(
@@ -199,7 +198,7 @@ class ForwardStage:
         target = attempt.target
         target.endpoint.in_flight -= 1
         self._registry.capacity.freed()
-        outcome = self._settle(ctx, attempt, (perf_counter() - attempt.started) * 1000.0)
+        outcome = self._settle(ctx, attempt, (self._clock.now() - attempt.started) * 1000.0)
         if trial:
             # Frees the slot when the attempt ended without a verdict (client gone).
             self._registry.health.get(target.endpoint.name).cancel_trial()
@@ -274,7 +273,7 @@ class ForwardStage:
     async def _json(self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse) -> Answer:
         target = attempt.target
         name = target.endpoint.name
-        body = await Transport.read_body(response, name)
+        body = await self._transport.read_body(response, name)
         try:
             parsed_body = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -307,7 +306,8 @@ class ForwardStage:
             )
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
-        attempt.ttft_ms = ctx.decision.ttft_ms = (perf_counter() - attempt.started) * 1000.0
+        elapsed_s = self._clock.now() - attempt.started
+        attempt.ttft_ms = ctx.decision.ttft_ms = elapsed_s * 1000.0
         ctx.decision.response_model = response_model_in(first)
         # The endpoint is serving: that ends a half-open trial now, not when a long stream ends.
         self._registry.health.record_success(name)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.answer import Answer
+from router.clock import Clock
 from router.context import HEDGE_CANCELLED, RequestContext
 from router.endpoints.estimators import RECENT_MIN_SAMPLES, EndpointModelStats
 from router.endpoints.registry import Registry, Target
@@ -91,10 +92,16 @@ class Race:
         lost = self.stopped or (self.winner is not None and self.winner is not target)
         return HEDGE_CANCELLED if lost else "client_disconnected"
 
-    async def first_byte_within(self, timeout_s: float) -> bool:
-        """Wait up to `timeout_s`: whether an attempt has claimed or ended by then."""
-        done, _ = await asyncio.wait(self._tasks, timeout=timeout_s)
-        return bool(done) or self.winner is not None
+    async def first_byte_within(self, timeout_s: float, clock: Clock) -> bool:
+        """Wait up to `timeout_s` on `clock`: whether an attempt has claimed or ended by then."""
+        waiting = asyncio.ensure_future(clock.sleep(timeout_s))
+        try:
+            done, _ = await asyncio.wait(
+                {*self._tasks, waiting}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiting.cancel()
+        return any(task in done for task in self._tasks) or self.winner is not None
 
     async def outcome(self) -> Answer:
         """The winner's answer (a stream: from its first chunk on), or the last error when every
@@ -139,10 +146,13 @@ AttemptFn = Callable[[RequestContext, Target, float, Race | None], Coroutine[Any
 class Hedger:
     """Runs an attempt with a hedge where the tenant may hedge, and keeps the tenant's spend."""
 
-    def __init__(self, attempt: AttemptFn, registry: Registry, budget: HedgeBudget) -> None:
+    def __init__(
+        self, attempt: AttemptFn, registry: Registry, budget: HedgeBudget, clock: Clock
+    ) -> None:
         self._attempt = attempt
         self._registry = registry
         self._budget = budget
+        self._clock = clock
 
     @staticmethod
     def allowance(ctx: RequestContext) -> HedgeAllowance | None:
@@ -167,7 +177,7 @@ class Hedger:
         race = Race(ctx)
         race.start(first, self._attempt(ctx, first, remaining_s, race))
         try:
-            if not await race.first_byte_within(delay_ms / 1000.0):
+            if not await race.first_byte_within(delay_ms / 1000.0, self._clock):
                 self._start_hedge(ctx, race, plan, allowance, delay_ms)
             return await race.outcome()
         finally:

@@ -5,6 +5,10 @@ The regions are loopback servers (us-east 2 ms away, eu-west 50 ms, ap-south 100
 route by latency, so us-east is the pick and eu-west the next endpoint, by margins that a scheduling
 hiccup on a busy test machine does not overturn. "Slow" is us-east taking a second to its first
 byte, fifteen times eu-west's whole answer: no assertion rests on a race that close.
+
+The race's rules (when a hedge starts, when it does not, a hedge that fails) are tested exactly,
+on scripted upstreams and a fake clock, in `test_forward_scripted.py`; these keep what only the
+real stack shows: the answer through the client, and upstream connections closed.
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ CHAT: dict[str, Any] = {
 SLOW_TTFT_MS = 1000.0
 ROUTING = "models:\n  - alias: gpt-4o-mini\nrouting:\n  objective: latency\n"
 HEDGING = ROUTING + "  hedging: {enabled: true, max_extra_cost_share: 0.5}\n"
-# Any hedge at all costs more than a thousandth of a few dozen requests' spend.
-FRUGAL = ROUTING + "  hedging: {enabled: true, max_extra_cost_share: 0.001}\n"
 
 
 def _key(tenant: str) -> str:
@@ -87,10 +89,6 @@ async def _warm_up(stack: Stack, tenant: str, stream: bool) -> None:
             return
         await _ask(stack, tenant, stream)
     raise AssertionError("us-east never collected 20 first-byte samples")
-
-
-async def _chat_requests(stack: Stack, region: str) -> int:
-    return sum(r["path"].endswith("/chat/completions") for r in await stack.received(region))
 
 
 async def _wait_until(predicate: Callable[[], Awaitable[bool]]) -> None:
@@ -154,62 +152,6 @@ async def test_a_hedging_tenant_gets_the_next_endpoints_answer_and_the_slow_one_
         assert after[estimate]["cost_ms"] >= 40.0  # the hedge delay plus eu-west's answer
         hedging = (await stack.admin("/admin/tenants/hedger/usage"))["hedging"]
         assert hedging["extra_usd"] > 0 and 0 < hedging["extra_share"] < 0.5
-
-
-@pytest.mark.asyncio
-async def test_a_tenant_without_hedging_waits_for_the_slow_pick(tmp_path: Path) -> None:
-    async with running_stack(REGIONS, overrides=_overrides(tmp_path, patient=ROUTING)) as stack:
-        await _warm_up(stack, "patient", stream=False)
-        await stack.control("us-east", ttft_ms=SLOW_TTFT_MS)
-        endpoint, reason = await _ask(stack, "patient", stream=False)
-        assert endpoint == "us-east"
-        assert "hedged" not in reason
-        assert (await stack.region_stats("us-east"))["cancelled"] == 0
-
-
-@pytest.mark.asyncio
-async def test_a_tenant_whose_extra_cost_share_is_used_up_does_not_hedge(tmp_path: Path) -> None:
-    overrides = _overrides(tmp_path, frugal=FRUGAL)
-    # Estimates decay fast, so us-east is the pick again soon after the hedge raised it.
-    overrides["estimators"] = {"peak_ewma_tau_s": 0.05}
-    async with running_stack(REGIONS, overrides=overrides) as stack:
-        await _warm_up(stack, "frugal", stream=False)
-        await stack.control("us-east", ttft_ms=SLOW_TTFT_MS)
-
-        endpoint, reason = await _ask(stack, "frugal", stream=False)
-        assert endpoint == "eu-west" and "hedge_cancelled=us-east" in reason
-
-        async def us_east_predicted_fastest() -> bool:
-            view = await stack.admin_endpoints()
-            value = {
-                e["name"]: e["models"]["gpt-4o-mini"]["latency"]["value_ms"]
-                for e in view["endpoints"]
-            }
-            return bool(value["us-east"] < 0.8 * value["eu-west"])
-
-        await _wait_until(us_east_predicted_fastest)
-        # That one hedge's input cost is more than a thousandth of the spend so far.
-        endpoint, reason = await _ask(stack, "frugal", stream=False)
-        assert endpoint == "us-east", reason
-        assert "hedged" not in reason
-        await _wait_until_cancelled(stack, "us-east", 1)
-
-
-@pytest.mark.asyncio
-async def test_a_hedge_that_fails_leaves_the_first_attempt_to_answer(tmp_path: Path) -> None:
-    async with running_stack(REGIONS, overrides=_overrides(tmp_path, hedger=HEDGING)) as stack:
-        await _warm_up(stack, "hedger", stream=False)
-        await stack.control("us-east", ttft_ms=SLOW_TTFT_MS)
-        await stack.control("eu-west", error_rate=1.0)
-        asked_ap_south = await _chat_requests(stack, "ap-south")
-
-        endpoint, reason = await _ask(stack, "hedger", stream=False)
-        assert endpoint == "us-east"
-        assert "ms:eu-west; failover_after=eu-west:upstream_status_500" in reason
-        assert "hedge_cancelled" not in reason
-        # One hedge per request: ap-south, next in the plan, was not asked.
-        assert await _chat_requests(stack, "ap-south") == asked_ap_south
-        assert (await stack.region_stats("us-east"))["cancelled"] == 0
 
 
 @pytest.mark.asyncio
