@@ -15,7 +15,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from time import perf_counter
 from typing import Any
 
@@ -47,6 +47,7 @@ from router.errors import (
     RouterError,
     status_of,
 )
+from router.forwarding.cascade import CascadeJudge
 from router.front_door import (
     CappedSite,
     ConnectionCap,
@@ -67,7 +68,6 @@ from router.readiness import waiting_for
 from router.stages.admission import AdmissionStage
 from router.stages.auth import Authenticator, AuthStage
 from router.stages.cache import CacheStage
-from router.stages.cascade import CascadeJudge
 from router.stages.content_log import ContentLogStage
 from router.stages.forward import ForwardStage
 from router.stages.privacy import PrivacyStage
@@ -288,18 +288,22 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:
+    """Everything the app starts is registered on one exit stack as it starts, so a part that
+    fails to start (the embedder, the shared tier) stops what started before it. Stopped in
+    reverse: in-flight settlements and indexing drain first, the transport and tracing last."""
     state = app[STATE]
-    await state.transport.start()
-    prober = Prober(state.registry, state.transport, state.loaded.config.health)
-    probing = asyncio.create_task(prober.run(), name="endpoint-prober")
-    lag = LoopLagMonitor(state.metrics, state.clock)
-    watching_lag = asyncio.create_task(lag.run(), name="loop-lag")
-    gc_pauses = GcPauses(state.metrics)
-    gc_pauses.install()
-    flushing_gc_pauses = asyncio.create_task(gc_pauses.run(), name="gc-pauses")
     async with contextlib.AsyncExitStack() as running:
+        # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
+        running.push_async_callback(asyncio.to_thread, state.tracing.shutdown)
+        running.push_async_callback(state.transport.close)
+        running.callback(state.metrics.shutdown)
+        if state.limits.shared is not None:
+            running.push_async_callback(state.limits.shared.close)
+        await state.transport.start()
+        gc_pauses = GcPauses(state.metrics)
+        gc_pauses.install()
         running.callback(gc_pauses.remove)
-        running.push_async_callback(_cancel, flushing_gc_pauses)
+        _run_until_stopped(running, gc_pauses.run(), "gc-pauses")
         if state.access_log is not None:
             await running.enter_async_context(state.access_log.running())
         if state.embedder is not None:
@@ -309,25 +313,24 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             await state.cache.shared.start()  # warms up before the router takes traffic
             running.push_async_callback(state.cache.shared.close)
         if state.edge_worker is not None:
-            supervising = asyncio.create_task(state.edge_worker.run(), name="edge-worker")
-            running.push_async_callback(_cancel, supervising)
+            _run_until_stopped(running, state.edge_worker.run(), "edge-worker")
         store = state.policy_store
         if store is not None and state.loaded.config.policies.watch:
-            watching = asyncio.create_task(store.watch(), name="policy-watch")
-            running.push_async_callback(_cancel, watching)
-        try:
-            yield
-        finally:
-            await _cancel(probing)
-            await _cancel(watching_lag)
-            await state.admission.drain()
-            await state.cache.drain()
-            if state.limits.shared is not None:
-                await state.limits.shared.close()
-            state.metrics.shutdown()
-            await state.transport.close()
-            # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
-            await asyncio.to_thread(state.tracing.shutdown)
+            _run_until_stopped(running, store.watch(), "policy-watch")
+        _run_until_stopped(running, LoopLagMonitor(state.metrics, state.clock).run(), "loop-lag")
+        prober = Prober(state.registry, state.transport, state.loaded.config.health)
+        _run_until_stopped(running, prober.run(), "endpoint-prober")
+        running.push_async_callback(state.cache.drain)
+        running.push_async_callback(state.admission.drain)
+        yield
+
+
+def _run_until_stopped(
+    running: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str
+) -> None:
+    """Run `work` as a task, cancelled when the app stops."""
+    task = asyncio.create_task(work, name=name)
+    running.push_async_callback(_cancel, task)
 
 
 def build_app(

@@ -15,8 +15,8 @@ This module owns four things, all per PoP (nearness is local by nature):
   had a spike and then got no traffic becomes attractive again without ever looking faster than
   its network path.
 - `RecentQuantile`, a quantile (the p95) of the last 128 first-byte times, for the hedge delay
-  (`router.stages.hedging`). A mean-like EWMA says nothing about the tail, and the tail is what a
-  hedge waits out. A ring of 128 floats sorted on read (a few microseconds, read only for tenants
+  (`router.forwarding.hedging`). A mean-like EWMA says nothing about the tail, and the tail is what
+  a hedge waits out. A ring of 128 floats sorted on read (a few microseconds, read only for tenants
   that hedge) is exact over its window and needs no tuning, unlike streaming estimators (P²,
   t-digest) whose error matters most at the few samples an endpoint starts with.
 - `EndpointModelStats`, the traffic record of one (endpoint, upstream model) pair.

@@ -8,7 +8,7 @@ before it is still invisible to the client. Measurements (TTFT, latency, in-flig
 recorded here, on the endpoint that produced them.
 
 Where a tenant's policy enables hedging, each attempt goes through `Hedger`, which may race it
-against a second one (`router.stages.hedging`); the attempt itself is the same code either way,
+against a second one (`router.forwarding.hedging`); the attempt itself is the same code either way,
 with a `Race` to claim the answer from once its first byte is there.
 
 Forwarding is only forwarding: it answers with the upstream's `Answer` (a JSON body, or a stream
@@ -47,9 +47,9 @@ from router.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from router.forwarding.attempt_plan import AttemptPlan
+from router.forwarding.hedging import HedgeAllowance, Hedger, Race
 from router.policy.hedge_budget import HedgeBudget
-from router.stages.attempt_plan import AttemptPlan
-from router.stages.hedging import HedgeAllowance, Hedger, Race
 from router.telemetry.tracing import Tracing
 from router.wire.sse import StreamUsageCounter, response_model_in
 from router.wire.usage import usage_from_body

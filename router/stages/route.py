@@ -44,7 +44,7 @@ from router.policy.model import (
     TenantPolicy,
 )
 from router.privacy.residency import Residency
-from router.stages.edge_placement import place_edge
+from router.routing.edge_placement import place_edge
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ import pytest
 
 from router.config.model import EstimatorSettings
 from router.endpoints.estimators import EndpointModelStats
+from router.forwarding.hedging import MIN_DELAY_MS, MIN_SAMPLES, hedge_delay_ms
 from router.policy.hedge_budget import HedgeBudget
-from router.stages.hedging import MIN_DELAY_MS, MIN_SAMPLES, hedge_delay_ms
 from tests.fake_clock import FakeClock
 
 TAU_S = 300.0

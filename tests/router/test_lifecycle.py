@@ -12,10 +12,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
+from aiohttp import web
 from openai import AsyncOpenAI
 
+from edge_worker.integrity import ModelRefused
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
+from router.config.loader import parse_node_config
+from router.server import build_app
 from tests.redis_server import free_port
 from tests.router_process import running_router, start_router, write_config
 from tests.stack import API_KEY, edge_endpoint, node_config, scripted_upstream
@@ -229,3 +234,30 @@ async def _wait_for_probes(http: aiohttp.ClientSession, url: str, at_least: int)
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.1 * at_least)  # the starting endpoint is probed every 0.1 s
+
+
+@pytest.mark.asyncio
+async def test_a_part_that_fails_to_start_stops_what_started_before_it(tmp_path: Path) -> None:
+    """The embedder cannot start (its model store is empty): the app fails to start, and the
+    tasks and connections it had started are stopped, not left running."""
+    config = {
+        "auth": {"api_keys": [API_KEY]},
+        "cache": {"enabled": True, "semantic": True},
+        "edge_worker": {"store": str(tmp_path / "empty-store")},
+        "endpoints": [
+            {
+                "name": "sim",
+                "base_url": "http://127.0.0.1:9/v1",
+                "region": "local",
+                "models": [{"name": "gpt-4o-mini"}],
+            }
+        ],
+    }
+    app = build_app(parse_node_config(yaml.safe_dump(config), "node.yaml", {}))
+    runner = web.AppRunner(app)
+    before = {task.get_name() for task in asyncio.all_tasks()}
+    with pytest.raises(ModelRefused):
+        await runner.setup()
+    await asyncio.sleep(0)
+    left = {task.get_name() for task in asyncio.all_tasks() if not task.done()} - before
+    assert not left & {"gc-pauses", "loop-lag", "endpoint-prober"}, left

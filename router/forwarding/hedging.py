@@ -35,9 +35,9 @@ from router.context import HEDGE_CANCELLED, RequestContext
 from router.endpoints.estimators import RECENT_MIN_SAMPLES, EndpointModelStats
 from router.endpoints.registry import Registry, Target
 from router.errors import UpstreamError
+from router.forwarding.attempt_plan import AttemptPlan
 from router.policy.hedge_budget import HedgeBudget
 from router.pricing import input_cost_usd, spent_usd
-from router.stages.attempt_plan import AttemptPlan
 
 MIN_SAMPLES = RECENT_MIN_SAMPLES
 MIN_DELAY_MS = 5.0

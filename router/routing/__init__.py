@@ -1,0 +1,1 @@
+"""What the route stage uses to build a plan: where the edge's targets go."""
