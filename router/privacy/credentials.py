@@ -75,9 +75,11 @@ _LAST_LETTERS = frozenset("detnslyaDETNSLYA")  # the endings' last letters, "ñ"
 _CLOSERS = frozenset("\\\"']")
 _NAME_SEPARATORS = str.maketrans("", "", "_-.")
 _LONGEST_NAME = 64
-# Between the name and its value: closing quotes or a bracket, the operator, spaces.
+# Between the name and its value: closing quotes or a bracket, the operator, spaces. "==" is a
+# comparison (`password == "x"`, `password=="x"`) unless a value follows it at once: then the
+# first "=" assigns a value that starts with "=" (`Password==9xY...;` in a connection string).
 _OPERATOR = re.compile(
-    r"[\\\"'\]]{0,3}[ \t]{0,8}(?P<op>:=|=>|=(?!=)|:(?![:/]))[ \t]{0,8}(?:@(?=\"))?"
+    r"[\\\"'\]]{0,3}[ \t]{0,8}(?P<op>:=|=>|=(?!=[\s\"'`(]|=$)|:(?![:/]))[ \t]{0,8}(?:@(?=\"))?"
 )
 _OPERATOR_REACH = 24
 _QUOTED = {

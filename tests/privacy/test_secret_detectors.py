@@ -181,6 +181,8 @@ def test_the_email_detector_never_crosses_url_credentials() -> None:
     ("text", "password"),
     [
         ("Server=db;Database=app;User Id=sa;Password=s)8S29hRt%23;Encrypt=True;", "s)8S29hRt%23"),
+        # A value that starts with "=" (found by test_no_secret_leaves' generator).
+        ("Server=db;Database=app;User Id=sa;Password==00000000A;", "=00000000A"),
         ("Driver={ODBC Driver 18};Server=db;Uid=sa;Pwd=8J_D!BMa_lJ;", "8J_D!BMa_lJ"),
         ("Driver={ODBC};Server=db;Uid=sa;PWD={p;a ss w0rd};", "p;a ss w0rd"),
         ("jdbc:sqlserver://db:1433;databaseName=x;user=u;password=&$1jPx1hJy;", "&$1jPx1hJy"),
@@ -333,3 +335,10 @@ def test_long_secret_texts_are_scanned_in_slices_with_the_same_findings(text: st
     assert list(find_spans(text, work)) == list(find_spans(text, ScanWork(10**9)))
     assert work.widest_call <= 100 + 64
     assert work.steps <= 16 * len(text)
+
+
+@pytest.mark.parametrize(
+    "text", ['if password == "Xy7kPq2mZ9":', 'if password=="Xy7kPq2mZ9":', "check password=="]
+)
+def test_a_comparison_with_a_password_is_not_an_assignment(text: str) -> None:
+    assert secrets(text) == []
