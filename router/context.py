@@ -14,15 +14,12 @@ from aiohttp import web
 from opentelemetry.trace import Span
 
 from router.policy.model import TenantPolicy
-from router.privacy.residency import ANYWHERE, Residency
+from router.residency import ANYWHERE, Residency
 from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
 if TYPE_CHECKING:
-    from router.cache.exact import CachedAnswer
-    from router.cache.scope import CacheScope
     from router.endpoints.registry import Target
-    from router.privacy.request_redaction import RedactedRequest
 
 
 T = TypeVar("T")
@@ -157,35 +154,9 @@ class RequestContext:
     policy: TenantPolicy | None = None
     # Where the request's data may go (the privacy stage's decision, the route stage's input).
     residency: Residency = ANYWHERE
-    # The PII the request carries (None: none found) and what the privacy stage made of it: with
-    # `redact`, `parsed` is the redacted request and the answer is restored (`restore_answer`);
-    # where it may go otherwise is in `residency`.
-    pii: RedactedRequest | None = None
-    restore_answer: bool = False
-    # The body as the client sent it, when `parsed` was replaced by its redacted form.
-    client_body: dict[str, Any] | None = None
-    # The tenant opted in to content in its spans and access log (`privacy.log_content`): the
-    # content log stage keeps the answer as the upstream wrote it, for `router.telemetry.content`.
-    log_content: bool = False
-    logged_answer: bytes | None = None
     # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own,
     # plus the edge's last-resort attempts; set by the route stage with the plan.
     max_attempts: int = 3
-    # The tenant's cascade: an edge answer is kept only if its confidence reaches this.
-    cascade_min_confidence: float | None = None
-    # Tokens of a local answer the cascade rejected (counted on top of the cloud's usage).
-    rejected_usage: Usage | None = None
-    # Set by the cache stage on a miss that may be stored: where, and for how long; its response
-    # half leaves the complete answer in `cache_answer` (chat.completion JSON).
-    cache_scope: CacheScope | None = None
-    cache_ttl_s: float = 0.0
-    cache_answer: bytes | None = None
-    # The last user message's embedding (semantic tier), computed once for lookup and store.
-    cache_vector: Any = None
-    # Whether the question, not embedded for its lookup, is embedded when its answer is stored.
-    cache_embed_later: bool = False
-    # The entry a cache hit was answered with (its usage and cost settle the request).
-    cache_hit: CachedAnswer | None = None
     decision: Decision = field(default_factory=Decision)
     # The route stage's plan: the pick first, then the fail-over order.
     plan: tuple[Target, ...] = ()
@@ -203,8 +174,3 @@ class RequestContext:
 
     def put(self, key: SlotKey[T], value: T) -> None:
         self.slots[key] = value
-
-    @property
-    def body_as_sent(self) -> dict[str, Any]:
-        """The client's own body (sticky keys read its `user`, not a placeholder)."""
-        return self.client_body if self.client_body is not None else self.parsed.body

@@ -6,7 +6,7 @@
 On the **tune** part (the default), decides every pair with each verifier mode the router can
 run (`guards`, `content`) at each threshold of `score.THRESHOLDS`, and writes, per configuration,
 the precision and hit rate on GPTCache and PAWS-Wiki and the false-hit rate on the contrastive
-set into `router/cache/precision_curve.json`, which `router.cache.precision_curve` maps a
+set into `router/policy/precision_curve.json`, which `router.policy.precision_curve` maps a
 tenant's `cache.semantic_precision` through. `--docs` writes the curve and the targets' mapping
 into docs/cache.md ("Precision target").
 
@@ -38,16 +38,16 @@ from loadtest.cache_eval.score import (
     load_pairs,
 )
 from loadtest.cache_eval.split import PARTS
-from router.cache.precision_curve import (
+from router.cache.verifier import Mode
+from router.policy.precision_curve import (
     PrecisionCurve,
     PrecisionUnreachable,
     SemanticConfiguration,
     parse_curve,
 )
-from router.cache.verifier import Mode
 
 MODES: tuple[Mode, ...] = ("guards", "content")
-CURVE_JSON = ROOT / "router" / "cache" / "precision_curve.json"
+CURVE_JSON = ROOT / "router" / "policy" / "precision_curve.json"
 EMBEDDER = "all-MiniLM-L6-v2, int8 ONNX (all-minilm-l6-v2/int8)"
 VERIFIER_FILES = ("router/cache/verifier.py", "router/cache/guards.py")
 # The targets the docs show the mapping of.

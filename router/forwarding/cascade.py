@@ -15,17 +15,36 @@ knowing what a cascade is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from router.context import RequestContext
+from router.context import RequestContext, SlotKey
 from router.endpoints.registry import Target
 from router.errors import LowConfidence
-from router.wire.usage import usage_from_body
+from router.wire.usage import Usage, usage_from_body
 
 CONFIDENCE_PERCENTILE = 10
+
+
+@dataclass(slots=True)
+class CascadeTry:
+    """A request the route stage sent to the cascade: the confidence its local answer needs,
+    and the tokens of a local answer that did not reach it (counted on top of the cloud's)."""
+
+    min_confidence: float
+    rejected_usage: Usage | None = None
+
+
+CASCADE_SLOT: SlotKey[CascadeTry] = SlotKey("cascade")
+
+
+def rejected_usage(ctx: RequestContext) -> Usage | None:
+    """The tokens of a local answer the cascade did not keep, or None."""
+    cascade = ctx.slot(CASCADE_SLOT)
+    return None if cascade is None else cascade.rejected_usage
 
 
 def confidence(answer: Any) -> float | None:
@@ -40,11 +59,12 @@ def confidence(answer: Any) -> float | None:
 
 def keep_or_escalate(ctx: RequestContext, answer: Any, body: bytes, endpoint: str) -> bytes:
     """The bytes to send the client when the local answer is kept; raises `LowConfidence`."""
-    threshold = ctx.cascade_min_confidence
-    assert threshold is not None
+    cascade = ctx.slot(CASCADE_SLOT)
+    assert cascade is not None
+    threshold = cascade.min_confidence
     score = confidence(answer)
     if score is None or score < threshold:
-        ctx.rejected_usage = usage_from_body(answer)
+        cascade.rejected_usage = usage_from_body(answer)
         shown = "none" if score is None else f"{score:.2f}"
         raise LowConfidence(
             f"endpoint {endpoint}'s answer had confidence {shown}, below {threshold:.2f}",
@@ -63,9 +83,7 @@ class CascadeJudge:
 
     def asks_logprobs(self, ctx: RequestContext, target: Target) -> bool:
         """The cascade's local try: a tenant cascading, an edge endpoint."""
-        return (
-            ctx.cascade_min_confidence is not None and target.endpoint.settings.locality == "edge"
-        )
+        return ctx.slot(CASCADE_SLOT) is not None and target.endpoint.settings.locality == "edge"
 
     def judge(self, ctx: RequestContext, endpoint: str, answer: Any, body: bytes) -> bytes:
         return keep_or_escalate(ctx, answer, body, endpoint)

@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from router.cache.precision_curve import SemanticConfiguration, configuration_for
 from router.config.model import Objective
+from router.policy.precision_curve import SemanticConfiguration, configuration_for
 
 KeyHash = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 PiiAction = Literal["allow", "redact", "local-only", "block"]

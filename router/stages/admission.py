@@ -22,12 +22,14 @@ import os
 
 from router.answer import Answer
 from router.cache.exact import CachedAnswer
+from router.cache_request import cache_hit
 from router.clock import Clock
 from router.config.model import RoutingSettings
 from router.context import RequestContext, SlotKey
 from router.endpoints.balancer import estimate_price_usd
 from router.endpoints.registry import Registry
 from router.errors import QuotaExceeded, RateLimited, TokensRateLimited
+from router.forwarding.cascade import rejected_usage
 from router.limits.backend import (
     NO_LIMITS,
     AdmissionTicket,
@@ -205,7 +207,7 @@ def _outcome(ctx: RequestContext) -> Outcome:
     """What the request used: the serving endpoint's usage at its prices, plus the tokens of a
     local answer the cascade did not keep (free at the edge, but tokens all the same)."""
     decision, usage = ctx.decision, ctx.usage
-    hit = ctx.cache_hit
+    hit = cache_hit(ctx)
     # Keyed by what the router resolved, never by the client's own `model` string: a request
     # refused before routing (404, 400, 429) counts under one label, so names a client makes up
     # cannot grow the usage records kept for 62 days in memory or Redis (2,000 requests with
@@ -217,7 +219,7 @@ def _outcome(ctx: RequestContext) -> Outcome:
     cost_usd = served_cost_usd(ctx)
     if usage is not None:
         input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
-    rejected = ctx.rejected_usage
+    rejected = rejected_usage(ctx)
     if rejected is not None:
         input_tokens += rejected.input_tokens
         output_tokens += rejected.output_tokens

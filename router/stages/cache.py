@@ -48,6 +48,7 @@ from router.cache.scope import CacheScope, scope_of
 from router.cache.semantic import vector_bytes
 from router.cache.shared_entry import SharedEntry
 from router.cache.verifier import Mode
+from router.cache_request import CACHE_SLOT, CacheRequest
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -57,6 +58,7 @@ from router.policy.experiments import experiment_for, sticky_arm, sticky_key
 from router.policy.model import TenantPolicy
 from router.pricing import served_cost_usd
 from router.privacy.cached_form import cacheable_answer
+from router.privacy.findings import body_as_sent, findings
 from router.wire.requests import Operation
 
 CACHE_HEADER = "x-router-cache"
@@ -99,10 +101,12 @@ class CacheStage:
                     "(n, temperature, tools, or an experiment arm drawn at random)."
                 )
             return None
+        state = CacheRequest()
+        ctx.put(CACHE_SLOT, state)
         if directive != "no-cache":
             hit = self._cache.exact.get(scope.exact_key)
             if hit is not None:
-                return self._answer(ctx, hit, "hit-exact", scope.exact_key)
+                return self._answer(ctx, state, hit, "hit-exact", scope.exact_key)
         if policy.cache.semantic_embedder == "static":
             # Vectors of two embedders are never compared: the static ones have a partition of
             # their own (the exact key, and so exact hits, are the same).
@@ -113,29 +117,30 @@ class CacheStage:
             ctx.decision.cache_lookup = "long"
             embedder = None  # neither looked up by meaning nor indexed
         if embedder is not None and scope.last_user_message:
-            found = await self._by_meaning(ctx, scope, policy, embedder, directive)
+            found = await self._by_meaning(ctx, state, scope, policy, embedder, directive)
             if found is not None:
                 return found
         self._verdict(ctx, "miss")
         if directive == "only-if-cached":
             raise CacheMiss("Nothing cached answers this request.")
         if directive != "no-store":
-            ctx.cache_scope = scope
-            ctx.cache_ttl_s = float(policy.cache.ttl_s)
+            state.scope = scope
+            state.ttl_s = float(policy.cache.ttl_s)
             # A question not embedded for the lookup is embedded after its answer is stored.
-            ctx.cache_embed_later = embedder is not None and bool(scope.last_user_message)
+            state.embed_later = embedder is not None and bool(scope.last_user_message)
         return None
 
     async def _by_meaning(
         self,
         ctx: RequestContext,
+        state: CacheRequest,
         scope: CacheScope,
         policy: TenantPolicy,
         embedder: RouterEmbedder,
         directive: str,
     ) -> Answer | None:
         """The semantic tier's answer, or None. Leaves the question's vector in
-        `ctx.cache_vector` when it was computed (to store the answer under it)."""
+        `state.vector` when it was computed (to store the answer under it)."""
         question = scope.last_user_message
         # A precision target was mapped to its verifier and threshold when the policy loaded.
         target = policy.cache.semantic_target
@@ -143,7 +148,7 @@ class CacheStage:
         static = policy.cache.semantic_embedder == "static"
         if static:
             # The static embedding is the tenant's embedder: about 0.1 ms, on the loop.
-            ctx.cache_vector = embedder.static_vector(question)
+            state.vector = embedder.static_vector(question)
         if directive == "no-cache":
             return None
         if static:
@@ -155,12 +160,12 @@ class CacheStage:
             # waits `embedding_wait_ms` at most, then the request goes on as a miss.
             try:
                 async with asyncio.timeout(self._embedding_wait_s):
-                    (ctx.cache_vector,) = await embedder.embed([question])
+                    (state.vector,) = await embedder.embed([question])
             except TimeoutError:
                 lookup = "late"
         self._cache.lookups[lookup] += 1
         ctx.decision.cache_lookup = lookup
-        if ctx.cache_vector is None or lookup == "empty":
+        if state.vector is None or lookup == "empty":
             return None
         threshold = (
             target.threshold
@@ -170,7 +175,7 @@ class CacheStage:
         match = self._cache.semantic.search(
             scope.partition,
             question,
-            ctx.cache_vector,
+            state.vector,
             threshold,
             self._cache.exact.__contains__,
             verifier=verifier,
@@ -180,7 +185,7 @@ class CacheStage:
             return None
         ctx.decision.cache_similarity = match.similarity
         ctx.decision.cache_verifier = f"{verifier}; {match.verdict.reason}"
-        return self._answer(ctx, hit, "hit-semantic", match.exact_key)
+        return self._answer(ctx, state, hit, "hit-semantic", match.exact_key)
 
     def _lookup(
         self, partition: str, question: str, verifier: Mode, embedder: RouterEmbedder
@@ -201,28 +206,32 @@ class CacheStage:
     def on_answer(self, ctx: RequestContext, answer: Answer) -> None:
         """A miss that may be stored: the upstream's answer is captured as it passes (with its
         placeholders, never a PII value: the privacy stage restores them after this)."""
-        if ctx.cache_scope is not None and answer.source == "upstream":
-            answer.wrap(AnswerCapture(functools.partial(_capture, ctx)))
+        state = ctx.slot(CACHE_SLOT)
+        if state is not None and state.scope is not None and answer.source == "upstream":
+            answer.wrap(AnswerCapture(functools.partial(_capture, state)))
 
     def on_done(self, ctx: RequestContext) -> None:
         """Store the complete answer of a miss (called when the request ends). A question that
         was not embedded for its lookup is embedded now, after its answer went out, in the
         embedder's background (look-ups first); past `index_backlog` such questions waiting, the
         entry stays an exact one (counted in `unindexed`)."""
-        scope, body = ctx.cache_scope, ctx.cache_answer
+        state = ctx.slot(CACHE_SLOT)
+        if state is None:
+            return
+        scope, body = state.scope, state.answer
         if scope is not None and body is not None:
-            body = cacheable_answer(body, ctx.pii)
+            body = cacheable_answer(body, findings(ctx).found)
         if scope is None or body is None:
             return
         now_s = self._clock.wall()
         cache = self._cache
-        question, vector = scope.last_user_message, ctx.cache_vector
-        embed_later = vector is None and ctx.cache_embed_later and cache.may_index_later()
+        question, vector = scope.last_user_message, state.vector
+        embed_later = vector is None and state.embed_later and cache.may_index_later()
         answer = CachedAnswer(
             body,
             ctx.usage,
             now_s,
-            now_s + ctx.cache_ttl_s,
+            now_s + state.ttl_s,
             ctx.tenant,
             extra_bytes=vector_bytes(question) if vector is not None or embed_later else 0,
             cost_usd=served_cost_usd(ctx),
@@ -248,16 +257,18 @@ class CacheStage:
         ctx.decision.cache = verdict
         self._cache.verdicts[verdict] += 1
 
-    def _answer(self, ctx: RequestContext, hit: CachedAnswer, kind: str, exact_key: str) -> Answer:
+    def _answer(
+        self, ctx: RequestContext, state: CacheRequest, hit: CachedAnswer, kind: str, key: str
+    ) -> Answer:
         """A hit, as JSON or replayed as SSE. Its placeholders, when the request carried PII,
         are restored by the privacy stage's response half, as an upstream's are."""
-        ctx.cache_hit = hit  # admission settles the request with its usage and cost
+        state.hit = hit  # admission settles the request with its usage and cost
         decision = ctx.decision
         decision.served_by = "cache"
         self._verdict(ctx, kind)
         decision.cache_age_s = max(0.0, self._clock.wall() - hit.stored_at_s)
         decision.reason = f"cache={kind}"
-        headers = {ENTRY_HEADER: exact_key}
+        headers = {ENTRY_HEADER: key}
         if not ctx.parsed.stream:
             return Answer(body=hit.body, source="cache", headers=headers)
         replay = sse_replay(orjson.loads(hit.body), ctx.parsed.include_usage)
@@ -267,8 +278,9 @@ class CacheStage:
 def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope | None:
     """The scope of the request's redacted form: the cache never holds a raw PII value. Where
     the model sees the values (`allow`, `local-only`), the scope is bound to them."""
-    found, cache = ctx.pii, policy.cache
-    if found is None or ctx.restore_answer:
+    seen, cache = findings(ctx), policy.cache
+    found = seen.found
+    if found is None or seen.redacted:
         return scope_of(
             ctx.tenant, alias, ctx.parsed.body, cache.max_temperature, tools_allowed=cache.tools
         )
@@ -282,10 +294,10 @@ def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope 
     )
 
 
-def _capture(ctx: RequestContext, answer: bytes) -> None:
+def _capture(state: CacheRequest, answer: bytes) -> None:
     """Keep a miss's answer for `on_done` to store, when it may be replayed."""
     if replayable(answer):
-        ctx.cache_answer = answer
+        state.answer = answer
 
 
 def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:
@@ -296,5 +308,5 @@ def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:
     experiment = experiment_for(policy, alias)
     if experiment is None:
         return alias
-    key = sticky_key(experiment, ctx.body_as_sent, ctx.request.headers)
+    key = sticky_key(experiment, body_as_sent(ctx), ctx.request.headers)
     return sticky_arm(experiment, key) if key is not None else None

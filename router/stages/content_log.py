@@ -4,7 +4,8 @@ For a tenant whose policy has `privacy.log_content`, the upstream's answer is ke
 (`router.cache.answer_capture`: a JSON body, or a stream assembled), for its span and
 access-log line (`router.telemetry.content`, which redacts it). It sits after the privacy
 stage, so that on the way back it sees the answer before the placeholders are restored: a value
-the request's redaction replaced is never logged. A response half only; it owns no state of its own.
+the request's redaction replaced is never logged. A response half only; its state, the answer
+kept, is in `LOGGED_ANSWER_SLOT`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import functools
 from router.answer import Answer
 from router.cache.answer_capture import AnswerCapture
 from router.context import RequestContext
+from router.privacy.findings import findings
+from router.telemetry.content import LOGGED_ANSWER_SLOT
 
 
 class ContentLogStage:
@@ -24,9 +27,9 @@ class ContentLogStage:
         return None
 
     def on_answer(self, ctx: RequestContext, answer: Answer) -> None:
-        if ctx.log_content and answer.source == "upstream":
+        if findings(ctx).log_content and answer.source == "upstream":
             answer.wrap(AnswerCapture(functools.partial(_keep, ctx)))
 
 
 def _keep(ctx: RequestContext, answer: bytes) -> None:
-    ctx.logged_answer = answer
+    ctx.put(LOGGED_ANSWER_SLOT, answer)

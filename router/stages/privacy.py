@@ -32,8 +32,8 @@ characters and the pattern's reach (`router.privacy.scan_work`).
 
 Halves: request (the scan and the action), response (`on_answer`: placeholders restored, for an
 upstream's answer to a redacted request and for a cache hit of any request with PII). It writes
-`ctx.pii`, `ctx.restore_answer`, `ctx.client_body`, `ctx.log_content` and `ctx.residency`, and
-replaces `ctx.parsed` with the redacted request; nothing else writes them.
+its findings in its slot (`router.privacy.findings`) and `ctx.residency`, and replaces
+`ctx.parsed` with the redacted request; nothing else writes them.
 """
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ from router.answer import Answer
 from router.context import RequestContext
 from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
+from router.privacy.findings import PRIVACY_SLOT, PrivacyFindings, findings
 from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
 from router.privacy.request_redaction import RedactedRequest, redact_request
-from router.privacy.residency import Residency
 from router.privacy.restoring_filter import RestoringFilter
+from router.residency import Residency
 from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
 from router.wire.requests import ParsedRequest
 
@@ -73,7 +74,6 @@ class PrivacyStage:
     async def on_request(self, ctx: RequestContext) -> Answer | None:
         privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
         tags = frozenset(privacy.required_tags) | _header_tags(ctx)
-        ctx.log_content = privacy.log_content
         redacting = privacy.on_pii == "redact"
         try:
             found, redacted = await self._large_bodies.run_for(
@@ -102,31 +102,36 @@ class PrivacyStage:
                     "which this API key's policy does not allow to be processed. Remove it and "
                     "try again."
                 )
-            ctx.pii = found
             if action == "redact":
-                ctx.client_body = ctx.parsed.body
+                ctx.put(
+                    PRIVACY_SLOT,
+                    PrivacyFindings(found, True, ctx.parsed.body, privacy.log_content),
+                )
                 ctx.parsed = redacted or ctx.parsed.with_body(found.body)
-                ctx.restore_answer = True
-            elif action == "local-only":
+                ctx.residency = Residency(tags)
+                return None
+            ctx.put(PRIVACY_SLOT, PrivacyFindings(found, log_content=privacy.log_content))
+            if action == "local-only":
                 ctx.residency = Residency(tags, edge_only=True, pii_kinds=found.kinds)
                 return None
-            else:
-                ctx.residency = Residency(
-                    tags,
-                    pii_tags=frozenset(privacy.pii_tags),
-                    edge_if_nothing_fits=privacy.no_fit_endpoint == "local-only",
-                    pii_kinds=found.kinds,
-                )
-                return None
+            ctx.residency = Residency(
+                tags,
+                pii_tags=frozenset(privacy.pii_tags),
+                edge_if_nothing_fits=privacy.no_fit_endpoint == "local-only",
+                pii_kinds=found.kinds,
+            )
+            return None
         ctx.residency = Residency(tags)
+        if privacy.log_content:
+            ctx.put(PRIVACY_SLOT, PrivacyFindings(log_content=True))
         return None
 
     def on_answer(self, ctx: RequestContext, answer: Answer) -> None:
         """Restore the answer's placeholders with the request's values: an upstream's answer
         to a redacted request, and any cache hit of a request that carried PII."""
-        found = ctx.pii
-        if found is not None and (ctx.restore_answer or answer.source == "cache"):
-            answer.wrap(RestoringFilter(found.redactor))
+        seen = findings(ctx)
+        if seen.found is not None and (seen.redacted or answer.source == "cache"):
+            answer.wrap(RestoringFilter(seen.found.redactor))
 
     def _scan_and_encode(
         self, parsed: ParsedRequest, redacting: bool

@@ -36,6 +36,7 @@ from router.endpoints.balancer import Candidate, choose, estimate_price_usd, hea
 from router.endpoints.estimators import predicted_latency_ms
 from router.endpoints.registry import Registry, Target
 from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint, NoLocalModel
+from router.forwarding.cascade import CASCADE_SLOT, CascadeTry
 from router.policy.experiments import assign, experiment_for, sticky_key
 from router.policy.model import (
     Experiment,
@@ -43,7 +44,8 @@ from router.policy.model import (
     RoutingWeights,
     TenantPolicy,
 )
-from router.privacy.residency import Residency
+from router.privacy.findings import body_as_sent
+from router.residency import Residency
 from router.routing.edge_placement import place_edge
 
 
@@ -111,7 +113,7 @@ class RouteStage:
             ctx.parsed.stream,
         )
         if placement.cascade and policy is not None:
-            ctx.cascade_min_confidence = policy.local.cascade.min_confidence
+            ctx.put(CASCADE_SLOT, CascadeTry(policy.local.cascade.min_confidence))
         competing = placement.competing
         local_note = "local_only; " if at_edge_only else ""
         note = experiment_note + header_note + local_note + placement.note
@@ -153,7 +155,7 @@ class RouteStage:
         configs may differ between PoPs) leaves the request on its own alias and out of the
         experiment rather than failing it.
         """
-        key = sticky_key(experiment, ctx.body_as_sent, ctx.request.headers)
+        key = sticky_key(experiment, body_as_sent(ctx), ctx.request.headers)
         assignment = assign(experiment, key, self._rng)
         arm_rule = _rule_for(policy, assignment.alias)
         if arm_rule is None or self._registry.targets(assignment.alias) is None:

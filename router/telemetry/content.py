@@ -14,12 +14,18 @@ from typing import Any
 
 import orjson
 
-from router.context import RequestContext
+from router.cache_request import cache_hit
+from router.context import RequestContext, SlotKey
+from router.privacy.findings import findings
 from router.privacy.json_texts import NestedTooDeeply, map_texts
 from router.privacy.redaction import Redactor
 from router.privacy.request_redaction import CONTENT_KEYS
 
 _NOT_TEXT = frozenset({"role", "type", "id", "tool_call_id", "name", "finish_reason"})
+
+# The answer as the upstream wrote it (placeholders, never a redacted value), kept by the content
+# log stage for a tenant that opted in.
+LOGGED_ANSWER_SLOT: SlotKey[bytes] = SlotKey("content_log.answer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +42,21 @@ class LoggedContent:
 
 def logged_content(ctx: RequestContext) -> LoggedContent | None:
     """The request's content as it may be logged, or None unless the tenant opted in."""
-    if not ctx.log_content:
+    seen = findings(ctx)
+    if not seen.log_content:
         return None
-    body = ctx.pii.body if ctx.pii is not None else ctx.parsed.body
+    found = seen.found
+    body = found.body if found is not None else ctx.parsed.body
     content = next((body[f] for f in CONTENT_KEYS if f in body), None)
-    redactor = ctx.pii.redactor if ctx.pii is not None else Redactor()
+    redactor = found.redactor if found is not None else Redactor()
     return LoggedContent(content, _redacted_choices(ctx, redactor))
 
 
 def _redacted_choices(ctx: RequestContext, redactor: Redactor) -> Any:
-    answer = ctx.logged_answer
-    if answer is None and ctx.cache_hit is not None:
-        answer = ctx.cache_hit.body
+    answer = ctx.slot(LOGGED_ANSWER_SLOT)
+    hit = cache_hit(ctx)
+    if answer is None and hit is not None:
+        answer = hit.body
     if answer is None:
         return None
     try:

@@ -18,6 +18,7 @@ from router.cache.answer_cache import AnswerCache
 from router.cache.exact import CachedAnswer
 from router.cache.scope import exact_key_of
 from router.cache.shared_entry import SharedEntry
+from router.cache_request import CACHE_SLOT, CacheRequest
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.embeddings import EMBEDDER_NICENESS, RouterEmbedder
@@ -87,6 +88,12 @@ class BusyEmbedder:
         return np.full(384, 1 / np.sqrt(384), dtype=np.float32)
 
 
+def _cached(ctx: RequestContext) -> CacheRequest:
+    state = ctx.slot(CACHE_SLOT)
+    assert state is not None
+    return state
+
+
 def _policy() -> TenantPolicy:
     return policy_model("acme", cache={"semantic": True})
 
@@ -110,15 +117,17 @@ async def test_past_the_embedders_queue_a_lookup_is_a_miss_and_no_answer_is_embe
     stage, cache = _stage(CacheSettings(embedder_max_waiting=8), embedder)
     first = _context("What is the capital of France?", policy)
     assert await stage.on_request(first) is None
-    first.cache_answer = orjson.dumps({"choices": [{"message": {"content": "Paris"}}]})
+    _cached(first).answer = orjson.dumps({"choices": [{"message": {"content": "Paris"}}]})
     first.usage = Usage(10, 5)
     stage.on_done(first)
     await cache.drain()
     assert embedder.batches == 0 and cache.unindexed == 1  # stored exact-only
-    assert first.cache_scope is not None
+    assert _cached(first).scope is not None
     # A near question in the partition (as another router's shared entry would bring).
     vector = embedder.static_vector("")
-    cache.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
+    cache.semantic.add(
+        _cached(first).scope.partition, "k", "What is the capital of France?", vector
+    )
     again = _context("Tell me the capital of France.", policy)
     assert await stage.on_request(again) is None
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "busy")
@@ -143,8 +152,10 @@ async def test_a_lookup_waits_for_its_embedding_no_longer_than_the_bound() -> No
     stage, cache = _stage(settings, embedder)
     vector = embedder.static_vector("")
     first = _context("What is the capital of France?", policy)
-    assert await stage.on_request(first) is None and first.cache_scope is not None
-    cache.semantic.add(first.cache_scope.partition, "k", "What is the capital of France?", vector)
+    assert await stage.on_request(first) is None and _cached(first).scope is not None
+    cache.semantic.add(
+        _cached(first).scope.partition, "k", "What is the capital of France?", vector
+    )
     again = _context("Tell me the capital of France.", policy)
     assert await asyncio.wait_for(stage.on_request(again), 0.5) is None  # not the embedder's second
     assert (again.decision.cache, again.decision.cache_lookup) == ("miss", "late")
@@ -240,7 +251,7 @@ async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only(
     first = _context(long_question, _policy())
     assert await stage.on_request(first) is None
     assert (first.decision.cache, first.decision.cache_lookup) == ("miss", "long")
-    first.cache_answer = orjson.dumps(
+    _cached(first).answer = orjson.dumps(
         {
             "object": "chat.completion",
             "choices": [
@@ -255,7 +266,7 @@ async def test_a_question_too_long_to_compare_by_meaning_is_served_exactly_only(
     first.usage = Usage(10, 5)
     stage.on_done(first)
     await cache.drain()
-    assert first.cache_scope is not None
-    assert first.cache_scope.exact_key in cache.exact  # an exact hit next time
-    assert first.cache_scope.exact_key not in cache.semantic  # never compared by meaning
+    assert _cached(first).scope is not None
+    assert _cached(first).scope.exact_key in cache.exact  # an exact hit next time
+    assert _cached(first).scope.exact_key not in cache.semantic  # never compared by meaning
     assert embedder.batches == 0 and cache.lookups["long"] == 1

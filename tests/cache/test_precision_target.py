@@ -1,5 +1,5 @@
 """A tenant's precision target (`cache.semantic_precision`) mapped through the measured curve
-(`router/cache/precision_curve.json`) to a verifier and a threshold, and served with them."""
+(`router/policy/precision_curve.json`) to a verifier and a threshold, and served with them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from router.cache.precision_curve import (
+from router.policy.precision_curve import (
     PrecisionUnreachable,
     configuration_for,
     parse_curve,

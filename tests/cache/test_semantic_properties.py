@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.cache.answer_cache import AnswerCache
+from router.cache_request import CACHE_SLOT, CacheRequest
 from router.config.model import CacheSettings
 from router.context import RequestContext
 from router.policy.model import TenantPolicy
@@ -93,6 +94,12 @@ def _body(request: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _cached(ctx: RequestContext) -> CacheRequest:
+    state = ctx.slot(CACHE_SLOT)
+    assert state is not None
+    return state
+
+
 def _context(request: dict[str, Any]) -> RequestContext:
     raw = orjson.dumps(_body(request))
     return chat_context(raw, tenant=request["tenant"], policy=POLICIES[request["tenant"]])
@@ -105,7 +112,7 @@ async def _store_then_ask(stored: dict[str, Any], asked: dict[str, Any]) -> tupl
     stage = CacheStage(cache, settings, clock)
     first = _context(stored)
     assert await stage.on_request(first) is None and first.decision.cache == "miss"
-    first.cache_answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
+    _cached(first).answer = orjson.dumps({"answer_for": _body(stored), "tenant": stored["tenant"]})
     first.usage = Usage(10, 5)
     stage.on_done(first)
     await cache.drain()  # its question is embedded once its answer is stored

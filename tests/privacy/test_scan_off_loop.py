@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from router.context import RequestContext
+from router.privacy.findings import findings
 from router.privacy.request_redaction import RedactedRequest, redact_request
 from router.stages.privacy import SCAN_ON_LOOP_MAX_BYTES, PrivacyStage
 from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
@@ -57,7 +58,8 @@ async def test_a_large_body_still_gets_the_tenants_action() -> None:
     ctx = _context("card 4111 1111 1111 1111 " * 2000)
     assert len(ctx.parsed.raw) > SCAN_ON_LOOP_MAX_BYTES
     assert await PrivacyStage().on_request(ctx) is None
-    assert ctx.pii is not None and ctx.pii.kinds == ("card",)
+    found = findings(ctx).found
+    assert found is not None and found.kinds == ("card",)
 
 
 class _RecordingWork(LargeBodyWork):

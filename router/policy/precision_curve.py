@@ -103,7 +103,7 @@ def parse_curve(data: dict[str, Any]) -> PrecisionCurve:
 @cache
 def shipped_curve() -> PrecisionCurve:
     """The curve shipped with the package, read once."""
-    text = (resources.files("router.cache") / CURVE_FILE).read_text(encoding="utf-8")
+    text = (resources.files("router.policy") / CURVE_FILE).read_text(encoding="utf-8")
     return parse_curve(json.loads(text))
 
 
