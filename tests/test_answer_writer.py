@@ -59,6 +59,12 @@ class _Holding:
         return held.upper()
 
 
+def _filtered(chunks: _Scripted, answer_filter: _Holding) -> Answer:
+    answer = Answer(chunks=chunks)
+    answer.wrap(answer_filter)
+    return answer
+
+
 async def _serve(make: Callable[[], Answer]) -> tuple[web.AppRunner, str]:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await write_answer(request, chat_context(RAW), make())
@@ -105,12 +111,7 @@ async def test_what_a_filter_held_back_goes_out_before_the_error_event_of_a_brok
     chunks = _Scripted([b"data: a\n\n", UpstreamTimeout("the upstream stalled", endpoint="e")])
     holding = _Holding()
 
-    def make() -> Answer:
-        answer = Answer(chunks=chunks)
-        answer.wrap(holding)
-        return answer
-
-    runner, url = await _serve(make)
+    runner, url = await _serve(lambda: _filtered(chunks, holding))
     try:
         async with aiohttp.ClientSession() as session, session.post(url) as response:
             body = await response.read()
@@ -127,12 +128,7 @@ async def test_a_client_that_leaves_mid_stream_closes_the_stream_and_its_filters
     chunks = _Scripted([b"data: 1\n\n", b"data: 2\n\n"], gate)
     holding = _Holding()
 
-    def make() -> Answer:
-        answer = Answer(chunks=chunks)
-        answer.wrap(holding)
-        return answer
-
-    runner, url = await _serve(make)
+    runner, url = await _serve(lambda: _filtered(chunks, holding))
     try:
         async with aiohttp.ClientSession() as session:
             response = await session.post(url)

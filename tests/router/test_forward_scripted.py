@@ -242,6 +242,17 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _asked_and_waited(
+    forwarding: _Forwarding, ctx: RequestContext, wait_s: float
+) -> asyncio.Future[Answer]:
+    """The request under way, and `wait_s` gone by on the clock while it is."""
+    answering = asyncio.ensure_future(forwarding.stage.on_request(ctx))
+    await _settle()
+    forwarding.clock.advance(wait_s)
+    await _settle()
+    return answering
+
+
 def _answer_from(upstream: _Upstream) -> None:
     upstream.chunks.put_nowait(JSON_ANSWER)
     upstream.chunks.put_nowait(None)
@@ -252,10 +263,7 @@ async def test_a_tenant_without_hedging_waits_for_the_slow_pick() -> None:
     forwarding = _Forwarding()
     ctx = forwarding.context(stream=False)
     _measured(ctx, forwarding)
-    answering = asyncio.ensure_future(forwarding.stage.on_request(ctx))
-    await _settle()
-    forwarding.clock.advance(10.0)  # a hundred times the pick's p95
-    await _settle()
+    answering = await _asked_and_waited(forwarding, ctx, 10.0)  # a hundred times the pick's p95
     assert forwarding.far.exchanges == 0
     _answer_from(forwarding.near)
     await answering
@@ -268,20 +276,14 @@ async def test_a_tenant_whose_extra_cost_share_is_used_up_does_not_hedge() -> No
     first = forwarding.context(stream=False, hedging=True, max_extra_cost_share=0.001)
     # A millionth of a dollar spent: one hedge's input is more than a thousandth of that.
     _measured(first, forwarding, spent_usd=1e-6)
-    answering = asyncio.ensure_future(forwarding.stage.on_request(first))
-    await _settle()
-    forwarding.clock.advance(0.100)
-    await _settle()
+    answering = await _asked_and_waited(forwarding, first, 0.100)
     _answer_from(forwarding.far)
     await answering
     assert first.decision.hedge_endpoint == "far"  # the first hedge, charged its input
     forwarding.stage.on_done(first)
 
     second = forwarding.context(stream=False, hedging=True, max_extra_cost_share=0.001)
-    answering = asyncio.ensure_future(forwarding.stage.on_request(second))
-    await _settle()
-    forwarding.clock.advance(10.0)
-    await _settle()
+    answering = await _asked_and_waited(forwarding, second, 10.0)
     assert forwarding.far.exchanges == 1  # no second hedge: the share is used up
     _answer_from(forwarding.near)
     await answering
@@ -294,10 +296,7 @@ async def test_a_hedge_that_fails_leaves_the_first_attempt_to_answer() -> None:
     forwarding.far.fail = True
     ctx = forwarding.context(stream=False, hedging=True)
     _measured(ctx, forwarding)
-    answering = asyncio.ensure_future(forwarding.stage.on_request(ctx))
-    await _settle()
-    forwarding.clock.advance(0.100)
-    await _settle()
+    answering = await _asked_and_waited(forwarding, ctx, 0.100)
     assert forwarding.far.exchanges == 1  # the hedge started, and failed at once
     _answer_from(forwarding.near)
     await answering
