@@ -21,6 +21,7 @@ from aiohttp import web
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
+from router.authentication import NODE_TENANT
 from router.clock import Clock
 from router.errors import (
     AuthenticationFailed,
@@ -31,7 +32,6 @@ from router.errors import (
 )
 from router.limits.backend import NO_LIMITS, Limits
 from router.limits.report import tenant_usage
-from router.stages.auth import NODE_TENANT
 from router.state import JSON, STATE
 from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE
 from router.wrong_hits_api import operator_wrong_hit

@@ -26,6 +26,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.admin_api import add_admin_routes
 from router.answer_writer import write_answer
+from router.authentication import Authenticator
 from router.cache.answer_cache import AnswerCache
 from router.cache.shared import SharedCache
 from router.clock import Clock, MonotonicClock
@@ -66,7 +67,7 @@ from router.policy.store import PolicyStore
 from router.ports import listening_socket
 from router.readiness import waiting_for
 from router.stages.admission import AdmissionStage
-from router.stages.auth import Authenticator, AuthStage
+from router.stages.auth import AuthStage
 from router.stages.cache import CacheStage
 from router.stages.content_log import ContentLogStage
 from router.stages.forward import ForwardStage

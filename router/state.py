@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from router.authentication import Authenticator
 from router.cache.answer_cache import AnswerCache
 from router.clock import Clock
 from router.config.loader import LoadedNodeConfig
@@ -18,7 +19,6 @@ from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.stages.admission import AdmissionStage
-from router.stages.auth import Authenticator
 from router.telemetry.access_log import AccessLog
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
