@@ -59,10 +59,6 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     filters: list[AnswerFilter] = field(default_factory=list)
 
-    @property
-    def streaming(self) -> bool:
-        return self.chunks is not None
-
     def wrap(self, answer_filter: AnswerFilter) -> None:
         """Add a response half's filter: it sees what the filters added before it let through."""
         self.filters.append(answer_filter)
@@ -75,7 +71,7 @@ class Answer:
         return body
 
 
-class OneChunk:
+class ReadyChunks:
     """A stream made of chunks already in hand (a cached answer replayed as SSE)."""
 
     __slots__ = ("_chunks",)

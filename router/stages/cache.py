@@ -34,7 +34,7 @@ import functools
 
 import orjson
 
-from router.answer import Answer, OneChunk
+from router.answer import Answer, ReadyChunks
 from router.cache.answer_cache import (
     SEMANTIC_MAX_CHARS,
     STATIC_PARTITION,
@@ -72,7 +72,6 @@ class CacheStage:
 
     def __init__(self, cache: AnswerCache, settings: CacheSettings, clock: Clock) -> None:
         self._cache = cache
-        self._enabled = settings.enabled
         self._clock = clock
         self._max_waiting = settings.embedder_max_waiting
         self._embedding_wait_s = settings.embedding_wait_ms / 1000
@@ -81,7 +80,7 @@ class CacheStage:
 
     async def on_request(self, ctx: RequestContext) -> Answer | None:
         policy = ctx.policy
-        if not self._enabled or policy is None or not policy.cache.enabled:
+        if not self._cache.enabled or policy is None or not policy.cache.enabled:
             return None
         if ctx.parsed.operation is not Operation.CHAT:
             return None
@@ -272,7 +271,7 @@ class CacheStage:
         if not ctx.parsed.stream:
             return Answer(body=hit.body, source="cache", headers=headers)
         replay = sse_replay(orjson.loads(hit.body), ctx.parsed.include_usage)
-        return Answer(chunks=OneChunk(replay), source="cache", headers=headers)
+        return Answer(chunks=ReadyChunks(replay), source="cache", headers=headers)
 
 
 def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope | None:
