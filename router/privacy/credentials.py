@@ -229,7 +229,8 @@ def _value_at(
     if end == pos:
         return None
     if operator == "=" and "&" in text[pos:end]:  # a query string: the next parameter ends it
-        following = work.search(_NEXT_QUERY_PARAMETER, text, pos, end, _QUERY_PARAMETER_REACH)
+        # ... after the value's first character: a value may itself start with "&" (`&A0=`).
+        following = work.search(_NEXT_QUERY_PARAMETER, text, pos + 1, end, _QUERY_PARAMETER_REACH)
         if following is not None:
             end = following.start()
     return _unless_no_value(text, pos, end, quoted=False)

@@ -183,6 +183,8 @@ def test_the_email_detector_never_crosses_url_credentials() -> None:
         ("Server=db;Database=app;User Id=sa;Password=s)8S29hRt%23;Encrypt=True;", "s)8S29hRt%23"),
         # A value that starts with "=" (found by test_no_secret_leaves' generator).
         ("Server=db;Database=app;User Id=sa;Password==00000000A;", "=00000000A"),
+        # ... and one that starts with "&", which also begins a query string's next parameter.
+        ("Server=db;Database=app;User Id=sa;Password=&A0000000=;", "&A0000000="),
         ("Driver={ODBC Driver 18};Server=db;Uid=sa;Pwd=8J_D!BMa_lJ;", "8J_D!BMa_lJ"),
         ("Driver={ODBC};Server=db;Uid=sa;PWD={p;a ss w0rd};", "p;a ss w0rd"),
         ("jdbc:sqlserver://db:1433;databaseName=x;user=u;password=&$1jPx1hJy;", "&$1jPx1hJy"),
