@@ -143,6 +143,7 @@ class Decision:
 @dataclass(slots=True)
 class RequestContext:
     request: web.Request
+    # The request as the client sent it; the server writes it, once.
     parsed: ParsedRequest
     span: Span
     started_s: float
@@ -152,6 +153,9 @@ class RequestContext:
     # Who is asking: the tenant and its policy, taken once from the current snapshot.
     tenant: str = ""
     policy: TenantPolicy | None = None
+    # The same request with its PII replaced by placeholders, when the tenant's policy redacts:
+    # written by the privacy stage only. What leaves the PoP is `outgoing`.
+    redacted: ParsedRequest | None = None
     # Where the request's data may go (the privacy stage's decision, the route stage's input).
     residency: Residency = ANYWHERE
     # Fail-over budget: the node's `routing.max_attempts` unless the tenant's policy sets its own,
@@ -166,6 +170,11 @@ class RequestContext:
     stages_run: int = 0
     # Each stage's own state, under its `SlotKey`.
     slots: dict[SlotKey[Any], Any] = field(default_factory=dict)
+
+    @property
+    def outgoing(self) -> ParsedRequest:
+        """The request as it leaves the PoP and is keyed in the cache: redacted, or the client's."""
+        return self.redacted or self.parsed
 
     def slot(self, key: SlotKey[T]) -> T | None:
         """The state a stage put under `key`, or None."""

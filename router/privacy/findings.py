@@ -9,7 +9,6 @@ half of its decision, `ctx.residency`, for the route stage.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from router.context import RequestContext, SlotKey
 from router.privacy.request_redaction import RedactedRequest
@@ -18,11 +17,8 @@ from router.privacy.request_redaction import RedactedRequest
 @dataclass(frozen=True, slots=True)
 class PrivacyFindings:
     # The PII found: the body with placeholders, the redactor holding the values, the kinds.
+    # (Whether the request went on redacted is `ctx.redacted`.)
     found: RedactedRequest | None = None
-    # `on_pii: redact`: the request went on redacted, and its answer is restored.
-    redacted: bool = False
-    # The body as the client sent it, when the request went on redacted.
-    client_body: dict[str, Any] | None = None
     # The tenant opted in to content in its spans and access log (`privacy.log_content`).
     log_content: bool = False
 
@@ -34,9 +30,3 @@ PRIVACY_SLOT: SlotKey[PrivacyFindings] = SlotKey("privacy")
 def findings(ctx: RequestContext) -> PrivacyFindings:
     """The privacy stage's findings (nothing found, before it ran)."""
     return ctx.slot(PRIVACY_SLOT) or NOTHING_FOUND
-
-
-def body_as_sent(ctx: RequestContext) -> dict[str, Any]:
-    """The client's own body (sticky keys read its `user`, not a placeholder)."""
-    client_body = findings(ctx).client_body
-    return client_body if client_body is not None else ctx.parsed.body

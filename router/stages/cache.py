@@ -58,7 +58,7 @@ from router.policy.experiments import experiment_for, sticky_arm, sticky_key
 from router.policy.model import TenantPolicy
 from router.pricing import served_cost_usd
 from router.privacy.cached_form import cacheable_answer
-from router.privacy.findings import body_as_sent, findings
+from router.privacy.findings import findings
 from router.wire.requests import Operation
 
 CACHE_HEADER = "x-router-cache"
@@ -279,9 +279,9 @@ def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope 
     the model sees the values (`allow`, `local-only`), the scope is bound to them."""
     seen, cache = findings(ctx), policy.cache
     found = seen.found
-    if found is None or seen.redacted:
+    if found is None or ctx.redacted is not None:
         return scope_of(
-            ctx.tenant, alias, ctx.parsed.body, cache.max_temperature, tools_allowed=cache.tools
+            ctx.tenant, alias, ctx.outgoing.body, cache.max_temperature, tools_allowed=cache.tools
         )
     return scope_of(
         ctx.tenant,
@@ -307,5 +307,5 @@ def _cached_alias(ctx: RequestContext, policy: TenantPolicy) -> str | None:
     experiment = experiment_for(policy, alias)
     if experiment is None:
         return alias
-    key = sticky_key(experiment, body_as_sent(ctx), ctx.request.headers)
+    key = sticky_key(experiment, ctx.parsed.body, ctx.request.headers)
     return sticky_arm(experiment, key) if key is not None else None

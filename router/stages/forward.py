@@ -150,7 +150,7 @@ class ForwardStage:
         trial = health.admits_trial()
         if trial:
             health.begin_trial()
-        parsed = ctx.parsed
+        parsed = ctx.outgoing
         endpoint.in_flight += 1
         target.stats.begin()
         attempt = _Try(target, self._clock.now(), race)

@@ -32,8 +32,8 @@ characters and the pattern's reach (`router.privacy.scan_work`).
 
 Halves: request (the scan and the action), response (`on_answer`: placeholders restored, for an
 upstream's answer to a redacted request and for a cache hit of any request with PII). It writes
-its findings in its slot (`router.privacy.findings`) and `ctx.residency`, and replaces
-`ctx.parsed` with the redacted request; nothing else writes them.
+its findings in its slot (`router.privacy.findings`), `ctx.residency`, and `ctx.redacted` (the
+request with placeholders, which is what then leaves, `ctx.outgoing`); nothing else writes them.
 """
 
 from __future__ import annotations
@@ -103,11 +103,8 @@ class PrivacyStage:
                     "try again."
                 )
             if action == "redact":
-                ctx.put(
-                    PRIVACY_SLOT,
-                    PrivacyFindings(found, True, ctx.parsed.body, privacy.log_content),
-                )
-                ctx.parsed = redacted or ctx.parsed.with_body(found.body)
+                ctx.put(PRIVACY_SLOT, PrivacyFindings(found, privacy.log_content))
+                ctx.redacted = redacted or ctx.parsed.with_body(found.body)
                 ctx.residency = Residency(tags)
                 return None
             ctx.put(PRIVACY_SLOT, PrivacyFindings(found, log_content=privacy.log_content))
@@ -130,7 +127,7 @@ class PrivacyStage:
         """Restore the answer's placeholders with the request's values: an upstream's answer
         to a redacted request, and any cache hit of a request that carried PII."""
         seen = findings(ctx)
-        if seen.found is not None and (seen.redacted or answer.source == "cache"):
+        if seen.found is not None and (ctx.redacted is not None or answer.source == "cache"):
             answer.wrap(RestoringFilter(seen.found.redactor))
 
     def _scan_and_encode(

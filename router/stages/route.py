@@ -44,7 +44,6 @@ from router.policy.model import (
     RoutingWeights,
     TenantPolicy,
 )
-from router.privacy.findings import body_as_sent
 from router.residency import Residency
 from router.routing.edge_placement import place_edge
 
@@ -155,7 +154,7 @@ class RouteStage:
         configs may differ between PoPs) leaves the request on its own alias and out of the
         experiment rather than failing it.
         """
-        key = sticky_key(experiment, body_as_sent(ctx), ctx.request.headers)
+        key = sticky_key(experiment, ctx.parsed.body, ctx.request.headers)
         assignment = assign(experiment, key, self._rng)
         arm_rule = _rule_for(policy, assignment.alias)
         if arm_rule is None or self._registry.targets(assignment.alias) is None:
