@@ -60,6 +60,7 @@ from router.front_door_handler import EdgeRequestHandler, check_head
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
+from router.limits.settlements import Settlements
 from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
@@ -322,7 +323,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         prober = Prober(state.registry, state.transport, state.loaded.config.health)
         _run_until_stopped(running, prober.run(), "endpoint-prober")
         running.push_async_callback(state.cache.drain)
-        running.push_async_callback(state.admission.drain)
+        running.push_async_callback(state.settlements.drain)
         yield
 
 
@@ -359,7 +360,7 @@ def build_app(
         metrics,
         retry_interval_s=config.limits.redis.retry_interval_s,
     )
-    admission = AdmissionStage(limits, registry, config.routing, clock, metrics)
+    settlements = Settlements(limits, clock)
     wants_embedder = config.edge_worker.embed_in_router or (
         config.cache.enabled and config.cache.semantic
     )
@@ -372,7 +373,7 @@ def build_app(
     pipeline = Pipeline(
         [
             AuthStage(authenticate, config.routing.deadline_s),
-            admission,
+            AdmissionStage(limits, settlements, registry, config.routing, clock, metrics),
             PrivacyStage(large_bodies=large_bodies),
             ContentLogStage(),
             CacheStage(cache, config.cache, clock),
@@ -395,7 +396,7 @@ def build_app(
         tracing=tracing,
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
         authenticate=authenticate,
-        admission=admission,
+        settlements=settlements,
         cache=cache,
         limits=limits,
         hedge_budget=hedge_budget,

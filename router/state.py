@@ -15,10 +15,10 @@ from router.embeddings import RouterEmbedder
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.limits.fallback import FallbackLimits
+from router.limits.settlements import Settlements
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
-from router.stages.admission import AdmissionStage
 from router.telemetry.access_log import AccessLog
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
@@ -36,7 +36,7 @@ class RouterState:
     access_log: AccessLog | None
     policy_store: PolicyStore | None
     authenticate: Authenticator
-    admission: AdmissionStage
+    settlements: Settlements  # admission's, drained by the lifespan
     cache: AnswerCache  # shared by the cache stage, the admin API, wrong-hit reports, lifespan
     limits: FallbackLimits
     hedge_budget: HedgeBudget

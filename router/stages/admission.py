@@ -5,18 +5,18 @@ output caps, or the node's assumed output, times the choices generated: `n`, `be
 estimated cost (at the highest price among the alias's targets, as the endpoint is not chosen
 yet) in one atomic step of the limits backend. Over a limit it gets a 429 with `Retry-After`:
 `rate_limit_exceeded` for rates and concurrency, `insufficient_quota` for budgets. When the
-request ends, `on_done` settles the charge with what it really used (the upstream's usage, or the
-counted stream), so streams are charged too, and adds it to the tenant's usage by model and
-endpoint. Settling runs in the background: a JSON response is not held back by a round trip to
-Redis. Tenants without limits skip the check but are still recorded.
+request ends, `on_done` hands the charge and what the request really used (the upstream's usage,
+or the counted stream) to the limits' settlements (`router.limits.settlements`), so streams are
+charged too and the tenant's usage is kept by model and endpoint. Tenants without limits skip the
+check but are still recorded.
 
 Halves: request (checks and charges the estimate), record (settles it). State: per request, the
-admission ticket in its slot (`TICKET_SLOT`); the counters themselves are the limits backend's.
+admission ticket in its slot (`TICKET_SLOT`); the counters are the limits backend's, the
+settlements still running the settlements owner's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 
@@ -40,7 +40,8 @@ from router.limits.backend import (
     Refusal,
     Verdict,
 )
-from router.limits.fallback import BACKEND_ERRORS, FallbackLimits
+from router.limits.fallback import FallbackLimits
+from router.limits.settlements import Settlements
 from router.policy.model import TenantPolicy
 from router.pricing import served_cost_usd
 from router.telemetry.metrics import Metrics
@@ -51,12 +52,6 @@ TICKET_SLOT: SlotKey[AdmissionTicket] = SlotKey("admission.ticket")
 # A concurrency slot of a request whose process died is freed this long after its deadline (a
 # stream is cut at its deadline; the margin covers clocks that differ between routers).
 _LEASE_MARGIN_S = 10.0
-# A settlement the shared backend could not take is tried again this often, for as long as its
-# lease would live: the slot it holds in Redis is released in Redis once Redis answers again,
-# rather than held until it expires (a 10 s Redis stall once held 37 slots for about 180 s).
-_SETTLE_RETRY_S = 1.0
-# At shutdown, settlements still waiting for the shared backend get this long.
-_DRAIN_SETTLE_S = 5.0
 
 _MESSAGES = {
     "requests_per_minute": "Rate limit reached on requests per min (RPM)",
@@ -74,6 +69,7 @@ class AdmissionStage:
     def __init__(
         self,
         limits: FallbackLimits,
+        settlements: Settlements,
         registry: Registry,
         routing: RoutingSettings,
         clock: Clock,
@@ -81,6 +77,7 @@ class AdmissionStage:
     ) -> None:
         self._limits = limits
         self._local = limits.local
+        self._settlements = settlements
         self._clock = clock
         self._assumed_output_tokens = routing.assumed_output_tokens
         # The dearest target of each alias prices the estimate: (input, output) per Mtok.
@@ -96,7 +93,6 @@ class AdmissionStage:
         # prefix, cheap by a counter.
         self._id_prefix = os.urandom(8).hex() + "-"
         self._request_numbers = itertools.count()
-        self._settling: set[asyncio.Task[None]] = set()
         self._refused = metrics.meter.create_counter(
             "router.limits.refused", description="Requests refused by admission, by limit."
         )
@@ -121,43 +117,12 @@ class AdmissionStage:
         return None
 
     def on_done(self, ctx: RequestContext) -> None:
-        """Settle the request's charge with what it used: at once in memory, in the background
-        on a shared backend (a JSON response is not held back by a round trip to Redis)."""
+        """Settle the request's charge with what it used."""
         ticket = ctx.slot(TICKET_SLOT)
         if ticket is None:
             return
         ctx.slots.pop(TICKET_SLOT)  # settled once
-        outcome, wall_s = _outcome(ctx), self._clock.wall()
-        if ticket.backend is self._local:
-            self._local.settle_now(ticket.charge, ticket.limits, outcome, wall_s)
-            return
-        task = asyncio.get_running_loop().create_task(self._settle(ticket, outcome, wall_s))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
-
-    async def drain(self) -> None:
-        """Wait for settlements still running (at shutdown), those retrying a stalled shared
-        backend at most `_DRAIN_SETTLE_S`."""
-        if self._settling:
-            _, waiting = await asyncio.wait(self._settling, timeout=_DRAIN_SETTLE_S)
-            for task in waiting:
-                task.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
-
-    async def _settle(self, ticket: AdmissionTicket, outcome: Outcome, wall_s: float) -> None:
-        """On the backend that admitted the request, so that its concurrency slot is released
-        where it is held; retried while the slot would live, then settled locally."""
-        charge, limits, backend = ticket.charge, ticket.limits, ticket.backend
-        lease_ends_s = charge.wall_s + charge.lease_s
-        while True:
-            try:
-                await backend.settle(charge, limits, outcome, wall_s)
-                return
-            except BACKEND_ERRORS:
-                if self._clock.wall() + _SETTLE_RETRY_S >= lease_ends_s:
-                    break
-            await asyncio.sleep(_SETTLE_RETRY_S)
-        self._local.settle_now(charge, limits, outcome, wall_s)  # the usage, at least, is kept
+        self._settlements.settle(ticket, _outcome(ctx))
 
     def _limits_of(self, policy: TenantPolicy | None) -> Limits:
         if policy is None:

@@ -14,6 +14,7 @@ from router.endpoints.registry import Registry
 from router.errors import NoEligibleEndpoint, NoLocalModel, RateLimited
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
+from router.limits.settlements import Settlements
 from router.policy.model import TenantPolicy
 from router.residency import Residency
 from router.stages.admission import TICKET_SLOT, AdmissionStage
@@ -118,7 +119,10 @@ def _admission(clock: FakeClock) -> AdmissionStage:
     config = _node()
     metrics = Metrics()
     limits = FallbackLimits(None, MemoryLimits(), clock, metrics, retry_interval_s=1.0)
-    return AdmissionStage(limits, Registry(config, clock), config.routing, clock, metrics)
+    settlements = Settlements(limits, clock)
+    return AdmissionStage(
+        limits, settlements, Registry(config, clock), config.routing, clock, metrics
+    )
 
 
 @pytest.mark.asyncio
