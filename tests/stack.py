@@ -27,6 +27,7 @@ from router.clock import Clock
 from router.config.loader import parse_node_config
 from router.server import build_app, serve
 from router.telemetry.access_log import AccessLog
+from tests.openai_clients import async_openai
 
 API_KEY = "sk-test-router"
 ADMIN_TOKEN = "admin-test-token"
@@ -62,7 +63,7 @@ class Stack:
     def client(self, **options: Any) -> AsyncOpenAI:
         options.setdefault("api_key", API_KEY)
         options.setdefault("max_retries", 0)
-        return AsyncOpenAI(base_url=f"{self.url}/v1", **options)
+        return async_openai(f"{self.url}/v1", **options)
 
     async def control(self, region: str, **fields: Any) -> dict[str, Any]:
         async with self.http.patch(

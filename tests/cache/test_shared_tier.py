@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings
 from tests.cache.cache_stack import asking
+from tests.openai_clients import async_openai
 from tests.redis_server import free_port, redis_server
 from tests.router_process import router_process
 from tests.stack import ADMIN_HEADERS, DEFAULT_REGIONS, node_config, running_stack
@@ -48,7 +49,7 @@ def _config(cloud: MockCloud, directory: Path, redis_url: str) -> dict[str, Any]
 
 
 def _client(url: str, tenant: str) -> AsyncOpenAI:
-    return AsyncOpenAI(base_url=f"{url}/v1", api_key=f"sk-{tenant}", max_retries=0)
+    return async_openai(f"{url}/v1", api_key=f"sk-{tenant}", max_retries=0)
 
 
 async def _cached(client: AsyncOpenAI, question: str) -> tuple[str, str]:

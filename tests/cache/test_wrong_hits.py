@@ -16,6 +16,7 @@ from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings
 from router.state import STATE
 from tests.cache.cache_stack import QUESTION, cloud_calls, write_tenants
+from tests.openai_clients import async_openai
 from tests.redis_server import free_port, redis_server
 from tests.router_process import router_process
 from tests.stack import ADMIN_HEADERS, DEFAULT_REGIONS, Stack, node_config, running_stack
@@ -177,9 +178,9 @@ async def test_a_report_at_one_router_purges_the_entry_at_every_router(tmp_path:
                 router_process(config, tmp_path, "a") as a,
                 router_process(config, tmp_path, "b") as b,
             ):
-                acme_at_a = openai.AsyncOpenAI(base_url=f"{a}/v1", api_key="sk-acme")
+                acme_at_a = async_openai(f"{a}/v1", api_key="sk-acme")
                 await acme_at_a.chat.completions.create(**QUESTION)
-                acme_at_b = openai.AsyncOpenAI(base_url=f"{b}/v1", api_key="sk-acme")
+                acme_at_b = async_openai(f"{b}/v1", api_key="sk-acme")
                 entry = await _eventually(acme_at_b, "hit-exact")
                 assert await _hit(acme_at_a, QUESTION) == ("hit-exact", entry)
 
@@ -194,7 +195,7 @@ async def test_a_report_at_one_router_purges_the_entry_at_every_router(tmp_path:
                 assert await _hit(acme_at_b, QUESTION) == ("miss", "")
                 await _eventually(acme_at_a, "miss")
                 async with router_process(config, tmp_path, "late") as late:  # Redis forgot it
-                    acme_late = openai.AsyncOpenAI(base_url=f"{late}/v1", api_key="sk-acme")
+                    acme_late = async_openai(f"{late}/v1", api_key="sk-acme")
                     assert await _hit(acme_late, QUESTION) == ("miss", "")
                 text = await _metrics(b)
     assert 'router_cache_wrong_hit_reports_total{reporter="client"} 1.0' in text

@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 from edge_worker.server import WorkerModels, build_worker_app
 from edge_worker.serving import ServeSettings, open_models
 from tests.edge_worker.prepared import store
+from tests.openai_clients import async_openai
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 GENERATOR = "smollm2-135m-instruct"
@@ -33,7 +34,7 @@ async def _running(models: WorkerModels) -> AsyncIterator[tuple[AsyncOpenAI, str
     host, port = runner.addresses[0][:2]
     url = f"http://{host}:{port}"
     try:
-        yield AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0), url
+        yield async_openai(f"{url}/v1", api_key="unused", max_retries=0), url
     finally:
         await runner.cleanup()
 

@@ -15,6 +15,7 @@ from openai import AsyncOpenAI
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings
+from tests.openai_clients import async_openai
 from tests.redis_server import free_port, redis_server
 from tests.router_process import router_process
 from tests.stack import ADMIN_HEADERS, ADMIN_TOKEN_ENV, DEFAULT_REGIONS, node_config
@@ -47,7 +48,7 @@ def _shared_config(
 
 
 def _client(url: str) -> AsyncOpenAI:
-    return AsyncOpenAI(base_url=f"{url}/v1", api_key="sk-acme", max_retries=0)
+    return async_openai(f"{url}/v1", api_key="sk-acme", max_retries=0)
 
 
 async def _admitted(client: AsyncOpenAI) -> str:

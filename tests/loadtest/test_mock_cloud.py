@@ -35,6 +35,7 @@ from loadtest.mock_cloud import (
 )
 from loadtest.mock_cloud.region_state import RegionState
 from loadtest.mock_cloud.wire import answer_text
+from tests.openai_clients import async_openai
 from tests.openapi_schemas import validate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest_asyncio.fixture
 async def client(cloud: MockCloud) -> AsyncIterator[AsyncOpenAI]:
     base_url = cloud.regions["us-east"].base_url
-    async with AsyncOpenAI(base_url=base_url, api_key="sk-any", max_retries=0) as c:
+    async with async_openai(base_url, api_key="sk-any", max_retries=0) as c:
         yield c
 
 
@@ -463,10 +464,10 @@ async def test_api_key_is_enforced_and_recorded_without_the_key(
     cloud: MockCloud, http: aiohttp.ClientSession
 ) -> None:
     base_url = cloud.regions["eu-west"].base_url
-    async with AsyncOpenAI(base_url=base_url, api_key="sk-wrong", max_retries=0) as wrong:
+    async with async_openai(base_url, api_key="sk-wrong", max_retries=0) as wrong:
         with pytest.raises(openai.AuthenticationError):
             await ask(wrong)
-    async with AsyncOpenAI(base_url=base_url, api_key=EU_KEY, max_retries=0) as right:
+    async with async_openai(base_url, api_key=EU_KEY, max_retries=0) as right:
         assert (await ask(right)).choices
     async with http.post(base_url + "/chat/completions", json=CHAT) as response:
         assert response.status == 401
@@ -743,7 +744,7 @@ async def test_command_line_prints_its_ports_serves_and_stops_on_sigint(tmp_path
         assert region_line.startswith("region solo listening on http://127.0.0.1:")
         assert control_line.startswith("control on http://127.0.0.1:")
         base_url = region_line.split()[-1]
-        async with AsyncOpenAI(base_url=base_url, api_key="sk-x", max_retries=0) as c:
+        async with async_openai(base_url, api_key="sk-x", max_retries=0) as c:
             completion = await ask(c)
         assert completion.choices[0].message.content == "Hello from solo."
     finally:

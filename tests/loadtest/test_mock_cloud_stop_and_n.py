@@ -21,6 +21,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from loadtest.mock_cloud import CloudSettings, ControlSettings, MockCloud, RegionSettings
 from loadtest.mock_cloud.wire import answer_text
+from tests.openai_clients import async_openai
 from tests.openapi_schemas import validate
 
 MODEL = "gpt-4o-mini"
@@ -47,7 +48,7 @@ async def clients(cloud: MockCloud) -> AsyncIterator[dict[str, AsyncOpenAI]]:
     async with AsyncExitStack() as stack:
         yield {
             name: await stack.enter_async_context(
-                AsyncOpenAI(base_url=region.base_url, api_key="sk-any", max_retries=0)
+                async_openai(region.base_url, api_key="sk-any", max_retries=0)
             )
             for name, region in cloud.regions.items()
         }

@@ -14,13 +14,13 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from openai import AsyncOpenAI
 
 from edge_worker.integrity import ModelRefused
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
 from router.config.loader import parse_node_config
 from router.server import build_app
+from tests.openai_clients import async_openai
 from tests.redis_server import free_port
 from tests.router_process import running_router, start_router, write_config
 from tests.stack import API_KEY, edge_endpoint, node_config, scripted_upstream
@@ -42,7 +42,7 @@ def _config(cloud: MockCloud, **server: Any) -> dict[str, Any]:
 
 async def _stream_words(url: str, started: asyncio.Event) -> tuple[list[str], str | None]:
     """Stream an answer; `started` is set once its first piece of text has arrived."""
-    client = AsyncOpenAI(base_url=f"{url}/v1", api_key=API_KEY, max_retries=0)
+    client = async_openai(f"{url}/v1", api_key=API_KEY, max_retries=0)
     stream = await client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "a story"}], stream=True
     )
