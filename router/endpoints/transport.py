@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from time import perf_counter
+from types import TracebackType
 
 from router.config.loader import Secrets
 from router.config.model import RoutingSettings
@@ -93,8 +94,7 @@ class Transport:
         for client in self._clients.values():
             await client.close()
 
-    @asynccontextmanager
-    async def post(
+    def post(
         self,
         endpoint: Endpoint,
         path: str,
@@ -102,31 +102,42 @@ class Transport:
         remaining_s: float,
         extra_headers: Mapping[str, str] | None = None,
         first_byte_timeout_s: float | None = None,
-    ) -> AsyncIterator[UpstreamResponse]:
+    ) -> AbstractAsyncContextManager[UpstreamResponse]:
         """An upstream response with a 200 status, head read and body not yet consumed.
 
         Any other status is turned into an error here (its body read and kept short). On leaving
         the context the connection goes back to the pool if the body was read to the end, and is
         closed otherwise (a cancelled or cut stream), which also stops the upstream's work.
         """
-        name = endpoint.name
+        return _Posting(
+            self,
+            endpoint.name,
+            path,
+            body,
+            remaining_s,
+            extra_headers,
+            first_byte_timeout_s or self.routing.first_byte_timeout_s,
+        )
+
+    async def _exchange(self, posting: _Posting) -> UpstreamResponse:
+        name = posting.endpoint
         try:
             response = await self._clients[name].exchange(
                 "POST",
-                path,
-                extra_headers,
-                body,
-                read_timeout_s=first_byte_timeout_s or self.routing.first_byte_timeout_s,
-                total_timeout_s=remaining_s,
+                posting.path,
+                posting.extra_headers,
+                posting.body,
+                read_timeout_s=posting.first_byte_timeout_s,
+                total_timeout_s=posting.remaining_s,
             )
         except _TRANSPORT_ERRORS as exc:
             raise _map_exception(exc, name) from None
-        try:
-            if response.status != 200:
+        if response.status != 200:
+            try:
                 await self._raise_for_status(response, name)
-            yield response
-        finally:
-            response.finish()
+            finally:
+                response.finish()
+        return response
 
     async def _raise_for_status(self, response: UpstreamResponse, name: str) -> None:
         status = response.status
@@ -189,3 +200,52 @@ class Transport:
         if response.status >= 500:
             return None
         return (perf_counter() - started) * 1000.0
+
+
+class _Posting:
+    """`Transport.post`'s context, written out rather than an `asynccontextmanager`: entering and
+    leaving it costs 0.7 µs instead of 2.5 to 2.9 µs (200,000 rounds on this machine), on every
+    forwarded request."""
+
+    __slots__ = (
+        "_response",
+        "_transport",
+        "body",
+        "endpoint",
+        "extra_headers",
+        "first_byte_timeout_s",
+        "path",
+        "remaining_s",
+    )
+
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint: str,
+        path: str,
+        body: bytes,
+        remaining_s: float,
+        extra_headers: Mapping[str, str] | None,
+        first_byte_timeout_s: float,
+    ) -> None:
+        self._transport = transport
+        self.endpoint = endpoint
+        self.path = path
+        self.body = body
+        self.remaining_s = remaining_s
+        self.extra_headers = extra_headers
+        self.first_byte_timeout_s = first_byte_timeout_s
+        self._response: UpstreamResponse | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        self._response = await self._transport._exchange(self)
+        return self._response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._response is not None:
+            self._response.finish()
