@@ -9,15 +9,19 @@ Each stage has a request half, `on_request(ctx)`, which returns None to pass the
 - a **record half**, `on_done(ctx)`, called once the answer was sent (or failed), in reverse order,
   for the stages that ran: the cache stores, admission settles.
 
-Stages never call each other. The runner times each request half (`ctx.stage_ms`); the server
-writes the answer to the client in one place (`router.answer_writer`). The order is checked when
+Stages never call each other. The runner times each request half (`ctx.stage_ms`, which the
+request's span carries as `router.stage.<name>_ms`), and, when the node's tracing asks for it
+(`telemetry.tracing.stage_spans`) and the request is sampled, runs each one in a child span of its
+own, `stage <name>`, which records what the stage raised. The server writes the answer to the
+client in one place (`router.answer_writer`). The order is checked when
 the app is built: the last stage, and only it, is terminal (it always answers or raises), which
 is the forwarding stage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from time import perf_counter
 from typing import Protocol, runtime_checkable
 
@@ -46,12 +50,17 @@ class RecordHalf(Protocol):
         ...
 
 
+# A current span named for a stage (`Tracing.span` of `stage <name>`).
+StageSpan = Callable[[str], AbstractContextManager[object]]
+
+
 class PipelineMisconfigured(Exception):
     pass
 
 
 class Pipeline:
-    def __init__(self, stages: Sequence[Stage]) -> None:
+    def __init__(self, stages: Sequence[Stage], stage_span: StageSpan | None = None) -> None:
+        """`stage_span`: a span per request half of a sampled request (None: timings only)."""
         if not stages or not stages[-1].terminal:
             raise PipelineMisconfigured("the last stage must be terminal (the forwarding stage)")
         if any(stage.terminal for stage in stages[:-1]):
@@ -60,6 +69,7 @@ class Pipeline:
         if len(set(names)) != len(names):
             raise PipelineMisconfigured(f"stage names must be unique: {names}")
         self.stages = tuple(stages)
+        self._stage_span = stage_span
         # Found once: the halves each stage implements (most stages have no response half).
         self._response_halves = tuple(
             stage if isinstance(stage, ResponseHalf) else None for stage in self.stages
@@ -75,11 +85,16 @@ class Pipeline:
     async def run(self, ctx: RequestContext) -> Answer:
         """The request halves in order until one answers, then the response halves of those that
         ran, in reverse. Raises what a stage raised (the server makes it an error answer)."""
+        stage_span = self._stage_span if ctx.span.is_recording() else None
         for index, stage in enumerate(self.stages):
             ctx.stages_run = index + 1
             started = perf_counter()
             try:
-                answer = await stage.on_request(ctx)
+                if stage_span is None:
+                    answer = await stage.on_request(ctx)
+                else:
+                    with stage_span(stage.name):
+                        answer = await stage.on_request(ctx)
             finally:
                 ctx.stage_ms[stage.name] = (perf_counter() - started) * 1000.0
             if answer is not None:

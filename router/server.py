@@ -381,7 +381,8 @@ def build_app(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
             ForwardStage(registry, transport, tracing, clock, hedge_budget, [CascadeJudge()]),
-        ]
+        ],
+        tracing.stage_span if config.telemetry.tracing.stage_spans else None,
     )
     created = int(time.time())
     app = web.Application(

@@ -189,6 +189,10 @@ class TracingSettings(Strict):
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     service_name: str = "edge-router"
     sample_ratio: float = Field(1.0, ge=0, le=1)
+    # A child span per pipeline stage of each sampled request (`stage auth`, ... `stage forward`),
+    # for finding where a slow request spent its time; off, the stages' timings are attributes of
+    # the request's span only. Seven more spans a request to export.
+    stage_spans: bool = False
 
 
 class EdgeWorkerSettings(Strict):

@@ -1,4 +1,5 @@
-"""OpenTelemetry tracing: one span per request, one child span per upstream attempt.
+"""OpenTelemetry tracing: one span per request, one child span per upstream attempt (and, when
+asked, one per pipeline stage).
 
 The exporter is chosen in the node config. With `none` the router uses the API's no-op tracer, so
 spans cost a few hundred nanoseconds and no attributes are built (code checks `is_recording()`
@@ -38,6 +39,10 @@ class Tracing:
         if self.provider is None:
             return nullcontext(trace.INVALID_SPAN)
         return self.tracer.start_as_current_span(name, kind=kind)
+
+    def stage_span(self, stage: str) -> AbstractContextManager[trace.Span]:
+        """The current span of one pipeline stage's request half (`stage auth`)."""
+        return self.span(f"stage {stage}", trace.SpanKind.INTERNAL)
 
     def start_span(self, name: str, kind: trace.SpanKind) -> trace.Span:
         """A span that is not made current (end it with `end()`): for work that ends in another
