@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from time import perf_counter
 
 from aiohttp import web
 
@@ -34,14 +35,17 @@ async def write_answer(
     try:
         response = web.StreamResponse(headers={**SSE_HEADERS, **headers})
         await response.prepare(request)
-        await _relay(response, chunks, answer.filters)
+        await _relay(response, ctx, chunks, answer.filters)
     finally:
         await chunks.aclose()
     return response
 
 
 async def _relay(
-    response: web.StreamResponse, chunks: Chunks, filters: Sequence[AnswerFilter]
+    response: web.StreamResponse,
+    ctx: RequestContext,
+    chunks: Chunks,
+    filters: Sequence[AnswerFilter],
 ) -> None:
     finished = False
     try:
@@ -50,6 +54,8 @@ async def _relay(
                 chunk = _feed(filters, chunk)
                 if not chunk:
                     continue
+            if ctx.first_byte_at is None:
+                ctx.first_byte_at = perf_counter()
             await response.write(chunk)
         finished = True
         held = _finish(filters, complete=True)

@@ -166,6 +166,9 @@ class RequestContext:
     plan: tuple[Target, ...] = ()
     usage: Usage | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
+    # `perf_counter()` when the answer's first byte was written (the answer writer's), for the
+    # time to first token.
+    first_byte_at: float | None = None
     # How many stages' request halves ran (their record halves run when the request ends).
     stages_run: int = 0
     # Each stage's own state, under its `SlotKey`.

@@ -81,6 +81,7 @@ from router.telemetry.content import logged_content
 from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
+from router.telemetry.request_metrics import CLIENT_DISCONNECTED, RequestMetrics
 from router.telemetry.tracing import build_tracing
 from router.wire.large_bodies import LargeBodyWork
 from router.wire.requests import Operation, parse_request
@@ -214,13 +215,16 @@ def _operation_handler(
                 span=span,
                 started_s=state.clock.now(),
             )
-            status = 500
+            status, error_type = 500, "internal_error"
             try:
                 answer = await state.pipeline.run(ctx)
-                status = 200
+                status, error_type = 200, ""
                 return await write_answer(request, ctx, answer)
+            except asyncio.CancelledError:
+                error_type = CLIENT_DISCONNECTED  # the client left before its answer
+                raise
             except RouterError as error:
-                status = status_of(error)
+                status, error_type = status_of(error), str(error.code or type(error).__name__)
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", str(error.code))
                 refusal = error_response(error)
@@ -234,9 +238,11 @@ def _operation_handler(
                     _annotate_request(span, ctx, status)
                     if content is not None:
                         span.set_attributes(content.span_attributes())
+                elapsed_s = perf_counter() - started
+                first_byte_s = None if ctx.first_byte_at is None else ctx.first_byte_at - started
+                state.request_metrics.record(ctx, error_type, elapsed_s, first_byte_s)
                 if state.access_log is not None:
-                    elapsed_ms = (perf_counter() - started) * 1000.0
-                    state.access_log.record(ctx, status, elapsed_ms, content)
+                    state.access_log.record(ctx, status, elapsed_s * 1000.0, content)
 
     return handle
 
@@ -368,6 +374,8 @@ def build_app(
     cache = AnswerCache(config.cache, clock, embedder)
     cache.shared = _shared_cache(loaded, cache, clock)
     cache_instruments(metrics, cache)
+    request_metrics = RequestMetrics(list(registry.aliases))
+    metrics.add_collector(request_metrics)
     hedge_budget = HedgeBudget(clock)
     large_bodies = LargeBodyWork()
     pipeline = Pipeline(
@@ -398,6 +406,7 @@ def build_app(
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
         authenticate=authenticate,
         settlements=settlements,
+        request_metrics=request_metrics,
         cache=cache,
         limits=limits,
         hedge_budget=hedge_budget,

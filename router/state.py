@@ -21,6 +21,7 @@ from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.telemetry.access_log import AccessLog
 from router.telemetry.metrics import Metrics
+from router.telemetry.request_metrics import RequestMetrics
 from router.telemetry.tracing import Tracing
 
 JSON = "application/json"
@@ -43,6 +44,7 @@ class RouterState:
     edge_worker: EdgeWorkerSupervisor | None  # when the router starts the worker itself
     embedder: RouterEmbedder | None  # the worker's embedder in this process, when configured
     metrics: Metrics
+    request_metrics: RequestMetrics  # recorded by the request handler, scraped at /metrics
     clock: Clock
     models_created: int
 

@@ -15,6 +15,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -32,6 +33,11 @@ class Metrics:
     def before_exposition(self, hook: Callable[[], None]) -> None:
         """Call `hook` before each exposition (to record what was buffered)."""
         self._before_exposition.append(hook)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Series kept outside OpenTelemetry (plain counts where its instruments cost too much on
+        the request path), exposed with the others."""
+        self._registry.register(collector)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every instrument's current value."""

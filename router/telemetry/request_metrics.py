@@ -1,0 +1,219 @@
+"""Per-request metrics: what was asked, where it was answered from, how long it took, what it used.
+
+Recorded once per request when it ends (beside its access-log line) into plain integers and fixed
+buckets, and turned into Prometheus families only when `/metrics` is scraped: an OpenTelemetry
+`Histogram.record` or `Counter.add` costs 7.3-7.7 µs, a plain bucket 0.2 µs (100,000 calls each
+on this machine), and a request records up to six.
+
+Names follow the OpenTelemetry GenAI conventions where they apply, in their Prometheus form:
+- `router_requests_total` {operation, alias, served_by, outcome, error_type}: outcome `ok`,
+  `error`, or `cancelled` (the client left); a stream that broke after its first byte is an error
+  of type `<code>_mid_stream`;
+- `gen_ai_client_operation_duration_seconds` {gen_ai_operation_name, gen_ai_request_model,
+  router_served_by, error_type}: the whole request, as the router's client saw it served;
+- `gen_ai_server_time_to_first_token_seconds` {gen_ai_operation_name, gen_ai_request_model,
+  router_served_by}: streams, from the request's arrival to its first byte written;
+- `gen_ai_server_time_per_output_token_seconds` {same}: streams of two tokens or more, the time
+  after the first byte over the tokens after the first;
+- `gen_ai_client_token_usage` {gen_ai_operation_name, gen_ai_request_model, gen_ai_token_type}:
+  tokens per request, `input` and `output`;
+- `router_added_latency_seconds` {operation}: what the router itself added, the request's time
+  outside its upstream attempts (auth, limits, the PII scan, the cache, routing, writing), for
+  requests that were not hedged (a hedge's attempts overlap).
+
+Every label is bounded: the operation is one of the router's, the alias one the node routes or
+`(unrouted)` (a name a client makes up never becomes a label), served-by one of `cloud`, `edge`,
+`cache` or `none`, the error type one of the router's error codes. As a guard, each family keeps
+at most `MAX_SERIES` label sets; past that, new ones are counted under `(other)`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from router.context import HEDGE_CANCELLED, RequestContext
+
+MAX_SERIES = 2_000
+OTHER = "(other)"
+UNROUTED = "(unrouted)"
+# The error type of a request whose client left before its answer was complete.
+CLIENT_DISCONNECTED = "client_disconnected"
+
+# The GenAI conventions' advised bucket boundaries, in seconds (tokens for token usage).
+DURATION_BUCKETS_S = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+TTFT_BUCKETS_S = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+TPOT_BUCKETS_S = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+TOKEN_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+# The router's own share is sub-millisecond when all is well: finer at the low end.
+ADDED_BUCKETS_S = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+
+
+class _Counter:
+    __slots__ = ("_labels", "_name", "_series", "_text")
+
+    def __init__(self, name: str, text: str, labels: Sequence[str]) -> None:
+        self._name, self._text, self._labels = name, text, tuple(labels)
+        self._series: dict[tuple[str, ...], int] = {}
+
+    def add(self, key: tuple[str, ...]) -> None:
+        series = self._series
+        if key not in series and len(series) >= MAX_SERIES:
+            key = (OTHER,) * len(key)
+        series[key] = series.get(key, 0) + 1
+
+    def family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self._name, self._text, labels=self._labels)
+        for key, count in self._series.items():
+            family.add_metric(key, count)
+        return family
+
+
+class _Histogram:
+    __slots__ = ("_bounds", "_labels", "_name", "_series", "_text")
+
+    def __init__(
+        self, name: str, text: str, labels: Sequence[str], bounds: Sequence[float]
+    ) -> None:
+        self._name, self._text, self._labels = name, text, tuple(labels)
+        self._bounds = tuple(bounds)
+        # Per label set: a count per bucket (the last one past every bound), then the sum.
+        self._series: dict[tuple[str, ...], list[float]] = {}
+
+    def record(self, key: tuple[str, ...], value: float) -> None:
+        series = self._series
+        counts = series.get(key)
+        if counts is None:
+            if len(series) >= MAX_SERIES:
+                key = (OTHER,) * len(key)
+                counts = series.get(key)
+            if counts is None:
+                counts = series[key] = [0] * (len(self._bounds) + 2)
+        counts[bisect_left(self._bounds, value)] += 1
+        counts[-1] += value
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self._name, self._text, labels=self._labels)
+        for key, counts in self._series.items():
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*self._bounds, float("inf")), counts[:-1], strict=True):
+                cumulative += count
+                buckets.append((_bound_text(bound), cumulative))
+            family.add_metric(key, buckets, sum_value=counts[-1])
+        return family
+
+
+def _bound_text(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+_MODEL = ("gen_ai_operation_name", "gen_ai_request_model", "router_served_by")
+_MID_STREAM = "_mid_stream"
+
+
+def _outcome(error_type: str) -> str:
+    """`ok`, `cancelled` (the client left: no failure of the router's) or `error`."""
+    if not error_type:
+        return "ok"
+    return "cancelled" if error_type == CLIENT_DISCONNECTED else "error"
+
+
+class RequestMetrics(Collector):
+    """The owner of the per-request series; a prometheus_client collector of them."""
+
+    def __init__(self, aliases: Sequence[str]) -> None:
+        self._aliases = frozenset(aliases)
+        self.requests = _Counter(
+            "router_requests",
+            "Requests by operation, alias, where they were answered from (cloud, edge, cache, "
+            "none), outcome (ok, error) and error type.",
+            ("operation", "alias", "served_by", "outcome", "error_type"),
+        )
+        self.duration = _Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "Whole request duration, from its arrival to its last byte.",
+            (*_MODEL, "error_type"),
+            DURATION_BUCKETS_S,
+        )
+        self.ttft = _Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Streams: time from the request's arrival to its first byte written.",
+            _MODEL,
+            TTFT_BUCKETS_S,
+        )
+        self.tpot = _Histogram(
+            "gen_ai_server_time_per_output_token_seconds",
+            "Streams of two tokens or more: time after the first byte per output token after "
+            "the first.",
+            _MODEL,
+            TPOT_BUCKETS_S,
+        )
+        self.tokens = _Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per request, by type (input, output).",
+            ("gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"),
+            TOKEN_BUCKETS,
+        )
+        self.added = _Histogram(
+            "router_added_latency_seconds",
+            "What the router itself added: the request's time outside its upstream attempts "
+            "(requests that were not hedged).",
+            ("operation",),
+            ADDED_BUCKETS_S,
+        )
+
+    def record(
+        self,
+        ctx: RequestContext,
+        error_type: str,
+        duration_s: float,
+        first_byte_s: float | None,
+    ) -> None:
+        """One request that ended: `error_type` "" when it succeeded; `first_byte_s` the time
+        from its arrival to its first byte written, for a stream that started."""
+        decision, parsed = ctx.decision, ctx.parsed
+        operation = parsed.operation.otel_name
+        alias = decision.alias or parsed.model  # a cache hit is answered before routing
+        alias = alias if alias in self._aliases else UNROUTED
+        served_by = decision.served_by or "none"
+        attempts = decision.attempts
+        if not error_type and attempts and attempts[-1].outcome.endswith(_MID_STREAM):
+            error_type = attempts[-1].outcome  # the stream broke after its first byte
+        elif not error_type and attempts and attempts[-1].outcome == CLIENT_DISCONNECTED:
+            error_type = CLIENT_DISCONNECTED
+        outcome = _outcome(error_type)
+        self.requests.add((operation, alias, served_by, outcome, error_type))
+        model = (operation, alias, served_by)
+        self.duration.record((*model, error_type), duration_s)
+        usage = ctx.usage
+        if usage is not None:
+            self.tokens.record((operation, alias, "input"), usage.input_tokens)
+            self.tokens.record((operation, alias, "output"), usage.output_tokens)
+        if first_byte_s is not None:
+            self.ttft.record(model, first_byte_s)
+            if usage is not None and usage.output_tokens > 1 and not error_type:
+                self.tpot.record(model, (duration_s - first_byte_s) / (usage.output_tokens - 1))
+        if decision.hedged_after_ms is None and not any(
+            a.outcome == HEDGE_CANCELLED for a in attempts
+        ):
+            upstream_s = sum(a.duration_ms for a in attempts) / 1000.0
+            self.added.record((operation,), max(0.0, duration_s - upstream_s))
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.requests.family()
+        yield self.duration.family()
+        yield self.ttft.family()
+        yield self.tpot.family()
+        yield self.tokens.family()
+        yield self.added.family()

@@ -1,0 +1,64 @@
+"""The per-request series at `/metrics` after real requests through the router: answered ones by
+where they were answered from, a refused one under `(unrouted)`, a stream's time to first token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.stack import Stack, running_stack
+
+CHAT: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "What is the capital of Peru?"}],
+}
+
+
+async def _scrape(stack: Stack) -> dict[str, list[tuple[dict[str, str], float]]]:
+    async with stack.http.get(f"{stack.url}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def _total(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float:
+    return sum(
+        value
+        for seen, value in samples.get(name, [])
+        if all(seen.get(key) == wanted for key, wanted in labels.items())
+    )
+
+
+@pytest.mark.asyncio
+async def test_requests_are_counted_by_where_they_were_answered_and_refusals_by_type() -> None:
+    async with running_stack() as stack:
+        client = stack.client()
+        await client.chat.completions.create(**CHAT)
+        stream = await client.chat.completions.create(
+            **CHAT, stream=True, stream_options={"include_usage": True}
+        )
+        async for _ in stream:
+            pass
+        with pytest.raises(openai.NotFoundError):
+            await client.chat.completions.create(**{**CHAT, "model": "made-up-model-7f3a"})
+        samples = await _scrape(stack)
+    requests = "router_requests_total"
+    assert _total(samples, requests, alias="gpt-4o-mini", served_by="cloud", outcome="ok") == 2
+    assert _total(samples, requests, alias="(unrouted)", error_type="model_not_found") == 1
+    assert "made-up-model-7f3a" not in repr(samples)
+    ttft = "gen_ai_server_time_to_first_token_seconds_count"
+    assert _total(samples, ttft, gen_ai_request_model="gpt-4o-mini") == 1  # the stream only
+    tokens = "gen_ai_client_token_usage_count"
+    assert _total(samples, tokens, gen_ai_token_type="output") == 2
+    assert _total(samples, "router_added_latency_seconds_count", operation="chat") == 3
+    duration = "gen_ai_client_operation_duration_seconds_sum"
+    assert _total(samples, duration, gen_ai_request_model="gpt-4o-mini") > 0
