@@ -78,6 +78,7 @@ from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
 from router.telemetry.cache_metrics import cache_instruments
 from router.telemetry.content import logged_content
+from router.telemetry.endpoint_metrics import EndpointMetrics
 from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
@@ -376,6 +377,7 @@ def build_app(
     cache_instruments(metrics, cache)
     request_metrics = RequestMetrics(list(registry.aliases))
     metrics.add_collector(request_metrics)
+    metrics.add_collector(EndpointMetrics(registry))
     hedge_budget = HedgeBudget(clock)
     large_bodies = LargeBodyWork()
     pipeline = Pipeline(

@@ -160,3 +160,43 @@ def test_past_the_series_limit_new_label_sets_are_counted_together(
         }
     )
     assert samples[("router_requests_total", other)] == 2
+
+
+@pytest.mark.parametrize(
+    ("outcome", "result"),
+    [
+        ("ok", "ok"),
+        ("upstream_status_503", "5xx"),
+        ("upstream_status_429", "4xx"),
+        ("upstream_connect_error", "upstream_connect_error"),
+        ("upstream_timeout_mid_stream", "mid_stream"),
+        (HEDGE_CANCELLED, HEDGE_CANCELLED),
+        ("client_disconnected", "client_disconnected"),
+        ("something_new", "other"),
+    ],
+)
+def test_an_attempts_outcome_becomes_a_bounded_result(outcome: str, result: str) -> None:
+    assert request_metrics.attempt_result(outcome) == result
+
+
+def test_a_failover_a_hedge_and_the_serving_endpoints_tokens_are_counted() -> None:
+    metrics = RequestMetrics(ALIASES)
+    ctx = _ctx()
+    ctx.decision.endpoint = "eu-west"
+    ctx.decision.hedged_after_ms = 20.0
+    ctx.decision.hedge_endpoint = "eu-west"
+    ctx.decision.attempts += [
+        Attempt("us-east", "upstream_status_503", 3.0),
+        Attempt("ap-south", HEDGE_CANCELLED, 40.0),
+        Attempt("eu-west", "ok", 30.0),
+    ]
+    ctx.usage = Usage(100, 50)
+    metrics.record(ctx, "", 0.08, None)
+    samples = _samples(metrics)
+    assert _value(samples, "router_endpoint_attempts_total", endpoint="us-east", result="5xx") == 1
+    assert _value(samples, "router_failovers_total", endpoint="us-east") == 1
+    assert ("router_failovers_total", frozenset({("endpoint", "ap-south")})) not in samples
+    assert _value(samples, "router_hedges_total", endpoint="eu-west", result="started") == 1
+    assert _value(samples, "router_hedges_total", endpoint="eu-west", result="won") == 1
+    tokens = {"alias": "gpt-4o-mini", "endpoint": "eu-west"}
+    assert _value(samples, "router_tokens_total", **tokens, type="output") == 50

@@ -72,6 +72,7 @@ class EndpointHealth:
         "answered",
         "consecutive_failures",
         "consecutive_probe_failures",
+        "ejections",
         "last_probe_rtt_ms",
         "rate_limited",
         "times_ejected",
@@ -87,7 +88,8 @@ class EndpointHealth:
         self.answered = False  # a probe or a request has succeeded at least once
         self.consecutive_failures = 0
         self.consecutive_probe_failures = 0
-        self.times_ejected = 0
+        self.times_ejected = 0  # decays with time: it sets the next ejection's length
+        self.ejections = 0  # every ejection since the router started (for the metrics)
         self.rate_limited = 0
         self.last_probe_rtt_ms: float | None = None
 
@@ -167,6 +169,7 @@ class EndpointHealth:
         """Eject now; returns the ejection time in seconds."""
         now_s = self._clock.now()
         self.times_ejected = self._decayed_times_ejected(now_s) + 1
+        self.ejections += 1
         duration_s = self._backoff_s(self.times_ejected)
         self._ejected_until_s = now_s + duration_s
         self._healthy_since_s = None

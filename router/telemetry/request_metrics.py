@@ -19,7 +19,15 @@ Names follow the OpenTelemetry GenAI conventions where they apply, in their Prom
   tokens per request, `input` and `output`;
 - `router_added_latency_seconds` {operation}: what the router itself added, the request's time
   outside its upstream attempts (auth, limits, the PII scan, the cache, routing, writing), for
-  requests that were not hedged (a hedge's attempts overlap).
+  requests that were not hedged (a hedge's attempts overlap);
+- per endpoint, from the request's attempts: `router_endpoint_attempts_total` {endpoint, result}
+  (`ok`, `4xx`, `5xx`, `upstream_connect_error`, `upstream_timeout`, `mid_stream`,
+  `low_confidence`, `hedge_cancelled`, `client_disconnected`), `router_failovers_total`
+  {endpoint} (attempts that failed and were followed by another), `router_hedges_total`
+  {endpoint, result} (`started` towards it, `won` by it);
+- `router_tokens_total` {alias, endpoint, type} and `router_spend_usd_total` {alias, endpoint}:
+  what answered requests used, at the serving endpoint's prices (a cache hit is served by no
+  endpoint and costs nothing).
 
 Every label is bounded: the operation is one of the router's, the alias one the node routes or
 `(unrouted)` (a name a client makes up never becomes a label), served-by one of `cloud`, `edge`,
@@ -36,6 +44,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 from router.context import HEDGE_CANCELLED, RequestContext
+from router.pricing import served_cost_usd
 
 MAX_SERIES = 2_000
 OTHER = "(other)"
@@ -65,13 +74,13 @@ class _Counter:
 
     def __init__(self, name: str, text: str, labels: Sequence[str]) -> None:
         self._name, self._text, self._labels = name, text, tuple(labels)
-        self._series: dict[tuple[str, ...], int] = {}
+        self._series: dict[tuple[str, ...], float] = {}
 
-    def add(self, key: tuple[str, ...]) -> None:
+    def add(self, key: tuple[str, ...], amount: float = 1) -> None:
         series = self._series
         if key not in series and len(series) >= MAX_SERIES:
             key = (OTHER,) * len(key)
-        series[key] = series.get(key, 0) + 1
+        series[key] = series.get(key, 0) + amount
 
     def family(self) -> CounterMetricFamily:
         family = CounterMetricFamily(self._name, self._text, labels=self._labels)
@@ -120,6 +129,21 @@ def _bound_text(bound: float) -> str:
 
 _MODEL = ("gen_ai_operation_name", "gen_ai_request_model", "router_served_by")
 _MID_STREAM = "_mid_stream"
+_STATUS = "upstream_status_"
+_NOT_FAILED = frozenset({"ok", HEDGE_CANCELLED, CLIENT_DISCONNECTED})
+_NAMED_RESULTS = frozenset({"upstream_connect_error", "upstream_timeout", "low_confidence"})
+
+
+def attempt_result(outcome: str) -> str:
+    """An attempt's outcome as a bounded result: its status class (`5xx`) rather than its status,
+    `mid_stream` for a stream that broke after its first byte."""
+    if outcome in _NOT_FAILED or outcome in _NAMED_RESULTS:
+        return outcome
+    if outcome.endswith(_MID_STREAM):
+        return "mid_stream"
+    if outcome.startswith(_STATUS) and outcome[len(_STATUS) :][:1].isdigit():
+        return f"{outcome[len(_STATUS)]}xx"
+    return "other"
 
 
 def _outcome(error_type: str) -> str:
@@ -165,6 +189,31 @@ class RequestMetrics(Collector):
             ("gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"),
             TOKEN_BUCKETS,
         )
+        self.attempts = _Counter(
+            "router_endpoint_attempts",
+            "Upstream attempts by endpoint and result.",
+            ("endpoint", "result"),
+        )
+        self.failovers = _Counter(
+            "router_failovers",
+            "Attempts that failed and were followed by another, by the endpoint failed over from.",
+            ("endpoint",),
+        )
+        self.hedges = _Counter(
+            "router_hedges",
+            "Hedged attempts by endpoint: started towards it, won by it.",
+            ("endpoint", "result"),
+        )
+        self.used_tokens = _Counter(
+            "router_tokens",
+            "Tokens of answered requests by alias, serving endpoint and type (input, output).",
+            ("alias", "endpoint", "type"),
+        )
+        self.spend = _Counter(
+            "router_spend_usd",
+            "What answered requests cost at the serving endpoint's prices, in USD.",
+            ("alias", "endpoint"),
+        )
         self.added = _Histogram(
             "router_added_latency_seconds",
             "What the router itself added: the request's time outside its upstream attempts "
@@ -209,6 +258,27 @@ class RequestMetrics(Collector):
         ):
             upstream_s = sum(a.duration_ms for a in attempts) / 1000.0
             self.added.record((operation,), max(0.0, duration_s - upstream_s))
+        if attempts:
+            self._record_attempts(ctx, alias)
+
+    def _record_attempts(self, ctx: RequestContext, alias: str) -> None:
+        decision = ctx.decision
+        attempts = decision.attempts
+        last = len(attempts) - 1
+        for index, attempt in enumerate(attempts):
+            result = attempt_result(attempt.outcome)
+            self.attempts.add((attempt.endpoint, result))
+            if index < last and result not in _NOT_FAILED:
+                self.failovers.add((attempt.endpoint,))
+        if decision.hedged_after_ms is not None and decision.hedge_endpoint:
+            self.hedges.add((decision.hedge_endpoint, "started"))
+            if decision.endpoint == decision.hedge_endpoint:
+                self.hedges.add((decision.hedge_endpoint, "won"))
+        usage, endpoint = ctx.usage, decision.endpoint
+        if usage is not None and endpoint:
+            self.used_tokens.add((alias, endpoint, "input"), usage.input_tokens)
+            self.used_tokens.add((alias, endpoint, "output"), usage.output_tokens)
+            self.spend.add((alias, endpoint), served_cost_usd(ctx))
 
     def collect(self) -> Iterator[Metric]:
         yield self.requests.family()
@@ -217,3 +287,5 @@ class RequestMetrics(Collector):
         yield self.tpot.family()
         yield self.tokens.family()
         yield self.added.family()
+        for counter in (self.attempts, self.failovers, self.hedges, self.used_tokens, self.spend):
+            yield counter.family()

@@ -245,6 +245,7 @@ def test_past_ejections_are_forgotten_one_per_max_ejection_time_spent_healthy() 
     eject_once(health)
     assert health.times_ejected == 2
     assert health.ejected_until_s == clock.now() + 60.0
+    assert health.ejections == 4  # what the metrics count never decays
 
 
 def test_max_ejection_percent_stops_the_last_healthy_endpoints_from_being_ejected() -> None:

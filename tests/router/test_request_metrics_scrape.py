@@ -62,3 +62,30 @@ async def test_requests_are_counted_by_where_they_were_answered_and_refusals_by_
     assert _total(samples, "router_added_latency_seconds_count", operation="chat") == 3
     duration = "gen_ai_client_operation_duration_seconds_sum"
     assert _total(samples, duration, gen_ai_request_model="gpt-4o-mini") > 0
+
+
+@pytest.mark.asyncio
+async def test_an_endpoint_failing_shows_its_attempts_failovers_and_state() -> None:
+    async with running_stack() as stack:
+        await stack.control("us-east", error_rate=1.0)
+        client = stack.client(default_headers={"x-router-objective": "latency"})
+        for _ in range(3):
+            await client.chat.completions.create(**CHAT)
+        samples = await _scrape(stack)
+    attempts = "router_endpoint_attempts_total"
+    assert _total(samples, attempts, endpoint="us-east", result="5xx") >= 1
+    assert _total(samples, "router_failovers_total", endpoint="us-east") >= 1
+    served = [
+        labels["endpoint"]
+        for labels, value in samples["router_endpoint_attempts_total"]
+        if labels["result"] == "ok" and value > 0
+    ]
+    assert served and "us-east" not in served
+    assert _total(samples, "router_spend_usd_total", endpoint=served[0]) > 0
+    for endpoint in ("us-east", *served):
+        assert _total(samples, "router_endpoint_state", endpoint=endpoint) == 1  # one state each
+        assert (endpoint, 0.0) in [
+            (labels["endpoint"], value) for labels, value in samples["router_endpoint_in_flight"]
+        ]
+    assert _total(samples, "router_endpoint_requests_total", endpoint="us-east") >= 1
+    assert _total(samples, "router_endpoint_failures_total", endpoint="us-east") >= 1
