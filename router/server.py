@@ -66,6 +66,7 @@ from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.ports import listening_socket
+from router.privacy.action_counts import PrivacyActionCounts
 from router.readiness import waiting_for
 from router.stages.admission import AdmissionStage
 from router.stages.auth import AuthStage
@@ -82,6 +83,7 @@ from router.telemetry.endpoint_metrics import EndpointMetrics
 from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
+from router.telemetry.privacy_metrics import privacy_instruments
 from router.telemetry.request_metrics import CLIENT_DISCONNECTED, RequestMetrics
 from router.telemetry.tracing import build_tracing
 from router.wire.large_bodies import LargeBodyWork
@@ -375,6 +377,8 @@ def build_app(
     cache = AnswerCache(config.cache, clock, embedder)
     cache.shared = _shared_cache(loaded, cache, clock)
     cache_instruments(metrics, cache)
+    privacy_actions = PrivacyActionCounts()
+    privacy_instruments(metrics, privacy_actions)
     request_metrics = RequestMetrics(list(registry.aliases))
     metrics.add_collector(request_metrics)
     metrics.add_collector(EndpointMetrics(registry))
@@ -384,7 +388,7 @@ def build_app(
         [
             AuthStage(authenticate, config.routing.deadline_s),
             AdmissionStage(limits, settlements, registry, config.routing, clock, metrics),
-            PrivacyStage(large_bodies=large_bodies),
+            PrivacyStage(large_bodies=large_bodies, actions=privacy_actions),
             ContentLogStage(),
             CacheStage(cache, config.cache, clock),
             RouteStage(

@@ -167,6 +167,9 @@ class SemanticIndex:
         self._background = build_in_background
         self._builds: dict[str, _GraphBuild] = {}
         self._builder: ThreadPoolExecutor | None = None
+        # The verifier's decisions on the candidates it checked, by reason (`agree`, or the guard
+        # or check that refused: a fixed set), for the metrics.
+        self.verifier_decisions: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._partition_of)
@@ -279,6 +282,8 @@ class SemanticIndex:
                 break
             checked += 1
             verdict = verify(stored, question, verifier or self._verifier)
+            decisions = self.verifier_decisions
+            decisions[verdict.reason] = decisions.get(verdict.reason, 0) + 1
             if verdict.accepted:
                 return SemanticMatch(key, similarity, stored, verdict)
         return None

@@ -45,6 +45,7 @@ from router.answer import Answer
 from router.context import RequestContext
 from router.errors import InvalidRequest, PiiBlocked
 from router.policy.model import PrivacyPolicy
+from router.privacy.action_counts import PrivacyActionCounts
 from router.privacy.findings import PRIVACY_SLOT, PrivacyFindings, findings
 from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
 from router.privacy.request_redaction import RedactedRequest, redact_request
@@ -66,10 +67,14 @@ class PrivacyStage:
     terminal = False
 
     def __init__(
-        self, scan: Scanner = redact_request, large_bodies: LargeBodyWork | None = None
+        self,
+        scan: Scanner = redact_request,
+        large_bodies: LargeBodyWork | None = None,
+        actions: PrivacyActionCounts | None = None,
     ) -> None:
         self._scan = scan
         self._large_bodies = large_bodies or LargeBodyWork()
+        self._actions = actions or PrivacyActionCounts()
 
     async def on_request(self, ctx: RequestContext) -> Answer | None:
         privacy = ctx.policy.privacy if ctx.policy is not None else _NODE_PRIVACY
@@ -95,6 +100,7 @@ class PrivacyStage:
             ) from None
         if found is not None:
             action = privacy.on_pii
+            self._actions.record(action, found.kinds)
             ctx.decision.privacy = f"{action}; pii={','.join(found.kinds)}"
             if action == "block":
                 raise PiiBlocked(

@@ -9,6 +9,8 @@
   (a question too long to compare by meaning);
   `router.cache.semantic.unindexed`: stored answers left out of the semantic index because the
   embedder was busy;
+- `router.cache.semantic.verifier` {decision}: the verifier's decisions on the candidates it
+  checked, `agree` or why it refused (`numbers`, `names`, `content`, `order`, ...);
 - `router.cache.entries`, `router.cache.bytes`: what the exact tier holds (bytes include the
   semantic index's vectors); `router.cache.semantic.vectors`: what the index holds;
 - with the shared tier: `router.cache.shared.entries` {direction}: entries `published` to Redis,
@@ -91,6 +93,17 @@ def cache_instruments(metrics: Metrics, cache: AnswerCache) -> None:
         "queue: a miss rather than a wait), late (the embedding outlasted "
         "cache.embedding_wait_ms: a miss), embedded, static (searched with the static "
         "embedding, the tenant's semantic_embedder), long (too long to compare by meaning).",
+    )
+
+    def verifier_decisions(_options: CallbackOptions) -> Iterable[Observation]:
+        for decision, count in list(cache.semantic.verifier_decisions.items()):
+            yield Observation(count, {"decision": decision})
+
+    meter.create_observable_counter(
+        "router.cache.semantic.verifier",
+        callbacks=[verifier_decisions],
+        description="The verifier's decisions on the semantic candidates it checked: agree, or "
+        "the reason it refused (numbers, names, content, order, ...).",
     )
 
     def unindexed(_options: CallbackOptions) -> Iterable[Observation]:

@@ -105,3 +105,5 @@ def test_the_semantic_index_serves_only_what_its_verifier_accepts() -> None:
     match = index.search("p", "flights from Lisbon to Paris?", _unit(), 0.9, lambda k: True)
     assert match is not None and match.verdict.reason == "agree"
     assert index.verifier == "content"
+    # Each decision is counted, for `router_cache_semantic_verifier_total`.
+    assert index.verifier_decisions == {"order": 1, "agree": 1}

@@ -175,3 +175,21 @@ async def test_a_body_too_deeply_nested_to_scan_is_refused_with_a_400(tmp_path: 
             await client.chat.completions.create(**_chat("hi"), extra_body={"tools": nested})
         assert "nested" in raised.value.message
         assert await _received_anywhere(stack) == []
+
+
+@pytest.mark.asyncio
+async def test_each_action_is_counted_by_kind_at_metrics_without_a_tenant(tmp_path: Path) -> None:
+    async with privacy_stack(tmp_path) as stack:
+        for tenant in ("scrub", "vault", "shop"):
+            client = stack.client(api_key=key_of(tenant))
+            try:
+                await client.chat.completions.create(**_chat(PII_TEXT))
+            except openai.BadRequestError:
+                assert tenant == "vault"
+        async with stack.http.get(f"{stack.url}/metrics") as response:
+            text = await response.text()
+    lines = [line for line in text.splitlines() if line.startswith("router_privacy_actions_total")]
+    for action in ("redact", "block", "allow"):
+        for kind in ("email", "cpf"):
+            assert f'router_privacy_actions_total{{action="{action}",kind="{kind}"}} 1.0' in lines
+    assert not [line for line in lines if "scrub" in line or "vault" in line or "shop" in line]
