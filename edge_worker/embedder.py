@@ -147,6 +147,7 @@ class BatchingEmbedder:
         )
         self._draining: asyncio.Task[None] | None = None
         self.batches = 0  # runs of the model, for tests and metrics
+        self.embedded = 0  # texts embedded, for the metrics
         self._not_started = 0  # texts submitted whose batch has not started
 
     async def embed(self, texts: Sequence[str], *, background: bool = False) -> Vectors:
@@ -212,6 +213,7 @@ class BatchingEmbedder:
                     future.set_exception(error)
             return
         self.batches += 1
+        self.embedded += len(batch)
         for (_, future), vector in zip(batch, vectors, strict=True):
             if not future.done():
                 future.set_result(vector)

@@ -57,6 +57,14 @@ class Engine:
         self.admitted = 0  # requests in the running batch or waiting for one
         self.running = 0  # requests in the running batch
         self.batches = 0  # batches started, for tests and metrics
+        # For the metrics: batches by size (requests in the batch), and tokens generated (written
+        # by the generator's thread only, read when scraped).
+        self.batch_sizes: dict[int, int] = {}
+        self.generated_tokens = 0
+
+    @property
+    def max_batch(self) -> int:
+        return self._max_batch
 
     @property
     def generator(self) -> Generator:
@@ -97,6 +105,7 @@ class Engine:
             self._waiting.remove(job)
         self.running = len(jobs)
         self.batches += 1
+        self.batch_sizes[len(jobs)] = self.batch_sizes.get(len(jobs), 0) + 1
         loop = asyncio.get_running_loop()
         self._batch = loop.run_in_executor(self._executor, self._run, jobs, loop)
         self._batch.add_done_callback(lambda _: self._batch_ended(len(jobs)))
@@ -116,6 +125,7 @@ class Engine:
                 wanted=lambda row: not jobs[row].cancelled.is_set(),
             )
             for row, piece in pieces:
+                self.generated_tokens += 1
                 loop.call_soon_threadsafe(jobs[row].pieces.put_nowait, piece)
         except Exception as error:  # every job of the batch learns why
             for job in jobs:

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from edge_worker.embedder import BatchingEmbedder
 from edge_worker.engine import Engine, QueueFull
 from edge_worker.generator import Piece
+from edge_worker.metrics import WorkerMetrics
 from edge_worker.wire import (
     BadRequest,
     chat_completion,
@@ -45,6 +47,7 @@ class WorkerModels:
 
 
 MODELS = web.AppKey("worker_models", WorkerModels)
+METRICS = web.AppKey("worker_metrics", WorkerMetrics)
 
 
 def _error(status: int, message: str, kind: str, param: str | None = None) -> web.Response:
@@ -146,6 +149,11 @@ async def list_models(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=JSON)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def healthz(request: web.Request) -> web.Response:
     engine = request.app[MODELS].engine
     body = {"status": "ok", "running": engine.running, "admitted": engine.admitted}
@@ -155,10 +163,12 @@ async def healthz(request: web.Request) -> web.Response:
 def build_worker_app(models: WorkerModels) -> web.Application:
     app = web.Application(middlewares=[openai_errors], client_max_size=4 * 1024 * 1024)
     app[MODELS] = models
+    app[METRICS] = WorkerMetrics(models.engine, models.embedder)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import openai
 import pytest
 import pytest_asyncio
 from aiohttp import web
 from openai import AsyncOpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 from edge_worker.server import WorkerModels, build_worker_app
 from edge_worker.serving import ServeSettings, open_models
@@ -145,7 +147,7 @@ def test_serve_settings_default_to_the_int4_build() -> None:
 @pytest.mark.asyncio
 async def test_requests_that_arrive_together_are_generated_as_one_batch() -> None:
     models = open_models(ServeSettings(store=store(), max_batch=4, queue_size=4))
-    async for client, _url in _running(models):
+    async for client, url in _running(models):
         before = models.engine.batches
         answers = await asyncio.gather(
             *(
@@ -157,6 +159,25 @@ async def test_requests_that_arrive_together_are_generated_as_one_batch() -> Non
         )
         assert all("Paris" in (a.choices[0].message.content or "") for a in answers)
         assert models.engine.batches - before < 3  # not one batch per request
+        # The worker's /metrics shows the batches by size and every token generated.
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
+            assert response.status == 200
+            families = {
+                family.name: family
+                for family in text_string_to_metric_families(await response.text())
+            }
+        sizes = {s.labels["le"]: s.value for s in families["edge_worker_batch_size"].samples
+                 if s.name.endswith("_bucket")}  # fmt: skip
+        assert list(sizes) == ["1.0", "2.0", "3.0", "4.0", "+Inf"]
+        assert sizes["+Inf"] == models.engine.batches
+        size_sum = next(
+            s.value for s in families["edge_worker_batch_size"].samples if s.name.endswith("_sum")
+        )
+        assert size_sum == 3  # three requests, in fewer batches
+        generated = families["edge_worker_generated_tokens"].samples[0].value
+        completion = sum((a.usage.completion_tokens if a.usage else 0) for a in answers)
+        assert generated >= completion > 0
+        assert families["edge_worker_queue_depth"].samples[0].value == 0
 
 
 @pytest.mark.asyncio
