@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing clean
+.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,19 @@ setup: $(STAMP) ## the serving virtualenv .venv (the project, editable, with its
 
 # Debian packages the tests use: a real redis-server for limits shared between router processes.
 # Installed once (as root, or through sudo); tests start their own servers on free ports.
-system-deps: ## Debian's redis-server for the tests (apt-get, as root or through sudo)
-	@command -v redis-server >/dev/null || { \
+system-deps: ## Debian's redis-server and prometheus (with promtool) for the tests (apt-get, as root or through sudo)
+	@{ command -v redis-server && command -v prometheus && command -v promtool; } >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			redis-server prometheus; \
 	}
+
+# The Grafana dashboard and the alerting rules are code (router/telemetry/grafana.py, alerts.py);
+# the committed files are what it writes, and a test fails when they drift.
+dashboards: setup ## write deploy/grafana/edge-router.json and deploy/prometheus/alerts.yml from code
+	$(PY) -m router.telemetry.grafana > deploy/grafana/edge-router.json
+	$(PY) -m router.telemetry.alerts > deploy/prometheus/alerts.yml
 
 # The preparation environment: torch, transformers and the onnxruntime-genai model builder, used
 # only by `edge-worker prepare` (as a subprocess); the serving environment never imports them.
