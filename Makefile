@@ -21,12 +21,12 @@ setup: $(STAMP) ## the serving virtualenv .venv (the project, editable, with its
 
 # Debian packages the tests use: a real redis-server for limits shared between router processes.
 # Installed once (as root, or through sudo); tests start their own servers on free ports.
-system-deps: ## Debian's redis-server and prometheus (with promtool) for the tests (apt-get, as root or through sudo)
-	@{ command -v redis-server && command -v prometheus && command -v promtool; } >/dev/null || { \
+system-deps: ## Debian's redis-server, prometheus (with promtool) and chromium for the tests (apt-get, as root or through sudo)
+	@{ command -v redis-server && command -v prometheus && command -v promtool && command -v chromium; } >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-			redis-server prometheus; \
+			redis-server prometheus chromium; \
 	}
 
 # The Grafana dashboard and the alerting rules are code (router/telemetry/grafana.py, alerts.py);

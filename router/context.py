@@ -19,6 +19,7 @@ from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
 if TYPE_CHECKING:
+    from router.endpoints.balancer import Candidate
     from router.endpoints.registry import Target
 
 
@@ -51,6 +52,8 @@ class Attempt:
     # "ok", the error code of the failure, "hedge_cancelled" or "client_disconnected"
     outcome: str
     duration_ms: float
+    # When it started, after the request's pipeline started (for the dashboard's waterfall).
+    started_ms: float = 0.0
 
 
 @dataclass(slots=True)
@@ -65,6 +68,9 @@ class Decision:
     reason: str = ""
     # `<experiment>=<arm alias>` when a tenant's experiment chose the alias this request went to.
     experiment: str = ""
+    # The endpoints weighed, the pick first, with their predicted latency and price (the route
+    # stage's, when it had more than one to weigh).
+    candidates: tuple[Candidate, ...] = ()
     attempts: list[Attempt] = field(default_factory=list)
     ttft_ms: float | None = None
     # Set when a hedge started: after how long, to which endpoint, and which attempt lost the race.

@@ -33,6 +33,7 @@ from router.clock import Clock, MonotonicClock
 from router.config.loader import LoadedNodeConfig
 from router.connection_budget import max_client_connections
 from router.context import RequestContext
+from router.dashboard_api import add_dashboard_routes
 from router.edge_supervisor import EdgeWorkerSupervisor
 from router.embeddings import RouterEmbedder
 from router.endpoints.prober import Prober
@@ -54,6 +55,7 @@ from router.front_door import (
     ConnectionCap,
     front_door,
     parser_refusals,
+    request_id,
     stamp_response,
 )
 from router.front_door_handler import EdgeRequestHandler, check_head
@@ -79,6 +81,7 @@ from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
 from router.telemetry.cache_metrics import cache_instruments
 from router.telemetry.content import logged_content
+from router.telemetry.dashboard_feed import DashboardFeed
 from router.telemetry.endpoint_metrics import EndpointMetrics
 from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
@@ -211,6 +214,7 @@ def _operation_handler(
             request, config.server.max_body_bytes, config.server.body_read_timeout_s
         )
         parsed = await large_bodies.run_for(len(raw), parse_request, operation, raw)
+        head_s = perf_counter() - started
         with state.tracing.span(f"{operation.otel_name} {parsed.model}", SpanKind.SERVER) as span:
             ctx = RequestContext(
                 request=request,
@@ -244,6 +248,16 @@ def _operation_handler(
                 elapsed_s = perf_counter() - started
                 first_byte_s = None if ctx.first_byte_at is None else ctx.first_byte_at - started
                 state.request_metrics.record(ctx, error_type, elapsed_s, first_byte_s)
+                state.dashboard.record(
+                    ctx,
+                    request_id(request),
+                    state.clock.wall(),
+                    status,
+                    error_type,
+                    elapsed_s,
+                    first_byte_s,
+                    head_s,
+                )
                 if state.access_log is not None:
                     state.access_log.record(ctx, status, elapsed_s * 1000.0, content)
 
@@ -413,6 +427,7 @@ def build_app(
         authenticate=authenticate,
         settlements=settlements,
         request_metrics=request_metrics,
+        dashboard=DashboardFeed(),
         cache=cache,
         limits=limits,
         hedge_budget=hedge_budget,
@@ -434,6 +449,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_admin_routes(app)
+    add_dashboard_routes(app)
     app.cleanup_ctx.append(_lifespan)
     return app
 

@@ -20,6 +20,7 @@ from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
 from router.telemetry.access_log import AccessLog
+from router.telemetry.dashboard_feed import DashboardFeed
 from router.telemetry.metrics import Metrics
 from router.telemetry.request_metrics import RequestMetrics
 from router.telemetry.tracing import Tracing
@@ -45,6 +46,7 @@ class RouterState:
     embedder: RouterEmbedder | None  # the worker's embedder in this process, when configured
     metrics: Metrics
     request_metrics: RequestMetrics  # recorded by the request handler, scraped at /metrics
+    dashboard: DashboardFeed  # recorded by the request handler, read by /admin/dashboard
     clock: Clock
     models_created: int
 

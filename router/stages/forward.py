@@ -254,7 +254,8 @@ class ForwardStage:
                 target.stats.outrun(elapsed_ms=elapsed_ms, streaming=streaming)
             else:
                 target.stats.abandon()
-        ctx.decision.attempts.append(Attempt(name, outcome, elapsed_ms))
+        started_ms = (attempt.started - ctx.started_s) * 1000.0
+        ctx.decision.attempts.append(Attempt(name, outcome, elapsed_ms, started_ms))
         return outcome
 
     def _decide(self, ctx: RequestContext, target: Target) -> None:

@@ -143,6 +143,7 @@ class RouteStage:
             ranked = ranked[:max_attempts]
         ctx.plan = (*placement.before, *ranked, *placement.after)
         ctx.decision.reason = note + selection.reason
+        ctx.decision.candidates = selection.ordered
         return None
 
     def _enter_experiment(
