@@ -281,6 +281,10 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
     }
     if decision.privacy:
         attributes["router.privacy"] = decision.privacy
+    if decision.cache:  # the cache's verdict: hit-exact, hit-semantic, miss, bypass
+        attributes["router.cache"] = decision.cache
+    if decision.rate_limit_headers:  # the tenant's limits were checked and let it through
+        attributes["router.limits"] = "admitted"
     if decision.response_model:
         attributes["gen_ai.response.model"] = decision.response_model
     if decision.ttft_ms is not None:

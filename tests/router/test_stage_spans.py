@@ -4,12 +4,14 @@ recorded on the stage that refused; off (the default), none."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
 from tests.stack import running_stack
+from tests.tenant_policies import key_of, write_policies
 
 CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -17,6 +19,7 @@ CHAT: dict[str, Any] = {
 }
 STAGES = ["auth", "admission", "privacy", "content_log", "cache", "route", "forward"]
 STAGE_SPANS = {"telemetry": {"tracing": {"stage_spans": True}}}
+TENANT: dict[str, Any] = {"models": [{"alias": "gpt-4o-mini"}]}
 
 
 @pytest.mark.asyncio
@@ -59,3 +62,28 @@ async def test_without_the_setting_a_request_has_no_stage_spans() -> None:
         spans = stack.spans.get_finished_spans()
     assert [s.kind.name for s in spans if s.kind.name == "SERVER"] == ["SERVER"]
     assert not [s for s in spans if s.name.startswith("stage ")]
+
+
+@pytest.mark.asyncio
+async def test_the_request_span_carries_the_cache_verdict_and_the_limits_outcome(
+    tmp_path: Path,
+) -> None:
+    policies = write_policies(
+        tmp_path / "policies",
+        {"acme": {**TENANT, "cache": {"enabled": True}, "limits": {"requests_per_minute": 2}}},
+    )
+    overrides = {
+        "policies": {"directory": str(policies), "watch": False},
+        "cache": {"enabled": True, "semantic": False},
+    }
+    async with running_stack(overrides=overrides) as stack:
+        client = stack.client(api_key=key_of("acme"))
+        await client.chat.completions.create(**CHAT)
+        await client.chat.completions.create(**CHAT)
+        with pytest.raises(openai.RateLimitError):
+            await client.chat.completions.create(**CHAT)
+        servers = [s for s in stack.spans.get_finished_spans() if s.kind.name == "SERVER"]
+    attributes = [dict(s.attributes or {}) for s in servers]
+    assert [a.get("router.cache") for a in attributes[:2]] == ["miss", "hit-exact"]
+    assert [a.get("router.limits") for a in attributes[:2]] == ["admitted", "admitted"]
+    assert attributes[2]["error.type"] == "rate_limit_exceeded"
