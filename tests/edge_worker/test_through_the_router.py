@@ -10,12 +10,10 @@ from typing import Any
 import openai
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
-from edge_worker.server import build_worker_app
-from edge_worker.serving import ServeSettings, open_models
 from router.state import STATE
 from tests.edge_worker.prepared import store
+from tests.edge_worker.running_worker import running_worker
 from tests.redis_server import free_port
 from tests.stack import Stack, explained, running_stack
 from tests.tenant_policies import ONE_MODEL, policy_yaml
@@ -26,15 +24,8 @@ EMBEDDER = "all-minilm-l6-v2"
 
 @pytest_asyncio.fixture
 async def worker_url() -> AsyncIterator[str]:
-    runner = web.AppRunner(build_worker_app(open_models(ServeSettings(store=store()))))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with running_worker() as url:
+        yield f"{url}/v1"
 
 
 def _edge_endpoint(url: str) -> dict[str, object]:

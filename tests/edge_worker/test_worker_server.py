@@ -14,13 +14,13 @@ import numpy as np
 import openai
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from openai import AsyncOpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge_worker.server import WorkerModels, build_worker_app
+from edge_worker.server import WorkerModels
 from edge_worker.serving import ServeSettings, open_models
 from tests.edge_worker.prepared import store
+from tests.edge_worker.running_worker import running_worker
 from tests.openai_clients import async_openai
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
@@ -29,16 +29,8 @@ EMBEDDER = "all-minilm-l6-v2"
 
 
 async def _running(models: WorkerModels) -> AsyncIterator[tuple[AsyncOpenAI, str]]:
-    runner = web.AppRunner(build_worker_app(models), handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}"
-    try:
+    async with running_worker(models) as url:
         yield async_openai(f"{url}/v1", api_key="unused", max_retries=0), url
-    finally:
-        await runner.cleanup()
 
 
 @pytest_asyncio.fixture

@@ -13,8 +13,8 @@ import math
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,9 @@ import aiohttp
 import openai
 import pytest
 import yaml
-from aiohttp import web
 
-from edge_worker.server import build_worker_app
-from edge_worker.serving import ServeSettings, open_models
 from router.telemetry import alerts, grafana
-from tests.edge_worker.prepared import store
+from tests.edge_worker.running_worker import running_worker
 from tests.redis_server import free_port
 from tests.stack import Stack, running_stack
 from tests.tenant_policies import key_of, write_policies
@@ -73,19 +70,6 @@ def test_promtool_accepts_the_rules_and_passes_their_unit_tests() -> None:
     names = {t["alertname"] for test in yaml.safe_load(RULE_TESTS.read_text())["tests"]
              for t in test["alert_rule_test"]}  # fmt: skip
     assert names == {rule.name for rule in alerts.RULES}
-
-
-@asynccontextmanager
-async def _edge_worker() -> AsyncIterator[str]:
-    runner = web.AppRunner(build_worker_app(open_models(ServeSettings(store=store()))))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @contextmanager
@@ -178,7 +162,8 @@ async def test_every_query_and_signal_returns_data_from_a_real_prometheus(tmp_pa
         "policies": {"directory": str(policies), "watch": False},
         "cache": {"enabled": True, "semantic": False},
     }
-    async with running_stack(overrides=overrides) as stack, _edge_worker() as worker:
+    async with running_stack(overrides=overrides) as stack, running_worker() as worker_url:
+        worker = worker_url.removeprefix("http://")
         router = stack.url.removeprefix("http://")
         with _prometheus(tmp_path, router, worker) as prometheus:
             async with aiohttp.ClientSession() as http:
