@@ -5,7 +5,8 @@
 (purge cached answers) and `POST /admin/cache/wrong_hits` (purge one wrongly served entry,
 `router.wrong_hits_api`) need `Authorization: Bearer <admin token>`
 (`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
-`/metrics` is open: it carries no tenant names.
+`/metrics` is open: it carries no tenant names, unless the node config's
+`telemetry.metrics.tenant_label` puts them there, and then it needs the admin token too.
 
 Bad admin tokens are throttled per client address (`AdminThrottle`): after
 `server.admin_failures_per_minute` of them, the address gets 429 until a minute passes without one.
@@ -152,7 +153,11 @@ def add_admin_routes(app: web.Application) -> None:
     app[ADMIN_THROTTLE] = AdminThrottle(
         state.loaded.config.server.admin_failures_per_minute, state.clock
     )
-    app.router.add_get("/metrics", prometheus_metrics)
+    # With tenants in its labels, /metrics shows every tenant's traffic: the operator's only.
+    tenants_shown = app[STATE].loaded.config.telemetry.metrics.tenant_label
+    app.router.add_get(
+        "/metrics", admin_only(prometheus_metrics) if tenants_shown else prometheus_metrics
+    )
     app.router.add_get("/admin/endpoints", admin_only(admin_endpoints))
     app.router.add_get("/admin/policies", admin_only(admin_policies))
     app.router.add_get("/admin/tenants/{tenant}/usage", admin_only(admin_tenant_usage))

@@ -397,7 +397,9 @@ def build_app(
     cache_instruments(metrics, cache)
     privacy_actions = PrivacyActionCounts()
     privacy_instruments(metrics, privacy_actions)
-    request_metrics = RequestMetrics(list(registry.aliases))
+    request_metrics = RequestMetrics(
+        list(registry.aliases), tenant_label=config.telemetry.metrics.tenant_label
+    )
     metrics.add_collector(request_metrics)
     metrics.add_collector(EndpointMetrics(registry))
     hedge_budget = HedgeBudget(clock)

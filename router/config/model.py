@@ -264,8 +264,16 @@ class PolicySettings(Strict):
     watch: bool = True
 
 
+class MetricsSettings(Strict):
+    # A `tenant` label on the per-tenant series (requests, tokens, spend): as many label sets as
+    # tenants with policy files, times the other labels. Off, `/metrics` carries no tenant and is
+    # open; on, it shows every tenant's traffic, so it needs the admin token like `/admin/*`.
+    tenant_label: bool = False
+
+
 class TelemetrySettings(Strict):
     tracing: TracingSettings = TracingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 class NodeConfig(Strict):

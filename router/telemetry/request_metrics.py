@@ -29,6 +29,10 @@ Names follow the OpenTelemetry GenAI conventions where they apply, in their Prom
   what answered requests used, at the serving endpoint's prices (a cache hit is served by no
   endpoint and costs nothing).
 
+With the node config's `telemetry.metrics.tenant_label`, the requests, tokens and spend series
+also carry `tenant` (`node` for node keys): tenants are the policy files, so that multiplies
+those series by their number (and `/metrics` then needs the admin token).
+
 Every label is bounded: the operation is one of the router's, the alias one the node routes or
 `(unrouted)` (a name a client makes up never becomes a label), served-by one of `cloud`, `edge`,
 `cache` or `none`, the error type one of the router's error codes. As a guard, each family keeps
@@ -156,13 +160,17 @@ def _outcome(error_type: str) -> str:
 class RequestMetrics(Collector):
     """The owner of the per-request series; a prometheus_client collector of them."""
 
-    def __init__(self, aliases: Sequence[str]) -> None:
+    def __init__(self, aliases: Sequence[str], *, tenant_label: bool = False) -> None:
+        """`tenant_label`: the node config's `telemetry.metrics.tenant_label`, a `tenant` label
+        on the requests, tokens and spend series."""
         self._aliases = frozenset(aliases)
+        self._tenant_label = tenant_label
+        tenant: tuple[str, ...] = ("tenant",) if tenant_label else ()
         self.requests = _Counter(
             "router_requests",
             "Requests by operation, alias, where they were answered from (cloud, edge, cache, "
             "none), outcome (ok, error) and error type.",
-            ("operation", "alias", "served_by", "outcome", "error_type"),
+            ("operation", "alias", "served_by", "outcome", "error_type", *tenant),
         )
         self.duration = _Histogram(
             "gen_ai_client_operation_duration_seconds",
@@ -207,12 +215,12 @@ class RequestMetrics(Collector):
         self.used_tokens = _Counter(
             "router_tokens",
             "Tokens of answered requests by alias, serving endpoint and type (input, output).",
-            ("alias", "endpoint", "type"),
+            ("alias", "endpoint", "type", *tenant),
         )
         self.spend = _Counter(
             "router_spend_usd",
             "What answered requests cost at the serving endpoint's prices, in USD.",
-            ("alias", "endpoint"),
+            ("alias", "endpoint", *tenant),
         )
         self.added = _Histogram(
             "router_added_latency_seconds",
@@ -242,7 +250,8 @@ class RequestMetrics(Collector):
         elif not error_type and attempts and attempts[-1].outcome == CLIENT_DISCONNECTED:
             error_type = CLIENT_DISCONNECTED
         outcome = _outcome(error_type)
-        self.requests.add((operation, alias, served_by, outcome, error_type))
+        tenant = (ctx.tenant or "node",) if self._tenant_label else ()
+        self.requests.add((operation, alias, served_by, outcome, error_type, *tenant))
         model = (operation, alias, served_by)
         self.duration.record((*model, error_type), duration_s)
         usage = ctx.usage
@@ -259,9 +268,9 @@ class RequestMetrics(Collector):
             upstream_s = sum(a.duration_ms for a in attempts) / 1000.0
             self.added.record((operation,), max(0.0, duration_s - upstream_s))
         if attempts:
-            self._record_attempts(ctx, alias)
+            self._record_attempts(ctx, alias, tenant)
 
-    def _record_attempts(self, ctx: RequestContext, alias: str) -> None:
+    def _record_attempts(self, ctx: RequestContext, alias: str, tenant: tuple[str, ...]) -> None:
         decision = ctx.decision
         attempts = decision.attempts
         last = len(attempts) - 1
@@ -276,9 +285,9 @@ class RequestMetrics(Collector):
                 self.hedges.add((decision.hedge_endpoint, "won"))
         usage, endpoint = ctx.usage, decision.endpoint
         if usage is not None and endpoint:
-            self.used_tokens.add((alias, endpoint, "input"), usage.input_tokens)
-            self.used_tokens.add((alias, endpoint, "output"), usage.output_tokens)
-            self.spend.add((alias, endpoint), served_cost_usd(ctx))
+            self.used_tokens.add((alias, endpoint, "input", *tenant), usage.input_tokens)
+            self.used_tokens.add((alias, endpoint, "output", *tenant), usage.output_tokens)
+            self.spend.add((alias, endpoint, *tenant), served_cost_usd(ctx))
 
     def collect(self) -> Iterator[Metric]:
         yield self.requests.family()

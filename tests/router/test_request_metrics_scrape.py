@@ -3,13 +3,15 @@ where they were answered from, a refused one under `(unrouted)`, a stream's time
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import Stack, running_stack
+from tests.stack import ADMIN_HEADERS, Stack, running_stack
+from tests.tenant_policies import ONE_MODEL, key_of, write_policies
 
 CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
@@ -89,3 +91,40 @@ async def test_an_endpoint_failing_shows_its_attempts_failovers_and_state() -> N
         ]
     assert _total(samples, "router_endpoint_requests_total", endpoint="us-east") >= 1
     assert _total(samples, "router_endpoint_failures_total", endpoint="us-east") >= 1
+
+
+@pytest.mark.asyncio
+async def test_with_tenant_labels_metrics_name_the_tenant_and_need_the_admin_token(
+    tmp_path: Path,
+) -> None:
+    policies = write_policies(tmp_path / "policies", {"acme": ONE_MODEL})
+    overrides = {
+        "policies": {"directory": str(policies), "watch": False},
+        "telemetry": {"metrics": {"tenant_label": True}},
+    }
+    async with running_stack(overrides=overrides) as stack:
+        await stack.client(api_key=key_of("acme")).chat.completions.create(**CHAT)
+        await stack.client().chat.completions.create(**CHAT)
+        async with stack.http.get(f"{stack.url}/metrics") as refused:
+            assert refused.status in (401, 403)
+        async with stack.http.get(f"{stack.url}/metrics", headers=ADMIN_HEADERS) as response:
+            text = await response.text()
+    samples = {
+        (sample.name, sample.labels.get("tenant")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("router_requests_total", "acme")] == 1
+    assert samples[("router_requests_total", "node")] == 1
+    assert samples[("router_spend_usd_total", "acme")] > 0
+
+
+@pytest.mark.asyncio
+async def test_without_tenant_labels_metrics_are_open_and_name_no_tenant(tmp_path: Path) -> None:
+    policies = write_policies(tmp_path / "policies", {"acme": ONE_MODEL})
+    overrides = {"policies": {"directory": str(policies), "watch": False}}
+    async with running_stack(overrides=overrides) as stack:
+        await stack.client(api_key=key_of("acme")).chat.completions.create(**CHAT)
+        samples = await _scrape(stack)
+    assert all("tenant" not in labels for series in samples.values() for labels, _ in series)
+    assert "acme" not in repr(samples)
