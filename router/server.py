@@ -86,6 +86,7 @@ from router.telemetry.endpoint_metrics import EndpointMetrics
 from router.telemetry.gc_pauses import GcPauses
 from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
+from router.telemetry.otlp_metrics import otlp_push, otlp_reader
 from router.telemetry.privacy_metrics import privacy_instruments
 from router.telemetry.request_metrics import CLIENT_DISCONNECTED, RequestMetrics
 from router.telemetry.tracing import build_tracing
@@ -325,7 +326,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
         running.push_async_callback(asyncio.to_thread, state.tracing.shutdown)
         running.push_async_callback(state.transport.close)
-        running.callback(state.metrics.shutdown)
+        running.push_async_callback(asyncio.to_thread, state.metrics.shutdown)  # OTLP flush
         if state.limits.shared is not None:
             running.push_async_callback(state.limits.shared.close)
         await state.transport.start()
@@ -347,6 +348,8 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         if store is not None and state.loaded.config.policies.watch:
             _run_until_stopped(running, store.watch(), "policy-watch")
         _run_until_stopped(running, LoopLagMonitor(state.metrics, state.clock).run(), "loop-lag")
+        if state.metrics_push is not None:
+            _run_until_stopped(running, state.metrics_push.run(), "otlp-metrics")
         prober = Prober(state.registry, state.transport, state.loaded.config.health)
         _run_until_stopped(running, prober.run(), "endpoint-prober")
         running.push_async_callback(state.cache.drain)
@@ -379,7 +382,11 @@ def build_app(
     policy_dir = loaded.policy_directory
     policy_store = PolicyStore(policy_dir) if policy_dir is not None else None
     authenticate = Authenticator(config.auth, policy_store)
-    metrics = Metrics()
+    metrics_settings = config.telemetry.metrics
+    otlp_endpoint = metrics_settings.otlp_endpoint
+    metrics = Metrics(
+        otlp_reader(otlp_endpoint, metrics_settings.otlp_interval_s) if otlp_endpoint else None
+    )
     limits = FallbackLimits(
         _shared_limits(loaded),
         MemoryLimits(),
@@ -400,8 +407,17 @@ def build_app(
     request_metrics = RequestMetrics(
         list(registry.aliases), tenant_label=config.telemetry.metrics.tenant_label
     )
+    endpoint_metrics = EndpointMetrics(registry)
     metrics.add_collector(request_metrics)
-    metrics.add_collector(EndpointMetrics(registry))
+    metrics.add_collector(endpoint_metrics)
+    metrics_push = None
+    if otlp_endpoint:
+        metrics_push = otlp_push(
+            otlp_endpoint,
+            metrics_settings.otlp_interval_s,
+            config.telemetry.tracing.service_name,
+            [request_metrics, endpoint_metrics],
+        )
     hedge_budget = HedgeBudget(clock)
     large_bodies = LargeBodyWork()
     pipeline = Pipeline(
@@ -434,6 +450,7 @@ def build_app(
         settlements=settlements,
         request_metrics=request_metrics,
         dashboard=DashboardFeed(),
+        metrics_push=metrics_push,
         cache=cache,
         limits=limits,
         hedge_budget=hedge_budget,

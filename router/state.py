@@ -22,6 +22,7 @@ from router.policy.store import PolicyStore
 from router.telemetry.access_log import AccessLog
 from router.telemetry.dashboard_feed import DashboardFeed
 from router.telemetry.metrics import Metrics
+from router.telemetry.otlp_metrics import OtlpMetricsPush
 from router.telemetry.request_metrics import RequestMetrics
 from router.telemetry.tracing import Tracing
 
@@ -47,6 +48,7 @@ class RouterState:
     metrics: Metrics
     request_metrics: RequestMetrics  # recorded by the request handler, scraped at /metrics
     dashboard: DashboardFeed  # recorded by the request handler, read by /admin/dashboard
+    metrics_push: OtlpMetricsPush | None  # with telemetry.metrics.otlp_endpoint
     clock: Clock
     models_created: int
 

@@ -269,6 +269,10 @@ class MetricsSettings(Strict):
     # tenants with policy files, times the other labels. Off, `/metrics` carries no tenant and is
     # open; on, it shows every tenant's traffic, so it needs the admin token like `/admin/*`.
     tenant_label: bool = False
+    # Also push every series over OTLP/HTTP to this URL (a collector's
+    # `http://127.0.0.1:4318/v1/metrics`), every `otlp_interval_s`; None: `/metrics` only.
+    otlp_endpoint: str | None = None
+    otlp_interval_s: PositiveFloat = 15.0
 
 
 class TelemetrySettings(Strict):

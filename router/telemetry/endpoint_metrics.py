@@ -20,16 +20,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from opentelemetry.sdk.metrics.export import AggregationTemporality, Gauge, NumberDataPoint, Sum
+from opentelemetry.sdk.metrics.export import Metric as OtlpMetric
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from router.endpoints.health import HealthState
 from router.endpoints.registry import Registry
 
+# Prometheus family -> OpenTelemetry name and unit, for OTLP.
+_OTEL = {
+    "router_endpoint_in_flight": ("router.endpoint.in_flight", "{attempt}"),
+    "router_endpoint_rtt_seconds": ("router.endpoint.rtt", "s"),
+    "router_endpoint_ttft_estimate_seconds": ("router.endpoint.ttft_estimate", "s"),
+    "router_endpoint_state": ("router.endpoint.state", "1"),
+    "router_endpoint_ejections": ("router.endpoint.ejections", "{ejection}"),
+    "router_endpoint_requests": ("router.endpoint.requests", "{attempt}"),
+    "router_endpoint_failures": ("router.endpoint.failures", "{attempt}"),
+}
+
 
 class EndpointMetrics(Collector):
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+
+    def otlp_metrics(self, start_ns: int, now_ns: int) -> list[OtlpMetric]:
+        """The same families as OpenTelemetry gauges and cumulative sums, for OTLP."""
+        metrics = []
+        for family in self.collect():
+            name, unit = _OTEL[family.name]
+            points = [
+                NumberDataPoint(dict(sample.labels), start_ns, now_ns, sample.value)
+                for sample in family.samples
+            ]
+            data: Gauge | Sum = (
+                Sum(points, AggregationTemporality.CUMULATIVE, is_monotonic=True)
+                if family.type == "counter"
+                else Gauge(points)
+            )
+            metrics.append(OtlpMetric(name, family.documentation, unit, data))
+        return metrics
 
     def collect(self) -> Iterator[Metric]:
         endpoints = self._registry.endpoints

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -21,12 +22,17 @@ PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, otlp: MetricReader | None = None) -> None:
+        """`otlp`: a second reader that pushes the instruments over OTLP (`router.telemetry.
+        otlp_metrics`)."""
         self._registry = CollectorRegistry(auto_describe=True)
         self._reader = PrometheusMetricReader(
             disable_target_info=True, scope_info_enabled=False, registry=self._registry
         )
-        self._provider = MeterProvider(metric_readers=[self._reader])
+        readers: list[MetricReader] = [self._reader]
+        if otlp is not None:
+            readers.append(otlp)
+        self._provider = MeterProvider(metric_readers=readers)
         self.meter: Meter = self._provider.get_meter("edge_router")
         self._before_exposition: list[Callable[[], None]] = []
 

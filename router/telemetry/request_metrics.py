@@ -41,15 +41,25 @@ at most `MAX_SERIES` label sets; past that, new ones are counted under `(other)`
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    NumberDataPoint,
+    Sum,
+)
+from opentelemetry.sdk.metrics.export import Metric as OtlpMetric
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from router.context import HEDGE_CANCELLED, RequestContext
 from router.pricing import served_cost_usd
 
+CUMULATIVE = AggregationTemporality.CUMULATIVE
 MAX_SERIES = 2_000
 OTHER = "(other)"
 UNROUTED = "(unrouted)"
@@ -74,10 +84,12 @@ ADDED_BUCKETS_S = (
 
 
 class _Counter:
-    __slots__ = ("_labels", "_name", "_series", "_text")
+    __slots__ = ("_labels", "_name", "_otel", "_series", "_text")
 
-    def __init__(self, name: str, text: str, labels: Sequence[str]) -> None:
+    def __init__(self, name: str, text: str, labels: Sequence[str], otel: tuple[str, str]) -> None:
+        """`name`: the Prometheus name; `otel`: the OpenTelemetry name and unit."""
         self._name, self._text, self._labels = name, text, tuple(labels)
+        self._otel = otel
         self._series: dict[tuple[str, ...], float] = {}
 
     def add(self, key: tuple[str, ...], amount: float = 1) -> None:
@@ -92,16 +104,31 @@ class _Counter:
             family.add_metric(key, count)
         return family
 
+    def otlp(self, start_ns: int, now_ns: int) -> OtlpMetric:
+        points = [
+            NumberDataPoint(_attributes(self._labels, key), start_ns, now_ns, count)
+            for key, count in self._series.items()
+        ]
+        name, unit = self._otel
+        return OtlpMetric(name, self._text, unit, Sum(points, CUMULATIVE, is_monotonic=True))
+
 
 class _Histogram:
-    __slots__ = ("_bounds", "_labels", "_name", "_series", "_text")
+    __slots__ = ("_bounds", "_labels", "_name", "_otel", "_series", "_text")
 
     def __init__(
-        self, name: str, text: str, labels: Sequence[str], bounds: Sequence[float]
+        self,
+        name: str,
+        text: str,
+        labels: Sequence[str],
+        bounds: Sequence[float],
+        otel: tuple[str, str],
     ) -> None:
         self._name, self._text, self._labels = name, text, tuple(labels)
         self._bounds = tuple(bounds)
-        # Per label set: a count per bucket (the last one past every bound), then the sum.
+        self._otel = otel
+        # Per label set: a count per bucket (the last one past every bound), then the sum, the
+        # smallest and the largest value.
         self._series: dict[tuple[str, ...], list[float]] = {}
 
     def record(self, key: tuple[str, ...], value: float) -> None:
@@ -112,19 +139,57 @@ class _Histogram:
                 key = (OTHER,) * len(key)
                 counts = series.get(key)
             if counts is None:
-                counts = series[key] = [0] * (len(self._bounds) + 2)
+                counts = series[key] = [0] * (len(self._bounds) + 2) + [math.inf, -math.inf]
         counts[bisect_left(self._bounds, value)] += 1
-        counts[-1] += value
+        counts[-3] += value
+        if value < counts[-2]:
+            counts[-2] = value
+        if value > counts[-1]:
+            counts[-1] = value
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self._name, self._text, labels=self._labels)
         for key, counts in self._series.items():
             cumulative, buckets = 0.0, []
-            for bound, count in zip((*self._bounds, float("inf")), counts[:-1], strict=True):
+            for bound, count in zip((*self._bounds, float("inf")), counts[:-3], strict=True):
                 cumulative += count
                 buckets.append((_bound_text(bound), cumulative))
-            family.add_metric(key, buckets, sum_value=counts[-1])
+            family.add_metric(key, buckets, sum_value=counts[-3])
         return family
+
+    def otlp(self, start_ns: int, now_ns: int) -> OtlpMetric:
+        points = [
+            HistogramDataPoint(
+                _attributes(self._labels, key),
+                start_ns,
+                now_ns,
+                count=int(sum(counts[:-3])),
+                sum=counts[-3],
+                bucket_counts=[int(c) for c in counts[:-3]],
+                explicit_bounds=list(self._bounds),
+                min=counts[-2],
+                max=counts[-1],
+            )
+            for key, counts in self._series.items()
+        ]
+        name, unit = self._otel
+        return OtlpMetric(name, self._text, unit, Histogram(points, CUMULATIVE))
+
+
+# Prometheus label -> OpenTelemetry attribute, where the conventions spell it with dots.
+_OTEL_ATTRIBUTES = {
+    "gen_ai_operation_name": "gen_ai.operation.name",
+    "gen_ai_request_model": "gen_ai.request.model",
+    "gen_ai_token_type": "gen_ai.token.type",
+    "router_served_by": "router.served_by",
+    "error_type": "error.type",
+}
+
+
+def _attributes(labels: tuple[str, ...], key: tuple[str, ...]) -> dict[str, str]:
+    return {
+        _OTEL_ATTRIBUTES.get(label, label): value for label, value in zip(labels, key, strict=True)
+    }
 
 
 def _bound_text(bound: float) -> str:
@@ -171,18 +236,21 @@ class RequestMetrics(Collector):
             "Requests by operation, alias, where they were answered from (cloud, edge, cache, "
             "none), outcome (ok, error) and error type.",
             ("operation", "alias", "served_by", "outcome", "error_type", *tenant),
+            ("router.requests", "{request}"),
         )
         self.duration = _Histogram(
             "gen_ai_client_operation_duration_seconds",
             "Whole request duration, from its arrival to its last byte.",
             (*_MODEL, "error_type"),
             DURATION_BUCKETS_S,
+            ("gen_ai.client.operation.duration", "s"),
         )
         self.ttft = _Histogram(
             "gen_ai_server_time_to_first_token_seconds",
             "Streams: time from the request's arrival to its first byte written.",
             _MODEL,
             TTFT_BUCKETS_S,
+            ("gen_ai.server.time_to_first_token", "s"),
         )
         self.tpot = _Histogram(
             "gen_ai_server_time_per_output_token_seconds",
@@ -190,37 +258,44 @@ class RequestMetrics(Collector):
             "the first.",
             _MODEL,
             TPOT_BUCKETS_S,
+            ("gen_ai.server.time_per_output_token", "s"),
         )
         self.tokens = _Histogram(
             "gen_ai_client_token_usage",
             "Tokens per request, by type (input, output).",
             ("gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"),
             TOKEN_BUCKETS,
+            ("gen_ai.client.token.usage", "{token}"),
         )
         self.attempts = _Counter(
             "router_endpoint_attempts",
             "Upstream attempts by endpoint and result.",
             ("endpoint", "result"),
+            ("router.endpoint.attempts", "{attempt}"),
         )
         self.failovers = _Counter(
             "router_failovers",
             "Attempts that failed and were followed by another, by the endpoint failed over from.",
             ("endpoint",),
+            ("router.failovers", "{attempt}"),
         )
         self.hedges = _Counter(
             "router_hedges",
             "Hedged attempts by endpoint: started towards it, won by it.",
             ("endpoint", "result"),
+            ("router.hedges", "{attempt}"),
         )
         self.used_tokens = _Counter(
             "router_tokens",
             "Tokens of answered requests by alias, serving endpoint and type (input, output).",
             ("alias", "endpoint", "type", *tenant),
+            ("router.tokens", "{token}"),
         )
         self.spend = _Counter(
             "router_spend_usd",
             "What answered requests cost at the serving endpoint's prices, in USD.",
             ("alias", "endpoint", *tenant),
+            ("router.spend", "USD"),
         )
         self.added = _Histogram(
             "router_added_latency_seconds",
@@ -228,6 +303,7 @@ class RequestMetrics(Collector):
             "(requests that were not hedged).",
             ("operation",),
             ADDED_BUCKETS_S,
+            ("router.added_latency", "s"),
         )
 
     def record(
@@ -288,6 +364,25 @@ class RequestMetrics(Collector):
             self.used_tokens.add((alias, endpoint, "input", *tenant), usage.input_tokens)
             self.used_tokens.add((alias, endpoint, "output", *tenant), usage.output_tokens)
             self.spend.add((alias, endpoint, *tenant), served_cost_usd(ctx))
+
+    def _families(self) -> tuple[_Counter | _Histogram, ...]:
+        return (
+            self.requests,
+            self.duration,
+            self.ttft,
+            self.tpot,
+            self.tokens,
+            self.added,
+            self.attempts,
+            self.failovers,
+            self.hedges,
+            self.used_tokens,
+            self.spend,
+        )
+
+    def otlp_metrics(self, start_ns: int, now_ns: int) -> list[OtlpMetric]:
+        """Every series as OpenTelemetry metrics (cumulative since `start_ns`), for OTLP."""
+        return [family.otlp(start_ns, now_ns) for family in self._families()]
 
     def collect(self) -> Iterator[Metric]:
         yield self.requests.family()
