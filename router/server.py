@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import HttpVersion10, HttpVersion11, hdrs, web
 from aiohttp.web_log import AccessLogger
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from router.admin_api import add_admin_routes
 from router.answer_writer import write_answer
@@ -80,10 +80,11 @@ from router.stages.route import RouteStage
 from router.state import JSON, STATE, RouterState
 from router.telemetry.access_log import AccessLog
 from router.telemetry.cache_metrics import cache_instruments
-from router.telemetry.content import logged_content
+from router.telemetry.content import LoggedContent, logged_content
 from router.telemetry.dashboard_feed import DashboardFeed
 from router.telemetry.endpoint_metrics import EndpointMetrics
 from router.telemetry.gc_pauses import GcPauses
+from router.telemetry.kept_traces import write_kept_trace
 from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
 from router.telemetry.otlp_metrics import otlp_push, otlp_reader
@@ -242,12 +243,15 @@ def _operation_handler(
             finally:
                 state.pipeline.done(ctx)
                 content = logged_content(ctx)  # None unless the tenant opted in
-                if span.is_recording():
-                    _annotate_request(span, ctx, status)
-                    if content is not None:
-                        span.set_attributes(content.span_attributes())
                 elapsed_s = perf_counter() - started
                 first_byte_s = None if ctx.first_byte_at is None else ctx.first_byte_at - started
+                if span.is_recording():
+                    span.set_attributes(_request_attributes(ctx, status))
+                    if content is not None:
+                        span.set_attributes(content.span_attributes())
+                else:
+                    times = (elapsed_s, first_byte_s, head_s)
+                    _keep_trace(state, ctx, status, error_type, content, times)
                 state.request_metrics.record(ctx, error_type, elapsed_s, first_byte_s)
                 state.dashboard.record(
                     ctx,
@@ -265,7 +269,29 @@ def _operation_handler(
     return handle
 
 
-def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
+def _keep_trace(
+    state: RouterState,
+    ctx: RequestContext,
+    status: int,
+    error_type: str,
+    content: LoggedContent | None,
+    times: tuple[float, float | None, float],
+) -> None:
+    """A request the sampling ratio left out: traced now all the same when it failed or was
+    slow (`router.telemetry.kept_traces`). `times`: elapsed, first byte, head, in seconds."""
+    elapsed_s, first_byte_s, head_s = times
+    kept = state.tracing.why_kept(error_type, elapsed_s, first_byte_s)
+    if kept is None:
+        return
+    attributes = _request_attributes(ctx, status)
+    if content is not None:
+        attributes.update(content.span_attributes())
+    error = error_type or None
+    write_kept_trace(state.tracing.tracer, ctx, kept, attributes, error, elapsed_s, head_s)
+
+
+def _request_attributes(ctx: RequestContext, status: int) -> dict[str, str | int | float | bool]:
+    """The request span's attributes: what was asked, what was decided, what it used."""
     decision = ctx.decision
     attributes: dict[str, str | int | float | bool] = {
         "gen_ai.operation.name": ctx.parsed.operation.otel_name,
@@ -295,7 +321,7 @@ def _annotate_request(span: Span, ctx: RequestContext, status: int) -> None:
         attributes["gen_ai.usage.output_tokens"] = ctx.usage.output_tokens
     for stage, elapsed_ms in ctx.stage_ms.items():  # the runner's timing of each request half
         attributes[f"router.stage.{stage}_ms"] = elapsed_ms
-    span.set_attributes(attributes)
+    return attributes
 
 
 async def healthz(request: web.Request) -> web.Response:

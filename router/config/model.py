@@ -193,6 +193,11 @@ class TracingSettings(Strict):
     # for finding where a slow request spent its time; off, the stages' timings are attributes of
     # the request's span only. Seven more spans a request to export.
     stage_spans: bool = False
+    # A request the ratio did not sample is traced all the same, after it ended, when it failed
+    # (`keep_errors`; a client that left is no error) or took longer than `keep_slower_than_ms`
+    # (its first byte for a stream, its whole answer otherwise; None: never for that reason).
+    keep_errors: bool = True
+    keep_slower_than_ms: PositiveFloat | None = None
 
 
 class EdgeWorkerSettings(Strict):

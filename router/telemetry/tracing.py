@@ -21,9 +21,10 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ParentBased
 
 from router.config.model import TracingSettings
+from router.telemetry.kept_traces import KeepOrRatio, why_kept
 
 TRACER_NAME = "edge-router"
 
@@ -32,6 +33,18 @@ TRACER_NAME = "edge-router"
 class Tracing:
     tracer: trace.Tracer
     provider: TracerProvider | None
+    # Requests the ratio left out, traced after they ended all the same (router.telemetry.
+    # kept_traces): those that failed, those slower than this.
+    keep_errors: bool = False
+    keep_slower_than_s: float | None = None
+
+    def why_kept(self, error_type: str, elapsed_s: float, first_byte_s: float | None) -> str | None:
+        """`error` or `slow` for an unsampled request worth a trace of its own, else None."""
+        if self.provider is None:
+            return None
+        return why_kept(
+            error_type, elapsed_s, first_byte_s, self.keep_slower_than_s, self.keep_errors
+        )
 
     def span(self, name: str, kind: trace.SpanKind) -> AbstractContextManager[trace.Span]:
         """A current span, or the shared non-recording one when tracing is off: even the API's
@@ -64,7 +77,7 @@ def build_tracing(
         return Tracing(trace.NoOpTracer(), None)
     provider = TracerProvider(
         resource=Resource.create({"service.name": settings.service_name}),
-        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        sampler=ParentBased(KeepOrRatio(settings.sample_ratio)),
     )
     exporter = _exporter(settings)
     if exporter is not None:
@@ -78,7 +91,13 @@ def build_tracing(
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     # Not set as the global provider: the app owns its tracer, so tests can run several apps.
-    return Tracing(provider.get_tracer(TRACER_NAME), provider)
+    slower_than_ms = settings.keep_slower_than_ms
+    return Tracing(
+        provider.get_tracer(TRACER_NAME),
+        provider,
+        keep_errors=settings.keep_errors,
+        keep_slower_than_s=None if slower_than_ms is None else slower_than_ms / 1000.0,
+    )
 
 
 def _exporter(settings: TracingSettings) -> SpanExporter | None:
