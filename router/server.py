@@ -59,6 +59,7 @@ from router.front_door import (
     stamp_response,
 )
 from router.front_door_handler import EdgeRequestHandler, check_head
+from router.limits.budget_watch import BudgetWatch
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
@@ -421,6 +422,7 @@ def build_app(
         retry_interval_s=config.limits.redis.retry_interval_s,
     )
     settlements = Settlements(limits, clock)
+    budgets = BudgetWatch(metrics, clock)
     wants_embedder = config.edge_worker.embed_in_router or (
         config.cache.enabled and config.cache.semantic
     )
@@ -449,7 +451,7 @@ def build_app(
     pipeline = Pipeline(
         [
             AuthStage(authenticate, config.routing.deadline_s),
-            AdmissionStage(limits, settlements, registry, config.routing, clock, metrics),
+            AdmissionStage(limits, settlements, budgets, registry, config.routing, clock, metrics),
             PrivacyStage(large_bodies=large_bodies, actions=privacy_actions),
             ContentLogStage(),
             CacheStage(cache, config.cache, clock),

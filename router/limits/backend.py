@@ -137,6 +137,9 @@ class Verdict:
     # Bucket levels after the charge, for the `x-ratelimit-remaining-*` headers.
     remaining_requests: float | None = None
     remaining_tokens: float | None = None
+    # The largest share of a daily or monthly budget committed once this request is charged
+    # (spent and reserved over the budget); None without a budget.
+    budget_used: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,7 +162,8 @@ class MemoryLimits:
             leases[charge.request_id] = wall_s + charge.lease_s
         day.reserved_usd += charge.cost_usd
         month.reserved_usd += charge.cost_usd
-        return Verdict(None, requests_level, tokens_level)
+        used = _budget_used(limits, day, month)
+        return Verdict(None, requests_level, tokens_level, used)
 
     def settle_now(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
         tenant = charge.tenant
@@ -213,6 +214,15 @@ class MemoryLimits:
 def _expire_leases(leases: dict[str, float], wall_s: float) -> None:
     for request_id in [r for r, until in leases.items() if until <= wall_s]:
         del leases[request_id]
+
+
+def _budget_used(limits: Limits, day: _Period, month: _Period) -> float | None:
+    shares = [
+        period.committed_usd / budget
+        for budget, period in ((limits.daily_budget_usd, day), (limits.monthly_budget_usd, month))
+        if budget
+    ]
+    return max(shares) if shares else None
 
 
 def _budget_refusal(

@@ -77,7 +77,7 @@ local function refuse(name, limit_value, retry_after)
   redis.call('HINCRBY', KEYS[4], 'refused:' .. name, 1)
   redis.call('HINCRBY', KEYS[5], 'refused:' .. name, 1)
   keep_periods()
-  return {0, name, tostring(limit_value), tostring(retry_after)}
+  return {0, name, tostring(limit_value), tostring(retry_after), ''}
 end
 local function committed(key)
   local fields = redis.call('HMGET', key, 'spend_usd', 'reserved_usd')
@@ -137,7 +137,10 @@ if cost > 0 then
   redis.call('HINCRBYFLOAT', KEYS[5], 'reserved_usd', ARGV[3])
 end
 keep_periods()
-return {1, '', tostring(requests_level or ''), tostring(tokens_level or '')}
+local used = nil
+if daily then used = committed(KEYS[4]) / daily end
+if monthly then used = math.max(used or 0, committed(KEYS[5]) / monthly) end
+return {1, '', tostring(requests_level or ''), tostring(tokens_level or ''), tostring(used or '')}
 """
 )
 
@@ -211,9 +214,11 @@ class RedisLimits:
             *_period_args(periods.day_ends_s, periods.month_ends_s),
         )
         async with asyncio.timeout(self._timeout_s):
-            admitted, limit, first, second = await self._admit(keys=keys, args=args)
+            admitted, limit, first, second, used = await self._admit(keys=keys, args=args)
         if int(admitted) == 1:
-            return Verdict(None, _float_or_none(first), _float_or_none(second))
+            return Verdict(
+                None, _float_or_none(first), _float_or_none(second), _float_or_none(used)
+            )
         name = cast(LimitName, limit.decode())
         return Verdict(Refusal(name, float(first), float(second)))
 

@@ -40,6 +40,7 @@ from router.limits.backend import (
     Refusal,
     Verdict,
 )
+from router.limits.budget_watch import BudgetWatch
 from router.limits.fallback import FallbackLimits
 from router.limits.settlements import Settlements
 from router.policy.model import TenantPolicy
@@ -70,6 +71,7 @@ class AdmissionStage:
         self,
         limits: FallbackLimits,
         settlements: Settlements,
+        budgets: BudgetWatch,
         registry: Registry,
         routing: RoutingSettings,
         clock: Clock,
@@ -78,6 +80,7 @@ class AdmissionStage:
         self._limits = limits
         self._local = limits.local
         self._settlements = settlements
+        self._budgets = budgets
         self._clock = clock
         self._assumed_output_tokens = routing.assumed_output_tokens
         # The dearest target of each alias prices the estimate: (input, output) per Mtok.
@@ -113,6 +116,8 @@ class AdmissionStage:
                 self._refused.add(1, {"limit": verdict.refusal.limit})
                 raise _refusal_error(verdict.refusal)
             ctx.decision.rate_limit_headers = _rate_limit_headers(verdict, limits)
+            if verdict.budget_used is not None:
+                self._budgets.record(ctx.tenant, verdict.budget_used, charge.wall_s)
         ctx.put(TICKET_SLOT, AdmissionTicket(charge, limits, backend))
         return None
 

@@ -109,6 +109,15 @@ def _rules() -> tuple[Rule, ...]:
             "timeouts, connect errors) and at the provider's status.",
         ),
         Rule(
+            "RouterTenantBudgetNearlySpent",
+            'max(router_limits_tenants_near_budget{threshold="0.9"})',
+            "> 0", "5m", "ticket",
+            "{{ $value }} tenant(s) have committed 90% of a daily or monthly budget.",
+            "The dashboard's tenants (or GET /admin/tenants/{id}/usage) say which and how far; "
+            "raise the budget in the policy file before the tenant is refused if the spend is "
+            "expected.",
+        ),
+        Rule(
             "RouterTenantBudgetSpent",
             "sum by (limit) (increase(router_limits_refused_total"
             '{limit=~"daily_budget_usd|monthly_budget_usd"}[10m]))',

@@ -223,6 +223,18 @@ ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
                 ),
             ),
             Panel(
+                "Tenants near a budget",
+                "none",
+                (
+                    _q(
+                        "max by (threshold) (router_limits_tenants_near_budget)",
+                        "past {{threshold}}",
+                    ),
+                ),
+                "Tenants whose committed spend is past 80% or 90% of a daily or monthly budget "
+                "(which ones: the built-in dashboard, or GET /admin/tenants/{id}/usage).",
+            ),
+            Panel(
                 "Requests refused by a limit",
                 "reqps",
                 (_q("sum by (limit) (rate(router_limits_refused_total[5m]))", "{{limit}}"),),

@@ -169,6 +169,21 @@ async def test_a_daily_budget_refuses_once_spent_until_the_next_utc_day(
 
 
 @pytest.mark.asyncio
+async def test_an_admission_says_how_much_of_its_budgets_is_committed(
+    backend: LimitsBackend,
+) -> None:
+    limits = Limits(daily_budget_usd=1.0, monthly_budget_usd=10.0)
+    first = await admit(backend, limits, charge(cost_usd=0.25))
+    assert first.budget_used == pytest.approx(0.25)  # the day's share is the larger
+    second = await admit(backend, limits, charge(cost_usd=0.5))
+    assert second.budget_used == pytest.approx(0.75)
+    await backend.settle(charge(cost_usd=0.0), limits, used(cost_usd=0.1), T0)
+    monthly_only = await admit(backend, Limits(monthly_budget_usd=2.0), charge(cost_usd=0.0))
+    assert monthly_only.budget_used == pytest.approx(0.85 / 2.0)
+    assert (await admit(backend, Limits(), charge())).budget_used is None
+
+
+@pytest.mark.asyncio
 async def test_a_monthly_budget_spans_the_days_of_its_month(backend: LimitsBackend) -> None:
     limits = Limits(monthly_budget_usd=1.0, daily_budget_usd=0.8)
     for day in range(3):

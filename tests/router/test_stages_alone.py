@@ -12,6 +12,7 @@ from router.config.model import NodeConfig
 from router.context import RequestContext
 from router.endpoints.registry import Registry
 from router.errors import NoEligibleEndpoint, NoLocalModel, RateLimited
+from router.limits.budget_watch import BudgetWatch
 from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.settlements import Settlements
@@ -119,9 +120,9 @@ def _admission(clock: FakeClock) -> AdmissionStage:
     config = _node()
     metrics = Metrics()
     limits = FallbackLimits(None, MemoryLimits(), clock, metrics, retry_interval_s=1.0)
-    settlements = Settlements(limits, clock)
+    settlements, budgets = Settlements(limits, clock), BudgetWatch(metrics, clock)
     return AdmissionStage(
-        limits, settlements, Registry(config, clock), config.routing, clock, metrics
+        limits, settlements, budgets, Registry(config, clock), config.routing, clock, metrics
     )
 
 
