@@ -7,8 +7,8 @@ without a token; the page asks for the admin token, keeps it for the browser tab
 (`sessionStorage`), and sends it to:
 - `GET /admin/dashboard`: the last two minutes second by second (requests by where they were
   answered, errors, added latency, time to first token by endpoint), the endpoints (state, RTT,
-  load, TTFT estimates), the cache's totals, the tenants' requests, tokens, spend and saved
-  spend, and the recent requests;
+  load, TTFT estimates), the cache's totals, the tenants' requests, tokens, spend, saved spend
+  and share of their budget committed, and the recent requests;
 - `GET /admin/dashboard/requests/{id}`: one recent request whole, its decision (the reason, the
   candidates with their predicted latency and price), the waterfall of its stages and attempts.
 """
@@ -69,6 +69,8 @@ def _asset_response(name: str) -> web.Response:
 async def dashboard_data(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body: dict[str, Any] = state.dashboard.snapshot(state.clock.wall())
+    for tenant in body["tenants"]:  # how much of its budget is committed, when it has one
+        tenant["budget_used"] = state.budgets.share(tenant["tenant"])
     registry = state.registry
     endpoints = []
     for name, endpoint in registry.endpoints.items():

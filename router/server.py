@@ -476,6 +476,7 @@ def build_app(
         access_log=(access_log or AccessLog()) if config.server.access_log else None,
         authenticate=authenticate,
         settlements=settlements,
+        budgets=budgets,
         request_metrics=request_metrics,
         dashboard=DashboardFeed(),
         metrics_push=metrics_push,

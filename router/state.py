@@ -14,6 +14,7 @@ from router.edge_supervisor import EdgeWorkerSupervisor
 from router.embeddings import RouterEmbedder
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
+from router.limits.budget_watch import BudgetWatch
 from router.limits.fallback import FallbackLimits
 from router.limits.settlements import Settlements
 from router.pipeline import Pipeline
@@ -40,6 +41,7 @@ class RouterState:
     policy_store: PolicyStore | None
     authenticate: Authenticator
     settlements: Settlements  # admission's, drained by the lifespan
+    budgets: BudgetWatch  # admission's, read by /metrics and the dashboard
     cache: AnswerCache  # shared by the cache stage, the admin API, wrong-hit reports, lifespan
     limits: FallbackLimits
     hedge_budget: HedgeBudget

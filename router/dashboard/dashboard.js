@@ -112,7 +112,9 @@
     $("#tenants tbody").replaceChildren(
       ...tenants.map((t) =>
         el("tr", {}, el("td", {}, t.tenant), el("td", {}, t.requests), el("td", {}, `${t.input_tokens} / ${t.output_tokens}`),
-          el("td", {}, `$${t.spend_usd.toFixed(6)}`), el("td", {}, t.cache_hits), el("td", {}, `$${t.saved_usd.toFixed(6)}`)),
+          el("td", {}, `$${t.spend_usd.toFixed(6)}`),
+          el("td", { class: t.budget_used >= 0.9 ? "status-error" : "" }, t.budget_used === null || t.budget_used === undefined ? "–" : `${fmt(100 * t.budget_used)} %`),
+          el("td", {}, t.cache_hits), el("td", {}, `$${t.saved_usd.toFixed(6)}`)),
       ),
     );
   }

@@ -40,6 +40,11 @@ class BudgetWatch:
         if tenant in shares or len(shares) < MAX_TENANTS:
             shares[tenant] = (share, wall_s)
 
+    def share(self, tenant: str) -> float | None:
+        """The tenant's latest share of a budget committed, if it has a budget."""
+        known = self._shares.get(tenant)
+        return None if known is None else known[0]
+
     def near(self, threshold: float, now_s: float) -> int:
         """Tenants at or past `threshold` of a budget, as of `now_s`."""
         for tenant in [t for t, (_, at) in self._shares.items() if now_s - at > STALE_S]:

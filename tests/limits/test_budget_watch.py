@@ -19,6 +19,10 @@ def test_tenants_near_a_budget_are_counted_by_threshold_and_never_named() -> Non
     for tenant, share in (("acme", 0.85), ("beta", 0.95), ("gamma", 0.5), ("acme", 0.82)):
         watch.record(tenant, share, clock.wall())
     assert (watch.near(0.8, clock.wall()), watch.near(0.9, clock.wall())) == (2, 1)
+    assert (watch.share("acme"), watch.share("delta")) == (
+        0.82,
+        None,
+    )  # the latest, for the dashboard
     lines = _exposed(metrics)
     assert 'router_limits_tenants_near_budget{threshold="0.8"} 2.0' in lines
     assert 'router_limits_tenants_near_budget{threshold="0.9"} 1.0' in lines

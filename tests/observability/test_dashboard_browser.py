@@ -21,6 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.stack import ADMIN_HEADERS, ADMIN_TOKEN, Stack, running_stack
+from tests.tenant_policies import key_of, write_policies
 
 CHROMIUM = "/usr/bin/chromium"
 # As the machine's notes say: no sandbox as root, and none of Chromium's own network chatter
@@ -158,3 +159,19 @@ async def test_the_dashboards_data_needs_the_admin_token_and_its_page_holds_none
             f"{stack.url}/admin/dashboard/requests/nope", headers=ADMIN_HEADERS
         ) as missing:
             assert missing.status == 404
+
+
+@pytest.mark.asyncio
+async def test_the_dashboard_shows_how_much_of_its_budget_a_tenant_has_committed(
+    tmp_path: Path,
+) -> None:
+    policies = write_policies(
+        tmp_path / "policies",
+        {"acme": {"models": [{"alias": "gpt-4o-mini"}], "limits": {"daily_budget_usd": 1.0}}},
+    )
+    overrides = {"policies": {"directory": str(policies), "watch": False}}
+    async with running_stack(overrides=overrides) as stack:
+        await stack.client(api_key=key_of("acme")).chat.completions.create(**CHAT)
+        async with stack.http.get(f"{stack.url}/admin/dashboard", headers=ADMIN_HEADERS) as answer:
+            tenants = {t["tenant"]: t for t in (await answer.json())["tenants"]}
+    assert 0 < tenants["acme"]["budget_used"] < 0.01  # a cent of a dollar, reserved or spent
