@@ -144,6 +144,17 @@ ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
                 (_q("sum by (endpoint) (rate(router_failovers_total[5m]))", "{{endpoint}}"),),
             ),
             Panel(
+                "Hedges by endpoint",
+                "reqps",
+                (
+                    _q(
+                        "sum by (endpoint, result) (rate(router_hedges_total[5m]))",
+                        "{{endpoint}} {{result}}",
+                    ),
+                ),
+                "Hedged attempts started towards an endpoint, and those it won.",
+            ),
+            Panel(
                 "Endpoint state",
                 "none",
                 (_q("router_endpoint_state == 1", "{{endpoint}} {{state}}"),),

@@ -42,6 +42,15 @@ TENANTS = {
         "cache": {"enabled": True},
         "privacy": {"on_pii": "redact"},
     },
+    # Routed by latency, hedging: a hedge once its fastest endpoint turns slow.
+    "hedger": {
+        "models": [{"alias": "gpt-4o-mini"}],
+        "routing": {
+            "objective": "latency",
+            "hedging": {"enabled": True, "max_extra_cost_share": 0.5},
+            "explain": "full",
+        },
+    },
     # A budget spent by its first answer, and a rate limit: refusals of both kinds.
     "tight": {
         "models": [{"alias": "gpt-4o-mini"}],
@@ -126,6 +135,27 @@ async def _until(http: aiohttp.ClientSession, prometheus: str, expr: str, wait_s
     raise AssertionError(f"no data for {expr} within {wait_s} s")
 
 
+async def _hedge_once(stack: Stack) -> None:
+    """The hedging tenant's requests until its fastest endpoint's window of first bytes can time
+    a hedge, then one while that endpoint is slow: another answers it."""
+    hedger = stack.client(api_key=key_of("hedger"))
+    for _ in range(200):
+        raw = await hedger.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=QUESTION
+        )
+        fastest = raw.headers["x-router-endpoint"]
+        view = await stack.admin_endpoints()
+        (endpoint,) = [e for e in view["endpoints"] if e["name"] == fastest]
+        if endpoint["models"]["gpt-4o-mini"]["p95"]["latency_samples"] >= 20:
+            break
+    await stack.control(fastest, ttft_ms=1000.0)
+    answer = await hedger.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=QUESTION
+    )
+    await stack.control(fastest, ttft_ms=0.0)
+    assert "hedge_cancelled=" in answer.headers["x-router-reason"]
+
+
 async def _traffic(stack: Stack, worker: str) -> None:
     """A bounded load with every kind of answer the panels show: cloud answers (JSON and
     streams), cache hits, redactions, fail-overs from a failing region, refusals (an unknown
@@ -153,6 +183,8 @@ async def _traffic(stack: Stack, worker: str) -> None:
                 async with http.post(f"http://{worker}/v1/chat/completions", json=body) as answer:
                     assert answer.status == 200
             await asyncio.sleep(0.4)
+    await stack.control("us-east", error_rate=0.0)
+    await _hedge_once(stack)
 
 
 @pytest.mark.asyncio
