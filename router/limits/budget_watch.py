@@ -47,9 +47,13 @@ class BudgetWatch:
 
     def near(self, threshold: float, now_s: float) -> int:
         """Tenants at or past `threshold` of a budget, as of `now_s`."""
-        for tenant in [t for t, (_, at) in self._shares.items() if now_s - at > STALE_S]:
-            del self._shares[tenant]
-        return sum(1 for share, _ in self._shares.values() if share >= threshold)
+        # A copy taken in one step: an OTLP reader calls this from its own thread while the
+        # event loop records admissions.
+        shares = list(self._shares.items())
+        for tenant, (_, at) in shares:
+            if now_s - at > STALE_S:
+                self._shares.pop(tenant, None)
+        return sum(1 for _, (share, at) in shares if share >= threshold and now_s - at <= STALE_S)
 
     def _observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         for threshold in THRESHOLDS:
