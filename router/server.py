@@ -90,7 +90,8 @@ from router.telemetry.loop_lag import LoopLagMonitor
 from router.telemetry.metrics import Metrics
 from router.telemetry.otlp_metrics import otlp_push, otlp_reader
 from router.telemetry.privacy_metrics import privacy_instruments
-from router.telemetry.request_metrics import CLIENT_DISCONNECTED, RequestMetrics
+from router.telemetry.request_metrics import RequestMetrics
+from router.telemetry.request_outcome import CLIENT_DISCONNECTED, error_type_of
 from router.telemetry.tracing import build_tracing
 from router.wire.large_bodies import LargeBodyWork
 from router.wire.requests import Operation, parse_request
@@ -243,6 +244,7 @@ def _operation_handler(
                 return refusal
             finally:
                 state.pipeline.done(ctx)
+                error_type = error_type_of(ctx, error_type)  # a stream broken after its start
                 content = logged_content(ctx)  # None unless the tenant opted in
                 elapsed_s = perf_counter() - started
                 first_byte_s = None if ctx.first_byte_at is None else ctx.first_byte_at - started

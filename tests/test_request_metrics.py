@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from router.context import HEDGE_CANCELLED, Attempt, RequestContext
 from router.telemetry import request_metrics
 from router.telemetry.request_metrics import RequestMetrics
+from router.telemetry.request_outcome import error_type_of
 from router.wire.usage import Usage
 from tests.request_context import chat_context
 
@@ -113,10 +114,10 @@ def test_a_stream_broken_after_its_first_byte_is_an_error_and_a_client_leaving_i
     metrics = RequestMetrics(ALIASES)
     broken = _ctx()
     broken.decision.attempts.append(Attempt("us-east", "upstream_connect_error_mid_stream", 40.0))
-    metrics.record(broken, "", 0.05, 0.01)
+    metrics.record(broken, error_type_of(broken, ""), 0.05, 0.01)  # as the handler does
     left = _ctx()
     left.decision.attempts.append(Attempt("us-east", "client_disconnected", 40.0))
-    metrics.record(left, "", 0.05, 0.01)
+    metrics.record(left, error_type_of(left, ""), 0.05, 0.01)
     samples = _samples(metrics)
     labels = {"operation": "chat", "alias": "gpt-4o-mini", "served_by": "cloud"}
     requests = "router_requests_total"

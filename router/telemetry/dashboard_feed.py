@@ -19,6 +19,7 @@ from typing import Any
 from router.cache_request import cache_hit
 from router.context import Decision, RequestContext
 from router.pricing import served_cost_usd
+from router.telemetry.request_outcome import failed
 
 RECENT = 200
 SECONDS = 120
@@ -88,7 +89,7 @@ class DashboardFeed:
         served_by = decision.served_by or "none"
         second = self._second(int(at_s))
         second.served_by[served_by] = second.served_by.get(served_by, 0) + 1
-        if error_type and error_type != "client_disconnected":
+        if failed(error_type):
             second.errors += 1
         upstream_ms = sum(a.duration_ms for a in decision.attempts)
         if decision.hedged_after_ms is None and len(second.added_ms) < SAMPLES:

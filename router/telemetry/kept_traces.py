@@ -27,6 +27,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from router.context import RequestContext
+from router.telemetry.request_outcome import failed
 
 KEPT = "router.kept"
 
@@ -66,7 +67,7 @@ def why_kept(
     keep_errors: bool,
 ) -> str | None:
     """`error`, `slow`, or None when the request is not worth a trace of its own."""
-    if keep_errors and error_type and error_type != "client_disconnected":
+    if keep_errors and failed(error_type):
         return "error"
     if slower_than_s is not None:
         waited_s = first_byte_s if first_byte_s is not None else elapsed_s

@@ -58,13 +58,12 @@ from prometheus_client.registry import Collector
 
 from router.context import HEDGE_CANCELLED, RequestContext
 from router.pricing import served_cost_usd
+from router.telemetry.request_outcome import CLIENT_DISCONNECTED, MID_STREAM, outcome_of
 
 CUMULATIVE = AggregationTemporality.CUMULATIVE
 MAX_SERIES = 2_000
 OTHER = "(other)"
 UNROUTED = "(unrouted)"
-# The error type of a request whose client left before its answer was complete.
-CLIENT_DISCONNECTED = "client_disconnected"
 
 # The GenAI conventions' advised bucket boundaries, in seconds (tokens for token usage).
 DURATION_BUCKETS_S = (
@@ -197,7 +196,6 @@ def _bound_text(bound: float) -> str:
 
 
 _MODEL = ("gen_ai_operation_name", "gen_ai_request_model", "router_served_by")
-_MID_STREAM = "_mid_stream"
 _STATUS = "upstream_status_"
 _NOT_FAILED = frozenset({"ok", HEDGE_CANCELLED, CLIENT_DISCONNECTED})
 _NAMED_RESULTS = frozenset({"upstream_connect_error", "upstream_timeout", "low_confidence"})
@@ -208,18 +206,11 @@ def attempt_result(outcome: str) -> str:
     `mid_stream` for a stream that broke after its first byte."""
     if outcome in _NOT_FAILED or outcome in _NAMED_RESULTS:
         return outcome
-    if outcome.endswith(_MID_STREAM):
+    if outcome.endswith(MID_STREAM):
         return "mid_stream"
     if outcome.startswith(_STATUS) and outcome[len(_STATUS) :][:1].isdigit():
         return f"{outcome[len(_STATUS)]}xx"
     return "other"
-
-
-def _outcome(error_type: str) -> str:
-    """`ok`, `cancelled` (the client left: no failure of the router's) or `error`."""
-    if not error_type:
-        return "ok"
-    return "cancelled" if error_type == CLIENT_DISCONNECTED else "error"
 
 
 class RequestMetrics(Collector):
@@ -313,19 +304,16 @@ class RequestMetrics(Collector):
         duration_s: float,
         first_byte_s: float | None,
     ) -> None:
-        """One request that ended: `error_type` "" when it succeeded; `first_byte_s` the time
-        from its arrival to its first byte written, for a stream that started."""
+        """One request that ended: `error_type` as `request_outcome.error_type_of` gives it ("" when
+        it went well); `first_byte_s` the time from its arrival to its first byte written, for a
+        stream that started."""
         decision, parsed = ctx.decision, ctx.parsed
         operation = parsed.operation.otel_name
         alias = decision.alias or parsed.model  # a cache hit is answered before routing
         alias = alias if alias in self._aliases else UNROUTED
         served_by = decision.served_by or "none"
         attempts = decision.attempts
-        if not error_type and attempts and attempts[-1].outcome.endswith(_MID_STREAM):
-            error_type = attempts[-1].outcome  # the stream broke after its first byte
-        elif not error_type and attempts and attempts[-1].outcome == CLIENT_DISCONNECTED:
-            error_type = CLIENT_DISCONNECTED
-        outcome = _outcome(error_type)
+        outcome = outcome_of(error_type)
         tenant = (ctx.tenant or "node",) if self._tenant_label else ()
         self.requests.add((operation, alias, served_by, outcome, error_type, *tenant))
         model = (operation, alias, served_by)

@@ -10,6 +10,7 @@ import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
+from loadtest.mock_cloud.settings import RegionSettings
 from tests.stack import Stack, running_stack
 
 CHAT: dict[str, Any] = {
@@ -75,3 +76,21 @@ async def test_keeping_errors_can_be_turned_off_and_sampled_requests_are_not_mar
             await stack.client().chat.completions.create(**{**CHAT, "model": "no-such-model"})
         (server,) = _servers(stack)
     assert "router.kept" not in (server.attributes or {})
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_breaks_after_its_first_byte_is_kept_as_an_error() -> None:
+    slow = (RegionSettings(name="us-east", tokens_per_s=20.0, completion_tokens=400),)
+    async with running_stack(regions=slow, overrides=UNSAMPLED) as stack:
+        stream = await stack.client().chat.completions.create(
+            **{**CHAT, "max_tokens": 400}, stream=True
+        )
+        with pytest.raises(openai.APIError):
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    await stack.control("us-east", down=True)
+        (server,) = _servers(stack)
+    attributes = dict(server.attributes or {})
+    assert attributes["router.kept"] == "error"
+    assert attributes["error.type"] == "upstream_connect_error_mid_stream"
+    assert attributes["http.response.status_code"] == 200  # the answer had started
