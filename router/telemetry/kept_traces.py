@@ -27,7 +27,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from router.context import RequestContext
-from router.telemetry.request_outcome import failed
+from router.telemetry.request_outcome import ATTEMPT_NOT_FAILED, failed
 
 KEPT = "router.kept"
 
@@ -113,7 +113,7 @@ def write_kept_trace(
                 "router.attempt.outcome": attempt.outcome,
             },
         )
-        if attempt.outcome not in ("ok", "hedge_cancelled", "client_disconnected"):
+        if attempt.outcome not in ATTEMPT_NOT_FAILED:
             child.set_status(Status(StatusCode.ERROR, attempt.outcome))
             child.set_attribute("error.type", attempt.outcome)
         child.end(end_time=min(end_ns, attempt_start_ns + int(attempt.duration_ms * 1e6)))

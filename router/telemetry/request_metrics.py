@@ -56,9 +56,14 @@ from opentelemetry.sdk.metrics.export import Metric as OtlpMetric
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from router.context import HEDGE_CANCELLED, RequestContext
+from router.context import RequestContext
 from router.pricing import served_cost_usd
-from router.telemetry.request_outcome import CLIENT_DISCONNECTED, MID_STREAM, outcome_of
+from router.telemetry.request_outcome import (
+    ATTEMPT_NOT_FAILED,
+    MID_STREAM,
+    added_s,
+    outcome_of,
+)
 
 CUMULATIVE = AggregationTemporality.CUMULATIVE
 MAX_SERIES = 2_000
@@ -197,14 +202,13 @@ def _bound_text(bound: float) -> str:
 
 _MODEL = ("gen_ai_operation_name", "gen_ai_request_model", "router_served_by")
 _STATUS = "upstream_status_"
-_NOT_FAILED = frozenset({"ok", HEDGE_CANCELLED, CLIENT_DISCONNECTED})
 _NAMED_RESULTS = frozenset({"upstream_connect_error", "upstream_timeout", "low_confidence"})
 
 
 def attempt_result(outcome: str) -> str:
     """An attempt's outcome as a bounded result: its status class (`5xx`) rather than its status,
     `mid_stream` for a stream that broke after its first byte."""
-    if outcome in _NOT_FAILED or outcome in _NAMED_RESULTS:
+    if outcome in ATTEMPT_NOT_FAILED or outcome in _NAMED_RESULTS:
         return outcome
     if outcome.endswith(MID_STREAM):
         return "mid_stream"
@@ -326,11 +330,9 @@ class RequestMetrics(Collector):
             self.ttft.record(model, first_byte_s)
             if usage is not None and usage.output_tokens > 1 and not error_type:
                 self.tpot.record(model, (duration_s - first_byte_s) / (usage.output_tokens - 1))
-        if decision.hedged_after_ms is None and not any(
-            a.outcome == HEDGE_CANCELLED for a in attempts
-        ):
-            upstream_s = sum(a.duration_ms for a in attempts) / 1000.0
-            self.added.record((operation,), max(0.0, duration_s - upstream_s))
+        added = added_s(ctx, duration_s)
+        if added is not None:
+            self.added.record((operation,), added)
         if attempts:
             self._record_attempts(ctx, alias, tenant)
 
@@ -341,7 +343,7 @@ class RequestMetrics(Collector):
         for index, attempt in enumerate(attempts):
             result = attempt_result(attempt.outcome)
             self.attempts.add((attempt.endpoint, result))
-            if index < last and result not in _NOT_FAILED:
+            if index < last and result not in ATTEMPT_NOT_FAILED:
                 self.failovers.add((attempt.endpoint,))
         if decision.hedged_after_ms is not None and decision.hedge_endpoint:
             self.hedges.add((decision.hedge_endpoint, "started"))

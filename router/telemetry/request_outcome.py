@@ -8,10 +8,12 @@ that broke after its first byte (`<code>_mid_stream`), or a client that left
 
 from __future__ import annotations
 
-from router.context import RequestContext
+from router.context import HEDGE_CANCELLED, RequestContext
 
 CLIENT_DISCONNECTED = "client_disconnected"
 MID_STREAM = "_mid_stream"
+# Attempt outcomes that are no failure of the endpoint.
+ATTEMPT_NOT_FAILED = frozenset({"ok", HEDGE_CANCELLED, CLIENT_DISCONNECTED})
 
 
 def error_type_of(ctx: RequestContext, error_type: str) -> str:
@@ -36,3 +38,14 @@ def outcome_of(error_type: str) -> str:
 
 def failed(error_type: str) -> bool:
     return outcome_of(error_type) == "error"
+
+
+def added_s(ctx: RequestContext, duration_s: float) -> float | None:
+    """What the router itself added to the request: its time outside its upstream attempts;
+    None for a hedged request, whose attempts overlap."""
+    attempts = ctx.decision.attempts
+    if ctx.decision.hedged_after_ms is not None or any(
+        a.outcome == HEDGE_CANCELLED for a in attempts
+    ):
+        return None
+    return max(0.0, duration_s - sum(a.duration_ms for a in attempts) / 1000.0)
