@@ -15,6 +15,7 @@ without a token; the page asks for the admin token, keeps it for the browser tab
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -39,7 +40,9 @@ _CSP = (
 )
 
 
+@cache
 def _asset(name: str) -> bytes:
+    """A file of the page, read once (`name` is one of `_ASSETS`, a fixed set)."""
     return (resources.files("router") / "dashboard" / name).read_bytes()
 
 

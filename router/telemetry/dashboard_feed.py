@@ -19,7 +19,7 @@ from typing import Any
 from router.cache_request import cache_hit
 from router.context import Decision, RequestContext
 from router.pricing import served_cost_usd
-from router.telemetry.request_outcome import failed
+from router.telemetry.request_outcome import added_s, failed
 
 RECENT = 200
 SECONDS = 120
@@ -37,6 +37,25 @@ class _Second:
     added_ms: list[float] = field(default_factory=list)
     # Time to first token of streams, by the endpoint (or `cache`) that answered.
     ttft_ms: dict[str, list[float]] = field(default_factory=dict)
+    # The second's summary, kept once the second is over: a snapshot sorts each second's
+    # samples once, not at every poll of the page (120 seconds of up to 2,000 samples).
+    summary: dict[str, Any] | None = None
+
+    def summarized(self, over: bool) -> dict[str, Any]:
+        if self.summary is not None:
+            return self.summary
+        added = sorted(self.added_ms)
+        summary = {
+            "t": self.second,
+            "served_by": {k: self.served_by.get(k, 0) for k in _SERVED_BY},
+            "errors": self.errors,
+            "added_p50_ms": _quantile(added, 0.5),
+            "added_p99_ms": _quantile(added, 0.99),
+            "ttft_p50_ms": {where: _quantile(sorted(v), 0.5) for where, v in self.ttft_ms.items()},
+        }
+        if over:
+            self.summary = summary
+        return summary
 
 
 @dataclass(slots=True)
@@ -91,9 +110,9 @@ class DashboardFeed:
         second.served_by[served_by] = second.served_by.get(served_by, 0) + 1
         if failed(error_type):
             second.errors += 1
-        upstream_ms = sum(a.duration_ms for a in decision.attempts)
-        if decision.hedged_after_ms is None and len(second.added_ms) < SAMPLES:
-            second.added_ms.append(max(0.0, duration_s * 1000.0 - upstream_ms))
+        added = added_s(ctx, duration_s)
+        if added is not None and len(second.added_ms) < SAMPLES:
+            second.added_ms.append(added * 1000.0)
         if first_byte_s is not None:
             where = decision.endpoint or served_by
             samples = second.ttft_ms.setdefault(where, [])
@@ -151,19 +170,8 @@ class DashboardFeed:
         by_second = {s.second: s for s in self._seconds if s.second >= first}
         seconds = []
         for t in range(first, int(now_s) + 1):
-            s = by_second.get(t)
-            seconds.append(
-                {
-                    "t": t,
-                    "served_by": {k: (s.served_by.get(k, 0) if s else 0) for k in _SERVED_BY},
-                    "errors": s.errors if s else 0,
-                    "added_p50_ms": _quantile(s.added_ms, 0.5) if s else None,
-                    "added_p99_ms": _quantile(s.added_ms, 0.99) if s else None,
-                    "ttft_p50_ms": (
-                        {where: _quantile(v, 0.5) for where, v in s.ttft_ms.items()} if s else {}
-                    ),
-                }
-            )
+            second = by_second.get(t)
+            seconds.append(second.summarized(t < int(now_s)) if second else _quiet(t))
         tenants = [
             {
                 "tenant": name,
@@ -187,10 +195,21 @@ class DashboardFeed:
         return None
 
 
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
+def _quiet(t: int) -> dict[str, Any]:
+    return {
+        "t": t,
+        "served_by": dict.fromkeys(_SERVED_BY, 0),
+        "errors": 0,
+        "added_p50_ms": None,
+        "added_p99_ms": None,
+        "ttft_p50_ms": {},
+    }
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    """The `q` quantile of values already sorted."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
