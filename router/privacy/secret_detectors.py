@@ -37,14 +37,21 @@ def secret_spans(text: str, work: ScanWork) -> list[Span]:
     found += assigned_secrets(text, work)
     if len(found) < 2:
         return found
-    # Keep each span only where no earlier detector's span is: they came most specific first.
+    # Keep each span where no earlier detector's span is: they came most specific first. A span
+    # that runs into an earlier one keeps its own parts (a password whose unquoted value runs on
+    # into a private key's first line): dropping it whole let the password out.
     owned = bytearray(len(text))
     kept = []
     for start, end in found:
         work.steps += end - start
-        if owned.find(1, start, end) < 0:
-            owned[start:end] = b"\x01" * (end - start)
-            kept.append((start, end))
+        pos = start
+        while (free := owned.find(0, pos, end)) >= 0:
+            taken = owned.find(1, free, end)
+            stop = end if taken < 0 else taken
+            if any(ch.isalnum() for ch in text[free:stop]):  # not a lone separator
+                owned[free:stop] = b"\x01" * (stop - free)
+                kept.append((free, stop))
+            pos = stop
     kept.sort()
     return kept
 

@@ -66,6 +66,15 @@ def test_a_begin_without_its_end_takes_the_base64_lines_that_follow() -> None:
     assert secrets(text) == [f"-----BEGIN OPENSSH PRIVATE KEY-----\n{BODY}"]
 
 
+def test_a_password_whose_value_runs_into_a_private_key_keeps_its_own_part() -> None:
+    # Found by test_no_secret_leaves in CI: in JSON inside a string the line break is `\n`, so
+    # the unquoted value ran on into the key's first line, and the key's span took it whole.
+    text = '{"config": "user = aaa\\npassword = 000000000A\\n-----BEGIN OPENSSH PRIVATE KEY-----"}'
+    found = secrets(text)
+    assert "-----BEGIN OPENSSH PRIVATE KEY-----" in found
+    assert any(value.startswith("000000000A") for value in found)
+
+
 def test_an_end_without_its_begin_takes_the_base64_lines_before_it() -> None:
     text = f"the rest of it\n{BODY}\n-----END RSA PRIVATE KEY-----\nthanks"
     assert secrets(text) == [f"{BODY}\n-----END RSA PRIVATE KEY-----"]
