@@ -335,14 +335,17 @@ _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w
 # four at most of the letters after it. "std::map", "a::b" and times have fewer.
 _IPV6_GLUED = re.compile(r"(?<![:.])[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}(?![:.][0-9A-Fa-f])")
 _HEX_DIGITS = "0123456789abcdefABCDEF"
-_IPV6_REACH = 40
+# An address is at most 39 characters, and the glued pattern's lookahead reads two past it: a
+# window that ended sooner let the lookahead pass at its edge, so a 1-character slice found
+# `…:99dd` where the whole text found `…:99d` (`…:99dd:0`).
+_IPV6_REACH = 41
 _IPV6_GROUPS = 8
 
 
 def _ipv6(text: str, work: ScanWork) -> Iterator[Span]:
     """An address starts at most four hex digits before its first colon: each colon is tried
     from there (a scan for the pattern itself would try every position of the text), and a
-    match is at most 39 characters."""
+    match is at most 39 characters (`_IPV6_REACH` says what the patterns read)."""
     colon = text.find(":")
     while colon >= 0:
         work.steps += 1
