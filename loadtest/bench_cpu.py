@@ -19,8 +19,8 @@ class CpuAccount:
 
     This machine may be shared (other work, other test runs), so each trial records how busy the
     cores were with work that is not ours, and waits for a quiet moment first. Ours are the
-    started processes (threads included, their own children not) plus the finished load
-    generators, counted through RUSAGE_CHILDREN.
+    started processes (threads included), each live child apart (`<name>><program>`), plus
+    the finished load generators, counted through RUSAGE_CHILDREN.
     """
 
     def __init__(self, processes: Processes, load_cpu: int, cpus: Sequence[int]) -> None:
@@ -34,11 +34,21 @@ class CpuAccount:
         busy = self._busy_ticks()
         foreign = {cpu: busy.get(cpu, 0) * self.tick_s for cpu in self.cpus}
         seconds: dict[str, float] = {}
+        parents = self._parents()
         for name, proc, cpu in self.processes.started:
             if proc.poll() is None:
                 seconds[name] = self._process_ticks(proc.pid) * self.tick_s
                 if cpu in foreign:
                     foreign[cpu] -= seconds[name]
+                for child in (pid for pid, parent in parents.items() if parent == proc.pid):
+                    # The router's span exporter, say (on its core unless it moved), or a sink
+                    # a wrapper shell started before it became the router.
+                    key = f"{name}>{self._program(child)}"
+                    used = self._process_ticks(child) * self.tick_s
+                    seconds[key] = seconds.get(key, 0.0) + used
+                    cpu_of_child = self._cpu_of(child)
+                    if cpu_of_child in foreign:
+                        foreign[cpu_of_child] -= used
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds["loadgen"] = children.ru_utime + children.ru_stime
         foreign[self.load_cpu] -= seconds["loadgen"]
@@ -63,6 +73,38 @@ class CpuAccount:
                 user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields[:8])
                 busy[int(name[3:])] = user + nice + system + steal
         return busy
+
+    @staticmethod
+    def _parents() -> dict[int, int]:
+        """Each live process's parent."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(stat.parent.name)] = int(fields[1])
+        return parents
+
+    @staticmethod
+    def _program(pid: int) -> str:
+        """The module a Python process runs (`-m`), else its command's name."""
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return "?"
+        if b"-m" in argv[:-1]:
+            return argv[argv.index(b"-m") + 1].decode(errors="replace").rsplit(".", 1)[-1]
+        return Path(argv[0].decode(errors="replace")).name
+
+    @staticmethod
+    def _cpu_of(pid: int) -> int | None:
+        """The one core a process is pinned to, else None."""
+        try:
+            cpus = os.sched_getaffinity(pid)
+        except OSError:
+            return None
+        return next(iter(cpus)) if len(cpus) == 1 else None
 
     @staticmethod
     def _process_ticks(pid: int) -> int:
