@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import HttpVersion10, HttpVersion11, hdrs, web
 from aiohttp.web_log import AccessLogger
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from router.admin_api import add_admin_routes
 from router.answer_writer import write_answer
@@ -92,7 +92,7 @@ from router.telemetry.otlp_metrics import otlp_push, otlp_reader
 from router.telemetry.privacy_metrics import privacy_instruments
 from router.telemetry.request_metrics import RequestMetrics
 from router.telemetry.request_outcome import CLIENT_DISCONNECTED, error_type_of
-from router.telemetry.tracing import build_tracing
+from router.telemetry.tracing import build_tracing, tracing_instruments
 from router.wire.large_bodies import LargeBodyWork
 from router.wire.requests import Operation, parse_request
 from router.wrong_hits_api import add_wrong_hit_routes
@@ -219,7 +219,8 @@ def _operation_handler(
         )
         parsed = await large_bodies.run_for(len(raw), parse_request, operation, raw)
         head_s = perf_counter() - started
-        with state.tracing.span(f"{operation.otel_name} {parsed.model}", SpanKind.SERVER) as span:
+        name = f"{operation.otel_name} {parsed.model}"
+        with state.tracing.request_span(name, request.headers.get("traceparent")) as span:
             ctx = RequestContext(
                 request=request,
                 parsed=parsed,
@@ -290,7 +291,9 @@ def _keep_trace(
     if content is not None:
         attributes.update(content.span_attributes())
     error = error_type or None
-    write_kept_trace(state.tracing.tracer, ctx, kept, attributes, error, elapsed_s, head_s)
+    tracer = state.tracing.tracer
+    if tracer is not None:
+        write_kept_trace(tracer, ctx, kept, attributes, error, elapsed_s, head_s)
 
 
 def _request_attributes(ctx: RequestContext, status: int) -> dict[str, str | int | float | bool]:
@@ -352,13 +355,14 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     reverse: in-flight settlements and indexing drain first, the transport and tracing last."""
     state = app[STATE]
     async with contextlib.AsyncExitStack() as running:
-        # Flushing exports over HTTP; off the loop so nothing the loop serves is blocked.
-        running.push_async_callback(asyncio.to_thread, state.tracing.shutdown)
+        running.callback(state.tracing.shutdown)
         running.push_async_callback(state.transport.close)
         running.push_async_callback(asyncio.to_thread, state.metrics.shutdown)  # OTLP flush
         if state.limits.shared is not None:
             running.push_async_callback(state.limits.shared.close)
         await state.transport.start()
+        if state.tracing.pipe is not None:  # stopped after the drains below: their spans go too
+            _run_until_stopped(running, state.tracing.pipe.run(), "span-export")
         gc_pauses = GcPauses(state.metrics)
         gc_pauses.install()
         running.callback(gc_pauses.remove)
@@ -434,6 +438,7 @@ def build_app(
     cache_instruments(metrics, cache)
     privacy_actions = PrivacyActionCounts()
     privacy_instruments(metrics, privacy_actions)
+    tracing_instruments(metrics, tracing)
     request_metrics = RequestMetrics(
         list(registry.aliases), tenant_label=config.telemetry.metrics.tenant_label
     )

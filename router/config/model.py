@@ -187,6 +187,9 @@ class EstimatorSettings(Strict):
 class TracingSettings(Strict):
     exporter: Literal["none", "console", "otlp"] = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    # Each batch's export, retries included; then it is dropped (and logged).
+    otlp_timeout_s: PositiveFloat = 10.0
+    otlp_compression: Literal["none", "gzip"] = "none"
     service_name: str = "edge-router"
     sample_ratio: float = Field(1.0, ge=0, le=1)
     # A child span per pipeline stage of each sampled request (`stage auth`, ... `stage forward`),

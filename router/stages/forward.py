@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.answer import Answer
@@ -51,6 +50,7 @@ from router.errors import (
 from router.forwarding.attempt_plan import AttemptPlan
 from router.forwarding.hedging import HedgeAllowance, Hedger, Race
 from router.policy.hedge_budget import HedgeBudget
+from router.telemetry.spans import traceparent_of
 from router.telemetry.tracing import Tracing
 from router.wire.sse import StreamUsageCounter, response_model_in
 from router.wire.usage import usage_from_body
@@ -161,11 +161,10 @@ class ForwardStage:
         )
         ending = _Ending(functools.partial(self._end_attempt, ctx, attempt, trial, span))
         try:
-            headers: dict[str, str] | None = None
             if span.is_recording():
                 _annotate_attempt(span, ctx, attempt)
-                headers = {}
-                propagate.inject(headers, context=trace.set_span_in_context(span))
+            traceparent = traceparent_of(span)
+            headers = None if traceparent is None else {"traceparent": traceparent}
             posting = self._transport.post(
                 endpoint,
                 parsed.operation.path,

@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
+from tests.observability.otlp_receiver import otlp_receiver
 from tests.stack import running_stack
 
 CHAT: dict[str, Any] = {
@@ -35,17 +36,8 @@ async def _sink() -> AsyncIterator[tuple[str, list[ExportMetricsServiceRequest],
         arrived.set()
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post("/v1/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/v1/metrics", received, arrived
-    finally:
-        await runner.cleanup()
+    async with otlp_receiver("/v1/metrics", metrics) as endpoint:
+        yield endpoint, received, arrived
 
 
 def _metrics(received: list[ExportMetricsServiceRequest]) -> dict[str, Any]:
