@@ -81,7 +81,13 @@ class SpanPipe:
         if stdin is None or stdin.is_closing() or self.buffered_bytes() > MAX_BUFFERED_BYTES:
             self.dropped += len(records)
             return
-        stdin.write(frame(marshal.dumps(records)))
+        try:
+            body = marshal.dumps(records)
+        except ValueError:  # a value marshal does not take (spans.py keeps them plain): none sent
+            log.exception("spans dropped: a record could not be encoded")
+            self.dropped += len(records)
+            return
+        stdin.write(frame(body))
         self.sent += len(records)
 
     async def run(self) -> None:

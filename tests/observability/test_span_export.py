@@ -201,3 +201,18 @@ def test_the_console_exporter_prints_each_span_it_reads_and_exits_at_the_end_of_
     printed = done.stdout.decode()
     assert [f'"span {n}"' in printed for n in range(3)] == [True, True, True]
     assert '"service.name": "pop-lis"' in printed
+
+
+@pytest.mark.asyncio
+async def test_a_record_that_cannot_be_sent_is_dropped_and_counted_not_raised() -> None:
+    async with _collector() as (endpoint, received):
+        pipe = SpanPipe(TracingSettings(exporter="otlp", otlp_endpoint=endpoint))
+        async with _running(pipe):
+            number, span_id, *rest = _record(0)
+            unsendable: Any = (number, span_id, *rest[:6], {"x": object()}, *rest[7:])
+            pipe(unsendable)
+            pipe.flush()
+            pipe(_record(1))
+            await _until(lambda: len(received) == 1)
+    assert (pipe.dropped, pipe.sent) == (1, 1)
+    assert [span.name for _, span in received] == ["span 1"]
