@@ -76,7 +76,15 @@ class OtlpTraceEncoder:
         self._scope = _field(b"\x0a", _field(b"\x0a", scope_name.encode()))
 
     def encode(self, records: Sequence[SpanRecord]) -> bytes:
-        spans = b"".join(_field(b"\x12", self._span(record)) for record in records)
+        return self.request(self.spans(records))
+
+    def spans(self, records: Sequence[SpanRecord]) -> bytes:
+        """The records as the `spans` fields of a scope's spans; join several and pass them to
+        `request` (encoding as spans arrive, sending a larger request now and then)."""
+        return b"".join(_field(b"\x12", self._span(record)) for record in records)
+
+    def request(self, spans: bytes) -> bytes:
+        """An export request holding `spans` under the resource and scope."""
         scope_spans = _field(b"\x12", self._scope + spans)
         return _field(b"\x0a", self._resource + scope_spans)
 

@@ -1,5 +1,5 @@
 """The exporter process: reads finished spans from the router on its standard input and exports
-them with the OpenTelemetry SDK's exporter (OTLP/HTTP, or the console for debugging).
+them over OTLP/HTTP (or prints them with the SDK's console exporter, for debugging).
 
 It runs beside the router (`router.telemetry.span_pipe` starts it), so encoding the spans and
 sending them takes no time from the router's event loop nor its GIL. OTLP export requests are
@@ -18,9 +18,11 @@ import argparse
 import logging
 import marshal
 import os
+import select
 import sys
+import time
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
@@ -32,8 +34,12 @@ from router.telemetry.spans import SpanRecord
 
 # A frame larger than this is not one the router writes (it flushes every 500 records).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
-# Spans per export request: collectors refuse requests over a few MB.
+# Spans per export request (collectors refuse requests over a few MB), and how long a span may
+# wait for others to go with it. The router hands spans over every 20 ms, so that encoding them
+# here comes in short slices; sending each slice at once made a request per slice, and the
+# requests' overhead doubled this process's CPU (docs/benchmarks.md, "What tracing costs").
 EXPORT_BATCH = 512
+SEND_AFTER_S = 1.0
 
 log = logging.getLogger("edge_router.span_export")
 
@@ -65,43 +71,83 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return b"".join(parts)
 
 
-class _OtlpOut:
-    """Records encoded directly (`router.telemetry.otlp_encoding`) and sent over HTTP."""
+class SpanSender(Protocol):
+    def send(self, body: bytes) -> bool: ...
 
-    def __init__(self, sender: OtlpHttpSender, encoder: OtlpTraceEncoder) -> None:
+    def close(self) -> None: ...
+
+
+class OtlpOut:
+    """Records encoded directly (`router.telemetry.otlp_encoding`) as they arrive, sent over
+    HTTP once `EXPORT_BATCH` spans are waiting or the first of them has waited `SEND_AFTER_S`."""
+
+    def __init__(self, sender: SpanSender, encoder: OtlpTraceEncoder) -> None:
         self._sender = sender
         self._encoder = encoder
+        self._pending: list[bytes] = []
+        self._count = 0
+        self._since = 0.0
 
-    def export(self, records: Sequence[SpanRecord]) -> None:
-        self._sender.send(self._encoder.encode(records))
+    def add(self, records: Sequence[SpanRecord]) -> None:
+        if not self._count:
+            self._since = time.monotonic()
+        self._pending.append(self._encoder.spans(records))
+        self._count += len(records)
+        if self._count >= EXPORT_BATCH:
+            self.send()
+
+    def wait_s(self) -> float | None:
+        """How long the spans waiting may wait still, or None when none wait."""
+        if not self._count:
+            return None
+        return max(0.0, self._since + SEND_AFTER_S - time.monotonic())
+
+    def send(self) -> None:
+        if self._count:
+            body = self._encoder.request(b"".join(self._pending))
+            self._pending, self._count = [], 0
+            self._sender.send(body)
 
     def shutdown(self) -> None:
+        self.send()
         self._sender.close()
 
 
-class _SdkOut:
-    """Records made into the SDK's spans for one of its exporters (the console's)."""
+class SdkOut:
+    """Records made into the SDK's spans for one of its exporters (the console's), at once."""
 
     def __init__(self, exporter: SpanExporter, resource: Resource) -> None:
         self._exporter = exporter
         self._resource = resource
 
-    def export(self, records: Sequence[SpanRecord]) -> None:
+    def add(self, records: Sequence[SpanRecord]) -> None:
         self._exporter.export([readable_span(record, self._resource) for record in records])
+
+    def wait_s(self) -> float | None:
+        return None
+
+    def send(self) -> None:
+        return None
 
     def shutdown(self) -> None:
         self._exporter.shutdown()
 
 
-def export_all(stream: BinaryIO, out: _OtlpOut | _SdkOut) -> int:
-    """Export every span read from `stream` until it ends; returns how many."""
+def export_all(stream: BinaryIO, out: OtlpOut | SdkOut) -> int:
+    """Export every span read from `stream` until it ends; returns how many. `stream` should be
+    unbuffered: waiting for input looks at its file descriptor."""
     exported = 0
-    while (body := read_frame(stream)) is not None:
+    while True:
+        wait_s = out.wait_s()
+        if wait_s is not None and not select.select([stream], [], [], wait_s)[0]:
+            out.send()  # waited long enough: no more input for now
+            continue
+        body = read_frame(stream)
+        if body is None:
+            return exported
         records = marshal.loads(body)
-        for start in range(0, len(records), EXPORT_BATCH):
-            out.export(records[start : start + EXPORT_BATCH])
+        out.add(records)
         exported += len(records)
-    return exported
 
 
 def _yield_to_the_router() -> None:
@@ -126,17 +172,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     _yield_to_the_router()
     resource = Resource.create({"service.name": args.service_name})
-    out: _OtlpOut | _SdkOut
+    out: OtlpOut | SdkOut
     if args.exporter == "console":
-        out = _SdkOut(ConsoleSpanExporter(), resource)
+        out = SdkOut(ConsoleSpanExporter(), resource)
     else:
         sender = OtlpHttpSender(args.endpoint, args.timeout_s, args.gzip, headers_from(os.environ))
         attributes = {
             k: v for k, v in resource.attributes.items() if isinstance(v, str | bool | int | float)
         }
-        out = _OtlpOut(sender, OtlpTraceEncoder(attributes, SCOPE.name))
+        out = OtlpOut(sender, OtlpTraceEncoder(attributes, SCOPE.name))
     try:
-        export_all(sys.stdin.buffer, out)
+        # Unbuffered: `select` sees what the descriptor holds, never bytes a buffer took ahead.
+        export_all(os.fdopen(sys.stdin.fileno(), "rb", buffering=0), out)
     finally:
         out.shutdown()
 

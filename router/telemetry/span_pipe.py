@@ -3,6 +3,9 @@
 On the request's path a finished span costs an append to a list. Every `flush_interval_s` (or
 at `FLUSH_RECORDS` records) the list is `marshal`led in one call and written to the exporter's
 standard input; the event loop writes what the pipe does not take at once as the exporter reads.
+The interval is short (20 ms) so that the exporter's work comes in short slices: handing over
+every 0.2 s, its slices of several milliseconds on the router's core showed in the router's p99
+even at idle priority (docs/benchmarks.md, "What tracing costs").
 Nothing waits on the exporter: when it falls behind (a slow collector) and more than
 `MAX_BUFFERED_BYTES` wait to be written, or when it is not running, spans are dropped and
 counted (`router_trace_spans_total{outcome="dropped"}`), never queued without bound.
@@ -37,7 +40,7 @@ _STABLE_RUN_S = 60.0
 class SpanPipe:
     """A span sink (`__call__`) feeding the exporter process, and that process's keeper."""
 
-    def __init__(self, settings: TracingSettings, flush_interval_s: float = 0.2) -> None:
+    def __init__(self, settings: TracingSettings, flush_interval_s: float = 0.02) -> None:
         self._settings = settings
         self._flush_interval_s = flush_interval_s
         self._records: list[SpanRecord] = []

@@ -11,6 +11,8 @@ import marshal
 import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from router.config.model import TracingSettings
-from router.telemetry.span_export import frame
+from router.telemetry.otlp_encoding import OtlpTraceEncoder
+from router.telemetry.span_export import SEND_AFTER_S, OtlpOut, export_all, frame
 from router.telemetry.span_pipe import MAX_BUFFERED_BYTES, SpanPipe
 from router.telemetry.spans import SpanRecord
 from tests.observability.otlp_receiver import otlp_receiver
@@ -216,3 +219,43 @@ async def test_a_record_that_cannot_be_sent_is_dropped_and_counted_not_raised() 
             await _until(lambda: len(received) == 1)
     assert (pipe.dropped, pipe.sent) == (1, 1)
     assert [span.name for _, span in received] == ["span 1"]
+
+
+class _Sent:
+    """A sender that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+
+    def send(self, body: bytes) -> bool:
+        self.requests.append(ExportTraceServiceRequest.FromString(body))
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def _names(request: ExportTraceServiceRequest) -> list[str]:
+    return [span.name for r in request.resource_spans for s in r.scope_spans for span in s.spans]
+
+
+def test_the_exporter_encodes_spans_as_they_come_and_sends_them_together() -> None:
+    sent = _Sent()
+    out = OtlpOut(sent, OtlpTraceEncoder({"service.name": "pop-lis"}, "edge-router"))
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb", buffering=0) as stream:
+        exporting = threading.Thread(target=export_all, args=(stream, out))
+        exporting.start()
+        with os.fdopen(write_fd, "wb", buffering=0) as pipe:
+            for number in range(3):  # three hand-overs, one request
+                pipe.write(frame(marshal.dumps([_record(number)])))
+            # Nothing more comes: the spans are sent when the first has waited SEND_AFTER_S.
+            deadline = time.monotonic() + SEND_AFTER_S + 10.0
+            while not sent.requests and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert [_names(r) for r in sent.requests] == [["span 0", "span 1", "span 2"]]
+            pipe.write(frame(marshal.dumps([_record(3)])))
+        exporting.join(10.0)  # the input ended; shutting down sends what is left
+    out.shutdown()
+    assert not exporting.is_alive()
+    assert [_names(r) for r in sent.requests] == [["span 0", "span 1", "span 2"], ["span 3"]]
