@@ -3,8 +3,9 @@ pipeline stage), with the W3C `traceparent` passed on to the upstream.
 
 Spans are recorded as plain values on the request's path (`router.telemetry.spans`) and exported
 by a process of their own (`router.telemetry.span_pipe`, `span_export`), so that exporting every
-span costs the router's process little CPU and no pause (docs/benchmarks.md, "What tracing
-costs"). With the exporter `none` nothing is made at all: no span object, no context variable.
+span costs the router's process little CPU and holds its event loop for no encoding or sending
+(docs/benchmarks.md, "What tracing costs", has what it costs, the exporter process included).
+With the exporter `none` nothing is made at all: no span object, no context variable.
 Attribute names follow the GenAI semantic conventions (`gen_ai.operation.name`,
 `gen_ai.request.model`, `gen_ai.usage.*`, `server.address`).
 """
