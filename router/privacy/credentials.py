@@ -76,12 +76,16 @@ _CLOSERS = frozenset("\\\"']")
 _NAME_SEPARATORS = str.maketrans("", "", "_-.")
 _LONGEST_NAME = 64
 # Between the name and its value: closing quotes or a bracket, the operator, spaces. "==" is a
-# comparison (`password == "x"`, `password=="x"`) unless a value follows it at once: then the
-# first "=" assigns a value that starts with "=" (`Password==9xY...;` in a connection string).
+# comparison (`password == "x"`, `password=="x"`, `password==(x)`) unless a value follows it at
+# once: then the first "=" assigns a value that starts with "=" (`Password==9xY...;` in a
+# connection string), a "(" included when the value runs on to a ";" (`Password==(0A;`).
 _OPERATOR = re.compile(
-    r"[\\\"'\]]{0,3}[ \t]{0,8}(?P<op>:=|=>|=(?!=[\s\"'`(]|=$)|:(?![:/]))[ \t]{0,8}(?:@(?=\"))?"
+    r"[\\\"'\]]{0,3}[ \t]{0,8}"
+    r"(?P<op>:=|=>|=(?!=[\s\"'`]|=$|=\((?![^\s;]{0,100};))|:(?![:/]))"
+    r"[ \t]{0,8}(?:@(?=\"))?"
 )
-_OPERATOR_REACH = 24
+# What `_OPERATOR` may read: closers, spaces, "==(", a value of up to 100 characters and its ";".
+_OPERATOR_REACH = 3 + 8 + 3 + 100 + 1
 _QUOTED = {
     '"': re.compile(r'[^"\r\n]+'),
     "'": re.compile(r"[^'\r\n]+"),

@@ -192,6 +192,8 @@ def test_the_email_detector_never_crosses_url_credentials() -> None:
         ("Server=db;Database=app;User Id=sa;Password=s)8S29hRt%23;Encrypt=True;", "s)8S29hRt%23"),
         # A value that starts with "=" (found by test_no_secret_leaves' generator).
         ("Server=db;Database=app;User Id=sa;Password==00000000A;", "=00000000A"),
+        # ... or with "=(", which in code begins a comparison (found by the same generator).
+        ("Server=db.internal;Database=app;User Id=aaa;Password==(0000000A;", "=(0000000A"),
         # ... and one that starts with "&", which also begins a query string's next parameter.
         ("Server=db;Database=app;User Id=sa;Password=&A0000000=;", "&A0000000="),
         ("Driver={ODBC Driver 18};Server=db;Uid=sa;Pwd=8J_D!BMa_lJ;", "8J_D!BMa_lJ"),
@@ -349,7 +351,13 @@ def test_long_secret_texts_are_scanned_in_slices_with_the_same_findings(text: st
 
 
 @pytest.mark.parametrize(
-    "text", ['if password == "Xy7kPq2mZ9":', 'if password=="Xy7kPq2mZ9":', "check password=="]
+    "text",
+    [
+        'if password == "Xy7kPq2mZ9":',
+        'if password=="Xy7kPq2mZ9":',
+        "check password==",
+        "if password==(given):",
+    ],
 )
 def test_a_comparison_with_a_password_is_not_an_assignment(text: str) -> None:
     assert secrets(text) == []
