@@ -36,12 +36,12 @@ def headers_from(environ: Mapping[str, str]) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_HEADERS", ""
     )
     headers: dict[str, str] = {}
-    for pair in raw.split(","):
+    for number, pair in enumerate(raw.split(","), start=1):
         name, equals, value = pair.partition("=")
         if equals and name.strip():
             headers[unquote(name.strip())] = unquote(value.strip())
-        elif pair.strip():
-            log.warning("OTLP header %r is not name=value; left out", pair.strip()[:40])
+        elif pair.strip():  # never its text in the log: a malformed pair may be a vendor's key
+            log.warning("OTLP header pair %d is not name=value; left out", number)
     return headers
 
 

@@ -82,12 +82,17 @@ def test_the_encoding_is_the_sdks_message(records: list[SpanRecord]) -> None:
             assert [len(r.scope_spans[0].spans) for r in ours.resource_spans] == [0]
 
 
-def test_headers_come_from_the_environment_as_for_the_sdks_exporters() -> None:
+def test_headers_come_from_the_environment_as_for_the_sdks_exporters(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     environ = {
         "OTEL_EXPORTER_OTLP_HEADERS": "ignored=1",
-        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-honeycomb-team=abc%3D%3D, x-dataset = edge ,junk",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-honeycomb-team=abc%3D%3D, x-dataset = edge ,"
+        "x-api-key:sk-secret-9f8e",  # malformed: left out, and its text never logged
     }
     assert headers_from(environ) == {"x-honeycomb-team": "abc==", "x-dataset": "edge"}
+    assert "pair 3" in caplog.text
+    assert "sk-secret" not in caplog.text
     assert headers_from({"OTEL_EXPORTER_OTLP_HEADERS": "a=b"}) == {"a": "b"}
     assert headers_from({}) == {}
 
