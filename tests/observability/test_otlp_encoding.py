@@ -61,6 +61,13 @@ SAME_PAIR_TWICE: SpanRecord = (
     1, 1, 0, False, "", 0, 0, 0, {"model": "m"}, 0, "", (("e", 0, {"model": "m"}),),
 )  # fmt: skip
 
+# A key's int and float of the same encoded size (eight bytes) on two spans, an error status with
+# its description, and a name repeated: the encoder's kept prefixes and names must not mix them.
+SAME_KEY_INT_AND_FLOAT: list[SpanRecord] = [
+    (1, 1, 0, False, "n", 0, 0, 0, {"x": 2**49}, 2, "boom", ()),
+    (1, 2, 1, False, "n", 0, 0, 0, {"x": 1.5}, 1, "", ()),
+]  # fmt: skip
+
 
 def _reference(records: list[SpanRecord]) -> ExportTraceServiceRequest:
     return encode_spans([readable_span(record, RESOURCE) for record in records])
@@ -69,6 +76,7 @@ def _reference(records: list[SpanRecord]) -> ExportTraceServiceRequest:
 @settings(max_examples=200, deadline=None)
 @example([NEGATIVE_AND_SURROGATE])
 @example([SAME_PAIR_TWICE])
+@example(SAME_KEY_INT_AND_FLOAT)
 @example([])
 @given(_records)
 def test_the_encoding_is_the_sdks_message(records: list[SpanRecord]) -> None:
