@@ -34,11 +34,16 @@ from router.telemetry.spans import SpanRecord
 
 # A frame larger than this is not one the router writes (it flushes every 500 records).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
-# Spans per export request (collectors refuse requests over a few MB), and how long a span may
-# wait for others to go with it. The router hands spans over every 20 ms, so that encoding them
-# here comes in short slices; sending each slice at once made a request per slice, and the
-# requests' overhead doubled this process's CPU (docs/benchmarks.md, "What tracing costs").
-EXPORT_BATCH = 512
+# Spans per export request, and how long a span may wait for others to go with it. The router
+# hands spans over every 20 ms, so that encoding them here comes in short slices; each export
+# request costs this process about a millisecond (the HTTP client), so few large requests cost
+# least: at 512 spans a request (the SDK's default batch) this process took 35-40 us of CPU per
+# request of two spans at 1,000 req/s, at 2,048 about 30 (docs/benchmarks.md, "What tracing
+# costs"). A request is sent at `EXPORT_BYTES` whatever the count, well under the bodies
+# collectors take (the OpenTelemetry Collector's default limit is 20 MiB): spans that carry a
+# tenant's logged prompts are large.
+EXPORT_BATCH = 2048
+EXPORT_BYTES = 2 * 1024 * 1024
 SEND_AFTER_S = 1.0
 
 log = logging.getLogger("edge_router.span_export")
@@ -79,21 +84,25 @@ class SpanSender(Protocol):
 
 class OtlpOut:
     """Records encoded directly (`router.telemetry.otlp_encoding`) as they arrive, sent over
-    HTTP once `EXPORT_BATCH` spans are waiting or the first of them has waited `SEND_AFTER_S`."""
+    HTTP once `EXPORT_BATCH` spans or `EXPORT_BYTES` are waiting, or the first of them has waited
+    `SEND_AFTER_S`."""
 
     def __init__(self, sender: SpanSender, encoder: OtlpTraceEncoder) -> None:
         self._sender = sender
         self._encoder = encoder
         self._pending: list[bytes] = []
         self._count = 0
+        self._bytes = 0
         self._since = 0.0
 
     def add(self, records: Sequence[SpanRecord]) -> None:
         if not self._count:
             self._since = time.monotonic()
-        self._pending.append(self._encoder.spans(records))
+        spans = self._encoder.spans(records)
+        self._pending.append(spans)
         self._count += len(records)
-        if self._count >= EXPORT_BATCH:
+        self._bytes += len(spans)
+        if self._count >= EXPORT_BATCH or self._bytes >= EXPORT_BYTES:
             self.send()
 
     def wait_s(self) -> float | None:
@@ -105,7 +114,7 @@ class OtlpOut:
     def send(self) -> None:
         if self._count:
             body = self._encoder.request(b"".join(self._pending))
-            self._pending, self._count = [], 0
+            self._pending, self._count, self._bytes = [], 0, 0
             self._sender.send(body)
 
     def shutdown(self) -> None:

@@ -24,7 +24,14 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from router.config.model import TracingSettings
 from router.telemetry.otlp_encoding import OtlpTraceEncoder
-from router.telemetry.span_export import SEND_AFTER_S, OtlpOut, export_all, frame
+from router.telemetry.span_export import (
+    EXPORT_BATCH,
+    EXPORT_BYTES,
+    SEND_AFTER_S,
+    OtlpOut,
+    export_all,
+    frame,
+)
 from router.telemetry.span_pipe import MAX_BUFFERED_BYTES, SpanPipe
 from router.telemetry.spans import SpanRecord
 from tests.observability.otlp_receiver import otlp_receiver
@@ -259,3 +266,21 @@ def test_the_exporter_encodes_spans_as_they_come_and_sends_them_together() -> No
     out.shutdown()
     assert not exporting.is_alive()
     assert [_names(r) for r in sent.requests] == [["span 0", "span 1", "span 2"], ["span 3"]]
+
+
+def test_a_request_is_sent_at_the_batch_size_or_at_the_byte_bound_whichever_comes_first() -> None:
+    sent = _Sent()
+    out = OtlpOut(sent, OtlpTraceEncoder({"service.name": "pop-lis"}, "edge-router"))
+    out.add([_record(number) for number in range(EXPORT_BATCH - 1)])
+    assert not sent.requests
+    out.add([_record(EXPORT_BATCH - 1)])
+    assert [len(_names(r)) for r in sent.requests] == [EXPORT_BATCH]
+    # Large spans (a tenant's logged prompts): sent at the byte bound, long before the count.
+    large = [_record(number, "x" * (EXPORT_BYTES // 4)) for number in range(4)]
+    for record in large[:3]:
+        out.add([record])
+    assert len(sent.requests) == 1
+    out.add([large[3]])
+    assert [len(_names(r)) for r in sent.requests] == [EXPORT_BATCH, 4]
+    out.shutdown()
+    assert len(sent.requests) == 2  # nothing was left waiting
