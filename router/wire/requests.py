@@ -86,19 +86,7 @@ _CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "fu
 
 
 def parse_request(operation: Operation, raw: bytes) -> ParsedRequest:
-    if not raw:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request: the body is empty.", param=None
-        )
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"We could not parse the JSON body of your request. ({exc.args[0]})"
-        ) from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    check_unique_keys(raw)
+    body = decode_json_object(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _missing_or_invalid("model", model, "a non-empty string")
@@ -128,6 +116,24 @@ def parse_request(operation: Operation, raw: bytes) -> ParsedRequest:
         estimated_input_tokens=max(1, len(raw) // 4),
         choices=_choices(body),
     )
+
+
+def decode_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body decoded: a JSON object whose objects repeat no key, or a 400."""
+    if not raw:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request: the body is empty.", param=None
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request. ({exc.args[0]})"
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    check_unique_keys(raw)
+    return body
 
 
 def _validate_chat(body: Mapping[str, Any]) -> None:
