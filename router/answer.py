@@ -13,9 +13,12 @@ through untouched: a stage that has nothing to do with an answer's bytes costs i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from router.errors import RouterError
+from router.wire.sse import error_event
 
 Source = Literal["upstream", "cache"]
 
@@ -58,6 +61,8 @@ class Answer:
     # Headers of this answer beyond the decision's `x-router-*` ones (a cache entry's id).
     headers: dict[str, str] = field(default_factory=dict)
     filters: list[AnswerFilter] = field(default_factory=list)
+    # The last event of a stream that broke after its first byte, in the client's format.
+    terminal_error: Callable[[RouterError], bytes] = error_event
 
     def wrap(self, answer_filter: AnswerFilter) -> None:
         """Add a response half's filter: it sees what the filters added before it let through."""
@@ -69,6 +74,14 @@ class Answer:
         for answer_filter in self.filters:
             body = answer_filter.body(body)
         return body
+
+
+class Translation(Protocol):
+    """How an answer in Chat Completions' format becomes the one its client's API speaks (the
+    Responses API's): applied by the handler after every response half, so it sees the answer as
+    the client would have had it in Chat Completions' format."""
+
+    def apply(self, answer: Answer) -> None: ...
 
 
 class ReadyChunks:

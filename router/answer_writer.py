@@ -20,7 +20,7 @@ from aiohttp import web
 from router.answer import Answer, AnswerFilter, Chunks
 from router.context import RequestContext
 from router.errors import UpstreamError
-from router.wire.sse import SSE_HEADERS, error_event
+from router.wire.sse import SSE_HEADERS
 
 JSON = "application/json"
 
@@ -35,18 +35,16 @@ async def write_answer(
     try:
         response = web.StreamResponse(headers={**SSE_HEADERS, **headers})
         await response.prepare(request)
-        await _relay(response, ctx, chunks, answer.filters)
+        await _relay(response, ctx, answer, chunks)
     finally:
         await chunks.aclose()
     return response
 
 
 async def _relay(
-    response: web.StreamResponse,
-    ctx: RequestContext,
-    chunks: Chunks,
-    filters: Sequence[AnswerFilter],
+    response: web.StreamResponse, ctx: RequestContext, answer: Answer, chunks: Chunks
 ) -> None:
+    filters = answer.filters
     finished = False
     try:
         async for chunk in chunks:
@@ -68,7 +66,7 @@ async def _relay(
         finished = True
         held = _finish(filters, complete=False)
         with contextlib.suppress(ConnectionResetError):
-            await response.write(held + error_event(error))
+            await response.write(held + answer.terminal_error(error))
             await response.write_eof()
     finally:
         if not finished:  # the client left (or the handler was cancelled)

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from router.admin_api import add_admin_routes
+from router.answer import Translation
 from router.answer_writer import write_answer
 from router.authentication import Authenticator
 from router.cache.answer_cache import AnswerCache
@@ -71,6 +72,7 @@ from router.policy.store import PolicyStore
 from router.ports import listening_socket
 from router.privacy.action_counts import PrivacyActionCounts
 from router.readiness import waiting_for
+from router.responses_ingress import parse_responses
 from router.stages.admission import AdmissionStage
 from router.stages.auth import AuthStage
 from router.stages.cache import CacheStage
@@ -94,7 +96,7 @@ from router.telemetry.request_metrics import RequestMetrics
 from router.telemetry.request_outcome import CLIENT_DISCONNECTED, error_type_of
 from router.telemetry.tracing import build_tracing, tracing_instruments
 from router.wire.large_bodies import LargeBodyWork
-from router.wire.requests import Operation, parse_request
+from router.wire.requests import Operation, ParsedRequest, parse_request
 from router.wrong_hits_api import add_wrong_hit_routes
 
 log = logging.getLogger("edge_router.server")
@@ -205,8 +207,20 @@ async def _continue_if_authenticated(request: web.Request) -> None:
     request.writer.output_size = 0  # the answer proper has not started (as aiohttp's own does)
 
 
+# A request body read as the pipeline's request (Chat Completions' for a translated API), and how
+# its answer goes back to that API's format (None: it is in it already).
+IngressParse = Callable[[bytes], tuple[ParsedRequest, Translation | None]]
+
+
+def _openai_format(operation: Operation) -> IngressParse:
+    def parse(raw: bytes) -> tuple[ParsedRequest, Translation | None]:
+        return parse_request(operation, raw), None
+
+    return parse
+
+
 def _operation_handler(
-    operation: Operation, large_bodies: LargeBodyWork
+    parse: IngressParse, large_bodies: LargeBodyWork
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
@@ -217,9 +231,9 @@ def _operation_handler(
         raw = await _read_body(
             request, config.server.max_body_bytes, config.server.body_read_timeout_s
         )
-        parsed = await large_bodies.run_for(len(raw), parse_request, operation, raw)
+        parsed, translation = await large_bodies.run_for(len(raw), parse, raw)
         head_s = perf_counter() - started
-        name = f"{operation.otel_name} {parsed.model}"
+        name = f"{parsed.operation.otel_name} {parsed.model}"
         with state.tracing.request_span(name, request.headers.get("traceparent")) as span:
             ctx = RequestContext(
                 request=request,
@@ -230,6 +244,8 @@ def _operation_handler(
             status, error_type = 500, "internal_error"
             try:
                 answer = await state.pipeline.run(ctx)
+                if translation is not None:
+                    translation.apply(answer)
                 status, error_type = 200, ""
                 return await write_answer(request, ctx, answer)
             except asyncio.CancelledError:
@@ -497,10 +513,14 @@ def build_app(
         clock=clock,
         models_created=created,
     )
-    for operation in Operation:
+    ingresses: dict[str, IngressParse] = {
+        **{operation.path: _openai_format(operation) for operation in Operation},
+        "/responses": parse_responses,
+    }
+    for path, parse in ingresses.items():
         app.router.add_post(
-            "/v1" + operation.path,
-            _operation_handler(operation, large_bodies),
+            "/v1" + path,
+            _operation_handler(parse, large_bodies),
             expect_handler=_continue_if_authenticated,
         )
     add_model_routes(app)
