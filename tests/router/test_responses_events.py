@@ -6,13 +6,11 @@ OpenAPI schema, and a whole stream read by the client's stream reader over a rea
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 from openai import AsyncOpenAI
 from openai._streaming import SSEDecoder
 from openai.types.responses import ResponseStreamEvent
@@ -22,6 +20,7 @@ from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import ResponsesRequest
 from tests.openai_clients import async_openai
 from tests.openapi_schemas import validate
+from tests.sse_server import serving_sse
 
 MODEL = "gpt-4o-mini-2024-07-18"
 WEATHER_TOOL = {
@@ -342,34 +341,9 @@ def test_a_client_that_left_gets_nothing_more() -> None:
     assert events.feed(stream[stream.index(b" there") :]) == b""
 
 
-@asynccontextmanager
-async def _serving(body: bytes) -> AsyncIterator[str]:
-    """A loopback server answering POST /v1/responses with `body` as an SSE stream."""
-
-    async def responses(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for start in range(0, len(body), 37):  # odd-sized writes, events split across them
-            await response.write(body[start : start + 37])
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_post("/v1/responses", responses)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
-
-
 async def _with_client(body: bytes, use: Callable[[AsyncOpenAI], Awaitable[Any]]) -> Any:
-    async with _serving(body) as base_url:
-        client = async_openai(base_url, api_key="x")
+    async with serving_sse("/v1/responses", body) as base_url:
+        client = async_openai(base_url + "/v1", api_key="x")
         try:
             return await use(client)
         finally:

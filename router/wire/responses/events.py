@@ -6,9 +6,8 @@ with a `sequence_number` from 0): `response.created` and `response.in_progress` 
 chunk, one output item per message or tool call with its deltas, each item closed with its
 `.done` events, then `response.completed` (or `response.incomplete`) carrying the whole response.
 
-The work is linear in the stream's size: only the unfinished line is kept between feeds, as a
-list of pieces (a line fed one byte at a time is joined once), and text and arguments are kept
-as lists of deltas joined when their item closes.
+The work is linear in the stream's size: the stream is read by `router.wire.chat_stream`, and
+text and arguments are kept as lists of deltas joined when their item closes.
 
 As OpenAI does, the message is closed when the first tool call starts (text after a tool call
 opens a new message). Tool calls stay open until the end: Chat Completions does not promise that
@@ -23,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from router.wire.chat_stream import ChatStreamReader
 from router.wire.responses.answer import response_object, status_from_finish, usage_from_chat
 from router.wire.responses.request import ResponsesRequest
 
@@ -92,8 +92,7 @@ class ResponsesEvents:
         self._created_at = created_at
         self._new_id = new_id
         self._model = str(request.chat_body.get("model", ""))
-        self._line: list[bytes] = []  # the pieces of the line not yet ended
-        self._data: list[bytes] = []  # the `data:` lines of the event not yet ended
+        self._reader = ChatStreamReader()
         self._sequence_number = 0
         self._started = False
         self._finished = False  # `finish` was called: no more input
@@ -109,26 +108,16 @@ class ResponsesEvents:
         if self._finished:
             return b""
         out: list[bytes] = []
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            if self._line:
-                self._line.append(chunk[start:end])
-                line = b"".join(self._line)
-                self._line.clear()
-            else:
-                line = chunk[start:end]
-            self._read_line(line.removesuffix(b"\r"), out)
-            start = end + 1
-        if start < len(chunk):
-            self._line.append(chunk[start:])
+        for data in self._reader.feed(chunk):
+            if not self._ended:
+                self._read_event(data, out)
         return b"".join(out)
 
     def finish(self, complete: bool) -> bytes:
         """The stream ended. Normally ended without `[DONE]`, it completes the response; broken
         (or the client gone), it sends nothing: the writer may still call `error`."""
         self._finished = True
-        self._line.clear()
-        self._data.clear()
+        self._reader.clear()
         if not complete or self._ended:
             return b""
         out: list[bytes] = []
@@ -142,16 +131,6 @@ class ResponsesEvents:
         out: list[bytes] = []
         self._fail(code, message, param, out)
         return b"".join(out)
-
-    def _read_line(self, line: bytes, out: list[bytes]) -> None:
-        if line.startswith(b"data:"):
-            self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-        elif not line and self._data:
-            data = b"\n".join(self._data)
-            self._data.clear()
-            if not self._ended:
-                self._read_event(data, out)
-        # Other fields (`event:`, `id:`, `retry:`) and comments mean nothing in a chat stream.
 
     def _read_event(self, data: bytes, out: list[bytes]) -> None:
         if data.strip() == b"[DONE]":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from router.errors import InvalidRequest
-from router.wire.responses.fields import (
+from router.wire.fields import (
     as_list,
     as_object,
     invalid_type,

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.errors import InvalidRequest
-from router.wire.requests import MAX_OUTPUT_TOKENS, decode_json_object
-from router.wire.responses.fields import (
+from router.wire.fields import (
     as_list,
     as_object,
     check_keys,
@@ -26,6 +25,7 @@ from router.wire.responses.fields import (
     optional_str,
     unsupported,
 )
+from router.wire.requests import MAX_OUTPUT_TOKENS, decode_json_object
 from router.wire.responses.input_items import chat_messages
 from router.wire.responses.tools import chat_text_settings, chat_tool_choice, chat_tools
 

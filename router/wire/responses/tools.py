@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from router.errors import InvalidRequest
-from router.wire.responses.fields import (
+from router.wire.fields import (
     as_list,
     as_object,
     check_keys,

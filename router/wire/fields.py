@@ -1,7 +1,8 @@
-"""Typed reads of a decoded Responses body's fields, each failing with a 400 naming its `param`.
+"""Typed reads of a decoded request body's fields (the Responses and Messages APIs'), each failing
+with a 400 naming its `param`.
 
-`param` is the field's path as the Responses API names it (`input[2].content[0].type`), so each
-reader takes the object, the key and the path prefix of the object. A null value reads as absent,
+`param` is the field's path as the API names it (`input[2].content[0].type`), so each reader
+takes the object, the key and the path prefix of the object. A null value reads as absent,
 as OpenAI treats it.
 """
 
