@@ -45,13 +45,18 @@ class Authenticator:
         self._store = store
 
     def __call__(self, headers: Mapping[str, str]) -> Identity:
-        """The caller's identity, or 401 unless the Authorization header carries a known key."""
+        """The caller's identity, or 401 unless the request carries a known key: in the
+        Authorization header (Bearer, as OpenAI's clients send it), else in `x-api-key` (as
+        Anthropic's clients send it)."""
         scheme, _, key = headers.get("Authorization", "").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        if not key:
+            key = headers.get("x-api-key", "").strip()
+        if not key:
             raise AuthenticationFailed(
                 "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), "
+                "or in an x-api-key header.",
                 code=None,
             )
         if self._store is not None:

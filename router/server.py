@@ -65,6 +65,7 @@ from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
 from router.limits.settlements import Settlements
+from router.messages_ingress import MESSAGES_PATHS, count_tokens, parse_messages
 from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
@@ -96,6 +97,7 @@ from router.telemetry.request_metrics import RequestMetrics
 from router.telemetry.request_outcome import CLIENT_DISCONNECTED, error_type_of
 from router.telemetry.tracing import build_tracing, tracing_instruments
 from router.wire.large_bodies import LargeBodyWork
+from router.wire.messages.errors import anthropic_error_body
 from router.wire.requests import Operation, ParsedRequest, parse_request
 from router.wrong_hits_api import add_wrong_hit_routes
 
@@ -104,9 +106,12 @@ log = logging.getLogger("edge_router.server")
 _LEAST_DRAIN_S = 0.001
 
 
-def error_response(error: RouterError) -> web.Response:
+def error_response(error: RouterError, path: str = "") -> web.Response:
+    """The error as the API at `path` writes its errors: Anthropic's shape on the Messages API's
+    paths, OpenAI's everywhere else."""
+    body = anthropic_error_body(error) if path in MESSAGES_PATHS else error.to_body()
     return web.Response(
-        status=status_of(error), body=error.to_body(), content_type=JSON, headers=error.headers()
+        status=status_of(error), body=body, content_type=JSON, headers=error.headers()
     )
 
 
@@ -145,18 +150,19 @@ async def openai_errors(
         _check_framing(request)
         return await handler(request)
     except RequestTimeout as error:
-        return await _answer_and_close(request, error_response(error))
+        return await _answer_and_close(request, error_response(error, request.path))
     except RouterError as error:
-        return error_response(error)
+        return error_response(error, request.path)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_http_exception(request, exc))
+        return error_response(_from_http_exception(request, exc), request.path)
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception:
         log.exception("unexpected error while serving %s %s", request.method, request.path)
-        return error_response(RouterError("The server had an error processing your request."))
+        failure = RouterError("The server had an error processing your request.")
+        return error_response(failure, request.path)
 
 
 async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
@@ -191,6 +197,23 @@ async def _read_body(request: web.Request, max_bytes: int, read_timeout_s: float
         body += chunk
         if len(body) > max_bytes:
             raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
+
+
+def _count_tokens_handler(
+    large_bodies: LargeBodyWork,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`POST /v1/messages/count_tokens`: a key is needed, as for every API path; the count is the
+    router's own estimate (`router.messages_ingress`), no upstream is asked."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        server = state.loaded.config.server
+        state.authenticate.identify(request)
+        raw = await _read_body(request, server.max_body_bytes, server.body_read_timeout_s)
+        body = await large_bodies.run_for(len(raw), count_tokens, raw)
+        return web.Response(body=body, content_type=JSON)
+
+    return handle
 
 
 async def _continue_if_authenticated(request: web.Request) -> None:
@@ -255,7 +278,7 @@ def _operation_handler(
                 status, error_type = status_of(error), str(error.code or type(error).__name__)
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", str(error.code))
-                refusal = error_response(error)
+                refusal = error_response(error, request.path)
                 if ctx.decision.reason:  # routed: say where it went and why, errors included
                     refusal.headers.update(ctx.decision.headers())
                 return refusal
@@ -516,6 +539,7 @@ def build_app(
     ingresses: dict[str, IngressParse] = {
         **{operation.path: _openai_format(operation) for operation in Operation},
         "/responses": parse_responses,
+        "/messages": parse_messages,
     }
     for path, parse in ingresses.items():
         app.router.add_post(
@@ -523,6 +547,11 @@ def build_app(
             _operation_handler(parse, large_bodies),
             expect_handler=_continue_if_authenticated,
         )
+    app.router.add_post(
+        "/v1/messages/count_tokens",
+        _count_tokens_handler(large_bodies),
+        expect_handler=_continue_if_authenticated,
+    )
     add_model_routes(app)
     add_wrong_hit_routes(app)
     app.router.add_get("/healthz", healthz)

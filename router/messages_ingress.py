@@ -1,0 +1,80 @@
+"""Anthropic's Messages API (`POST /v1/messages`) served through the Chat Completions pipeline.
+
+As for the Responses API (`router.responses_ingress`): a Messages request is translated into the
+Chat Completions request it means (`router.wire.messages.request`), which every stage handles as
+any other, and the answer, once every response half has seen it, goes back as a Message
+(`router.wire.messages.answer`) or as Anthropic's stream events (`router.wire.messages.events`);
+a stream broken after its start ends with Anthropic's `error` event. Errors on this ingress have
+Anthropic's shape (`router.wire.messages.errors`, chosen by path in the server's middleware).
+
+`POST /v1/messages/count_tokens` is answered here, with a local estimate: no Chat Completions
+upstream counts tokens for another request (`estimated_input_tokens`).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import orjson
+
+from router.answer import Answer
+from router.errors import RouterError, status_of
+from router.wire.messages.answer import message_from_chat
+from router.wire.messages.events import MessagesEvents
+from router.wire.messages.request import (
+    MessagesRequest,
+    estimated_input_tokens,
+    parse_count_tokens_request,
+    parse_messages_request,
+)
+from router.wire.requests import Operation, ParsedRequest, parse_request
+
+# The paths whose errors have Anthropic's shape.
+MESSAGES_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
+
+
+def parse_messages(raw: bytes) -> tuple[ParsedRequest, MessagesTranslation]:
+    """The Chat Completions request a Messages body means, and the way back for its answer."""
+    request = parse_messages_request(raw)
+    parsed = parse_request(Operation.CHAT, orjson.dumps(request.chat_body))
+    return parsed, MessagesTranslation(request)
+
+
+def count_tokens(raw: bytes) -> bytes:
+    """The body of `count_tokens`' answer for a request body."""
+    return orjson.dumps({"input_tokens": estimated_input_tokens(parse_count_tokens_request(raw))})
+
+
+class MessagesTranslation:
+    """A Chat Completions answer as Anthropic's Messages API's: an `AnswerFilter` applied last."""
+
+    __slots__ = ("_events", "_message_id", "_request")
+
+    def __init__(self, request: MessagesRequest) -> None:
+        self._request = request
+        self._message_id = f"msg_{secrets.token_hex(12)}"
+        self._events: MessagesEvents | None = None
+
+    def apply(self, answer: Answer) -> None:
+        answer.wrap(self)
+        answer.terminal_error = self.terminal_error
+
+    def body(self, body: bytes) -> bytes:
+        # JSON: the forwarding stage checked it (and an answer from the cache was such a body).
+        message = message_from_chat(self._request, orjson.loads(body), message_id=self._message_id)
+        return orjson.dumps(message)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._stream().feed(chunk)
+
+    def finish(self, complete: bool) -> bytes:
+        return self._stream().finish(complete)
+
+    def terminal_error(self, error: RouterError) -> bytes:
+        return self._stream().error(status_of(error), error.message)
+
+    def _stream(self) -> MessagesEvents:
+        events = self._events
+        if events is None:
+            events = self._events = MessagesEvents(self._request, message_id=self._message_id)
+        return events
