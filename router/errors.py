@@ -245,6 +245,13 @@ class UpstreamStatusError(UpstreamError):
         return {"retry-after": self.retry_after} if self.retry_after else {}
 
 
+class UpstreamStreamError(UpstreamError):
+    """The upstream began a stream, then sent an error in band before any content
+    (`router.wire.stream_start`): a failure before the first byte, failed over."""
+
+    default_code = "upstream_stream_error"
+
+
 class LowConfidence(UpstreamError):
     """The edge worker answered, but too unsure of it for the tenant's cascade: the request goes
     on to the next endpoint (the cloud). The edge did its job, so this is no health failure."""

@@ -45,6 +45,7 @@ from router.errors import (
     UpstreamError,
     UpstreamRejected,
     UpstreamStatusError,
+    UpstreamStreamError,
     UpstreamTimeout,
 )
 from router.forwarding.attempt_plan import AttemptPlan
@@ -53,6 +54,7 @@ from router.policy.hedge_budget import HedgeBudget
 from router.telemetry.spans import traceparent_of
 from router.telemetry.tracing import Tracing
 from router.wire.sse import StreamUsageCounter, response_model_in
+from router.wire.stream_start import stream_start
 from router.wire.usage import usage_from_body
 
 # The hedging allowance of a request this stage answered (its spend is recorded when it ends).
@@ -303,6 +305,7 @@ class ForwardStage:
             raise UpstreamConnectError(
                 f"endpoint {name} closed the stream before its first byte", endpoint=name
             )
+        first = await _through_start(name, first, chunks)
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
         elapsed_s = self._clock.now() - attempt.started
@@ -315,6 +318,43 @@ class ForwardStage:
 
     def _judged(self, ctx: RequestContext, target: Target) -> bool:
         return any(judge.asks_logprobs(ctx, target) for judge in self._judges)
+
+
+_START_READS = 32
+
+
+async def _through_start(name: str, head: bytes, chunks: AsyncIterator[bytes]) -> bytes:
+    """The stream's first bytes, read on until its start is known (`router.wire.stream_start`);
+    an error the upstream sent in band before any content is raised as this attempt's failure:
+    a client error (`invalid_request_error`) as the upstream's refusal, anything else as a
+    retryable failure. At most `_START_READS` reads: the work stays bounded (each look is over
+    at most `PEEK_BYTES`) however finely an upstream splits its bytes."""
+    pieces = [head]
+    verdict = stream_start(head)
+    for _ in range(_START_READS):
+        if verdict != "read_more":
+            break
+        more = await anext(chunks, b"")
+        if not more:
+            break  # ended already: what came is relayed as it came
+        pieces.append(more)
+        head = b"".join(pieces)
+        verdict = stream_start(head)
+    if isinstance(verdict, dict):
+        message = verdict.get("message")
+        said = message[:200] if isinstance(message, str) else "no message"
+        if verdict.get("type") == "invalid_request_error":
+            body = orjson.dumps({"error": verdict})
+            raise UpstreamRejected(
+                f"endpoint {name} refused the request in its stream: {said}",
+                endpoint=name,
+                upstream_status=400,
+                body=body,
+            )
+        raise UpstreamStreamError(
+            f"endpoint {name} sent an error before any content: {said}", endpoint=name
+        )
+    return head
 
 
 class _Ending:
