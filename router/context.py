@@ -66,6 +66,8 @@ class Decision:
     response_model: str = ""
     region: str = ""
     reason: str = ""
+    # The latency SLO the request was routed by (the node's, the policy's or its header's).
+    latency_slo_ms: float | None = None
     # `<experiment>=<arm alias>` when a tenant's experiment chose the alias this request went to.
     experiment: str = ""
     # The endpoints weighed, the pick first, with their predicted latency and price (the route

@@ -74,7 +74,9 @@ from router.ports import listening_socket
 from router.privacy.action_counts import PrivacyActionCounts
 from router.readiness import waiting_for
 from router.responses_ingress import parse_responses
+from router.routing.affinity import AffinityTable
 from router.stages.admission import AdmissionStage
+from router.stages.affinity import AffinityStage
 from router.stages.auth import AuthStage
 from router.stages.cache import CacheStage
 from router.stages.content_log import ContentLogStage
@@ -504,6 +506,7 @@ def build_app(
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
+            AffinityStage(config.routing.affinity, AffinityTable(config.routing.affinity, clock)),
             ForwardStage(registry, transport, tracing, clock, hedge_budget, [CascadeJudge()]),
         ],
         tracing.stage_span if config.telemetry.tracing.stage_spans else None,

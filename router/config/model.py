@@ -133,6 +133,19 @@ class ModelAlias(Strict):
     targets: list[AliasTarget] = Field(min_length=1)
 
 
+class AffinitySettings(Strict):
+    """Conversations kept on the endpoint that served them (router/routing/affinity.py)."""
+
+    enabled: bool = True
+    # How long a conversation stays on its endpoint after its last turn: the providers' prompt
+    # caches keep a prefix about 5 minutes (OpenAI 5-10, Anthropic 5 by default).
+    ttl_s: PositiveFloat = 300.0
+    # Conversations remembered at once; the oldest are forgotten first.
+    max_conversations: int = Field(100_000, ge=1, le=10_000_000)
+    # A client's own name for its conversation (otherwise its stable prefix is hashed).
+    session_header: str = Field("x-router-session", min_length=1)
+
+
 class RoutingSettings(Strict):
     default_objective: Objective = "balanced"
     # When set, the cheapest endpoint predicted to reach the first token within it wins.
@@ -161,6 +174,7 @@ class RoutingSettings(Strict):
     # The client that forwards to cloud endpoints: the lean HTTP/1.1 one (less CPU per request,
     # docs/benchmarks.md) or the reference one on aiohttp's client; both keep the same rules.
     upstream_client: Literal["lean", "aiohttp"] = "lean"
+    affinity: AffinitySettings = AffinitySettings()
 
 
 class HealthSettings(Strict):

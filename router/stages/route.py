@@ -102,6 +102,7 @@ class RouteStage:
         if policy is not None and rule is not None:
             targets = _apply_policy(ctx, policy, rule, targets)
         preferences, header_note = self._preferences(ctx)
+        ctx.decision.latency_slo_ms = preferences.latency_slo_ms
         eligible, at_edge_only = await self._eligible(ctx, alias, targets)
         placement = place_edge(
             eligible,

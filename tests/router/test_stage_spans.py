@@ -17,7 +17,7 @@ CHAT: dict[str, Any] = {
     "model": "gpt-4o-mini",
     "messages": [{"role": "user", "content": "Where is the nearest train station?"}],
 }
-STAGES = ["auth", "admission", "privacy", "content_log", "cache", "route", "forward"]
+STAGES = ["auth", "admission", "privacy", "content_log", "cache", "route", "affinity", "forward"]
 STAGE_SPANS = {"telemetry": {"tracing": {"stage_spans": True}}}
 TENANT: dict[str, Any] = {"models": [{"alias": "gpt-4o-mini"}]}
 
@@ -48,7 +48,8 @@ async def test_the_stage_that_refuses_records_the_error_and_later_stages_never_r
             await stack.client().chat.completions.create(**{**CHAT, "model": "no-such-model"})
         spans = stack.spans.get_finished_spans()
     stages = {s.name: s for s in spans if s.name.startswith("stage ")}
-    assert set(stages) == {f"stage {name}" for name in STAGES[:-1]}  # forwarding never ran
+    # The route stage refused: neither affinity nor forwarding ran.
+    assert set(stages) == {f"stage {name}" for name in STAGES[:-2]}
     route = stages["stage route"]
     assert route.status.status_code.name == "ERROR"
     assert any(event.name == "exception" for event in route.events)

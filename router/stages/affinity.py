@@ -1,0 +1,79 @@
+"""The affinity stage: a conversation's next turn goes where its last one went
+(`router.routing.affinity`), while that endpoint can take it.
+
+After the route stage and before forwarding: the route stage ranks the endpoints as for any
+request; this stage moves the conversation's endpoint to the front of that plan when it is in it
+(so healthy and eligible) and, when the request has a latency SLO, predicted to meet it or no
+worse than the pick. The reason says `affinity=<endpoint>` (or `affinity=moved` when the
+conversation had to move). Its record half remembers the endpoint that answered.
+"""
+
+from __future__ import annotations
+
+from router.answer import Answer
+from router.config.model import AffinitySettings
+from router.context import RequestContext, SlotKey
+from router.endpoints.balancer import Candidate
+from router.routing.affinity import AffinityTable, conversation_key
+
+_KEY_SLOT: SlotKey[str] = SlotKey("affinity.key")
+
+
+class AffinityStage:
+    name = "affinity"
+    terminal = False
+
+    def __init__(self, settings: AffinitySettings, table: AffinityTable) -> None:
+        self._settings = settings
+        self._table = table
+
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
+        if not self._settings.enabled or not ctx.plan:
+            return None
+        found = conversation_key(
+            ctx.tenant,
+            ctx.decision.alias,
+            ctx.parsed.body,
+            ctx.request.headers,
+            self._settings.session_header,
+        )
+        if found is None:
+            return None
+        key, held = found
+        ctx.put(_KEY_SLOT, key)
+        pinned = self._table.endpoint_of(key) if held else None
+        if pinned is None:
+            return None
+        at = next((i for i, t in enumerate(ctx.plan) if t.endpoint.name == pinned), None)
+        if at is None or (at > 0 and not _meets_slo(ctx, pinned)):
+            ctx.decision.reason += "; affinity=moved"
+            return None
+        if at > 0:
+            ctx.plan = (ctx.plan[at], *ctx.plan[:at], *ctx.plan[at + 1 :])
+        ctx.decision.reason += (
+            f"; affinity={pinned}" if ctx.decision.detailed else "; affinity=kept"
+        )
+        return None
+
+    def on_done(self, ctx: RequestContext) -> None:
+        key = ctx.slot(_KEY_SLOT)
+        endpoint = ctx.decision.endpoint
+        if key is not None and endpoint and ctx.decision.served_by != "cache":
+            self._table.remember(key, endpoint)
+
+
+def _meets_slo(ctx: RequestContext, endpoint: str) -> bool:
+    """Without a latency SLO, always; with one, when the endpoint is predicted to meet it or is
+    predicted no slower than the pick (then no endpoint meets it)."""
+    slo_ms = ctx.decision.latency_slo_ms
+    if slo_ms is None or not ctx.decision.candidates:
+        return True
+    predicted = _predicted_ms(ctx.decision.candidates, endpoint)
+    if predicted is None:
+        return True
+    pick = ctx.decision.candidates[0].predicted_latency_ms
+    return predicted <= slo_ms or predicted <= pick
+
+
+def _predicted_ms(candidates: tuple[Candidate, ...], endpoint: str) -> float | None:
+    return next((c.predicted_latency_ms for c in candidates if c.endpoint == endpoint), None)
