@@ -73,8 +73,10 @@ from router.policy.store import PolicyStore
 from router.ports import listening_socket
 from router.privacy.action_counts import PrivacyActionCounts
 from router.readiness import waiting_for
+from router.redis_client import redis_client
 from router.responses_ingress import parse_responses
 from router.routing.affinity import AffinityTable
+from router.routing.shared_affinity import SharedAffinity
 from router.stages.admission import AdmissionStage
 from router.stages.affinity import AffinityStage
 from router.stages.auth import AuthStage
@@ -401,6 +403,10 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         running.push_async_callback(asyncio.to_thread, state.metrics.shutdown)  # OTLP flush
         if state.limits.shared is not None:
             running.push_async_callback(state.limits.shared.close)
+        if state.shared_affinity is not None:
+            running.push_async_callback(state.shared_affinity.close)
+            running.push_async_callback(state.shared_affinity.flush)  # before the close above
+            _run_until_stopped(running, state.shared_affinity.run(), "affinity-share")
         await state.transport.start()
         if state.tracing.pipe is not None:  # stopped after the drains below: their spans go too
             _run_until_stopped(running, state.tracing.pipe.run(), "span-export")
@@ -496,6 +502,8 @@ def build_app(
         )
     hedge_budget = HedgeBudget(clock)
     large_bodies = LargeBodyWork()
+    local_affinity = AffinityTable(config.routing.affinity, clock)
+    shared_affinity = _shared_affinity(loaded, local_affinity)
     pipeline = Pipeline(
         [
             AuthStage(authenticate, config.routing.deadline_s),
@@ -506,7 +514,7 @@ def build_app(
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
-            AffinityStage(config.routing.affinity, AffinityTable(config.routing.affinity, clock)),
+            AffinityStage(config.routing.affinity, shared_affinity or local_affinity),
             ForwardStage(registry, transport, tracing, clock, hedge_budget, [CascadeJudge()]),
         ],
         tracing.stage_span if config.telemetry.tracing.stage_spans else None,
@@ -536,6 +544,7 @@ def build_app(
         embedder=embedder,
         metrics=metrics,
         policy_store=policy_store,
+        shared_affinity=shared_affinity,
         clock=clock,
         models_created=created,
     )
@@ -573,6 +582,22 @@ def _shared_limits(loaded: LoadedNodeConfig) -> RedisLimits | None:
         loaded.secrets.redis_url or settings.redis.url,
         key_prefix=settings.redis.key_prefix,
         timeout_s=settings.redis.timeout_ms / 1000.0,
+    )
+
+
+def _shared_affinity(loaded: LoadedNodeConfig, local: AffinityTable) -> SharedAffinity | None:
+    """Conversations' endpoints shared through Redis when the limits backend is Redis."""
+    config = loaded.config
+    if config.limits.backend != "redis" or not config.routing.affinity.enabled:
+        return None
+    redis = config.limits.redis
+    timeout_s = redis.timeout_ms / 1000.0
+    return SharedAffinity(
+        local,
+        redis_client(loaded.secrets.redis_url or redis.url, timeout_s=timeout_s),
+        key_prefix=redis.key_prefix,
+        ttl_s=config.routing.affinity.ttl_s,
+        timeout_s=timeout_s,
     )
 
 

@@ -20,6 +20,7 @@ from router.limits.settlements import Settlements
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
+from router.routing.shared_affinity import SharedAffinity
 from router.telemetry.access_log import AccessLog
 from router.telemetry.dashboard_feed import DashboardFeed
 from router.telemetry.metrics import Metrics
@@ -51,6 +52,9 @@ class RouterState:
     request_metrics: RequestMetrics  # recorded by the request handler, scraped at /metrics
     dashboard: DashboardFeed  # recorded by the request handler, read by /admin/dashboard
     metrics_push: OtlpMetricsPush | None  # with telemetry.metrics.otlp_endpoint
+    # Conversations' endpoints shared through Redis (with the Redis limits backend); flushed and
+    # closed by the lifespan.
+    shared_affinity: SharedAffinity | None
     clock: Clock
     models_created: int
 

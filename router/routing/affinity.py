@@ -14,7 +14,8 @@ repeats unchanged. Only a continuation (a request that carries an earlier answer
 tool message) is held to its endpoint by its prefix; a first turn is routed freely and recorded,
 so that many users asking the same first question are still balanced.
 
-The table is in this process, bounded in size and time (`cachetools.TTLCache`).
+The table is in this process, bounded in size and time (`cachetools.TTLCache`); with the limits
+backend on Redis it is shared through Redis as well (`router.routing.shared_affinity`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class AffinityTable:
         )
 
     def endpoint_of(self, key: str) -> str | None:
+        return self._endpoints.get(key)
+
+    async def lookup(self, key: str) -> str | None:
+        """`endpoint_of`, as the shared table's is looked up (`router.routing.shared_affinity`)."""
         return self._endpoints.get(key)
 
     def remember(self, key: str, endpoint: str) -> None:

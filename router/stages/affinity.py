@@ -10,20 +10,31 @@ conversation had to move). Its record half remembers the endpoint that answered.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from router.answer import Answer
 from router.config.model import AffinitySettings
 from router.context import RequestContext, SlotKey
 from router.endpoints.balancer import Candidate
-from router.routing.affinity import AffinityTable, conversation_key
+from router.routing.affinity import conversation_key
 
 _KEY_SLOT: SlotKey[str] = SlotKey("affinity.key")
+
+
+class AffinityStore(Protocol):
+    """Where conversations' endpoints are kept: this process's table, or the one shared through
+    Redis."""
+
+    async def lookup(self, key: str) -> str | None: ...
+
+    def remember(self, key: str, endpoint: str) -> None: ...
 
 
 class AffinityStage:
     name = "affinity"
     terminal = False
 
-    def __init__(self, settings: AffinitySettings, table: AffinityTable) -> None:
+    def __init__(self, settings: AffinitySettings, table: AffinityStore) -> None:
         self._settings = settings
         self._table = table
 
@@ -41,7 +52,7 @@ class AffinityStage:
             return None
         key, held = found
         ctx.put(_KEY_SLOT, key)
-        pinned = self._table.endpoint_of(key) if held else None
+        pinned = await self._table.lookup(key) if held else None
         if pinned is None:
             return None
         at = next((i for i, t in enumerate(ctx.plan) if t.endpoint.name == pinned), None)

@@ -5,6 +5,7 @@ cannot or misses the request's SLO, forgotten after the TTL; per tenant."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from loadtest.mock_cloud.settings import RegionSettings
 from router.config.model import AffinitySettings
 from router.routing.affinity import AffinityTable, conversation_key
+from router.state import STATE
 from tests.fake_clock import FakeClock
+from tests.redis_server import redis_server
 from tests.stack import Stack, running_stack
 
 SYSTEM = {"role": "system", "content": "You are terse."}
@@ -123,3 +126,30 @@ async def test_a_held_endpoint_that_is_down_is_left_and_affinity_can_be_turned_o
         await _ask(stack, [SYSTEM, FIRST], **{HEADER: "trip"})
         again = await _ask(stack, [SECOND], **{HEADER: "trip"})
         assert "affinity" not in again["x-router-reason"]
+
+
+@pytest.mark.asyncio
+async def test_routers_sharing_redis_hold_each_others_conversations(tmp_path: Path) -> None:
+    """Two routers (two PoPs, each with its own view of the same regions) and one Redis: the
+    second holds a conversation the first served, where its own routing would pick another."""
+    near_east = REGIONS
+    far_east = (
+        RegionSettings(name="us-east", rtt_ms=60.0),
+        RegionSettings(name="eu-west", rtt_ms=10.0),
+    )
+    with redis_server(tmp_path) as redis_url:
+        shared = {
+            "limits": {"backend": "redis", "redis": {"url": redis_url, "timeout_ms": 500}},
+        }
+        async with (
+            running_stack(regions=near_east, overrides=shared) as first,
+            running_stack(regions=far_east, overrides=shared) as second,
+        ):
+            assert (await _ask(first, [SYSTEM, FIRST]))["x-router-endpoint"] == "us-east"
+            shared_table = first.app[STATE].shared_affinity
+            assert shared_table is not None
+            await shared_table.flush()  # as its task does every 0.1 s
+            await _until_first_turns_go_to(second, "eu-west")
+            held = await _ask(second, [SYSTEM, FIRST, ANSWER, SECOND])
+            assert held["x-router-endpoint"] == "us-east"
+            assert "affinity=us-east" in held["x-router-reason"]
