@@ -148,6 +148,8 @@ async def test_a_refused_batch_is_not_retried_and_an_unavailable_one_only_within
         assert not await asyncio.to_thread(OtlpHttpSender(endpoint, 5.0).send, b"spans")
     assert len(requests) == 1
     async with _collector(lambda n: web.Response(status=503)) as (endpoint, requests, _):
-        # Back-off 0.8-1.2 s, then 1.6-2.4 s, which would end past the 2.5 s timeout: not made.
-        assert not await asyncio.to_thread(OtlpHttpSender(endpoint, 2.5).send, b"spans")
+        # Back-off 0.8-1.2 s (within the 2 s timeout: the second attempt is made), then 1.6-2.4 s,
+        # which ends past it whatever the jitter drew (0.8 + 1.6 > 2): the third is not. (With a
+        # 2.5 s timeout a low draw of both let a third attempt in.)
+        assert not await asyncio.to_thread(OtlpHttpSender(endpoint, 2.0).send, b"spans")
     assert len(requests) == 2
