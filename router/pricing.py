@@ -56,10 +56,16 @@ def input_cost_usd(ctx: RequestContext, target: Target) -> float:
 
 
 def _usage_cost_usd(usage: Usage, target: Target) -> float:
+    """At the target's prices; input tokens served from the provider's prompt cache at its
+    cached-input price."""
     pricing = target.pricing
+    cached = usage.cached_input_tokens
+    cached_price = pricing.cached_input_price_per_mtok
+    if cached_price is None:
+        cached_price = pricing.input_price_per_mtok
     return estimate_price_usd(
-        usage.input_tokens,
+        usage.input_tokens - cached,
         usage.output_tokens,
         pricing.input_price_per_mtok,
         pricing.output_price_per_mtok,
-    )
+    ) + estimate_price_usd(cached, 0, cached_price, 0.0)

@@ -91,6 +91,9 @@ class EndpointModel(Strict):
     kind: ModelKind = "chat"
     input_price_per_mtok: NonNegativeFloat = 0.0
     output_price_per_mtok: NonNegativeFloat = 0.0
+    # Input tokens the provider serves from its prompt cache (OpenAI bills them at a half to a
+    # tenth of the input price, Anthropic's cache reads at a tenth); None: the input price.
+    cached_input_price_per_mtok: NonNegativeFloat | None = None
 
 
 class EndpointSettings(Strict):
