@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 Objective = Literal["latency", "cost", "balanced"]
-ProviderKind = Literal["openai"]
+# The wire format an endpoint speaks: OpenAI's Chat Completions, or Anthropic's Messages
+# (router/forwarding/upstream_format.py).
+ProviderKind = Literal["openai", "anthropic"]
 ModelKind = Literal["chat", "completion", "embedding"]
 
 PositiveFloat = Annotated[float, Field(gt=0)]

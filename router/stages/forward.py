@@ -50,6 +50,7 @@ from router.errors import (
 )
 from router.forwarding.attempt_plan import AttemptPlan
 from router.forwarding.hedging import HedgeAllowance, Hedger, Race
+from router.forwarding.upstream_format import FORMATS
 from router.policy.hedge_budget import HedgeBudget
 from router.telemetry.spans import traceparent_of
 from router.telemetry.tracing import Tracing
@@ -167,10 +168,11 @@ class ForwardStage:
                 _annotate_attempt(span, ctx, attempt)
             traceparent = traceparent_of(span)
             headers = None if traceparent is None else {"traceparent": traceparent}
+            wire = FORMATS[endpoint.settings.kind]
             posting = self._transport.post(
                 endpoint,
-                parsed.operation.path,
-                parsed.body_for(target.upstream_model, with_logprobs=self._judged(ctx, target)),
+                wire.path(parsed.operation),
+                wire.body(parsed, target.upstream_model, with_logprobs=self._judged(ctx, target)),
                 remaining_s,
                 headers,
                 first_byte_timeout_s(target.stats, parsed.stream, self._transport.routing),
@@ -180,7 +182,9 @@ class ForwardStage:
             if race is None:  # a race decides when its winner has a first byte
                 self._decide(ctx, target)
             if parsed.stream:
-                chunks = ending.chunks = self._transport.chunks(response, endpoint.name)
+                chunks = ending.chunks = wire.chunks(
+                    self._transport.chunks(response, endpoint.name), parsed
+                )
                 return await self._stream(ctx, attempt, chunks, ending)
             answer = await self._json(ctx, attempt, response)
         except BaseException as error:
@@ -265,6 +269,8 @@ class ForwardStage:
         decision.endpoint = target.endpoint.name
         decision.upstream_model = target.upstream_model
         decision.region = target.endpoint.region
+        if FORMATS[target.endpoint.settings.kind].translated:  # said, as the issue asks
+            decision.reason += f"; translated={target.endpoint.settings.kind}"
 
     def _claim(self, ctx: RequestContext, attempt: _Try, race: Race) -> None:
         """A racing attempt has its first byte: it answers (the other is cancelled)."""
@@ -276,6 +282,7 @@ class ForwardStage:
         name = target.endpoint.name
         body = await self._transport.read_body(response, name)
         try:
+            body = FORMATS[target.endpoint.settings.kind].answer(body)
             parsed_body = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise UpstreamConnectError(

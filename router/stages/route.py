@@ -37,6 +37,7 @@ from router.endpoints.estimators import predicted_latency_ms
 from router.endpoints.registry import Registry, Target
 from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint, NoLocalModel
 from router.forwarding.cascade import CASCADE_SLOT, CascadeTry
+from router.forwarding.upstream_format import FORMATS
 from router.policy.experiments import assign, experiment_for, sticky_key
 from router.policy.model import (
     Experiment,
@@ -231,6 +232,15 @@ class RouteStage:
             return self._filter(ctx, alias, targets, at_edge_only=True)
         if not tagged:
             raise _no_endpoint_for_tags(residency, alias, at_edge_only)
+        # An endpoint that speaks another format than Chat Completions takes only the requests
+        # that translate to it (router/forwarding/upstream_format.py).
+        outgoing = ctx.outgoing
+        tagged = [t for t in tagged if FORMATS[t.endpoint.settings.kind].refuses(outgoing) is None]
+        if not tagged:
+            raise NoEligibleEndpoint(
+                f"No endpoint serving model `{alias}` can take this request's parameters.",
+                code="no_translation",
+            )
         with_capacity = [t for t in tagged if t.endpoint.in_flight < t.endpoint.max_concurrency]
         if not with_capacity:
             raise NoEligibleEndpoint(

@@ -127,9 +127,9 @@ async def test_tool_use_and_its_result_make_a_conversation_in_chat_completions_s
 
 
 @pytest.mark.asyncio
-async def test_tokens_are_counted_without_an_upstream_and_keys_come_as_x_api_key() -> None:
+async def test_tokens_are_counted_without_an_upstream() -> None:
     async with running_stack(regions=ONE_REGION) as stack:
-        client = _client(stack)  # the client sends its key as `x-api-key`
+        client = _client(stack)
         short = await client.messages.count_tokens(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
@@ -138,6 +138,24 @@ async def test_tokens_are_counted_without_an_upstream_and_keys_come_as_x_api_key
         )
         assert 0 < short.input_tokens < long.input_tokens
         assert await _chat_bodies(stack) == []
+
+
+@pytest.mark.asyncio
+async def test_a_key_is_taken_from_x_api_key_as_anthropics_clients_may_send_it() -> None:
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    async with running_stack(regions=ONE_REGION) as stack:
+        for key, status in ((API_KEY, 200), ("sk-nobody", 401)):
+            headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+            async with stack.http.post(
+                f"{stack.url}/v1/messages", json=body, headers=headers
+            ) as response:
+                assert response.status == status
+                answer = await response.json()
+            assert answer["type"] == ("message" if status == 200 else "error")
 
 
 @pytest.mark.asyncio
