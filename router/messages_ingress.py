@@ -27,7 +27,7 @@ from router.wire.messages.request import (
     parse_count_tokens_request,
     parse_messages_request,
 )
-from router.wire.requests import Operation, ParsedRequest, parse_request
+from router.wire.requests import Operation, ParsedRequest, chat_bytes, parse_request
 
 # The paths whose errors have Anthropic's shape.
 MESSAGES_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
@@ -36,7 +36,7 @@ MESSAGES_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 def parse_messages(raw: bytes) -> tuple[ParsedRequest, MessagesTranslation]:
     """The Chat Completions request a Messages body means, and the way back for its answer."""
     request = parse_messages_request(raw)
-    parsed = parse_request(Operation.CHAT, orjson.dumps(request.chat_body))
+    parsed = parse_request(Operation.CHAT, chat_bytes(request.chat_body))
     return parsed, MessagesTranslation(request)
 
 

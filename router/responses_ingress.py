@@ -21,7 +21,7 @@ import orjson
 
 from router.answer import Answer
 from router.errors import RouterError
-from router.wire.requests import Operation, ParsedRequest, parse_request
+from router.wire.requests import Operation, ParsedRequest, chat_bytes, parse_request
 from router.wire.responses.answer import response_from_chat
 from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import ResponsesRequest, parse_responses_request
@@ -30,7 +30,7 @@ from router.wire.responses.request import ResponsesRequest, parse_responses_requ
 def parse_responses(raw: bytes) -> tuple[ParsedRequest, ResponsesTranslation]:
     """The Chat Completions request a Responses body means, and the way back for its answer."""
     request = parse_responses_request(raw)
-    parsed = parse_request(Operation.CHAT, orjson.dumps(request.chat_body))
+    parsed = parse_request(Operation.CHAT, chat_bytes(request.chat_body))
     return parsed, ResponsesTranslation(request)
 
 

@@ -54,7 +54,11 @@ def conversation_key(
     prefix, continuation = _stable_prefix(messages)
     if prefix is None:
         return None
-    return _digest(tenant, alias, b"prefix", orjson.dumps(prefix)), continuation
+    try:
+        material = orjson.dumps(prefix)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (it reads deeper): no key
+        return None
+    return _digest(tenant, alias, b"prefix", material), continuation
 
 
 def _stable_prefix(messages: Sequence[object]) -> tuple[list[object] | None, bool]:

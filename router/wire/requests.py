@@ -133,7 +133,31 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     check_unique_keys(raw)
+    # orjson reads 1,024 levels of nesting but writes only 254: a body between the two would
+    # fail later, where a stage writes it again (a model renamed, PII redacted, a translation).
+    # Only a body with that many brackets at all can be so deep, so the check is rarely made.
+    if raw.count(b"[") + raw.count(b"{") > _WRITABLE_DEPTH:
+        try:
+            orjson.dumps(body)
+        except orjson.JSONEncodeError:
+            raise InvalidRequest(
+                f"The request body is nested more than {_WRITABLE_DEPTH} levels deep."
+            ) from None
     return body
+
+
+_WRITABLE_DEPTH = 254
+
+
+def chat_bytes(chat_body: dict[str, Any]) -> bytes:
+    """A Chat Completions body translated from another API's, written: a 400 when it nests
+    deeper than can be written (the translation adds a level or two to what the client sent)."""
+    try:
+        return orjson.dumps(chat_body)
+    except orjson.JSONEncodeError:
+        raise InvalidRequest(
+            f"The request body is nested more than {_WRITABLE_DEPTH} levels deep."
+        ) from None
 
 
 def _validate_chat(body: Mapping[str, Any]) -> None:

@@ -52,6 +52,13 @@ def test_a_named_session_is_held_from_its_first_turn_and_its_name_is_not_kept() 
     assert conversation_key("acme", "m", {"input": "hi"}, {}, HEADER) is None
 
 
+def test_a_prefix_nested_deeper_than_can_be_written_names_no_conversation() -> None:
+    deep: object = "x"
+    for _ in range(600):  # orjson reads 1,024 levels and writes 254
+        deep = [deep]
+    assert _key("acme", [{"role": "user", "content": deep}]) is None
+
+
 def test_the_table_forgets_after_the_ttl_and_keeps_at_most_its_size() -> None:
     clock = FakeClock()
     table = AffinityTable(AffinitySettings(ttl_s=300, max_conversations=2), clock)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
 from router.errors import InvalidRequest
+from router.responses_ingress import parse_responses
 from router.wire.requests import Operation, parse_request
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -76,3 +79,27 @@ def test_completions_need_a_prompt() -> None:
     with pytest.raises(InvalidRequest) as raised:
         parse_request(Operation.COMPLETION, b'{"model":"c"}')
     assert raised.value.param == "prompt"
+
+
+def test_a_body_nested_deeper_than_the_router_can_write_again_is_refused() -> None:
+    deep: object = "x"
+    for _ in range(300):  # orjson reads 1,024 levels, writes 254
+        deep = [deep]
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"x": deep}}}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [tool]}
+    with pytest.raises(InvalidRequest, match="nested more than 254 levels"):
+        parse_request(Operation.CHAT, json.dumps(body).encode())
+    # Many brackets side by side are no depth: served.
+    wide = {**body, "tools": [{**tool, "function": {"name": "f", "parameters": {"x": [[]] * 400}}}]}
+    assert parse_request(Operation.CHAT, json.dumps(wide).encode()).body_for("other")
+
+
+def test_a_translated_body_nested_too_deep_to_write_is_a_400_not_a_500() -> None:
+
+    schema: object = {"type": "object"}
+    for _ in range(251):  # within what is read; one level deeper once translated
+        schema = {"x": schema}
+    tool = {"type": "function", "name": "f", "parameters": schema}
+    body = {"model": "m", "input": "hi", "tools": [tool]}
+    with pytest.raises(InvalidRequest, match="nested more than 254 levels"):
+        parse_responses(json.dumps(body).encode())
