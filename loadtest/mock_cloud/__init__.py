@@ -1,4 +1,6 @@
-"""A simulated multi-region OpenAI-compatible cloud: real HTTP servers with latency and faults.
+"""A simulated multi-region cloud: real HTTP servers with latency, faults and the providers' prompt
+caches that speak OpenAI's Chat Completions (with text completions, embeddings and models) and
+Responses APIs and Anthropic's Messages API.
 
 See `cloud.MockCloud` for use in-process, `__main__` for the command line and `control` for the
 API that changes a region's behaviour while it runs.

@@ -23,7 +23,7 @@ from .settings import CloudSettings, SettingsError, load_cloud_settings
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.mock_cloud",
-        description="Simulated multi-region OpenAI-compatible cloud with a control API.",
+        description="Simulated multi-region OpenAI and Anthropic cloud with a control API.",
     )
     parser.add_argument("--config", type=Path, required=True, help="YAML settings file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated randomness")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 
 from aiohttp import web
@@ -14,19 +15,35 @@ from .settings import CloudSettings
 
 
 class MockCloud:
-    """Simulated OpenAI-compatible cloud regions on loopback ports, for tests, demos and benchmarks.
+    """Simulated cloud regions on loopback ports, for tests, demos and benchmarks, speaking OpenAI's
+    Chat Completions and Responses and Anthropic's Messages APIs.
 
     Used in-process as `async with MockCloud(settings) as cloud:`, then
-    `cloud.regions["us-east"].base_url` is an OpenAI `base_url` and `cloud.control_url` the control
-    API; or as a process with `python -m loadtest.mock_cloud --config FILE`.
+    `cloud.regions["us-east"].base_url` is an OpenAI `base_url`, `.anthropic_base_url` an
+    Anthropic one, and `cloud.control_url` the control API; or as a process with
+    `python -m loadtest.mock_cloud --config FILE`.
     """
 
-    def __init__(self, settings: CloudSettings, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        *,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`clock` is what the regions' prompt caches read (seconds, never going back), so that a
+        test can move time past their TTL."""
         self.settings = settings
         # One generator per region, seeded from the run seed and the name: what one region draws
         # does not depend on how much traffic the others got.
         self._regions = {
-            r.name: Region(r, random.Random(f"{seed}/{r.name}"), settings.record_limit)
+            r.name: Region(
+                r,
+                random.Random(f"{seed}/{r.name}"),
+                settings.record_limit,
+                settings.response_store_limit,
+                clock=clock,
+            )
             for r in settings.regions
         }
         self._control_runner: web.AppRunner | None = None

@@ -19,9 +19,9 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .errors import error_body
 from .region import Region
 from .settings import SettingsError, patched_region_settings
-from .wire import error_body
 
 
 def control_app(regions: Mapping[str, Region]) -> web.Application:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -21,7 +23,7 @@ from aiohttp.typedefs import Handler
 
 from .region_http import RegionHandler
 from .region_state import RegionState, RegionStats
-from .settings import RegionSettings
+from .settings import DEFAULT_RESPONSE_STORE_LIMIT, RegionSettings
 
 # Embedding batches are larger than aiohttp's 1 MiB default body limit.
 _MAX_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -30,8 +32,16 @@ _SHUTDOWN_TIMEOUT_S: Final = 1.0
 
 
 class Region:
-    def __init__(self, settings: RegionSettings, rng: random.Random, record_limit: int) -> None:
-        self.state = RegionState(settings, rng, record_limit)
+    def __init__(
+        self,
+        settings: RegionSettings,
+        rng: random.Random,
+        record_limit: int,
+        response_store_limit: int = DEFAULT_RESPONSE_STORE_LIMIT,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.state = RegionState(settings, rng, record_limit, response_store_limit, clock=clock)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port = settings.port
@@ -61,9 +71,15 @@ class Region:
 
     @property
     def base_url(self) -> str:
+        """An OpenAI client's `base_url`."""
+        return f"{self.anthropic_base_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """An Anthropic client's `base_url` (it adds the `/v1`)."""
         host = self.settings.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self._port}/v1"
+        return f"http://{host}:{self._port}"
 
     async def start(self) -> None:
         app = web.Application(client_max_size=_MAX_BODY_BYTES, middlewares=[self._cut_while_down])
@@ -104,6 +120,7 @@ class Region:
             "port": self._port,
             "down": self._down,
             "base_url": self.base_url,
+            "anthropic_base_url": self.anthropic_base_url,
         }
 
     @web.middleware

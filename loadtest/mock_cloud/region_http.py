@@ -1,32 +1,42 @@
-"""The HTTP face of one region: OpenAI-compatible endpoints with simulated latency and faults.
+"""The HTTP face of one region: OpenAI's and Anthropic's endpoints, with simulated latency and
+faults.
 
-One catch-all route dispatches by path itself, so unknown URLs get OpenAI's error body rather than
+One catch-all route dispatches by path itself, so unknown URLs get an API's error body rather than
 aiohttp's plain-text 404, and the per-request path stays short. The order of events per request is
 fixed: count, read and record the body, maybe hang, sample the round trip, maybe inject an error,
-check the key, then answer. Delays that are zero are skipped entirely; the benchmark runs the mock
+check that the region speaks the API and the key, then answer. Errors take the shape of the API
+the path belongs to: Anthropic's on the Messages paths (whose key is in `x-api-key` or a bearer
+token), OpenAI's elsewhere. Delays that are zero are skipped entirely; the benchmark runs the mock
 with all delays at zero and a sleep(0) per request would still cost a trip through the event loop.
+
+Chat, Responses and Messages prompts go through the region's prompt cache; while it is on
+(`prompt_cache`), their answers say the request's own simulated time to first token in
+`x-mock-ttft-ms`, so a test compares it instead of timing the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
-from functools import lru_cache
 from typing import Final
 
 from aiohttp import web
 
-from .parsing import RequestRejected, embeddings_request, generation, json_object
-from .region_state import RegionState, auth_verdict
+from .errors import ApiError, Dialect, RequestRejected, injected_error
+from .native_apis import JsonReply, NativeApis, Reply
+from .parsing import embeddings_request, generation, json_object
+from .prompt_cache import chat_prompt
+from .region_state import AuthVerdict, RegionState, api_key_verdict, auth_verdict
 from .settings import RegionSettings
+from .streaming import EventStream, answer_delay_s, write_events
 from .wire import (
     CompletionStream,
     Kind,
     completion_body,
     embedding_vector,
     embeddings_body,
-    error_body,
     model_body,
 )
 
@@ -34,11 +44,18 @@ _GENERATION_PATHS: Final[dict[str, Kind]] = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completion",
 }
-_KNOWN_PATHS: Final = frozenset(
-    ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
-)
+# The paths of the APIs a region may not speak (`RegionSettings.apis`).
+_API_OF_PATH: Final = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "messages",
+}
+_ANTHROPIC_PATHS: Final = frozenset(("/v1/messages", "/v1/messages/count_tokens"))
+_KNOWN_PATHS: Final = frozenset(("/v1/completions", "/v1/embeddings", "/v1/models", *_API_OF_PATH))
 _MODELS_PREFIX: Final = "/v1/models/"
 _ID_PREFIX: Final[dict[Kind, str]] = {"chat": "chatcmpl", "completion": "cmpl"}
+TTFT_HEADER: Final = "x-mock-ttft-ms"
 
 
 class _ClientGone(Exception):
@@ -60,6 +77,7 @@ class RegionHandler:
             "x-mock-region": self._region,
         }
         self._ids = itertools.count(1)
+        self._native = NativeApis(state, self._ids)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         stats = self._state.stats
@@ -84,13 +102,23 @@ class RegionHandler:
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         state = self._state
         settings = state.settings
+        dialect: Dialect = "anthropic" if request.path in _ANTHROPIC_PATHS else "openai"
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
-            return await self._json(error_body(exc.text or "", "invalid_request_error"), 413, 0.0)
-        auth = auth_verdict(request.headers.get("Authorization"), settings.api_key)
+            too_large = ApiError(413, exc.text or "Request entity too large")
+            return await self._json(too_large.body(dialect), 413, 0.0)
+        headers = request.headers
+        # Anthropic reads `x-api-key`, or else `Authorization: Bearer` (which its Python client
+        # sends since 2.x); OpenAI reads the latter only.
+        if dialect == "anthropic" and "x-api-key" in headers:
+            credential = "x-api-key"
+            auth = api_key_verdict(headers["x-api-key"], settings.api_key)
+        else:
+            credential = "authorization"
+            auth = auth_verdict(headers.get("Authorization"), settings.api_key)
         state.record(
-            request.method, request.path, request.query_string, request.headers, auth, body
+            request.method, request.path, request.query_string, headers, auth, body, credential
         )
         rng = state.rng
         if settings.timeout_rate and rng.random() < settings.timeout_rate:
@@ -100,14 +128,17 @@ class RegionHandler:
         rtt_s = state.sample_rtt_s(settings)
         if settings.error_rate and rng.random() < settings.error_rate:
             state.stats.errors_injected += 1
-            status = settings.error_status
-            return await self._json(_injected_error_body(status), status, rtt_s)
+            error = injected_error(settings.error_status, dialect)
+            return await self._json(error.body(dialect), error.status, rtt_s)
         try:
+            api = _API_OF_PATH.get(request.path)
+            if api is not None and api not in settings.apis:
+                raise _not_found(request, dialect)
             if settings.api_key is not None and auth != "valid":
-                raise _unauthorized(auth)
+                raise _unauthorized(auth, dialect)
             return await self._route(request, settings, body, rtt_s)
         except RequestRejected as rejected:
-            return await self._json(rejected.body, rejected.status, rtt_s)
+            return await self._json(rejected.error.body(dialect), rejected.status, rtt_s)
 
     async def _route(
         self, request: web.Request, settings: RegionSettings, body: bytes, rtt_s: float
@@ -115,6 +146,15 @@ class RegionHandler:
         method, path = request.method, request.path
         if method == "POST" and (kind := _GENERATION_PATHS.get(path)):
             return await self._generate(request, settings, body, kind, rtt_s)
+        if method == "POST" and path == "/v1/responses":
+            reply = self._native.responses(settings, body, self._inband_error)
+            return await self._reply(request, reply, settings, rtt_s)
+        if method == "POST" and path == "/v1/messages":
+            reply = self._native.messages(request.headers, settings, body, self._inband_error)
+            return await self._reply(request, reply, settings, rtt_s)
+        if method == "POST" and path == "/v1/messages/count_tokens":
+            reply = self._native.count_tokens(request.headers, settings, body)
+            return await self._reply(request, reply, settings, rtt_s)
         if method == "POST" and path == "/v1/embeddings":
             return await self._embeddings(settings, body, rtt_s)
         if method == "GET" and path == "/v1/models":
@@ -135,18 +175,23 @@ class RegionHandler:
     async def _generate(
         self, request: web.Request, settings: RegionSettings, body: bytes, kind: Kind, rtt_s: float
     ) -> web.StreamResponse:
-        g = generation(json_object(body), kind, settings)
+        data = json_object(body)
+        g = generation(data, kind, settings)
+        prompt = chat_prompt(data) if kind == "chat" and settings.prompt_cache else []
+        served = self._state.serve_prompt(settings, prompt, g.prompt_tokens)
+        if served.cached_tokens:
+            g = dataclasses.replace(g, cached_tokens=served.cached_tokens)
         response_id = f"{_ID_PREFIX[kind]}-{self._region}-{next(self._ids)}"
         created = int(time.time())
         if g.stream:
             stream = CompletionStream(g, self._region, response_id, created)
-            return await self._stream(request, stream, settings, rtt_s)
-        delay_s = rtt_s + settings.ttft_ms / 1000
-        if settings.tokens_per_s:
-            delay_s += g.tokens / settings.tokens_per_s
-        return await self._json(
-            completion_body(g, self._region, response_id, created), 200, delay_s
-        )
+            inband_error = self._inband_error(settings)
+            return await self._stream(
+                request, stream, settings, rtt_s, inband_error, served.ttft_ms
+            )
+        delay_s = rtt_s + answer_delay_s(settings, g.tokens, served.ttft_ms)
+        body = completion_body(g, self._region, response_id, created)
+        return await self._json(body, 200, delay_s, _said_ttft_ms(settings, served.ttft_ms))
 
     async def _embeddings(
         self, settings: RegionSettings, body: bytes, rtt_s: float
@@ -157,57 +202,80 @@ class RegionHandler:
         answer = embeddings_body(req.model, vectors, req.encoding_format, req.prompt_tokens)
         return await self._json(answer, 200, rtt_s + settings.ttft_ms / 1000)
 
-    async def _json(self, body: bytes, status: int, delay_s: float) -> web.Response:
+    async def _json(
+        self, body: bytes, status: int, delay_s: float, ttft_ms: float | None = None
+    ) -> web.Response:
+        """`ttft_ms`, when given, is said in `TTFT_HEADER`."""
         if delay_s > 0:
             await asyncio.sleep(delay_s)
-        return web.Response(body=body, status=status, headers=self._json_headers)
+        headers = self._json_headers
+        if ttft_ms is not None:
+            headers = {**headers, TTFT_HEADER: _ms_text(ttft_ms)}
+        return web.Response(body=body, status=status, headers=headers)
+
+    async def _reply(
+        self, request: web.Request, reply: Reply, settings: RegionSettings, rtt_s: float
+    ) -> web.StreamResponse:
+        if isinstance(reply, JsonReply):
+            ttft_ms = None if reply.ttft_ms is None else _said_ttft_ms(settings, reply.ttft_ms)
+            return await self._json(reply.body, 200, rtt_s + reply.delay_s, ttft_ms)
+        return await self._stream(
+            request, reply.stream, settings, rtt_s, reply.inband_error, reply.ttft_ms
+        )
 
     async def _stream(
         self,
         request: web.Request,
-        stream: CompletionStream,
+        stream: EventStream,
         settings: RegionSettings,
         rtt_s: float,
+        inband_error: bool,
+        ttft_ms: float,
     ) -> web.StreamResponse:
         if rtt_s > 0:
             await asyncio.sleep(rtt_s)
-        response = web.StreamResponse(headers=self._sse_headers)
+        headers = self._sse_headers
+        if settings.prompt_cache:
+            headers = {**headers, TTFT_HEADER: _ms_text(ttft_ms)}
+        response = web.StreamResponse(headers=headers)
         try:
             await response.prepare(request)
-            await _write_events(response, stream, settings)
+            await write_events(response, stream, settings, inband_error, ttft_ms)
             await response.write_eof()
         except ConnectionResetError:
             raise _ClientGone(response) from None
         return response
 
-
-async def _write_events(
-    response: web.StreamResponse, stream: CompletionStream, settings: RegionSettings
-) -> None:
-    """Time to first token, then one token every 1/tokens_per_s, on a fixed schedule.
-
-    Each token is due at first + i * interval rather than a sleep after the previous write, so slow
-    writes under load do not stretch the stream beyond the configured speed.
-    """
-    ttft_s = settings.ttft_ms / 1000
-    if ttft_s > 0:
-        await asyncio.sleep(ttft_s)
-    if not settings.tokens_per_s:
-        await response.write(stream.everything())
-        return
-    interval_s = 1 / settings.tokens_per_s
-    loop = asyncio.get_running_loop()
-    first_s = loop.time()
-    await response.write(stream.opening() + (stream.token(0) if stream.tokens else b""))
-    for i in range(1, stream.tokens):
-        wait_s = first_s + i * interval_s - loop.time()
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        await response.write(stream.token(i))
-    await response.write(stream.closing())
+    def _inband_error(self, settings: RegionSettings) -> bool:
+        """Whether a stream about to start fails in band (`inband_error_rate`)."""
+        rate = settings.inband_error_rate
+        if rate and self._state.rng.random() < rate:
+            self._state.stats.inband_errors_injected += 1
+            return True
+        return False
 
 
-def _unauthorized(auth: str) -> RequestRejected:
+def _said_ttft_ms(settings: RegionSettings, ttft_ms: float) -> float | None:
+    """The time to first token an answer says in `TTFT_HEADER`: only while the prompt cache,
+    which makes it differ from `ttft_ms`, is on."""
+    return ttft_ms if settings.prompt_cache else None
+
+
+def _ms_text(ms: float) -> str:
+    return f"{ms:.3f}".rstrip("0").rstrip(".")
+
+
+def _not_found(request: web.Request, dialect: Dialect) -> RequestRejected:
+    """A path of an API the region does not speak, answered as a server without it would."""
+    if dialect == "anthropic":
+        return RequestRejected(404, f"Not found: {request.method} {request.path}")
+    return RequestRejected(404, f"Invalid URL ({request.method} {request.path})")
+
+
+def _unauthorized(auth: AuthVerdict, dialect: Dialect) -> RequestRejected:
+    if dialect == "anthropic":
+        message = "x-api-key header is required" if auth == "missing" else "invalid x-api-key"
+        return RequestRejected(401, message)
     if auth == "missing":
         return RequestRejected(
             401,
@@ -215,20 +283,3 @@ def _unauthorized(auth: str) -> RequestRejected:
             "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         )
     return RequestRejected(401, "Incorrect API key provided.", code="invalid_api_key")
-
-
-@lru_cache(maxsize=64)
-def _injected_error_body(status: int) -> bytes:
-    if status == 429:
-        return error_body(
-            "Rate limit reached (simulated by the mock cloud).",
-            "requests",
-            code="rate_limit_exceeded",
-        )
-    if status >= 500:
-        return error_body(
-            "The server had an error while processing your request. Sorry about that! "
-            "(simulated by the mock cloud)",
-            "server_error",
-        )
-    return error_body(f"Simulated error {status} (mock cloud).", "invalid_request_error")

@@ -1,4 +1,5 @@
-"""One region's state besides its sockets: settings, randomness, counters, recent requests.
+"""One region's state besides its sockets: settings, randomness, counters, recent requests, the
+responses it stored and the prompts it cached.
 
 Settings are swapped whole; a request reads `state.settings` once and keeps that snapshot, so a
 patch never changes a request halfway. Counters satisfy, at any moment,
@@ -11,15 +12,20 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from multidict import CIMultiDictProxy
 
-from .settings import RegionSettings
+from .prompt_cache import Prefix, PromptCache, Served, cached_tokens, ttft_ms
+from .response_store import ResponseStore
+from .settings import DEFAULT_RESPONSE_STORE_LIMIT, RegionSettings
 from .wire import models_body
 
 AuthVerdict = Literal["valid", "invalid", "missing"]
+# The headers that carry a key: OpenAI's APIs read `Authorization: Bearer`, Anthropic's `x-api-key`.
+CREDENTIAL_HEADERS: Final = ("authorization", "x-api-key")
 
 
 @dataclass(slots=True)
@@ -33,12 +39,17 @@ class RegionStats:
     cancelled: int = 0
     errors_injected: int = 0
     timeouts_injected: int = 0
+    inband_errors_injected: int = 0
+    # Requests served with cached prompt tokens, and those tokens.
+    prompt_cache_hits: int = 0
+    prompt_cache_cached_tokens: int = 0
 
     def reset(self) -> None:
         # Requests still in flight stay counted, so the invariant holds across a reset.
         self.requests_total = self.in_flight
         self.by_path.clear()
         self.completed = self.cancelled = self.errors_injected = self.timeouts_injected = 0
+        self.inband_errors_injected = self.prompt_cache_hits = self.prompt_cache_cached_tokens = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +60,9 @@ class RegionStats:
             "cancelled": self.cancelled,
             "errors_injected": self.errors_injected,
             "timeouts_injected": self.timeouts_injected,
+            "inband_errors_injected": self.inband_errors_injected,
+            "prompt_cache_hits": self.prompt_cache_hits,
+            "prompt_cache_cached_tokens": self.prompt_cache_cached_tokens,
         }
 
 
@@ -63,13 +77,17 @@ class RequestRecord:
     headers: CIMultiDictProxy[str]
     auth: AuthVerdict
     body: bytes
+    # The header `auth` judges (`CREDENTIAL_HEADERS`): the one the request's API reads.
+    credential: str = "authorization"
 
     def to_json(self) -> dict[str, Any]:
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             key = name.lower()
-            # The key itself never leaves the process; tests only need to know if it matched.
-            shown = self.auth if key == "authorization" else value
+            # A key itself never leaves the process; tests only need to know if it matched.
+            shown = value
+            if key in CREDENTIAL_HEADERS:
+                shown = self.auth if key == self.credential else "unchecked"
             headers[key] = f"{headers[key]}, {shown}" if key in headers else shown
         return {
             "received_at": self.received_at,
@@ -90,11 +108,30 @@ def auth_verdict(authorization: str | None, api_key: str | None) -> AuthVerdict:
     return "invalid"
 
 
+def api_key_verdict(x_api_key: str | None, api_key: str | None) -> AuthVerdict:
+    """`auth_verdict` for Anthropic's `x-api-key` header, which holds the bare key."""
+    if x_api_key is None:
+        return "missing"
+    return "valid" if api_key is None or x_api_key == api_key else "invalid"
+
+
 class RegionState:
-    def __init__(self, settings: RegionSettings, rng: random.Random, record_limit: int) -> None:
+    def __init__(
+        self,
+        settings: RegionSettings,
+        rng: random.Random,
+        record_limit: int,
+        response_store_limit: int = DEFAULT_RESPONSE_STORE_LIMIT,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rng = rng
         self.stats = RegionStats()
         self.records: deque[RequestRecord] = deque(maxlen=record_limit)
+        # Kept across `reset`: stored conversations are the cloud's data, not test counters.
+        self.responses = ResponseStore(response_store_limit)
+        # Kept across `reset` too; emptied when a patch turns it off.
+        self.prompt_cache = PromptCache(clock)
         self.settings = settings
         self.models = frozenset(settings.models)
         self.models_body = models_body(settings.models)
@@ -105,7 +142,22 @@ class RegionState:
         # Derived values first: a request that snaps the new settings must see matching models.
         self.models = frozenset(settings.models)
         self.models_body = models_body(settings.models)
+        if not settings.prompt_cache:
+            self.prompt_cache.clear()
         self.settings = settings
+
+    def serve_prompt(
+        self, settings: RegionSettings, prompt: Sequence[Prefix], prompt_tokens: int
+    ) -> Served:
+        """Serve a prompt through the region's prompt cache (`prompt_cache`), counting hits; an
+        empty `prompt` (the cache is off, or the request has none) is served cold."""
+        if not settings.prompt_cache or not prompt:
+            return Served(0, settings.ttft_ms)
+        cached = cached_tokens(self.prompt_cache.serve(settings, prompt), settings)
+        if cached:
+            self.stats.prompt_cache_hits += 1
+            self.stats.prompt_cache_cached_tokens += cached
+        return Served(cached, ttft_ms(settings, cached, prompt_tokens))
 
     def sample_rtt_s(self, settings: RegionSettings) -> float:
         """One simulated round trip: lognormal around the median `rtt_ms`."""
@@ -123,10 +175,11 @@ class RegionState:
         headers: CIMultiDictProxy[str],
         auth: AuthVerdict,
         body: bytes,
+        credential: str = "authorization",
     ) -> None:
         if self.records.maxlen:
             self.records.append(
-                RequestRecord(time.time(), method, path, query, headers, auth, body)
+                RequestRecord(time.time(), method, path, query, headers, auth, body, credential)
             )
 
     def reset(self) -> None:

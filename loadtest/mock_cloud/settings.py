@@ -24,6 +24,12 @@ MAX_DIMENSIONS: Final = 16_384
 # Characters per streamed piece of an echo; more than any prompt the mock is sent in practice.
 MAX_ECHO_PIECE_CHARS: Final = 1_000_000
 ANSWER_KINDS: Final = ("text", "refusal", "content_filter", "tool_call", "tool_call_stop")
+# The generation APIs a region can speak: Chat Completions, OpenAI Responses, Anthropic Messages.
+API_NAMES: Final = ("chat", "responses", "messages")
+# How many responses a region keeps for `previous_response_id` unless the settings say otherwise.
+DEFAULT_RESPONSE_STORE_LIMIT: Final = 10_000
+# Bounds the memory a region's prompt cache can hold (about 100 bytes a prefix).
+MAX_PROMPT_CACHE_ENTRIES: Final = 10_000_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # libyaml's loader when PyYAML was built with it: about ten times faster than the pure one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -98,6 +104,16 @@ def _answer_kind_problem(value: object) -> str | None:
     return None if value in ANSWER_KINDS else f"must be one of {', '.join(ANSWER_KINDS)}"
 
 
+def _apis_problem(value: object) -> str | None:
+    if (
+        isinstance(value, tuple)
+        and all(api in API_NAMES for api in value)
+        and len(set(value)) == len(value)
+    ):
+        return None
+    return f"must be a list of distinct APIs among {', '.join(API_NAMES)}"
+
+
 def _models_problem(value: object) -> str | None:
     if isinstance(value, tuple) and value and all(isinstance(m, str) and m for m in value):
         return None
@@ -133,6 +149,26 @@ class RegionSettings:
     # `tool_call` (finish `tool_calls`), or a `tool_call_stop` (a call with empty content and
     # finish `stop`, as OpenAI answers a forced `tool_choice`).
     answer_kind: str = "text"
+    # The generation APIs the region speaks (`API_NAMES`): `chat` is POST /v1/chat/completions,
+    # `responses` POST /v1/responses, `messages` POST /v1/messages and its count_tokens. The
+    # others answer 404 in their API's own error shape, as from a provider that lacks them; text
+    # completions, embeddings and models are always served.
+    apis: tuple[str, ...] = API_NAMES
+    # Streams that fail in band: the answer starts (200, headers sent) and then, in place of the
+    # content event numbered `inband_error_after_events` (0: before any content), carries an
+    # error in the API's own in-band form, of the kind `error_status` names, and ends.
+    inband_error_rate: float = 0.0
+    inband_error_after_events: int = 0
+    # The provider's prompt cache (`prompt_cache`): a chat, Responses or Messages prompt that
+    # starts with a prefix this region served within `prompt_cache_ttl_s` is billed with that
+    # prefix's tokens as cached (rounded down to 128; none under `prompt_cache_min_tokens`, as
+    # OpenAI does), and its time to first token is `ttft_ms` less `prompt_cache_ttft_saving` of it
+    # times the cached share of the prompt. At most `prompt_cache_entries` prefixes are kept.
+    prompt_cache: bool = True
+    prompt_cache_ttl_s: float = 300.0
+    prompt_cache_min_tokens: int = 1024
+    prompt_cache_entries: int = 100_000
+    prompt_cache_ttft_saving: float = 0.8
 
     def __post_init__(self) -> None:
         problems = [Problem((name,), message) for name, message in self._problems()]
@@ -159,6 +195,20 @@ class RegionSettings:
             ("echo", _bool_problem(self.echo)),
             ("echo_piece_chars", _int_problem(self.echo_piece_chars, 1, MAX_ECHO_PIECE_CHARS)),
             ("answer_kind", _answer_kind_problem(self.answer_kind)),
+            ("apis", _apis_problem(self.apis)),
+            ("inband_error_rate", _number_problem(self.inband_error_rate, 0, 1)),
+            (
+                "inband_error_after_events",
+                _int_problem(self.inband_error_after_events, 0, MAX_COMPLETION_TOKENS),
+            ),
+            ("prompt_cache", _bool_problem(self.prompt_cache)),
+            ("prompt_cache_ttl_s", _number_problem(self.prompt_cache_ttl_s, 0, inf)),
+            ("prompt_cache_min_tokens", _int_problem(self.prompt_cache_min_tokens, 0, 10**7)),
+            (
+                "prompt_cache_entries",
+                _int_problem(self.prompt_cache_entries, 0, MAX_PROMPT_CACHE_ENTRIES),
+            ),
+            ("prompt_cache_ttft_saving", _number_problem(self.prompt_cache_ttft_saving, 0, 1)),
         ]
         return [(name, message) for name, message in checks if message is not None]
 
@@ -189,6 +239,9 @@ class CloudSettings:
     control: ControlSettings = field(default_factory=ControlSettings)
     # How many received requests each region keeps for `GET /control/regions/{name}/requests`.
     record_limit: int = 200
+    # How many stored responses (`store: true`) each region keeps for `previous_response_id`,
+    # the oldest dropped first.
+    response_store_limit: int = DEFAULT_RESPONSE_STORE_LIMIT
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -208,6 +261,8 @@ class CloudSettings:
             seen.add(port)
         if message := _int_problem(self.record_limit, 0, 1_000_000):
             problems.append(Problem(("record_limit",), message))
+        if message := _int_problem(self.response_store_limit, 0, 10_000_000):
+            problems.append(Problem(("response_store_limit",), message))
         if problems:
             raise SettingsError(problems)
 
@@ -246,7 +301,7 @@ def cloud_settings_from_mapping(data: object) -> CloudSettings:
     problems = [
         Problem((str(key),), "unknown field")
         for key in data
-        if key not in ("control", "regions", "record_limit")
+        if key not in ("control", "regions", "record_limit", "response_store_limit")
     ]
     control = _dataclass_from_mapping(
         ControlSettings, data.get("control", {}), ("control",), problems
@@ -262,7 +317,10 @@ def cloud_settings_from_mapping(data: object) -> CloudSettings:
     if problems:
         raise SettingsError(problems)
     return CloudSettings(
-        regions=tuple(regions), control=control, record_limit=data.get("record_limit", 200)
+        regions=tuple(regions),
+        control=control,
+        record_limit=data.get("record_limit", 200),
+        response_store_limit=data.get("response_store_limit", DEFAULT_RESPONSE_STORE_LIMIT),
     )
 
 

@@ -16,11 +16,20 @@ def cut_at_stop(pieces: Sequence[str], stops: Sequence[str]) -> tuple[str, ...] 
 
     An empty stop sequence never occurs: it would end every answer before its first character.
     """
+    found = cut_at_first_stop(pieces, stops)
+    return None if found is None else found[0]
+
+
+def cut_at_first_stop(
+    pieces: Sequence[str], stops: Sequence[str]
+) -> tuple[tuple[str, ...], str] | None:
+    """`cut_at_stop`, and the stop sequence found (of two starting at the same place, the shorter:
+    a model generating the text completes it first)."""
     text = "".join(pieces)
-    starts = [at for stop in stops if stop and (at := text.find(stop)) >= 0]
+    starts = [(at, len(stop), stop) for stop in stops if stop and (at := text.find(stop)) >= 0]
     if not starts:
         return None
-    cut = min(starts)
+    cut, _, stop = min(starts)
     kept: list[str] = []
     start = 0
     for piece in pieces:
@@ -30,4 +39,4 @@ def cut_at_stop(pieces: Sequence[str], stops: Sequence[str]) -> tuple[str, ...] 
             break
         kept.append(piece)
         start += len(piece)
-    return tuple(kept)
+    return tuple(kept), stop

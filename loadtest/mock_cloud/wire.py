@@ -1,4 +1,5 @@
-"""The OpenAI wire format the simulated cloud answers with: bodies, SSE events and error bodies.
+"""The Chat Completions, text completions, embeddings and models wire format the simulated cloud
+answers with: bodies and SSE events (error bodies are in `errors`).
 
 Everything here is a pure function of its arguments, so answers are deterministic and testable
 without a server. Bodies are plain dicts serialised by orjson: at the benchmark's request rates a
@@ -18,6 +19,10 @@ from functools import lru_cache
 from typing import Any, Final, Literal
 
 import orjson
+
+# `error_body` lived here before the errors of every API moved to `errors`; kept importable.
+from .errors import error_body as error_body
+from .errors import injected_error
 
 Kind = Literal["chat", "completion"]
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
@@ -51,22 +56,25 @@ class Generation:
     pieces: tuple[str, ...] | None = None
     # `text`, or a refusal or tool call (`settings.ANSWER_KINDS`) made of the same pieces.
     answer_kind: str = "text"
+    # Of the prompt tokens, those the region's prompt cache served (`prompt_cache`).
+    cached_tokens: int = 0
 
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> dict[str, Any]:
+        """OpenAI's usage. `prompt_tokens_details` only when the prompt cache served tokens: the
+        mock's usage kept its short form before it had a prompt cache, and a cold answer still
+        has it (OpenAI's clients read a missing one as none cached)."""
         completion = self.tokens * self.choices
-        return {
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": self.prompt_tokens + completion,
         }
-
-
-def error_body(
-    message: str, error_type: str, *, param: str | None = None, code: str | None = None
-) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": message, "type": error_type, "param": param, "code": code}}
-    )
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {
+                "cached_tokens": self.cached_tokens,
+                "audio_tokens": 0,
+            }
+        return usage
 
 
 @lru_cache(maxsize=256)
@@ -158,10 +166,11 @@ def _token_delta(answer_kind: str, piece: str) -> dict[str, Any]:
 class CompletionStream:
     """The SSE events of one streamed chat or text completion, produced piece by piece.
 
-    The writer asks for `opening() + token(0)`, then `token(i)` as each token is due, then
-    `closing()`; with no delays it concatenates them all into a single write. An empty answer has
-    no tokens at all. As OpenAI's do, each chunk carries one choice: with `n` > 1 every step
-    (the role, each token, the finish) is one chunk per choice, in index order.
+    The writer (`streaming.write_events`) asks for `head()` (nothing here), `opening() + token(0)`,
+    then `token(i)` as each token is due, then `closing()` or, for an in-band error, `error()`;
+    with no delays it concatenates them all into a single write. An empty answer has no tokens.
+    As OpenAI's do, each chunk carries one choice: with `n` > 1 every step (the role, each token,
+    the finish) is one chunk per choice, in index order.
     """
 
     __slots__ = ("_base", "_deltas", "_g", "_token_parts")
@@ -215,9 +224,13 @@ class CompletionStream:
             events += b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
         return events + DONE_EVENT
 
-    def everything(self) -> bytes:
-        pieces = [self.opening(), *(self.token(i) for i in range(self.tokens)), self.closing()]
-        return b"".join(pieces)
+    def head(self) -> bytes:
+        return b""
+
+    def error(self, status: int) -> bytes:
+        """OpenAI's in-band error: an event with an error body instead of a chunk, and no
+        `[DONE]` after it."""
+        return b"data: " + injected_error(status, "openai").openai_body() + b"\n\n"
 
     def _dict_token_events(self, piece: str) -> bytes:
         delta = _token_delta(self._g.answer_kind, piece) if self._g.kind == "chat" else piece
