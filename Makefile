@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing clean dashboards
+.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,15 @@ bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 	$(PY) -m loadtest.bench_proxy --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
 		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
+
+# Conversations that stay put (issue 18, docs/benchmarks.md): the same 200 ten-turn conversations
+# through the router with routing.affinity off, then on, against three simulated regions with
+# prompt caches: cached share of input, cost, TTFT, region changes. AFFINITY_ARGS adds options
+# (e.g. --doc docs/benchmarks.md to write the section's table).
+bench-affinity: setup ## affinity off and on: prompt-cache hits, cost and TTFT (about 2.5 minutes)
+	mkdir -p bench-results
+	$(PY) -m loadtest.bench_affinity --conversations 200 --turns 10 \
+		--out bench-results/affinity.json --markdown bench-results/affinity.md $(AFFINITY_ARGS)
 
 # The independent privacy evaluation of issue 14 (loadtest/privacy_eval/README.md), in its own
 # environment so that Faker, cryptography, Presidio (with spaCy, but no spaCy model) and
