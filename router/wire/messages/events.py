@@ -18,7 +18,7 @@ ends; content for another block meanwhile waits, kept as pieces, and is sent as 
 its block starts: when the open call's object closes, or at the end. Pieces a call sends once
 its block has stopped (after its object closed: whitespace, if anything) are dropped.
 
-The work is linear in the stream's size: the stream is read by `router.wire.chat_stream`, and
+The work is linear in the stream's size: the stream is read by `router.wire.event_reader`, and
 waiting content is joined once.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from router.wire.chat_stream import ChatStreamReader
+from router.wire.event_reader import EventReader
 from router.wire.messages.answer import stop_reason_from_finish, usage_from_chat
 from router.wire.messages.errors import anthropic_error_type
 from router.wire.messages.request import MessagesRequest
@@ -91,7 +91,7 @@ class MessagesEvents:
         self._message_id = message_id
         model = request.chat_body.get("model", request.body.get("model"))
         self._model = model if isinstance(model, str) else ""
-        self._reader = ChatStreamReader()
+        self._reader = EventReader()
         self._started = False
         self._finished = False  # `finish` was called: no more input
         self._ended = False  # the terminal event was sent: no more output
@@ -109,9 +109,9 @@ class MessagesEvents:
         if self._finished:
             return b""
         out: list[bytes] = []
-        for data in self._reader.feed(chunk):
+        for event in self._reader.feed(chunk):  # a chat stream's events are all data
             if not self._ended:
-                self._read_event(data, out)
+                self._read_event(event.data, out)
         return b"".join(out)
 
     def finish(self, complete: bool) -> bytes:

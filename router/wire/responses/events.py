@@ -6,7 +6,7 @@ with a `sequence_number` from 0): `response.created` and `response.in_progress` 
 chunk, one output item per message or tool call with its deltas, each item closed with its
 `.done` events, then `response.completed` (or `response.incomplete`) carrying the whole response.
 
-The work is linear in the stream's size: the stream is read by `router.wire.chat_stream`, and
+The work is linear in the stream's size: the stream is read by `router.wire.event_reader`, and
 text and arguments are kept as lists of deltas joined when their item closes.
 
 As OpenAI does, the message is closed when the first tool call starts (text after a tool call
@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from router.wire.chat_stream import ChatStreamReader
+from router.wire.event_reader import EventReader
 from router.wire.responses.answer import response_object, status_from_finish, usage_from_chat
 from router.wire.responses.request import ResponsesRequest
 
@@ -92,7 +92,7 @@ class ResponsesEvents:
         self._created_at = created_at
         self._new_id = new_id
         self._model = str(request.chat_body.get("model", ""))
-        self._reader = ChatStreamReader()
+        self._reader = EventReader()
         self._sequence_number = 0
         self._started = False
         self._finished = False  # `finish` was called: no more input
@@ -108,9 +108,9 @@ class ResponsesEvents:
         if self._finished:
             return b""
         out: list[bytes] = []
-        for data in self._reader.feed(chunk):
+        for event in self._reader.feed(chunk):  # a chat stream's events are all data
             if not self._ended:
-                self._read_event(data, out)
+                self._read_event(event.data, out)
         return b"".join(out)
 
     def finish(self, complete: bool) -> bytes:

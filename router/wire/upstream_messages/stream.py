@@ -24,13 +24,13 @@ from typing import Any
 
 import orjson
 
+from router.wire.event_reader import EventReader, ServerSentEvent
 from router.wire.upstream_messages.answer import (
     chat_usage,
     finish_reason_from_stop,
     openai_error,
     tool_arguments,
 )
-from router.wire.upstream_messages.event_reader import EventReader, ServerSentEvent
 
 _DONE = b"data: [DONE]\n\n"
 # The usage fields a stream reports, `message_delta`'s counts overwriting `message_start`'s
