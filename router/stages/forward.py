@@ -185,8 +185,11 @@ class ForwardStage:
                 chunks = ending.chunks = wire.chunks(
                     self._transport.chunks(response, endpoint.name), parsed
                 )
-                return await self._stream(ctx, attempt, chunks, ending)
+                answer = await self._stream(ctx, attempt, chunks, ending)
+                _say_if_translated(ctx, target)
+                return answer
             answer = await self._json(ctx, attempt, response)
+            _say_if_translated(ctx, target)
         except BaseException as error:
             if isinstance(error, UpstreamError):
                 attempt.error = error
@@ -269,8 +272,6 @@ class ForwardStage:
         decision.endpoint = target.endpoint.name
         decision.upstream_model = target.upstream_model
         decision.region = target.endpoint.region
-        if FORMATS[target.endpoint.settings.kind].translated:  # said, as the issue asks
-            decision.reason += f"; translated={target.endpoint.settings.kind}"
 
     def _claim(self, ctx: RequestContext, attempt: _Try, race: Race) -> None:
         """A racing attempt has its first byte: it answers (the other is cancelled)."""
@@ -284,7 +285,7 @@ class ForwardStage:
         try:
             body = FORMATS[target.endpoint.settings.kind].answer(body)
             parsed_body = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # a translation's too deep
             raise UpstreamConnectError(
                 f"endpoint {name} answered with a body that is not JSON", endpoint=name
             ) from None
@@ -325,6 +326,13 @@ class ForwardStage:
 
     def _judged(self, ctx: RequestContext, target: Target) -> bool:
         return any(judge.asks_logprobs(ctx, target) for judge in self._judges)
+
+
+def _say_if_translated(ctx: RequestContext, target: Target) -> None:
+    """The reason says when the answering endpoint was spoken to in another format."""
+    kind = target.endpoint.settings.kind
+    if FORMATS[kind].translated:
+        ctx.decision.reason += f"; translated={kind}"
 
 
 _START_READS = 32
