@@ -147,6 +147,13 @@ class PrivacyPolicy(Strict):
         description="Put prompts and completions into the request's span and access-log line, "
         "with their PII redacted. Off, they appear in no log, span or metric.",
     )
+    provider_storage: Literal["as_asked", "never"] = Field(
+        "as_asked",
+        description="Whether a provider may keep this tenant's requests and answers (OpenAI's "
+        "`store`): `never` sends `store: false` in place of a client's `store: true`; "
+        "`as_asked` leaves the request as the client sent it. To keep data at endpoints that "
+        "retain nothing, require their tag in `required_tags` (e.g. `zero-retention`).",
+    )
 
 
 class LimitsPolicy(Strict):

@@ -54,6 +54,7 @@ from router.forwarding.upstream_format import FORMATS
 from router.policy.hedge_budget import HedgeBudget
 from router.telemetry.spans import traceparent_of
 from router.telemetry.tracing import Tracing
+from router.wire.requests import ParsedRequest
 from router.wire.sse import StreamUsageCounter, response_model_in
 from router.wire.stream_start import stream_start
 from router.wire.usage import usage_from_body
@@ -153,7 +154,7 @@ class ForwardStage:
         trial = health.admits_trial()
         if trial:
             health.begin_trial()
-        parsed = ctx.outgoing
+        parsed = _as_stored(ctx, ctx.outgoing)
         endpoint.in_flight += 1
         target.stats.begin()
         attempt = _Try(target, self._clock.now(), race)
@@ -326,6 +327,17 @@ class ForwardStage:
 
     def _judged(self, ctx: RequestContext, target: Target) -> bool:
         return any(judge.asks_logprobs(ctx, target) for judge in self._judges)
+
+
+def _as_stored(ctx: RequestContext, parsed: ParsedRequest) -> ParsedRequest:
+    """The request as the tenant lets a provider keep it: a client's `store: true` becomes
+    `store: false` when its policy says `privacy.provider_storage: never`."""
+    policy = ctx.policy
+    if policy is None or policy.privacy.provider_storage != "never":
+        return parsed
+    if parsed.body.get("store") is not True:
+        return parsed
+    return parsed.with_body({**parsed.body, "store": False})
 
 
 def _say_if_translated(ctx: RequestContext, target: Target) -> None:
