@@ -94,3 +94,22 @@ async def test_anthropics_client_reaches_an_anthropic_endpoint_through_the_route
         assert final.usage.output_tokens > 0
         (request,) = await _messages_received(stack)
         assert orjson.loads(request["body"])["messages"] == [{"role": "user", "content": "hello"}]
+
+
+@pytest.mark.asyncio
+async def test_a_responses_client_reaches_an_anthropic_endpoint_through_two_translations() -> None:
+    """Responses in, Messages out and back: the pair of formats with no common wire."""
+    async with _stack() as stack:
+        client = stack.client(default_headers=LATENCY_FIRST)
+        response = await client.responses.create(
+            model=CLAUDE, instructions="Be brief.", input="hello", max_output_tokens=40
+        )
+        assert response.output_text and response.usage is not None
+        streamed = await client.responses.create(
+            model=CLAUDE, input="hello", max_output_tokens=40, stream=True
+        )
+        events = [event async for event in streamed]
+        assert events[-1].type in ("response.completed", "response.incomplete")
+        first, second = await _messages_received(stack)
+        assert orjson.loads(first["body"])["system"] == "Be brief."
+        assert orjson.loads(second["body"])["stream"] is True
