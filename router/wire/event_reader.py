@@ -3,11 +3,10 @@ lines), once, whatever the split.
 
 Anthropic names each event (`event: content_block_delta`) and repeats the name as the data's
 `type`; a chat stream's events are data only. Every translation of a stream reads it through
-this (`router.wire.responses.events`, `router.wire.messages.events`,
-`router.wire.upstream_messages.stream`). The work is
-linear in the stream's size: only the unfinished line is kept between feeds, as a list of pieces
-(a line fed one byte at a time is joined once), and the fields of the unfinished event. Lines
-end with LF or CRLF, as every upstream sends them.
+this (`router.wire.chat_translation`, `router.wire.upstream_messages.stream`). The work is
+linear in the stream's size: only the unfinished line is kept between feeds, as a list of
+pieces (a line fed one byte at a time is joined once), and the fields of the unfinished event.
+Lines end with LF or CRLF, as every upstream sends them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ socket, with `messages.create(stream=True)` and with `messages.stream()`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
@@ -19,9 +19,16 @@ from pydantic import BaseModel, TypeAdapter
 
 from router.wire.messages.events import MessagesEvents
 from router.wire.messages.request import MessagesRequest
+from tests.chat_streams import (
+    MODEL,
+    chunk,
+    same_at_every_split,
+    sse,
+    translating,
+    usage_chunk,
+)
 from tests.sse_server import serving_sse
 
-MODEL = "gpt-4o-mini-2024-07-18"
 REQUEST = MessagesRequest(
     body={
         "model": "claude-sonnet-4-5",
@@ -32,37 +39,9 @@ REQUEST = MessagesRequest(
     chat_body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
     stream=True,
 )
-USAGE = {
-    "prompt_tokens": 9,
-    "completion_tokens": 12,
-    "total_tokens": 21,
-    "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
-    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-}
 TEXT = "Héllo there, wörld 👋"
 STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 ERROR_EVENT: TypeAdapter[ErrorResponse] = TypeAdapter(ErrorResponse)
-
-
-def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": MODEL,
-        "system_fingerprint": "fp_1",
-        "choices": [choice],
-    }
-
-
-def usage_chunk() -> dict[str, Any]:
-    return {**chunk({}), "choices": [], "usage": USAGE}
-
-
-def sse(chunks: Iterable[dict[str, Any]], *, done: bool = True) -> bytes:
-    events = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks)
-    return events + (b"data: [DONE]\n\n" if done else b"")
 
 
 def tool_start(index: int, call_id: str, name: str = "get_weather") -> dict[str, Any]:
@@ -118,20 +97,11 @@ def translator() -> MessagesEvents:
     return MessagesEvents(REQUEST, message_id="msg_1")
 
 
-def translate(pieces: Iterable[bytes], *, complete: bool = True) -> bytes:
-    events = translator()
-    out = b"".join(events.feed(piece) for piece in pieces)
-    return out + events.finish(complete)
+translate = translating(translator)
 
 
 def translate_every_split(stream: bytes) -> bytes:
-    """The stream translated whole, split at each byte offset, and one byte at a time: the same
-    output every time, which is returned."""
-    whole = translate([stream])
-    for k in range(len(stream) + 1):
-        assert translate([stream[:k], stream[k:]]) == whole, f"split at byte {k}"
-    assert translate(stream[k : k + 1] for k in range(len(stream))) == whole
-    return whole
+    return same_at_every_split(translate, stream)
 
 
 def assert_known_fields_only(model: object) -> None:

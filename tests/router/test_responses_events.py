@@ -6,10 +6,9 @@ OpenAPI schema, and a whole stream read by the client's stream reader over a rea
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 import pytest
 from openai import AsyncOpenAI
 from openai._streaming import SSEDecoder
@@ -18,11 +17,18 @@ from pydantic import BaseModel, TypeAdapter
 
 from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import ResponsesRequest
+from tests.chat_streams import (
+    MODEL,
+    chunk,
+    same_at_every_split,
+    sse,
+    translating,
+    usage_chunk,
+)
 from tests.openai_clients import async_openai
 from tests.openapi_schemas import validate
 from tests.sse_server import serving_sse
 
-MODEL = "gpt-4o-mini-2024-07-18"
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -35,35 +41,7 @@ REQUEST = ResponsesRequest(
     chat_body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
     stream=True,
 )
-USAGE = {
-    "prompt_tokens": 9,
-    "completion_tokens": 12,
-    "total_tokens": 21,
-    "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
-    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-}
 STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
-
-
-def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": MODEL,
-        "system_fingerprint": "fp_1",
-        "choices": [choice],
-    }
-
-
-def usage_chunk() -> dict[str, Any]:
-    return {**chunk({}), "choices": [], "usage": USAGE}
-
-
-def sse(chunks: Iterable[dict[str, Any]], *, done: bool = True) -> bytes:
-    events = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks)
-    return events + (b"data: [DONE]\n\n" if done else b"")
 
 
 def tool_start(index: int, call_id: str, name: str) -> dict[str, Any]:
@@ -110,20 +88,11 @@ def translator() -> ResponsesEvents:
     )
 
 
-def translate(pieces: Iterable[bytes], *, complete: bool = True) -> bytes:
-    events = translator()
-    out = b"".join(events.feed(piece) for piece in pieces)
-    return out + events.finish(complete)
+translate = translating(translator)
 
 
 def translate_every_split(stream: bytes) -> bytes:
-    """The stream translated whole, split at each byte offset, and one byte at a time: the same
-    output every time, which is returned."""
-    whole = translate([stream])
-    for k in range(len(stream) + 1):
-        assert translate([stream[:k], stream[k:]]) == whole, f"split at byte {k}"
-    assert translate(stream[k : k + 1] for k in range(len(stream))) == whole
-    return whole
+    return same_at_every_split(translate, stream)
 
 
 def read_events(out: bytes) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from router.wire.event_reader import EventReader
+from router.wire.chat_translation import ChatStreamTranslation
 from router.wire.messages.answer import stop_reason_from_finish, usage_from_chat
 from router.wire.messages.errors import anthropic_error_type
 from router.wire.messages.request import MessagesRequest
@@ -84,17 +84,15 @@ class _Block:
                     return
 
 
-class MessagesEvents:
+class MessagesEvents(ChatStreamTranslation):
     """One stream's translation: `feed` it the chat stream's bytes, then `finish` or `error`."""
 
     def __init__(self, request: MessagesRequest, *, message_id: str) -> None:
+        super().__init__()
         self._message_id = message_id
         model = request.chat_body.get("model", request.body.get("model"))
         self._model = model if isinstance(model, str) else ""
-        self._reader = EventReader()
         self._started = False
-        self._finished = False  # `finish` was called: no more input
-        self._ended = False  # the terminal event was sent: no more output
         self._next_index = 0
         self._open: _Block | None = None  # the started block not yet stopped
         self._text: _Block | None = None  # the block text goes to, open or waiting
@@ -104,26 +102,6 @@ class MessagesEvents:
         self._finish_reason: str | None = None
         self._refused = False
         self._usage: object = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._finished:
-            return b""
-        out: list[bytes] = []
-        for event in self._reader.feed(chunk):  # a chat stream's events are all data
-            if not self._ended:
-                self._read_event(event.data, out)
-        return b"".join(out)
-
-    def finish(self, complete: bool) -> bytes:
-        """The stream ended. Normally ended without `[DONE]`, it completes the message; broken
-        (or the client gone), it sends nothing: the writer may still call `error`."""
-        self._finished = True
-        self._reader.clear()
-        if not complete or self._ended:
-            return b""
-        out: list[bytes] = []
-        self._complete(out)
-        return b"".join(out)
 
     def error(self, status: int, message: str) -> bytes:
         """The terminal `error` event of a stream that broke after it began."""

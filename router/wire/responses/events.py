@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from router.wire.event_reader import EventReader
+from router.wire.chat_translation import ChatStreamTranslation
 from router.wire.responses.answer import response_object, status_from_finish, usage_from_chat
 from router.wire.responses.request import ResponsesRequest
 
@@ -76,7 +76,7 @@ class _Call:
         }
 
 
-class ResponsesEvents:
+class ResponsesEvents(ChatStreamTranslation):
     """One stream's translation: `feed` it the chat stream's bytes, then `finish` or `error`."""
 
     def __init__(
@@ -87,42 +87,20 @@ class ResponsesEvents:
         created_at: int,
         new_id: Callable[[str], str],
     ) -> None:
+        super().__init__()
         self._request = request
         self._response_id = response_id
         self._created_at = created_at
         self._new_id = new_id
         self._model = str(request.chat_body.get("model", ""))
-        self._reader = EventReader()
         self._sequence_number = 0
         self._started = False
-        self._finished = False  # `finish` was called: no more input
-        self._ended = False  # the terminal event was sent: no more output
         self._open_message: _Message | None = None
         self._calls: dict[int, _Call] = {}  # by the chat tool call's `index`
         self._items: list[_Message | _Call] = []
         self._done_items: dict[int, dict[str, Any]] = {}  # closed items, by output_index
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._finished:
-            return b""
-        out: list[bytes] = []
-        for event in self._reader.feed(chunk):  # a chat stream's events are all data
-            if not self._ended:
-                self._read_event(event.data, out)
-        return b"".join(out)
-
-    def finish(self, complete: bool) -> bytes:
-        """The stream ended. Normally ended without `[DONE]`, it completes the response; broken
-        (or the client gone), it sends nothing: the writer may still call `error`."""
-        self._finished = True
-        self._reader.clear()
-        if not complete or self._ended:
-            return b""
-        out: list[bytes] = []
-        self._complete(out)
-        return b"".join(out)
 
     def error(self, code: str | None, message: str, param: str | None) -> bytes:
         """The terminal `error` event of a stream that broke after it began."""
