@@ -1,13 +1,21 @@
 """What every translation of a chat stream into another API's events shares: reading the stream
 as it arrives (`router.wire.event_reader`), and ending it once.
 
-A subclass says what an event means (`_read_event`) and how a stream that ended normally is
-completed (`_complete`), and sets `_ended` once it sent its terminal event.
+A subclass says what a chunk means (`_read_chunk`: `[DONE]` completes the stream, and data that
+is not a JSON object ends it with an error, here), how a stream that ended normally is completed
+(`_complete`) and how one ends on an upstream's error (`_fail_upstream`), and sets `_ended` once
+it sent its terminal event.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from router.wire.event_reader import EventReader
+
+NOT_AN_OBJECT = "The upstream sent a stream event that is not a JSON object."
 
 
 class ChatStreamTranslation:
@@ -37,6 +45,24 @@ class ChatStreamTranslation:
         return b"".join(out)
 
     def _read_event(self, data: bytes, out: list[bytes]) -> None:
+        if data.strip() == b"[DONE]":
+            self._complete(out)
+            return
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            self._fail_upstream(None, NOT_AN_OBJECT, out)
+            return
+        self._read_chunk(chunk, out)
+
+    def _read_chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _fail_upstream(self, error: dict[str, Any] | None, message: str, out: list[bytes]) -> None:
+        """End the stream with the API's error event: for `error`, an in-band error object the
+        upstream sent (None: the stream itself was broken), `message` when it says none."""
         raise NotImplementedError
 
     def _complete(self, out: list[bytes]) -> None:

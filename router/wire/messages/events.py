@@ -111,25 +111,20 @@ class MessagesEvents(ChatStreamTranslation):
         self._fail(anthropic_error_type(status), message, out)
         return b"".join(out)
 
-    def _read_event(self, data: bytes, out: list[bytes]) -> None:
-        if data.strip() == b"[DONE]":
-            self._complete(out)
+    def _fail_upstream(self, error: dict[str, Any] | None, message: str, out: list[bytes]) -> None:
+        if error is None:  # the stream itself was broken: a bad gateway
+            self._fail(anthropic_error_type(502), message, out)
             return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if not isinstance(chunk, dict):
-            not_json = "The upstream sent a stream event that is not a JSON object."
-            self._fail(anthropic_error_type(502), not_json, out)
-            return
+        code, said = error.get("code"), error.get("message")
+        # vLLM and others put the HTTP status in `code`; OpenAI's own in-band errors are 500s.
+        status = code if type(code) is int and 400 <= code < 600 else 500
+        self._fail(
+            anthropic_error_type(status), said if isinstance(said, str) and said else message, out
+        )
+
+    def _read_chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
         if isinstance(error := chunk.get("error"), dict):  # an error in band, as OpenAI sends
-            code, message = error.get("code"), error.get("message")
-            # vLLM and others put the HTTP status in `code`; OpenAI's own in-band errors are 500s.
-            status = code if type(code) is int and 400 <= code < 600 else 500
-            if not isinstance(message, str) or not message:
-                message = "The upstream failed mid-stream."
-            self._fail(anthropic_error_type(status), message, out)
+            self._fail_upstream(error, "The upstream failed mid-stream.", out)
             return
         if isinstance(chunk.get("model"), str) and chunk["model"] and not self._started:
             self._model = chunk["model"]

@@ -110,31 +110,25 @@ class ResponsesEvents(ChatStreamTranslation):
         self._fail(code, message, param, out)
         return b"".join(out)
 
-    def _read_event(self, data: bytes, out: list[bytes]) -> None:
-        if data.strip() == b"[DONE]":
-            self._complete(out)
+    def _fail_upstream(self, error: dict[str, Any] | None, message: str, out: list[bytes]) -> None:
+        if error is None:  # the stream itself was broken
+            self._fail(None, message, None, out)
             return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if not isinstance(chunk, dict):
-            self._fail(
-                None, "The upstream sent a stream event that is not a JSON object.", None, out
-            )
-            return
+        code, said, param = (
+            error.get("code") or error.get("type"),
+            error.get("message"),
+            error.get("param"),
+        )
+        self._fail(
+            None if code is None else str(code),
+            said if isinstance(said, str) else message,
+            param if isinstance(param, str) else None,
+            out,
+        )
+
+    def _read_chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
         if isinstance(error := chunk.get("error"), dict):  # an error in band, as OpenAI sends
-            code, message, param = (
-                error.get("code") or error.get("type"),
-                error.get("message"),
-                error.get("param"),
-            )
-            self._fail(
-                None if code is None else str(code),
-                message if isinstance(message, str) else "The upstream failed mid-stream.",
-                param if isinstance(param, str) else None,
-                out,
-            )
+            self._fail_upstream(error, "The upstream failed mid-stream.", out)
             return
         if isinstance(chunk.get("model"), str) and not self._started:
             self._model = chunk["model"]
