@@ -4,8 +4,10 @@
 After the route stage and before forwarding: the route stage ranks the endpoints as for any
 request; this stage moves the conversation's endpoint to the front of that plan when it is in it
 (so healthy and eligible) and, when the request has a latency SLO, predicted to meet it or no
-worse than the pick. The reason says `affinity=<endpoint>` (or `affinity=moved` when the
-conversation had to move). Its record half remembers the endpoint that answered.
+worse than the pick, but never ahead of the PoP's own model where the route stage placed it
+first (a cascade tries the edge before the cloud on every turn). The reason says
+`affinity=<endpoint>` (or `affinity=moved` when the conversation had to move). Its record half
+remembers the endpoint that answered.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class AffinityStage:
         if pinned is None:
             return None
         at = next((i for i, t in enumerate(ctx.plan) if t.endpoint.name == pinned), None)
+        if at is not None and at > 0 and _edge_goes_first(ctx, at):
+            return None  # the tenant's placement tries the PoP's model first (the cascade)
         if at is None or (at > 0 and not _meets_slo(ctx, pinned)):
             ctx.decision.reason += "; affinity=moved"
             return None
@@ -71,6 +75,14 @@ class AffinityStage:
         endpoint = ctx.decision.endpoint
         if key is not None and endpoint and ctx.decision.served_by != "cache":
             self._table.remember(key, endpoint)
+
+
+def _edge_goes_first(ctx: RequestContext, at: int) -> bool:
+    """Whether the plan puts the PoP's own model before the held endpoint, which is elsewhere:
+    the route stage placed it first (a cascade, or the edge preferred), and a conversation's
+    affinity does not skip that."""
+    first, held = ctx.plan[0].endpoint.settings, ctx.plan[at].endpoint.settings
+    return first.locality == "edge" and held.locality != "edge"
 
 
 def _meets_slo(ctx: RequestContext, endpoint: str) -> bool:

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 
 from loadtest.mock_cloud.settings import RegionSettings
 from router.config.model import AffinitySettings
 from router.routing.affinity import AffinityTable, conversation_key
+from router.stages.affinity import AffinityStage
 from router.state import STATE
 from tests.fake_clock import FakeClock
 from tests.redis_server import redis_server
+from tests.request_context import chat_context
 from tests.stack import Stack, running_stack
 
 SYSTEM = {"role": "system", "content": "You are terse."}
@@ -160,3 +164,31 @@ async def test_routers_sharing_redis_hold_each_others_conversations(tmp_path: Pa
             held = await _ask(second, [SYSTEM, FIRST, ANSWER, SECOND])
             assert held["x-router-endpoint"] == "us-east"
             assert "affinity=us-east" in held["x-router-reason"]
+
+
+class _Table:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    async def lookup(self, key: str) -> str | None:
+        return self.endpoint
+
+    def remember(self, key: str, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+
+def _target(name: str, locality: str) -> Any:
+    settings = SimpleNamespace(locality=locality)
+    return SimpleNamespace(endpoint=SimpleNamespace(name=name, settings=settings))
+
+
+@pytest.mark.asyncio
+async def test_a_held_cloud_endpoint_never_goes_ahead_of_the_edge_the_route_placed_first() -> None:
+    body = orjson.dumps({"model": "gpt-4o-mini", "messages": [SYSTEM, FIRST, ANSWER, SECOND]})
+    stage = AffinityStage(AffinitySettings(), _Table("us-east"))
+    for first, expected in (("edge", ["pop", "us-east"]), ("cloud", ["us-east", "pop"])):
+        ctx = chat_context(body, tenant="acme")
+        ctx.decision.alias = "gpt-4o-mini"
+        ctx.plan = (_target("pop", first), _target("us-east", "cloud"))
+        await stage.on_request(ctx)
+        assert [t.endpoint.name for t in ctx.plan] == expected
