@@ -17,6 +17,9 @@ Names follow the OpenTelemetry GenAI conventions where they apply, in their Prom
   after the first byte over the tokens after the first;
 - `gen_ai_client_token_usage` {gen_ai_operation_name, gen_ai_request_model, gen_ai_token_type}:
   tokens per request, `input` and `output`;
+- `router_api_requests_total` {api}: requests by the API they arrived in (`chat_completions`,
+  `completions`, `embeddings`, `responses`, `messages`): a Responses or Messages request is
+  translated to Chat Completions, so the other series count it under `chat`;
 - `router_added_latency_seconds` {operation}: what the router itself added, the request's time
   outside its upstream attempts (auth, limits, the PII scan, the cache, routing, writing), for
   requests that were not hedged (a hedge's attempts overlap);
@@ -67,6 +70,14 @@ from router.telemetry.request_outcome import (
 
 CUMULATIVE = AggregationTemporality.CUMULATIVE
 MAX_SERIES = 2_000
+# The API a request arrived in, by its path (only the handler's paths reach `record`).
+_API_OF_PATH = {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+}
 OTHER = "(other)"
 UNROUTED = "(unrouted)"
 
@@ -292,6 +303,13 @@ class RequestMetrics(Collector):
             ("alias", "endpoint", *tenant),
             ("router.spend", "USD"),
         )
+        self.apis = _Counter(
+            "router_api_requests",
+            "Requests by the API they arrived in (Responses and Messages requests are "
+            "translated to Chat Completions, and counted under `chat` elsewhere).",
+            ("api",),
+            ("router.api.requests", "{request}"),
+        )
         self.added = _Histogram(
             "router_added_latency_seconds",
             "What the router itself added: the request's time outside its upstream attempts "
@@ -320,6 +338,7 @@ class RequestMetrics(Collector):
         outcome = outcome_of(error_type)
         tenant = (ctx.tenant or "node",) if self._tenant_label else ()
         self.requests.add((operation, alias, served_by, outcome, error_type, *tenant))
+        self.apis.add((_API_OF_PATH.get(ctx.request.path, "other"),))
         model = (operation, alias, served_by)
         self.duration.record((*model, error_type), duration_s)
         usage = ctx.usage
@@ -358,6 +377,7 @@ class RequestMetrics(Collector):
     def _families(self) -> tuple[_Counter | _Histogram, ...]:
         return (
             self.requests,
+            self.apis,
             self.duration,
             self.ttft,
             self.tpot,
@@ -376,6 +396,7 @@ class RequestMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield self.requests.family()
+        yield self.apis.family()
         yield self.duration.family()
         yield self.ttft.family()
         yield self.tpot.family()

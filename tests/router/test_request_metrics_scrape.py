@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import ADMIN_HEADERS, Stack, running_stack
+from tests.stack import ADMIN_HEADERS, API_KEY, Stack, running_stack
 from tests.tenant_policies import ONE_MODEL, key_of, write_policies
 
 CHAT: dict[str, Any] = {
@@ -64,6 +65,26 @@ async def test_requests_are_counted_by_where_they_were_answered_and_refusals_by_
     assert _total(samples, "router_added_latency_seconds_count", operation="chat") == 3
     duration = "gen_ai_client_operation_duration_seconds_sum"
     assert _total(samples, duration, gen_ai_request_model="gpt-4o-mini") > 0
+
+
+@pytest.mark.asyncio
+async def test_requests_are_counted_by_the_api_they_arrived_in() -> None:
+    async with running_stack() as stack:
+        client = stack.client()
+        await client.chat.completions.create(**CHAT)
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+        await client.responses.create(model="gpt-4o-mini", input="hi again")
+        claude = anthropic.AsyncAnthropic(base_url=stack.url, api_key=API_KEY, max_retries=0)
+        await claude.messages.create(
+            model="gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+        samples = await _scrape(stack)
+    apis = "router_api_requests_total"
+    counts = {api: _total(samples, apis, api=api) for api in ("chat_completions", "responses")}
+    assert counts == {"chat_completions": 1, "responses": 2}
+    assert _total(samples, apis, api="messages") == 1
+    # Translated, they are chat requests in the other series.
+    assert _total(samples, "router_requests_total", operation="chat") == 4
 
 
 @pytest.mark.asyncio
