@@ -9,6 +9,7 @@ it sent its terminal event.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from router.wire.event_reader import EventReader
 NOT_AN_OBJECT = "The upstream sent a stream event that is not a JSON object."
 
 
-class ChatStreamTranslation:
+class ChatStreamTranslation(ABC):
     def __init__(self) -> None:
         self._reader = EventReader()
         self._finished = False  # `finish` was called: no more input
@@ -57,13 +58,15 @@ class ChatStreamTranslation:
             return
         self._read_chunk(chunk, out)
 
+    @abstractmethod
     def _read_chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
-        raise NotImplementedError
+        """What one chat chunk (a JSON object) means in the API's events."""
 
+    @abstractmethod
     def _fail_upstream(self, error: dict[str, Any] | None, message: str, out: list[bytes]) -> None:
         """End the stream with the API's error event: for `error`, an in-band error object the
         upstream sent (None: the stream itself was broken), `message` when it says none."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _complete(self, out: list[bytes]) -> None:
-        raise NotImplementedError
+        """End a stream that ended normally with the API's closing events."""
