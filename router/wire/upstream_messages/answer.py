@@ -2,7 +2,9 @@
 and an error body as the OpenAI error type and message to relay.
 
 `finish_reason_from_stop`, `chat_usage` and `openai_error` are shared with the stream
-translation (`stream.py`). The body is an upstream's: a field of another shape than
+translation (`stream.py`); the `chat.completion` itself, the reading of token counts, the chat
+usage and the ids of tool calls the upstream named none, with the Responses translation
+(`router.wire.chat_from_native`). The body is an upstream's: a field of another shape than
 Anthropic's reads as absent, never as an error.
 """
 
@@ -12,6 +14,13 @@ import json
 from typing import Any
 
 import orjson
+
+from router.wire.chat_from_native import (
+    chat_completion,
+    chat_usage_of_counts,
+    fallback_call_id,
+    token_count,
+)
 
 _FINISH_REASONS = {
     "end_turn": "stop",
@@ -37,7 +46,6 @@ _ERRORS = {
     "timeout_error": (504, "timeout"),
     "overloaded_error": (529, "service_unavailable"),
 }
-_MAX_COUNT = 2**60
 
 
 def finish_reason_from_stop(stop_reason: object) -> str:
@@ -51,20 +59,17 @@ def chat_usage(usage: object) -> dict[str, Any]:
     the tokens read from and written to the prompt cache; a chat `prompt_tokens` counts the
     whole prompt, of which `cached_tokens` were read from the cache."""
     usage = _mapping(usage)
-    cached = _count(usage.get("cache_read_input_tokens"))
-    written = _count(usage.get("cache_creation_input_tokens"))
-    prompt_tokens = _count(usage.get("input_tokens")) + cached + written
-    completion_tokens = _count(usage.get("output_tokens"))
-    chat: dict[str, Any] = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-    details = usage.get("output_tokens_details")
-    if isinstance(details, dict) and "thinking_tokens" in details:
-        chat["completion_tokens_details"] = {"reasoning_tokens": _count(details["thinking_tokens"])}
-    return chat
+    cached = token_count(usage.get("cache_read_input_tokens"))
+    written = token_count(usage.get("cache_creation_input_tokens"))
+    details = _mapping(usage.get("output_tokens_details"))
+    return chat_usage_of_counts(
+        prompt_tokens=token_count(usage.get("input_tokens")) + cached + written,
+        completion_tokens=token_count(usage.get("output_tokens")),
+        cached_tokens=cached,
+        reasoning_tokens=(
+            token_count(details["thinking_tokens"]) if "thinking_tokens" in details else None
+        ),
+    )
 
 
 def chat_from_message(message: object, *, chat_id: str, created: int) -> dict[str, Any]:
@@ -80,7 +85,7 @@ def chat_from_message(message: object, *, chat_id: str, created: int) -> dict[st
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
         elif block.get("type") == "tool_use":
-            calls.append(_tool_call(block, f"call_{chat_id}_{len(calls)}"))
+            calls.append(_tool_call(block, fallback_call_id(chat_id, len(calls))))
     chat_message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,
@@ -91,17 +96,14 @@ def chat_from_message(message: object, *, chat_id: str, created: int) -> dict[st
         chat_message["tool_calls"] = calls
     elif finish_reason == "tool_calls":
         finish_reason = "stop"  # a client reads `tool_calls` as "there are calls to run"
-    model = message.get("model")
-    return {
-        "id": chat_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model if isinstance(model, str) else "",
-        "choices": [
-            {"index": 0, "message": chat_message, "logprobs": None, "finish_reason": finish_reason}
-        ],
-        "usage": chat_usage(message.get("usage")),
-    }
+    return chat_completion(
+        chat_id=chat_id,
+        created=created,
+        model=message.get("model"),
+        message=chat_message,
+        finish_reason=finish_reason,
+        usage=chat_usage(message.get("usage")),
+    )
 
 
 def tool_arguments(tool_input: object) -> str:
@@ -160,11 +162,3 @@ def _tool_call(block: dict[str, Any], fallback_id: str) -> dict[str, Any]:
 
 def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _count(value: object) -> int:
-    """A token count; a negative, fractional or missing count reads as 0, and one past 2**60
-    (no real answer's) as 2**60, so that the sums stay within the 64 bits JSON writers take."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return min(value, _MAX_COUNT)
-    return 0

@@ -13,8 +13,8 @@ its `code` is the HTTP status the Anthropic error type stands for, as vLLM sends
 content, the router's stream-start check (`router.wire.stream_start`) reads it as a failure of
 the attempt and fails over.
 
-The work is linear in the stream's size: the stream is read by `EventReader`, which keeps only
-the unfinished line, and each event is translated as it completes.
+The stream is read and the chunks are written by the base shared with the Responses translation
+(`router.wire.chat_from_native`), in time linear in the stream's size.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from router.wire.event_reader import EventReader, ServerSentEvent
+from router.wire.chat_from_native import ChatChunksFromNative
 from router.wire.upstream_messages.answer import (
     chat_usage,
     finish_reason_from_stop,
@@ -32,7 +30,6 @@ from router.wire.upstream_messages.answer import (
     tool_arguments,
 )
 
-_DONE = b"data: [DONE]\n\n"
 # The usage fields a stream reports, `message_delta`'s counts overwriting `message_start`'s
 # (they are cumulative).
 _USAGE_FIELDS = (
@@ -51,55 +48,18 @@ class _ToolCall:
     pieces_sent: bool = False  # whether any of its input JSON was sent
 
 
-class ChatChunksFromMessages:
-    """One stream's translation: `feed` it the Anthropic stream's bytes, then `finish`."""
+class ChatChunksFromMessages(ChatChunksFromNative):
+    """One stream's translation: `feed` it the Anthropic stream's bytes, then `finish` (which,
+    for a stream that ended normally without `message_stop`, completes the answer)."""
 
     def __init__(self, *, chat_id: str, created: int, model: str, include_usage: bool) -> None:
-        self._chat_id = chat_id
-        self._created = created
-        self._model = model
-        self._include_usage = include_usage
-        self._reader = EventReader()
-        self._started = False
-        self._finished = False  # `finish` was called: no more input
-        self._ended = False  # `[DONE]` or an error was sent: no more output
+        super().__init__(chat_id=chat_id, created=created, model=model, include_usage=include_usage)
         self._finish_sent = False
         self._stop_reason: object = None
-        self._calls = 0  # tool calls started so far
         self._open_calls: dict[int | None, _ToolCall] = {}  # by Anthropic's block index
         self._usage: dict[str, Any] = {}
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._finished:
-            return b""
-        out: list[bytes] = []
-        for event in self._reader.feed(chunk):
-            if self._ended:
-                break
-            self._read_event(event, out)
-        return b"".join(out)
-
-    def finish(self, complete: bool) -> bytes:
-        """The stream ended. Ended normally without `message_stop`, it completes the answer;
-        broken (or the client gone), it sends nothing: the writer reports the break."""
-        self._finished = True
-        self._reader.clear()
-        if not complete or self._ended:
-            return b""
-        out: list[bytes] = []
-        self._complete(out)
-        return b"".join(out)
-
-    def _read_event(self, event: ServerSentEvent, out: list[bytes]) -> None:
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            not_json = "The upstream sent a stream event that is not a JSON object."
-            self._fail(502, "server_error", not_json, out)
-            return
-        kind = event.name or data.get("type")
+    def _read_event(self, kind: object, data: dict[str, Any], out: list[bytes]) -> None:
         if kind == "message_start":
             self._add_usage(_mapping(data.get("message")).get("usage"))
             self._start(out)
@@ -124,27 +84,14 @@ class ChatChunksFromMessages:
             self._read_error(_mapping(data.get("error")), out)
         # `ping` and event types Anthropic may add later mean nothing here.
 
-    def _start(self, out: list[bytes]) -> None:
-        if not self._started:
-            self._started = True
-            out.append(self._chunk({"role": "assistant", "content": ""}))
-
     def _block_start(self, index: int | None, block: dict[str, Any], out: list[bytes]) -> None:
         self._start(out)
         kind = block.get("type")
         if kind == "text":
             self._text(block.get("text"), out)
         elif kind == "tool_use":
-            call = self._open_calls[index] = _ToolCall(self._calls, block.get("input"))
-            self._calls += 1
-            call_id, name = block.get("id"), block.get("name")
-            tool_call = {
-                "index": call.index,
-                "id": call_id if isinstance(call_id, str) and call_id else self._call_id(call),
-                "type": "function",
-                "function": {"name": name if isinstance(name, str) else "", "arguments": ""},
-            }
-            out.append(self._chunk({"tool_calls": [tool_call]}))
+            call_index = self._start_call(block.get("id"), block.get("name"), out)
+            self._open_calls[index] = _ToolCall(call_index, block.get("input"))
         # Thinking, redacted thinking and server tool blocks have no chat form.
 
     def _block_delta(self, index: int | None, delta: dict[str, Any], out: list[bytes]) -> None:
@@ -157,7 +104,7 @@ class ChatChunksFromMessages:
             piece = delta.get("partial_json")
             if call is not None and isinstance(piece, str) and piece:
                 call.pieces_sent = True
-                out.append(self._arguments(call, piece))
+                out.append(self._arguments(call.index, piece))
         # Thinking, signature and citation deltas have no chat form.
 
     def _text(self, text: object, out: list[bytes]) -> None:
@@ -169,7 +116,7 @@ class ChatChunksFromMessages:
         parameters streams none, or only empty ones) gets its start input, `{}`, as its whole
         arguments: chat clients parse the arguments as JSON."""
         if not call.pieces_sent:
-            out.append(self._arguments(call, tool_arguments(call.start_input)))
+            out.append(self._arguments(call.index, tool_arguments(call.start_input)))
 
     def _send_finish(self, out: list[bytes]) -> None:
         if self._finish_sent:
@@ -182,52 +129,28 @@ class ChatChunksFromMessages:
 
     def _complete(self, out: list[bytes]) -> None:
         self._start(out)
-        self._ended = True
         for call in self._open_calls.values():
             self._end_call(call, out)
         self._open_calls.clear()
         self._send_finish(out)
-        if self._include_usage:
-            usage = {**self._envelope(), "choices": [], "usage": chat_usage(self._usage)}
-            out.append(b"data: " + orjson.dumps(usage) + b"\n\n")
-        out.append(_DONE)
+        self._end(out)
+
+    def _chat_usage(self) -> dict[str, Any]:
+        return chat_usage(self._usage)
 
     def _read_error(self, error: dict[str, Any], out: list[bytes]) -> None:
         status, error_type = openai_error(error.get("type"), 500)
         message = error.get("message")
         if not isinstance(message, str) or not message:
             message = "The upstream failed mid-stream."
-        self._fail(status, error_type, message, out)
-
-    def _fail(self, status: int, error_type: str, message: str, out: list[bytes]) -> None:
-        self._ended = True
-        error = {"message": message, "type": error_type, "param": None, "code": status}
-        out.append(b"data: " + orjson.dumps({"error": error}) + b"\n\n")
+        chat_error = {"message": message, "type": error_type, "param": None, "code": status}
+        self._send_error(chat_error, out)
 
     def _add_usage(self, usage: object) -> None:
         usage = _mapping(usage)
         for name in _USAGE_FIELDS:
             if usage.get(name) is not None:
                 self._usage[name] = usage[name]
-
-    def _call_id(self, call: _ToolCall) -> str:
-        return f"call_{self._chat_id}_{call.index}"
-
-    def _arguments(self, call: _ToolCall, piece: str) -> bytes:
-        tool_call = {"index": call.index, "function": {"arguments": piece}}
-        return self._chunk({"tool_calls": [tool_call]})
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return b"data: " + orjson.dumps({**self._envelope(), "choices": [choice]}) + b"\n\n"
-
-    def _envelope(self) -> dict[str, Any]:
-        return {
-            "id": self._chat_id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-        }
 
 
 def _index(event: dict[str, Any]) -> int | None:
