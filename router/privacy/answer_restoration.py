@@ -40,7 +40,7 @@ _Field = tuple[str, int]
 def restore_json_body(body: bytes, redactor: Redactor) -> bytes:
     """A JSON answer's bytes with the placeholders in its choices restored; `body` itself when
     there is nothing to restore (or it is not JSON: rejecting it is not this function's job)."""
-    if not redactor.value_of or not _may_contain_placeholder(body):
+    if not redactor.value_of or not may_contain_placeholder(body):
         return body
     try:
         answer = orjson.loads(body)
@@ -65,7 +65,7 @@ def restore_json_answer(answer: Any, redactor: Redactor) -> Any:
     return answer if restored is choices else {**answer, "choices": restored}
 
 
-def _may_contain_placeholder(data: bytes) -> bool:
+def may_contain_placeholder(data: bytes) -> bool:
     return any(mark in data for mark in _OPENING_MARKS)
 
 
@@ -115,9 +115,9 @@ class SseRestorer:
 
     def _event(self, lines: list[bytes], blank: bytes) -> bytes:
         raw = b"".join(lines) + blank
-        if not _may_contain_placeholder(raw) and not self._holding():
+        if not may_contain_placeholder(raw) and not self._holding():
             return raw
-        data = _data_of(lines)
+        data = event_data(lines)
         if data is None:
             return raw
         if data == b"[DONE]":
@@ -136,7 +136,7 @@ class SseRestorer:
         self._head = {key: chunk[key] for key in _HEAD_KEYS if key in chunk}
         if not self._restore_choices(choices):
             return raw
-        return _with_data(lines, orjson.dumps(chunk), blank)
+        return with_event_data(lines, orjson.dumps(chunk), blank)
 
     def _holding(self) -> bool:
         return any(s.holding for fields in self._choices.values() for s in fields.values())
@@ -258,7 +258,7 @@ def _index_of(item: dict[str, Any], default: int) -> int:
     return index if isinstance(index, int) else default
 
 
-def _data_of(lines: list[bytes]) -> bytes | None:
+def event_data(lines: list[bytes]) -> bytes | None:
     """The event's data (its `data:` lines joined, as SSE defines), or None if it has none."""
     values = [_field_value(line) for line in lines if line.startswith(b"data:")]
     return b"\n".join(values) if values else None
@@ -269,7 +269,7 @@ def _field_value(line: bytes) -> bytes:
     return value[1:] if value.startswith(b" ") else value
 
 
-def _with_data(lines: list[bytes], data: bytes, blank: bytes) -> bytes:
+def with_event_data(lines: list[bytes], data: bytes, blank: bytes) -> bytes:
     """The event with its data lines replaced by one line carrying `data`."""
     out: list[bytes] = []
     written = False

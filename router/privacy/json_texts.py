@@ -7,6 +7,9 @@ object keys too (a key is text the client wrote: an e-mail address as a metadata
 rewritten into another key of the same object is refused (`KeysCollide`), as merging the two
 would drop a value the client sent.
 
+Given `opaque`, an object it says is opaque (a base64 image's `source`, a signed block) is left as
+it is, unread: its texts are no one's prose, and rewriting them would corrupt them.
+
 A value nested deeper than `MAX_DEPTH` is refused (`NestedTooDeeply`) rather than walked: JSON
 decoders accept about a thousand levels, more than Python's recursion allows, and no OpenAI
 request or answer comes near a hundred.
@@ -35,6 +38,7 @@ def map_texts(
     first_keys: tuple[str, ...] = (),
     depth: int = 0,
     rewrite_key: Callable[[str], str] | None = None,
+    opaque: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Any:
     """`value` with `rewrite` applied to each string (and `rewrite_key` to each key, when
     given); `first_keys` of the outermost object are visited before its other keys (the order
@@ -45,10 +49,14 @@ def map_texts(
     if depth >= MAX_DEPTH and isinstance(value, dict | list):
         raise NestedTooDeeply(f"nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
-        return _map_object(value, rewrite, skipped_keys, first_keys, depth + 1, rewrite_key)
+        if opaque is not None and opaque(value):
+            return value
+        return _map_object(value, rewrite, skipped_keys, first_keys, depth + 1, rewrite_key, opaque)
     if isinstance(value, list):
         items = [
-            map_texts(item, rewrite, skipped_keys, depth=depth + 1, rewrite_key=rewrite_key)
+            map_texts(
+                item, rewrite, skipped_keys, depth=depth + 1, rewrite_key=rewrite_key, opaque=opaque
+            )
             for item in value
         ]
         if all(new is old for new, old in zip(items, value, strict=True)):
@@ -64,6 +72,7 @@ def _map_object(
     first_keys: tuple[str, ...],
     depth: int,
     rewrite_key: Callable[[str], str] | None,
+    opaque: Callable[[dict[str, Any]], bool] | None,
 ) -> dict[str, Any]:
     changed: dict[str, Any] = {}
     renamed: dict[str, str] = {}
@@ -76,7 +85,9 @@ def _map_object(
         if key in skipped_keys:
             continue
         item = value[key]
-        mapped = map_texts(item, rewrite, skipped_keys, depth=depth, rewrite_key=rewrite_key)
+        mapped = map_texts(
+            item, rewrite, skipped_keys, depth=depth, rewrite_key=rewrite_key, opaque=opaque
+        )
         if mapped is not item:
             changed[key] = mapped
     if not changed and not renamed:
