@@ -13,11 +13,12 @@ through untouched: a stage that has nothing to do with an answer's bytes costs i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from router.errors import RouterError
+from router.wire.native import AnswerForm, NativeRequest
 from router.wire.sse import error_event
 
 Source = Literal["upstream", "cache"]
@@ -58,6 +59,9 @@ class Answer:
     body: bytes | None = None
     chunks: Chunks | None = None
     source: Source = "upstream"
+    # Chat Completions' (every stage's), or the native API an endpoint answered a passed-through
+    # request in (`router.forwarding.upstream_format`): the ingress then hands it on as it is.
+    form: AnswerForm = "chat"
     # Headers of this answer beyond the decision's `x-router-*` ones (a cache entry's id).
     headers: dict[str, str] = field(default_factory=dict)
     filters: list[AnswerFilter] = field(default_factory=list)
@@ -82,6 +86,10 @@ class Translation(Protocol):
     the client would have had it in Chat Completions' format."""
 
     def apply(self, answer: Answer) -> None: ...
+
+    def native(self, headers: Mapping[str, str]) -> NativeRequest:
+        """The request in its own API, for an endpoint that speaks it; `headers`: the client's."""
+        ...
 
 
 class ReadyChunks:

@@ -15,6 +15,7 @@ from opentelemetry.trace import Span
 
 from router.policy.model import TenantPolicy
 from router.residency import ANYWHERE, Residency
+from router.wire.native import NativeRequest
 from router.wire.requests import ParsedRequest
 from router.wire.usage import Usage
 
@@ -43,7 +44,17 @@ class SlotKey(Generic[T]):
 HEDGE_CANCELLED = "hedge_cancelled"
 _NOT_FAILED = ("ok", HEDGE_CANCELLED)
 # The parts of a reason a tenant without `routing.explain: full` sees: its own policy at work.
-_SHORT_REASON_PARTS = ("objective=", "experiment=", "ignored=", "local_only", "cache=")
+# `translated=` names a wire format and `producer=` says only that a stored response was followed
+# (`producer=kept` unless the tenant explains in full): no topology.
+_SHORT_REASON_PARTS = (
+    "objective=",
+    "experiment=",
+    "ignored=",
+    "local_only",
+    "cache=",
+    "translated=",
+    "producer=",
+)
 
 
 @dataclass(slots=True)
@@ -161,6 +172,9 @@ class RequestContext:
     # Who is asking: the tenant and its policy, taken once from the current snapshot.
     tenant: str = ""
     policy: TenantPolicy | None = None
+    # The request in the API it arrived in (Responses, Messages), for an endpoint that speaks it
+    # (`router.wire.native`): redacted by the privacy stage as `redacted` is. None for chat.
+    native: NativeRequest | None = None
     # The same request with its PII replaced by placeholders, when the tenant's policy redacts:
     # written by the privacy stage only. What leaves the PoP is `outgoing`.
     redacted: ParsedRequest | None = None
@@ -173,6 +187,9 @@ class RequestContext:
     # The route stage's plan: the pick first, then the fail-over order.
     plan: tuple[Target, ...] = ()
     usage: Usage | None = None
+    # The id an endpoint gave the response it answered a passed-through Responses request with:
+    # a later request may continue it (`previous_response_id`), there only.
+    response_id: str | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
     # `perf_counter()` when the answer's first byte was written (the answer writer's), for the
     # time to first token.

@@ -7,6 +7,11 @@ any other, and the answer, once every response half has seen it, goes back as a 
 a stream broken after its start ends with Anthropic's `error` event. Errors on this ingress have
 Anthropic's shape (`router.wire.messages.errors`, chosen by path in the server's middleware).
 
+An endpoint that speaks Messages gets the request itself, with the client's `anthropic-version`
+and `anthropic-beta` (`router.wire.native`), and its answer comes back in Anthropic's format: it
+goes to the client as it is, and a stream of it broken after its start ends with Anthropic's
+`error` event.
+
 `POST /v1/messages/count_tokens` is answered here, with a local estimate: no Chat Completions
 upstream counts tokens for another request (`estimated_input_tokens`).
 """
@@ -14,12 +19,14 @@ upstream counts tokens for another request (`estimated_input_tokens`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 
 import orjson
 
 from router.answer import Answer
 from router.errors import RouterError, status_of
 from router.wire.messages.answer import message_from_chat
+from router.wire.messages.errors import anthropic_error_type
 from router.wire.messages.events import MessagesEvents
 from router.wire.messages.request import (
     MessagesRequest,
@@ -27,6 +34,7 @@ from router.wire.messages.request import (
     parse_count_tokens_request,
     parse_messages_request,
 )
+from router.wire.native import NativeRequest
 from router.wire.requests import Operation, ParsedRequest, chat_bytes, parse_request
 
 # The paths whose errors have Anthropic's shape.
@@ -55,7 +63,13 @@ class MessagesTranslation:
         self._message_id = f"msg_{secrets.token_hex(12)}"
         self._events: MessagesEvents | None = None
 
+    def native(self, headers: Mapping[str, str]) -> NativeRequest:
+        return NativeRequest.of("messages", self._request.body, headers)
+
     def apply(self, answer: Answer) -> None:
+        if answer.form == "messages":  # passed through: already in the client's API
+            answer.terminal_error = error_event
+            return
         answer.wrap(self)
         answer.terminal_error = self.terminal_error
 
@@ -78,3 +92,12 @@ class MessagesTranslation:
         if events is None:
             events = self._events = MessagesEvents(self._request, message_id=self._message_id)
         return events
+
+
+def error_event(error: RouterError) -> bytes:
+    """Anthropic's `error` event, ending a passed-through stream that broke after its start."""
+    event = {
+        "type": "error",
+        "error": {"type": anthropic_error_type(status_of(error)), "message": error.message},
+    }
+    return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"

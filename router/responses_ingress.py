@@ -8,19 +8,26 @@ cache, routing, fail-over, hedging, cascade); the answer, once every response ha
 (`router.wire.responses.events`), and a stream broken after its start ends with the API's
 `error` event.
 
-The router keeps no responses: `previous_response_id` and the other fields that need a provider's
-stored state are refused when the request is parsed, with a 400 naming them.
+An endpoint that speaks Responses gets the request itself (`router.wire.native`), and its answer
+comes back in the API's format: it goes to the client as it is, and a stream of it broken after
+its start ends with the API's `error` event, numbered after the last event relayed. The router
+keeps no responses: `previous_response_id` goes to the endpoint that produced the response
+(`router.stages.affinity`); the other fields that need stored state are refused when the request
+is parsed, with a 400 naming them.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Mapping
 
 import orjson
 
 from router.answer import Answer
 from router.errors import RouterError
+from router.wire.native import NativeRequest
 from router.wire.requests import Operation, ParsedRequest, chat_bytes, parse_request
 from router.wire.responses.answer import response_from_chat
 from router.wire.responses.events import ResponsesEvents
@@ -50,7 +57,15 @@ class ResponsesTranslation:
         self._created_at = int(time.time())
         self._events: ResponsesEvents | None = None
 
+    def native(self, headers: Mapping[str, str]) -> NativeRequest:
+        return NativeRequest.of("responses", self._request.body, headers)
+
     def apply(self, answer: Answer) -> None:
+        if answer.form == "responses":  # passed through: already in the client's API
+            numbering = EventNumbering()
+            answer.wrap(numbering)
+            answer.terminal_error = numbering.error
+            return
         answer.wrap(self)
         answer.terminal_error = self.terminal_error
 
@@ -80,3 +95,40 @@ class ResponsesTranslation:
                 new_id=new_id,
             )
         return events
+
+
+_SEQUENCE_NUMBER = re.compile(rb'"sequence_number":\s*(\d{1,18})')
+
+
+class EventNumbering:
+    """A passed-through Responses stream's last `sequence_number`, read as it passes, for the
+    `error` event that ends it if it breaks: numbered after it, as the API's events are. Reads
+    only the last number of each chunk (a chunk's events are numbered in order); a number split
+    between two chunks is read from the next one's."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last = -1
+
+    def body(self, body: bytes) -> bytes:
+        return body
+
+    def feed(self, chunk: bytes) -> bytes:
+        at = chunk.rfind(b'"sequence_number"')
+        if at >= 0 and (found := _SEQUENCE_NUMBER.match(chunk, at)) is not None:
+            self._last = max(self._last, int(found.group(1)))
+        return chunk
+
+    def finish(self, complete: bool) -> bytes:
+        return b""
+
+    def error(self, error: RouterError) -> bytes:
+        event = {
+            "type": "error",
+            "code": None if error.code is None else str(error.code),
+            "message": error.message,
+            "param": error.param,
+            "sequence_number": self._last + 1,
+        }
+        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"

@@ -267,6 +267,7 @@ def _operation_handler(
                 parsed=parsed,
                 span=span,
                 started_s=state.clock.now(),
+                native=None if translation is None else translation.native(request.headers),
             )
             status, error_type = 500, "internal_error"
             try:
@@ -403,10 +404,10 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         running.push_async_callback(asyncio.to_thread, state.metrics.shutdown)  # OTLP flush
         if state.limits.shared is not None:
             running.push_async_callback(state.limits.shared.close)
-        if state.shared_affinity is not None:
-            running.push_async_callback(state.shared_affinity.close)
-            running.push_async_callback(state.shared_affinity.flush)  # before the close above
-            _run_until_stopped(running, state.shared_affinity.run(), "affinity-share")
+        for shared in state.shared_affinity:
+            running.push_async_callback(shared.close)
+            running.push_async_callback(shared.flush)  # before the close above
+            _run_until_stopped(running, shared.run(), "affinity-share")
         await state.transport.start()
         if state.tracing.pipe is not None:  # stopped after the drains below: their spans go too
             _run_until_stopped(running, state.tracing.pipe.run(), "span-export")
@@ -502,8 +503,13 @@ def build_app(
         )
     hedge_budget = HedgeBudget(clock)
     large_bodies = LargeBodyWork()
-    local_affinity = AffinityTable(config.routing.affinity, clock)
-    shared_affinity = _shared_affinity(loaded, local_affinity)
+    affinity = config.routing.affinity
+    local_affinity = AffinityTable.of_conversations(affinity, clock)
+    local_producers = AffinityTable.of_responses(affinity, clock)
+    shared_affinity = (
+        _shared_affinity(loaded, local_affinity, affinity.ttl_s) if affinity.enabled else None
+    )
+    shared_producers = _shared_affinity(loaded, local_producers, affinity.responses_ttl_s)
     pipeline = Pipeline(
         [
             AuthStage(authenticate, config.routing.deadline_s),
@@ -514,7 +520,9 @@ def build_app(
             RouteStage(
                 registry, config.routing, config.estimators.prior_ttft_ms, rng or random.Random()
             ),
-            AffinityStage(config.routing.affinity, shared_affinity or local_affinity),
+            AffinityStage(
+                affinity, shared_affinity or local_affinity, shared_producers or local_producers
+            ),
             ForwardStage(registry, transport, tracing, clock, hedge_budget, [CascadeJudge()]),
         ],
         tracing.stage_span if config.telemetry.tracing.stage_spans else None,
@@ -544,7 +552,7 @@ def build_app(
         embedder=embedder,
         metrics=metrics,
         policy_store=policy_store,
-        shared_affinity=shared_affinity,
+        shared_affinity=tuple(s for s in (shared_affinity, shared_producers) if s is not None),
         clock=clock,
         models_created=created,
     )
@@ -585,10 +593,13 @@ def _shared_limits(loaded: LoadedNodeConfig) -> RedisLimits | None:
     )
 
 
-def _shared_affinity(loaded: LoadedNodeConfig, local: AffinityTable) -> SharedAffinity | None:
-    """Conversations' endpoints shared through Redis when the limits backend is Redis."""
+def _shared_affinity(
+    loaded: LoadedNodeConfig, local: AffinityTable, ttl_s: float
+) -> SharedAffinity | None:
+    """Conversations' endpoints (or responses' producers) shared through Redis when the limits
+    backend is Redis."""
     config = loaded.config
-    if config.limits.backend != "redis" or not config.routing.affinity.enabled:
+    if config.limits.backend != "redis":
         return None
     redis = config.limits.redis
     timeout_s = redis.timeout_ms / 1000.0
@@ -596,7 +607,7 @@ def _shared_affinity(loaded: LoadedNodeConfig, local: AffinityTable) -> SharedAf
         local,
         redis_client(loaded.secrets.redis_url or redis.url, timeout_s=timeout_s),
         key_prefix=redis.key_prefix,
-        ttl_s=config.routing.affinity.ttl_s,
+        ttl_s=ttl_s,
         timeout_s=timeout_s,
     )
 

@@ -54,7 +54,8 @@ class RouterState:
     metrics_push: OtlpMetricsPush | None  # with telemetry.metrics.otlp_endpoint
     # Conversations' endpoints shared through Redis (with the Redis limits backend); flushed and
     # closed by the lifespan.
-    shared_affinity: SharedAffinity | None
+    # Conversations' endpoints and responses' producers, when shared through Redis.
+    shared_affinity: tuple[SharedAffinity, ...]
     clock: Clock
     models_created: int
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,11 +210,17 @@ async def running_stack(
     clock: Clock | None = None,
     extra_endpoints: Sequence[Mapping[str, Any]] = (),
     endpoint_fields: Mapping[str, Mapping[str, Any]] | None = None,
+    cloud: MockCloud | None = None,
 ) -> AsyncIterator[Stack]:
-    """`endpoint_keys` maps an endpoint to the provider key the router gets from its environment."""
+    """`endpoint_keys` maps an endpoint to the provider key the router gets from its environment;
+    `cloud`: another stack's simulated cloud, for a router beside that stack's (`regions` is then
+    ignored)."""
     settings = CloudSettings(control=ControlSettings(port=0), regions=tuple(regions))
     exporter = InMemorySpanExporter()
-    async with MockCloud(settings, seed=seed) as cloud, aiohttp.ClientSession() as http:
+    clouds: AbstractAsyncContextManager[MockCloud] = (
+        MockCloud(settings, seed=seed) if cloud is None else nullcontext(cloud)
+    )
+    async with clouds as cloud, aiohttp.ClientSession() as http:
         keys = dict(endpoint_keys or {})
         config = node_config(cloud, overrides, frozenset(keys), endpoint_fields)
         config["endpoints"] = [*config["endpoints"], *extra_endpoints]

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 Objective = Literal["latency", "cost", "balanced"]
-# The wire format an endpoint speaks: OpenAI's Chat Completions, or Anthropic's Messages
-# (router/forwarding/upstream_format.py).
+# Whose API an endpoint is: OpenAI's (or compatible) or Anthropic's. It sets the defaults of the
+# APIs the endpoint speaks and of how it authenticates (router/forwarding/upstream_format.py).
 ProviderKind = Literal["openai", "anthropic"]
+# The wire formats an endpoint may speak natively: OpenAI's Chat Completions and Responses,
+# Anthropic's Messages.
+WireApi = Literal["chat", "responses", "messages"]
+# How an endpoint takes its key: `Authorization: Bearer <key>`, or the bare key in `x-api-key`.
+AuthScheme = Literal["bearer", "x-api-key"]
+_DEFAULT_APIS: dict[ProviderKind, tuple[WireApi, ...]] = {
+    "openai": ("chat",),
+    "anthropic": ("messages",),
+}
+_DEFAULT_AUTH: dict[ProviderKind, AuthScheme] = {"openai": "bearer", "anthropic": "x-api-key"}
 ModelKind = Literal["chat", "completion", "embedding"]
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -106,6 +116,12 @@ class EndpointSettings(Strict):
     # Said in `x-router-served-by`.
     locality: Literal["cloud", "edge"] = "cloud"
     kind: ProviderKind = "openai"
+    # The APIs it speaks natively; unset: its kind's (`openai`: chat, `anthropic`: messages).
+    # A request that arrived in one of these APIs is passed through in it; any other is
+    # translated, where it can be (docs/api.md).
+    apis: tuple[WireApi, ...] = ()
+    # How it takes its key; unset: its kind's (`openai`: bearer, `anthropic`: x-api-key).
+    auth: AuthScheme | None = None
     models: list[EndpointModel] = Field(min_length=1)
     tags: list[str] = []
     # Requests in flight at once; None: as many connections as the process holds (the open-file
@@ -122,6 +138,22 @@ class EndpointSettings(Strict):
         if duplicates:
             raise ValueError(f"model listed twice: {', '.join(duplicates)}")
         return models
+
+    @field_validator("apis")
+    @classmethod
+    def _distinct_apis(cls, apis: tuple[WireApi, ...]) -> tuple[WireApi, ...]:
+        if len(set(apis)) != len(apis):
+            raise ValueError("an API is listed twice")
+        return apis
+
+    @model_validator(mode="after")
+    def _kind_defaults(self) -> EndpointSettings:
+        # Frozen: the defaults are filled in through object.__setattr__, once, at validation.
+        if not self.apis:
+            object.__setattr__(self, "apis", _DEFAULT_APIS[self.kind])
+        if self.auth is None:
+            object.__setattr__(self, "auth", _DEFAULT_AUTH[self.kind])
+        return self
 
     @property
     def base_url_str(self) -> str:
@@ -149,6 +181,12 @@ class AffinitySettings(Strict):
     max_conversations: int = Field(100_000, ge=1, le=10_000_000)
     # A client's own name for its conversation (otherwise its stable prefix is hashed).
     session_header: str = Field("x-router-session", min_length=1)
+    # Which endpoint produced each Responses answer passed through, for the requests that continue
+    # it (`previous_response_id`), which only it can answer: kept as long as OpenAI keeps a stored
+    # response (30 days), at most this many (the oldest forgotten first). Kept even when
+    # `enabled` is false: it is where such a request can go, not a preference.
+    responses_ttl_s: PositiveFloat = 30 * 86400.0
+    max_responses: int = Field(100_000, ge=1, le=10_000_000)
 
 
 class RoutingSettings(Strict):

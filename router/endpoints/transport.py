@@ -37,7 +37,6 @@ from router.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
-from router.wire.upstream_messages.request import ANTHROPIC_VERSION
 
 # Statuses after which another endpoint may well succeed. 401/403 mean the router's own key for
 # this endpoint is wrong: the client cannot fix that, another provider account may serve it.
@@ -84,10 +83,8 @@ class Transport:
                 continue
             headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
             key = secrets.endpoint_keys.get(name)
-            if endpoint.settings.kind == "anthropic":
-                headers["anthropic-version"] = ANTHROPIC_VERSION
-                if key is not None:
-                    headers["x-api-key"] = key
+            if key is not None and endpoint.settings.auth == "x-api-key":
+                headers["x-api-key"] = key
             elif key is not None:
                 headers["Authorization"] = f"Bearer {key}"
             self._clients[name] = _client(endpoint.base_url, headers, routing)

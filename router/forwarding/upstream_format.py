@@ -1,30 +1,42 @@
-"""The wire format an endpoint speaks, by its kind: the pipeline's requests and answers are in
-Chat Completions' format, and an endpoint of Anthropic's kind is spoken to in Anthropic's
-Messages format (`router.wire.upstream_messages`), the request translated on the way out and the
-answer (a JSON body, or a stream chunk by chunk) on the way back, before anything else reads it.
+"""The wire format a request goes to an endpoint in (`format_for`), by the APIs the endpoint
+speaks (`EndpointSettings.apis`) and the API the request arrived in.
 
-An endpoint of OpenAI's kind gets the request as it is (`ParsedRequest.body_for`) and its answer
-is read as it comes: no translation, no cost.
+- A request that arrived in Responses or Messages goes in that API, its own body passed through
+  (`NativeFormat`, `router.wire.native`), to an endpoint that speaks it; its answer comes back in
+  that API, and the ingress hands it to the client as it is.
+- Otherwise the pipeline's request, in Chat Completions' format, goes as it is to an endpoint
+  that speaks Chat Completions (`OpenAIFormat`: no translation, no cost), or translated to
+  Anthropic's Messages format for one that speaks only that (`AnthropicFormat`,
+  `router.wire.upstream_messages`), its answer (a JSON body, or a stream chunk by chunk)
+  translated back before anything else reads it.
+- A request that continues a stored response (`previous_response_id`) has no form but its own:
+  an endpoint that does not speak Responses refuses it.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 import orjson
 
-from router.config.model import ProviderKind
+from router.config.model import EndpointSettings
+from router.wire.native import PATHS, AnswerForm, NativeRequest
 from router.wire.requests import Operation, ParsedRequest
 from router.wire.upstream_messages.answer import chat_from_message
-from router.wire.upstream_messages.request import messages_body_from_chat, untranslatable_param
+from router.wire.upstream_messages.request import (
+    ANTHROPIC_VERSION,
+    messages_body_from_chat,
+    untranslatable_param,
+)
 from router.wire.upstream_messages.stream import ChatChunksFromMessages
 
 
 class UpstreamFormat(Protocol):
-    translated: bool  # said in the decision's reason
+    form: AnswerForm
+    name: str  # said in the decision's reason when the request was translated to it
 
     def refuses(self, parsed: ParsedRequest) -> str | None:
         """Why this format cannot carry the request (the parameter it has no form for)."""
@@ -32,28 +44,34 @@ class UpstreamFormat(Protocol):
 
     def path(self, operation: Operation) -> str: ...
 
-    def body(self, parsed: ParsedRequest, upstream_model: str, *, with_logprobs: bool) -> bytes: ...
+    def headers(self) -> Mapping[str, str] | None:
+        """The request's headers beyond the endpoint's own (its key, content type)."""
+        ...
+
+    def body(
+        self,
+        parsed: ParsedRequest,
+        upstream_model: str,
+        *,
+        with_logprobs: bool,
+        store: bool | None,
+    ) -> bytes:
+        """`store`: what the tenant's policy makes of the request's `store` (None: as sent)."""
+        ...
 
     def answer(self, body: bytes) -> bytes:
-        """A JSON answer in Chat Completions' format."""
+        """A JSON answer in this format's `form`."""
         ...
 
     def chunks(self, chunks: AsyncIterator[bytes], parsed: ParsedRequest) -> AsyncIterator[bytes]:
-        """A stream's chunks in Chat Completions' format."""
+        """A stream's chunks in this format's `form`."""
         ...
 
 
-class OpenAIFormat:
-    translated = False
+class _AnswersAsTheyCome:
+    """A format whose answers need no translation: read as they come, at no cost."""
 
-    def refuses(self, parsed: ParsedRequest) -> str | None:
-        return None
-
-    def path(self, operation: Operation) -> str:
-        return operation.path
-
-    def body(self, parsed: ParsedRequest, upstream_model: str, *, with_logprobs: bool) -> bytes:
-        return parsed.body_for(upstream_model, with_logprobs=with_logprobs)
+    __slots__ = ()
 
     def answer(self, body: bytes) -> bytes:
         return body
@@ -62,11 +80,39 @@ class OpenAIFormat:
         return chunks
 
 
+class OpenAIFormat(_AnswersAsTheyCome):
+    __slots__ = ()
+    form: AnswerForm = "chat"
+    name = "chat"
+
+    def refuses(self, parsed: ParsedRequest) -> str | None:
+        return None
+
+    def path(self, operation: Operation) -> str:
+        return operation.path
+
+    def headers(self) -> Mapping[str, str] | None:
+        return None
+
+    def body(
+        self,
+        parsed: ParsedRequest,
+        upstream_model: str,
+        *,
+        with_logprobs: bool,
+        store: bool | None,
+    ) -> bytes:
+        if store is not None and parsed.body.get("store") is True:
+            parsed = parsed.with_body({**parsed.body, "store": store})
+        return parsed.body_for(upstream_model, with_logprobs=with_logprobs)
+
+
 class AnthropicFormat:
     """Chat Completions requests as Messages requests: chat only, and only those whose every
     parameter has a Messages form (`untranslatable_param`); no token log-probabilities."""
 
-    translated = True
+    form: AnswerForm = "chat"
+    name = "anthropic"
 
     def refuses(self, parsed: ParsedRequest) -> str | None:
         if parsed.operation is not Operation.CHAT:
@@ -76,7 +122,17 @@ class AnthropicFormat:
     def path(self, operation: Operation) -> str:
         return "/messages"
 
-    def body(self, parsed: ParsedRequest, upstream_model: str, *, with_logprobs: bool) -> bytes:
+    def headers(self) -> Mapping[str, str] | None:
+        return _ANTHROPIC_HEADERS
+
+    def body(
+        self,
+        parsed: ParsedRequest,
+        upstream_model: str,
+        *,
+        with_logprobs: bool,
+        store: bool | None,
+    ) -> bytes:
         return orjson.dumps(messages_body_from_chat(parsed.body, upstream_model))
 
     def answer(self, body: bytes) -> bytes:
@@ -106,11 +162,100 @@ class AnthropicFormat:
             yield tail
 
 
+class NativeFormat(_AnswersAsTheyCome):
+    """A request passed through in the API it arrived in, its answer handed back as it comes."""
+
+    __slots__ = ("_native", "form", "name")
+
+    def __init__(self, native: NativeRequest) -> None:
+        self._native = native
+        self.form: AnswerForm = native.api
+        self.name: str = native.api
+
+    def refuses(self, parsed: ParsedRequest) -> str | None:
+        return None
+
+    def path(self, operation: Operation) -> str:
+        return PATHS[self._native.api]
+
+    def headers(self) -> Mapping[str, str] | None:
+        native = self._native
+        if native.api != "messages":
+            return native.headers or None
+        return {**_ANTHROPIC_HEADERS, **native.headers}
+
+    def body(
+        self,
+        parsed: ParsedRequest,
+        upstream_model: str,
+        *,
+        with_logprobs: bool,
+        store: bool | None,
+    ) -> bytes:
+        # Messages has no `store`: Anthropic keeps no answers for later requests.
+        if self._native.api != "responses":
+            store = None
+        return self._native.body_for(upstream_model, store=store)
+
+
+class _Refusing(_AnswersAsTheyCome):
+    """An endpoint that cannot take the request in any form it speaks."""
+
+    __slots__ = ("_why", "form", "name")
+
+    def __init__(self, why: str) -> None:
+        self._why = why
+        self.form: AnswerForm = "chat"
+        self.name = "none"
+
+    def refuses(self, parsed: ParsedRequest) -> str | None:
+        return self._why
+
+    def path(self, operation: Operation) -> str:
+        raise AssertionError("a refusing format is never forwarded to")
+
+    def headers(self) -> Mapping[str, str] | None:
+        return None
+
+    def body(
+        self,
+        parsed: ParsedRequest,
+        upstream_model: str,
+        *,
+        with_logprobs: bool,
+        store: bool | None,
+    ) -> bytes:
+        raise AssertionError("a refusing format is never forwarded to")
+
+
 def _chat_id() -> str:
     return f"chatcmpl-{secrets.token_hex(12)}"
 
 
-FORMATS: dict[ProviderKind, UpstreamFormat] = {
-    "openai": OpenAIFormat(),
-    "anthropic": AnthropicFormat(),
-}
+_ANTHROPIC_HEADERS: dict[str, str] = {"anthropic-version": ANTHROPIC_VERSION}
+OPENAI = OpenAIFormat()
+ANTHROPIC = AnthropicFormat()
+_STATEFUL = _Refusing("previous_response_id")
+_NO_CHAT = _Refusing("api")
+
+
+def format_for(settings: EndpointSettings, native: NativeRequest | None) -> UpstreamFormat:
+    """The format a request goes to an endpoint in: its own API when the endpoint speaks it,
+    else Chat Completions, as it is or translated to Messages."""
+    apis = settings.apis
+    if native is not None:
+        if native.api in apis:
+            return NativeFormat(native)
+        if native.previous_response_id is not None:
+            return _STATEFUL
+    if "chat" in apis:
+        return OPENAI
+    if "messages" in apis:
+        return ANTHROPIC
+    return _NO_CHAT
+
+
+def translated_to(fmt: UpstreamFormat, native: NativeRequest | None) -> str | None:
+    """The format's name when the request was translated to reach it (said in the reason)."""
+    arrived_in = "chat" if native is None else native.api
+    return None if fmt.name == arrived_in else fmt.name

@@ -14,6 +14,13 @@ refusing only keys would make the same text pass or fail by where the client put
 Messages come first, in order, so a value keeps its placeholder across the turns of a
 conversation: an earlier turn is the same prefix in every later request.
 
+A request that arrived in Responses or Messages is kept in that API's form too, for an endpoint
+that speaks it (`router.wire.native`): `redact_with_native` scans that body first, then the Chat
+Completions form made of it, with one `Redactor`, so a value has the same placeholder in both and
+whichever leaves was scanned. A text of both forms is scanned once. The native body's opaque
+parts are left as they are: a base64 `source` (images, PDFs), a `redacted_thinking` block's
+data, a thinking block's `signature`, a reasoning item's `encrypted_content`.
+
 A body without PII is returned as is (the same object): no copy on the common path.
 """
 
@@ -55,6 +62,29 @@ _API_KEYS = frozenset(
 )  # fmt: skip
 
 
+# The native APIs' names that hold no PII, as `_API_KEYS` (only a shortcut).
+_NATIVE_API_KEYS = _API_KEYS | frozenset(
+    {
+        "instructions", "system", "max_output_tokens", "stop_sequences", "input_schema",
+        "tool_use_id", "is_error", "thinking", "budget_tokens", "top_k", "call_id", "output",
+        "summary", "reasoning", "effort", "previous_response_id", "truncation", "include",
+        "source", "media_type", "signature", "encrypted_content", "citations", "title",
+        "context", "disable_parallel_tool_use", "service_tier", "container", "status",
+        "input_text", "input_image", "output_text",
+    }
+)  # fmt: skip
+# Texts that are signatures or ciphertext, never the client's prose.
+_NATIVE_SKIPPED_KEYS = _SKIPPED_KEYS | frozenset(
+    {"signature", "encrypted_content", "call_id", "tool_use_id", "previous_response_id",
+     "media_type", "file_data", "file_id", "file_url"}
+)  # fmt: skip
+# The conversation first, in order (so that a value keeps its placeholder across turns).
+_NATIVE_CONTENT_KEYS: dict[str, tuple[str, ...]] = {
+    "responses": ("instructions", "input"),
+    "messages": ("system", "messages"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RedactedRequest:
     """A request body that carried PII, with its values replaced by placeholders."""
@@ -85,3 +115,48 @@ def redact_request(body: dict[str, Any]) -> RedactedRequest | None:
         return None
     kinds = tuple(kind for kind in KIND_ORDER if kind in redactor.kinds)
     return RedactedRequest(redacted, redactor, kinds)
+
+
+def redact_with_native(
+    body: dict[str, Any], native_body: dict[str, Any], api: str
+) -> tuple[RedactedRequest | None, dict[str, Any]]:
+    """The Chat Completions body and the native body it was made of, each with its PII replaced by
+    the same placeholders; (None, `native_body`) when neither carries any."""
+    redactor = Redactor()
+    done: dict[str, str] = {}  # each text's redacted form: a text of both bodies is scanned once
+
+    def redact(text: str) -> str:
+        redacted = done.get(text)
+        if redacted is None:
+            redacted = done[text] = redactor.redact(text)
+        return redacted
+
+    def redact_native_key(key: str) -> str:
+        return key if key in _NATIVE_API_KEYS else redact(key)
+
+    def redact_key(key: str) -> str:
+        return key if key in _API_KEYS else redact(key)
+
+    native = map_texts(
+        native_body,
+        redact,
+        _NATIVE_SKIPPED_KEYS,
+        _NATIVE_CONTENT_KEYS.get(api, ()),
+        rewrite_key=redact_native_key,
+        opaque=_opaque,
+    )
+    redacted = map_texts(body, redact, _SKIPPED_KEYS, CONTENT_KEYS, rewrite_key=redact_key)
+    if not redactor.kinds:
+        return None, native_body
+    kinds = tuple(kind for kind in KIND_ORDER if kind in redactor.kinds)
+    return RedactedRequest(redacted, redactor, kinds), native
+
+
+# A media source by its bytes, URL or file (`{"type": "base64", "media_type", "data"}`; left
+# alone, as a chat body's `image_url` and `file` are), and a redacted thinking block.
+_OPAQUE_TYPES = frozenset(("base64", "url", "file", "redacted_thinking"))
+
+
+def _opaque(value: dict[str, Any]) -> bool:
+    """An object with no text of the client's, that rewritten would be corrupt."""
+    return value.get("type") in _OPAQUE_TYPES

@@ -78,6 +78,12 @@ def _stable_prefix(messages: Sequence[object]) -> tuple[list[object] | None, boo
     return (prefix if first_user_at is not None else None), False
 
 
+def response_key(tenant: str, response_id: str) -> str:
+    """The key of a response's producer: the tenant's own, so that no tenant can learn where
+    another's responses went."""
+    return _digest(tenant, "", b"response", response_id.encode("utf-8", "surrogatepass"))
+
+
 def _digest(tenant: str, alias: str, kind: bytes, material: bytes) -> str:
     named = hashlib.blake2b(digest_size=16)
     for part in (tenant.encode(), alias.encode(), kind, material):
@@ -89,10 +95,19 @@ def _digest(tenant: str, alias: str, kind: bytes, material: bytes) -> str:
 class AffinityTable:
     """Which endpoint served each recent conversation: bounded in count and in time."""
 
-    def __init__(self, settings: AffinitySettings, clock: Clock) -> None:
+    def __init__(self, max_entries: int, ttl_s: float, clock: Clock) -> None:
         self._endpoints: TTLCache[str, str] = TTLCache(
-            maxsize=settings.max_conversations, ttl=settings.ttl_s, timer=clock.now
+            maxsize=max_entries, ttl=ttl_s, timer=clock.now
         )
+
+    @classmethod
+    def of_conversations(cls, settings: AffinitySettings, clock: Clock) -> AffinityTable:
+        return cls(settings.max_conversations, settings.ttl_s, clock)
+
+    @classmethod
+    def of_responses(cls, settings: AffinitySettings, clock: Clock) -> AffinityTable:
+        """Which endpoint produced each response (`router.stages.affinity`'s producers)."""
+        return cls(settings.max_responses, settings.responses_ttl_s, clock)
 
     def endpoint_of(self, key: str) -> str | None:
         return self._endpoints.get(key)

@@ -8,6 +8,15 @@ worse than the pick, but never ahead of the PoP's own model where the route stag
 first (a cascade tries the edge before the cloud on every turn). The reason says
 `affinity=<endpoint>` (or `affinity=moved` when the conversation had to move). Its record half
 remembers the endpoint that answered.
+
+A Responses request that continues a stored response (`previous_response_id`) is no preference:
+only the endpoint that produced that response has it. The record half remembers the producer of
+every response passed through (`RequestContext.response_id`, for `routing.affinity.responses_ttl_s`,
+per tenant), and such a request goes to its producer alone. When the router has no record of
+the response (made elsewhere, by a translation, or forgotten) the client gets OpenAI's 400
+`previous_response_not_found`; when the producer cannot take the request now (ejected, or not
+eligible for it), a 503 `previous_response_unavailable`, rather than an answer from an endpoint
+that would start the conversation over.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ from router.answer import Answer
 from router.config.model import AffinitySettings
 from router.context import RequestContext, SlotKey
 from router.endpoints.balancer import Candidate
-from router.routing.affinity import conversation_key
+from router.errors import NoEligibleEndpoint
+from router.routing.affinity import conversation_key, response_key
+from router.wire.native import previous_response_not_found
 
 _KEY_SLOT: SlotKey[str] = SlotKey("affinity.key")
 
@@ -36,11 +47,18 @@ class AffinityStage:
     name = "affinity"
     terminal = False
 
-    def __init__(self, settings: AffinitySettings, table: AffinityStore) -> None:
+    def __init__(
+        self, settings: AffinitySettings, table: AffinityStore, producers: AffinityStore
+    ) -> None:
         self._settings = settings
         self._table = table
+        self._producers = producers
 
     async def on_request(self, ctx: RequestContext) -> Answer | None:
+        native = ctx.native
+        if native is not None and native.previous_response_id is not None:
+            await self._to_producer(ctx, native.previous_response_id)
+            return None
         if not self._settings.enabled or not ctx.plan:
             return None
         found = conversation_key(
@@ -73,8 +91,27 @@ class AffinityStage:
     def on_done(self, ctx: RequestContext) -> None:
         key = ctx.slot(_KEY_SLOT)
         endpoint = ctx.decision.endpoint
+        if ctx.response_id is not None and endpoint:
+            self._producers.remember(response_key(ctx.tenant, ctx.response_id), endpoint)
         if key is not None and endpoint and ctx.decision.served_by != "cache":
             self._table.remember(key, endpoint)
+
+    async def _to_producer(self, ctx: RequestContext, response_id: str) -> None:
+        """The plan becomes the response's producer alone, or the request is refused."""
+        producer = await self._producers.lookup(response_key(ctx.tenant, response_id))
+        if producer is None:
+            raise previous_response_not_found(response_id)
+        target = next((t for t in ctx.plan if t.endpoint.name == producer), None)
+        if target is None:
+            raise NoEligibleEndpoint(
+                f"The endpoint that produced previous response '{response_id}' cannot take this "
+                "request now (unhealthy, or not eligible for it), and no other endpoint has that "
+                "response: retry later, or send the whole conversation in 'input' instead.",
+                code="previous_response_unavailable",
+            )
+        ctx.plan = (target,)
+        detail = producer if ctx.decision.detailed else "kept"
+        ctx.decision.reason += f"; producer={detail}"
 
 
 def _edge_goes_first(ctx: RequestContext, at: int) -> bool:

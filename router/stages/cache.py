@@ -13,7 +13,8 @@ The request header `x-router-cache` controls it per request: `no-store` (do not 
 answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` (answer only from
 the cache; 504 `cache_miss` otherwise). A request that can never be cached (`n` > 1, a temperature
 above the tenant's `cache.max_temperature`, or for an alias an experiment splits, no sticky key
-to choose its arm by, or tools offered to the model without the tenant's `cache.tools`) says
+to choose its arm by, tools offered to the model without the tenant's `cache.tools`, or a
+Responses request that continues a stored response, `previous_response_id`) says
 `x-router-cache: bypass`. A split alias is cached per arm.
 
 The cache never holds a raw PII value (docs/privacy.md). A request that carries PII is keyed by
@@ -49,6 +50,7 @@ from router.cache.semantic import vector_bytes
 from router.cache.shared_entry import SharedEntry
 from router.cache.verifier import Mode
 from router.cache_request import CACHE_SLOT, CacheRequest
+from router.chat_view import read_as_chat
 from router.clock import Clock
 from router.config.model import CacheSettings
 from router.context import RequestContext
@@ -91,13 +93,16 @@ class CacheStage:
                 param=CACHE_HEADER,
             )
         alias = _cached_alias(ctx, policy)
-        scope = _scope(ctx, alias, policy) if alias is not None else None
+        # A request continuing a stored response means more than its own input says.
+        stateful = ctx.native is not None and ctx.native.previous_response_id is not None
+        scope = _scope(ctx, alias, policy) if alias is not None and not stateful else None
         if scope is None:
             self._verdict(ctx, "bypass")
             if directive == "only-if-cached":
                 raise CacheMiss(
                     "This request is never answered from the cache "
-                    "(n, temperature, tools, or an experiment arm drawn at random)."
+                    "(n, temperature, tools, previous_response_id, or an experiment arm drawn "
+                    "at random)."
                 )
             return None
         state = CacheRequest()
@@ -207,7 +212,9 @@ class CacheStage:
         placeholders, never a PII value: the privacy stage restores them after this)."""
         state = ctx.slot(CACHE_SLOT)
         if state is not None and state.scope is not None and answer.source == "upstream":
-            answer.wrap(AnswerCapture(functools.partial(_capture, state)))
+            read_as_chat(
+                answer, AnswerCapture(functools.partial(_capture, state)), ctx.parsed.model
+            )
 
     def on_done(self, ctx: RequestContext) -> None:
         """Store the complete answer of a miss (called when the request ends). A question that

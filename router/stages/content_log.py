@@ -14,6 +14,7 @@ import functools
 
 from router.answer import Answer
 from router.cache.answer_capture import AnswerCapture
+from router.chat_view import read_as_chat
 from router.context import RequestContext
 from router.privacy.findings import findings
 from router.telemetry.content import LOGGED_ANSWER_SLOT
@@ -28,7 +29,7 @@ class ContentLogStage:
 
     def on_answer(self, ctx: RequestContext, answer: Answer) -> None:
         if findings(ctx).log_content and answer.source == "upstream":
-            answer.wrap(AnswerCapture(functools.partial(_keep, ctx)))
+            read_as_chat(answer, AnswerCapture(functools.partial(_keep, ctx)), ctx.parsed.model)
 
 
 def _keep(ctx: RequestContext, answer: bytes) -> None:

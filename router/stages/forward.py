@@ -22,7 +22,7 @@ tenant's spend, once the answer was sent); per-request state: `HEDGE_SLOT`.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,14 +50,19 @@ from router.errors import (
 )
 from router.forwarding.attempt_plan import AttemptPlan
 from router.forwarding.hedging import HedgeAllowance, Hedger, Race
-from router.forwarding.upstream_format import FORMATS
+from router.forwarding.upstream_format import UpstreamFormat, format_for, translated_to
 from router.policy.hedge_budget import HedgeBudget
 from router.telemetry.spans import traceparent_of
 from router.telemetry.tracing import Tracing
-from router.wire.requests import ParsedRequest
+from router.wire.native import AnswerForm, native_response_id, native_stream_response_id
+from router.wire.native_usage import (
+    NativeStreamUsageCounter,
+    native_response_model_in,
+    usage_from_native_body,
+)
 from router.wire.sse import StreamUsageCounter, response_model_in
 from router.wire.stream_start import stream_start
-from router.wire.usage import usage_from_body
+from router.wire.usage import Usage, usage_from_body
 
 # The hedging allowance of a request this stage answered (its spend is recorded when it ends).
 HEDGE_SLOT: SlotKey[HedgeAllowance] = SlotKey("forward.hedge")
@@ -73,6 +78,14 @@ class AttemptJudge(Protocol):
     def judge(self, ctx: RequestContext, endpoint: str, answer: Any, body: bytes) -> bytes:
         """The body to send on; raises an `UpstreamError` (retryable) to fail over instead."""
         ...
+
+
+class UsageCounter(Protocol):
+    """A stream's usage, counted as its chunks pass (`StreamUsageCounter` for chat)."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def usage(self, estimated_input_tokens: int) -> Usage: ...
 
 
 @dataclass(slots=True)
@@ -154,7 +167,7 @@ class ForwardStage:
         trial = health.admits_trial()
         if trial:
             health.begin_trial()
-        parsed = _as_stored(ctx, ctx.outgoing)
+        parsed = ctx.outgoing
         endpoint.in_flight += 1
         target.stats.begin()
         attempt = _Try(target, self._clock.now(), race)
@@ -167,15 +180,18 @@ class ForwardStage:
         try:
             if span.is_recording():
                 _annotate_attempt(span, ctx, attempt)
-            traceparent = traceparent_of(span)
-            headers = None if traceparent is None else {"traceparent": traceparent}
-            wire = FORMATS[endpoint.settings.kind]
+            wire = format_for(endpoint.settings, ctx.native)
             posting = self._transport.post(
                 endpoint,
                 wire.path(parsed.operation),
-                wire.body(parsed, target.upstream_model, with_logprobs=self._judged(ctx, target)),
+                wire.body(
+                    parsed,
+                    target.upstream_model,
+                    with_logprobs=self._judged(ctx, target),
+                    store=_store(ctx),
+                ),
                 remaining_s,
-                headers,
+                _headers(wire, traceparent_of(span)),
                 first_byte_timeout_s(target.stats, parsed.stream, self._transport.routing),
             )
             response = await posting.__aenter__()
@@ -186,11 +202,11 @@ class ForwardStage:
                 chunks = ending.chunks = wire.chunks(
                     self._transport.chunks(response, endpoint.name), parsed
                 )
-                answer = await self._stream(ctx, attempt, chunks, ending)
-                _say_if_translated(ctx, target)
+                answer = await self._stream(ctx, attempt, wire, chunks, ending)
+                _say_if_translated(ctx, wire)
                 return answer
-            answer = await self._json(ctx, attempt, response)
-            _say_if_translated(ctx, target)
+            answer = await self._json(ctx, attempt, wire, response)
+            _say_if_translated(ctx, wire)
         except BaseException as error:
             if isinstance(error, UpstreamError):
                 attempt.error = error
@@ -279,12 +295,14 @@ class ForwardStage:
         race.claim(attempt.target)
         self._decide(ctx, attempt.target)
 
-    async def _json(self, ctx: RequestContext, attempt: _Try, response: UpstreamResponse) -> Answer:
+    async def _json(
+        self, ctx: RequestContext, attempt: _Try, wire: UpstreamFormat, response: UpstreamResponse
+    ) -> Answer:
         target = attempt.target
         name = target.endpoint.name
         body = await self._transport.read_body(response, name)
         try:
-            body = FORMATS[target.endpoint.settings.kind].answer(body)
+            body = wire.answer(body)
             parsed_body = orjson.loads(body)
         except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # a translation's too deep
             raise UpstreamConnectError(
@@ -293,18 +311,25 @@ class ForwardStage:
         for judge in self._judges:
             if judge.asks_logprobs(ctx, target):
                 body = judge.judge(ctx, name, parsed_body, body)
+        if wire.form != "chat":
+            _refuse_failed_response(name, wire, parsed_body)
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
-        ctx.usage = usage_from_body(parsed_body)
+        if wire.form == "chat":
+            ctx.usage = usage_from_body(parsed_body)
+        else:
+            ctx.usage = usage_from_native_body(wire.form, parsed_body)
+            ctx.response_id = native_response_id(wire.form, parsed_body)
         if isinstance(parsed_body, dict) and isinstance(parsed_body.get("model"), str):
             ctx.decision.response_model = parsed_body["model"]
         attempt.completed = True
-        return Answer(body=body)
+        return Answer(body=body, form=wire.form)
 
     async def _stream(
         self,
         ctx: RequestContext,
         attempt: _Try,
+        wire: UpstreamFormat,
         chunks: AsyncIterator[bytes],
         ending: _Ending,
     ) -> Answer:
@@ -314,50 +339,83 @@ class ForwardStage:
             raise UpstreamConnectError(
                 f"endpoint {name} closed the stream before its first byte", endpoint=name
             )
-        first = await _through_start(name, first, chunks)
+        first = await _through_start(name, first, chunks, wire.form)
         if attempt.race is not None:
             self._claim(ctx, attempt, attempt.race)
         elapsed_s = self._clock.now() - attempt.started
         attempt.ttft_ms = ctx.decision.ttft_ms = elapsed_s * 1000.0
-        ctx.decision.response_model = response_model_in(first)
+        form = wire.form
+        if form == "chat":
+            ctx.decision.response_model = response_model_in(first)
+            counter: UsageCounter = StreamUsageCounter()
+        else:
+            ctx.decision.response_model = native_response_model_in(form, first)
+            ctx.response_id = native_stream_response_id(form, first)
+            counter = NativeStreamUsageCounter(form)
         # The endpoint is serving: that ends a half-open trial now, not when a long stream ends.
         self._registry.health.record_success(name)
         # From here on the client has bytes: no more fail-over for this request.
-        return Answer(chunks=_UpstreamStream(ctx, attempt, first, chunks, ending))
+        stream = _UpstreamStream(ctx, attempt, first, chunks, ending, counter)
+        return Answer(chunks=stream, form=form)
 
     def _judged(self, ctx: RequestContext, target: Target) -> bool:
         return any(judge.asks_logprobs(ctx, target) for judge in self._judges)
 
 
-def _as_stored(ctx: RequestContext, parsed: ParsedRequest) -> ParsedRequest:
-    """The request as the tenant lets a provider keep it: a client's `store: true` becomes
-    `store: false` when its policy says `privacy.provider_storage: never`."""
+def _store(ctx: RequestContext) -> bool | None:
+    """What the tenant lets a provider keep: `store: false` when its policy says
+    `privacy.provider_storage: never` (a client's `store: true` included), else the request's
+    own (None)."""
     policy = ctx.policy
     if policy is None or policy.privacy.provider_storage != "never":
-        return parsed
-    if parsed.body.get("store") is not True:
-        return parsed
-    return parsed.with_body({**parsed.body, "store": False})
+        return None
+    return False
 
 
-def _say_if_translated(ctx: RequestContext, target: Target) -> None:
-    """The reason says when the answering endpoint was spoken to in another format."""
-    kind = target.endpoint.settings.kind
-    if FORMATS[kind].translated:
-        ctx.decision.reason += f"; translated={kind}"
+def _headers(wire: UpstreamFormat, traceparent: str | None) -> Mapping[str, str] | None:
+    """The attempt's headers beyond the endpoint's own: its format's, and the trace's."""
+    headers = wire.headers()
+    if traceparent is None:
+        return headers
+    return (
+        {"traceparent": traceparent} if headers is None else {**headers, "traceparent": traceparent}
+    )
+
+
+def _say_if_translated(ctx: RequestContext, wire: UpstreamFormat) -> None:
+    """The reason says when the answering endpoint was spoken to in another format than the
+    request arrived in."""
+    translated = translated_to(wire, ctx.native)
+    if translated is not None:
+        ctx.decision.reason += f"; translated={translated}"
+
+
+def _refuse_failed_response(name: str, wire: UpstreamFormat, body: Any) -> None:
+    """A native JSON answer that says it failed (a Responses `status: failed`) is the attempt's
+    failure: fail over, as for an error status."""
+    if wire.form != "responses" or not isinstance(body, dict) or body.get("status") != "failed":
+        return
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    said = message[:200] if isinstance(message, str) else "no message"
+    raise UpstreamStreamError(
+        f"endpoint {name} answered with a failed response: {said}", endpoint=name
+    )
 
 
 _START_READS = 32
 
 
-async def _through_start(name: str, head: bytes, chunks: AsyncIterator[bytes]) -> bytes:
+async def _through_start(
+    name: str, head: bytes, chunks: AsyncIterator[bytes], form: AnswerForm = "chat"
+) -> bytes:
     """The stream's first bytes, read on until its start is known (`router.wire.stream_start`);
     an error the upstream sent in band before any content is raised as this attempt's failure:
     a client error (`invalid_request_error`) as the upstream's refusal, anything else as a
     retryable failure. At most `_START_READS` reads: the work stays bounded (each look is over
     at most `PEEK_BYTES`) however finely an upstream splits its bytes."""
     pieces = [head]
-    verdict = stream_start(head)
+    verdict = stream_start(head, form)
     for _ in range(_START_READS):
         if verdict != "read_more":
             break
@@ -366,7 +424,7 @@ async def _through_start(name: str, head: bytes, chunks: AsyncIterator[bytes]) -
             break  # ended already: what came is relayed as it came
         pieces.append(more)
         head = b"".join(pieces)
-        verdict = stream_start(head)
+        verdict = stream_start(head, form)
     if isinstance(verdict, dict):
         message = verdict.get("message")
         said = message[:200] if isinstance(message, str) else "no message"
@@ -435,13 +493,14 @@ class _UpstreamStream:
         first: bytes,
         chunks: AsyncIterator[bytes],
         ending: _Ending,
+        counter: UsageCounter,
     ) -> None:
         self._ctx = ctx
         self._attempt = attempt
         self._first = first
         self._chunks = chunks
         self._ending = ending
-        self._counter = StreamUsageCounter()
+        self._counter = counter
         self._relaying: AsyncGenerator[bytes, None] | None = None
         self._closed = False
 

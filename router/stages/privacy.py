@@ -4,7 +4,9 @@ Between admission and the cache (DESIGN's order), so that the cache keys, stores
 only what the policy lets through. The required tags are the tenant's `privacy.required_tags`
 plus those the request adds in `x-router-privacy-tags` (comma-separated; a request can never
 remove the tenant's). Then every text of the body, object keys included, is scanned for PII
-(`router.privacy.request_redaction`), for node keys too, and the tenant's `privacy.on_pii` says:
+(`router.privacy.request_redaction`), and so is every text of the request in the API it arrived in
+when that is Responses or Messages (`router.wire.native`: what a native endpoint gets), for node
+keys too, and the tenant's `privacy.on_pii` says:
 - `allow`: the request goes as it is, but only to endpoints fit for its PII: the tenant's
   `privacy.pii_tags` (default `pii`) join its required tags. When no endpoint carries them,
   `privacy.no_fit_endpoint` says `refuse` (503) or `local-only` (the edge answers: the data does
@@ -48,10 +50,16 @@ from router.policy.model import PrivacyPolicy
 from router.privacy.action_counts import PrivacyActionCounts
 from router.privacy.findings import PRIVACY_SLOT, PrivacyFindings, findings
 from router.privacy.json_texts import MAX_DEPTH, KeysCollide, NestedTooDeeply
-from router.privacy.request_redaction import RedactedRequest, redact_request
+from router.privacy.native_restoration import NativeRestoringFilter
+from router.privacy.request_redaction import (
+    RedactedRequest,
+    redact_request,
+    redact_with_native,
+)
 from router.privacy.restoring_filter import RestoringFilter
 from router.residency import Residency
 from router.wire.large_bodies import ON_LOOP_MAX_BYTES, LargeBodyWork
+from router.wire.native import NativeRequest
 from router.wire.requests import ParsedRequest
 
 TAGS_HEADER = "x-router-privacy-tags"
@@ -81,8 +89,8 @@ class PrivacyStage:
         tags = frozenset(privacy.required_tags) | _header_tags(ctx)
         redacting = privacy.on_pii == "redact"
         try:
-            found, redacted = await self._large_bodies.run_for(
-                len(ctx.parsed.raw), self._scan_and_encode, ctx.parsed, redacting
+            found, redacted, native = await self._large_bodies.run_for(
+                len(ctx.parsed.raw), self._scan_and_encode, ctx.parsed, ctx.native, redacting
             )
         except NestedTooDeeply:
             # Not scanned is not sent: its texts could carry anything.
@@ -111,6 +119,7 @@ class PrivacyStage:
             if action == "redact":
                 ctx.put(PRIVACY_SLOT, PrivacyFindings(found, privacy.log_content))
                 ctx.redacted = redacted or ctx.parsed.with_body(found.body)
+                ctx.native = native
                 ctx.residency = Residency(tags)
                 return None
             ctx.put(PRIVACY_SLOT, PrivacyFindings(found, log_content=privacy.log_content))
@@ -134,18 +143,28 @@ class PrivacyStage:
         to a redacted request, and any cache hit of a request that carried PII."""
         seen = findings(ctx)
         if seen.found is not None and (ctx.redacted is not None or answer.source == "cache"):
-            answer.wrap(RestoringFilter(seen.found.redactor))
+            redactor = seen.found.redactor
+            if answer.form == "chat":
+                answer.wrap(RestoringFilter(redactor))
+            else:  # passed through, in the API's own format
+                answer.wrap(NativeRestoringFilter(redactor, answer.form))
 
     def _scan_and_encode(
-        self, parsed: ParsedRequest, redacting: bool
-    ) -> tuple[RedactedRequest | None, ParsedRequest | None]:
+        self, parsed: ParsedRequest, native: NativeRequest | None, redacting: bool
+    ) -> tuple[RedactedRequest | None, ParsedRequest | None, NativeRequest | None]:
         """The scan, and the redacted body encoded when it is the one to send (orjson, about
         1 ms a megabyte): for a large body both in the worker thread, so that the loop does no
-        work in proportion to it."""
-        found = self._scan(parsed.body)
+        work in proportion to it. A request that arrived in Responses or Messages is scanned in
+        that form too, and the redacted native request returned (else `native` as it was)."""
+        if native is None:
+            found = self._scan(parsed.body)
+        else:
+            found, native_body = redact_with_native(parsed.body, native.body, native.api)
+            if found is not None and redacting:
+                native = native.with_body(native_body)
         if found is None or not redacting:
-            return found, None
-        return found, parsed.with_body(found.body)
+            return found, None, native
+        return found, parsed.with_body(found.body), native
 
 
 def _header_tags(ctx: RequestContext) -> frozenset[str]:

@@ -25,7 +25,7 @@ context's.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -37,7 +37,7 @@ from router.endpoints.estimators import predicted_latency_ms
 from router.endpoints.registry import Registry, Target
 from router.errors import InvalidRequest, ModelNotFound, NoEligibleEndpoint, NoLocalModel
 from router.forwarding.cascade import CASCADE_SLOT, CascadeTry
-from router.forwarding.upstream_format import FORMATS
+from router.forwarding.upstream_format import format_for
 from router.policy.experiments import assign, experiment_for, sticky_key
 from router.policy.model import (
     Experiment,
@@ -47,6 +47,7 @@ from router.policy.model import (
 )
 from router.residency import Residency
 from router.routing.edge_placement import place_edge
+from router.wire.native import NativeRequest, previous_response_not_found
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class RouteStage:
         )
         if placement.cascade and policy is not None:
             ctx.put(CASCADE_SLOT, CascadeTry(policy.local.cascade.min_confidence))
-        competing = placement.competing
+        competing, translated = _native_first(placement.competing, ctx.native)
         local_note = "local_only; " if at_edge_only else ""
         note = experiment_note + header_note + local_note + placement.note
         # The edge as the last resort comes on top of the cloud's attempts, not instead of one:
@@ -123,7 +124,7 @@ class RouteStage:
         ctx.max_attempts = max_attempts + len(placement.after)
         if len(competing) == 1:
             # Nothing to weigh: skip scoring (a tenth of the router's CPU in a profile).
-            ctx.plan = (*placement.before, competing[0], *placement.after)
+            ctx.plan = (*placement.before, competing[0], *translated, *placement.after)
             ctx.decision.reason = (
                 f"{note}objective={preferences.objective}; only={competing[0].endpoint.name}"
             )
@@ -143,7 +144,7 @@ class RouteStage:
         ranked = tuple(by_key[(c.endpoint, c.upstream_model)] for c in selection.ordered)
         if placement.after:
             ranked = ranked[:max_attempts]
-        ctx.plan = (*placement.before, *ranked, *placement.after)
+        ctx.plan = (*placement.before, *ranked, *translated, *placement.after)
         ctx.decision.reason = note + selection.reason
         ctx.decision.candidates = selection.ordered
         return None
@@ -232,11 +233,16 @@ class RouteStage:
             return self._filter(ctx, alias, targets, at_edge_only=True)
         if not tagged:
             raise _no_endpoint_for_tags(residency, alias, at_edge_only)
-        # An endpoint that speaks another format than Chat Completions takes only the requests
-        # that translate to it (router/forwarding/upstream_format.py).
-        outgoing = ctx.outgoing
-        tagged = [t for t in tagged if FORMATS[t.endpoint.settings.kind].refuses(outgoing) is None]
+        # An endpoint takes a request in the API it arrived in, or in one it translates to
+        # (router/forwarding/upstream_format.py).
+        outgoing, native = ctx.outgoing, ctx.native
+        tagged = [
+            t for t in tagged if format_for(t.endpoint.settings, native).refuses(outgoing) is None
+        ]
         if not tagged:
+            if native is not None and native.previous_response_id is not None:
+                # None speaks Responses: none can have produced the response it continues.
+                raise previous_response_not_found(native.previous_response_id)
             raise NoEligibleEndpoint(
                 f"No endpoint serving model `{alias}` can take this request's parameters.",
                 code="no_translation",
@@ -415,3 +421,18 @@ def _check_caps(ctx: RequestContext, rule: ModelRule) -> None:
             f"Invalid 'temperature': at most {caps.max_temperature} is allowed for this key.",
             param="temperature",
         )
+
+
+def _native_first(
+    competing: Sequence[Target], native: NativeRequest | None
+) -> tuple[Sequence[Target], tuple[Target, ...]]:
+    """The targets to rank for a request that arrived in Responses or Messages: those that speak
+    its API, when any does (a native path loses nothing in translation); the others follow them
+    as fail-overs, in their order. For chat, all of them."""
+    if native is None:
+        return competing, ()
+    api = native.api
+    speaking = [t for t in competing if api in t.endpoint.settings.apis]
+    if not speaking or len(speaking) == len(competing):
+        return competing, ()
+    return speaking, tuple(t for t in competing if api not in t.endpoint.settings.apis)

@@ -14,9 +14,11 @@ import pytest
 
 from loadtest.mock_cloud.settings import RegionSettings
 from router.config.model import AffinitySettings
+from router.errors import InvalidRequest, NoEligibleEndpoint
 from router.routing.affinity import AffinityTable, conversation_key
 from router.stages.affinity import AffinityStage
 from router.state import STATE
+from router.wire.native import NativeRequest
 from tests.fake_clock import FakeClock
 from tests.redis_server import redis_server
 from tests.request_context import chat_context
@@ -65,7 +67,7 @@ def test_a_prefix_nested_deeper_than_can_be_written_names_no_conversation() -> N
 
 def test_the_table_forgets_after_the_ttl_and_keeps_at_most_its_size() -> None:
     clock = FakeClock()
-    table = AffinityTable(AffinitySettings(ttl_s=300, max_conversations=2), clock)
+    table = AffinityTable.of_conversations(AffinitySettings(ttl_s=300, max_conversations=2), clock)
     table.remember("a", "us-east")
     clock.advance(299)
     assert table.endpoint_of("a") == "us-east"
@@ -157,9 +159,8 @@ async def test_routers_sharing_redis_hold_each_others_conversations(tmp_path: Pa
             running_stack(regions=far_east, overrides=shared) as second,
         ):
             assert (await _ask(first, [SYSTEM, FIRST]))["x-router-endpoint"] == "us-east"
-            shared_table = first.app[STATE].shared_affinity
-            assert shared_table is not None
-            await shared_table.flush()  # as its task does every 0.1 s
+            conversations, _producers = first.app[STATE].shared_affinity
+            await conversations.flush()  # as its task does every 0.1 s
             await _until_first_turns_go_to(second, "eu-west")
             held = await _ask(second, [SYSTEM, FIRST, ANSWER, SECOND])
             assert held["x-router-endpoint"] == "us-east"
@@ -185,10 +186,39 @@ def _target(name: str, locality: str) -> Any:
 @pytest.mark.asyncio
 async def test_a_held_cloud_endpoint_never_goes_ahead_of_the_edge_the_route_placed_first() -> None:
     body = orjson.dumps({"model": "gpt-4o-mini", "messages": [SYSTEM, FIRST, ANSWER, SECOND]})
-    stage = AffinityStage(AffinitySettings(), _Table("us-east"))
+    stage = AffinityStage(AffinitySettings(), _Table("us-east"), _Table("us-east"))
     for first, expected in (("edge", ["pop", "us-east"]), ("cloud", ["us-east", "pop"])):
         ctx = chat_context(body, tenant="acme")
         ctx.decision.alias = "gpt-4o-mini"
         ctx.plan = (_target("pop", first), _target("us-east", "cloud"))
         await stage.on_request(ctx)
         assert [t.endpoint.name for t in ctx.plan] == expected
+
+
+@pytest.mark.asyncio
+async def test_a_continued_response_goes_to_its_producer_alone_or_fails_clearly() -> None:
+    """Held even with affinity off: only the producer has the stored response."""
+    body = orjson.dumps({"model": "gpt-4o-mini", "messages": [SECOND]})  # its chat form
+    producers = AffinityTable(10, 3600.0, FakeClock())
+    stage = AffinityStage(AffinitySettings(enabled=False), _Table("us-east"), producers)
+    done = chat_context(body, tenant="acme")
+    done.response_id, done.decision.endpoint = "resp_1", "eu-west"
+    stage.on_done(done)  # eu-west produced resp_1 for acme
+
+    def continuing(tenant: str, plan: tuple[str, ...]) -> Any:
+        ctx = chat_context(body, tenant=tenant)
+        ctx.native = NativeRequest("responses", {"input": "and then?"}, {}, "resp_1")
+        ctx.plan = tuple(_target(name, "cloud") for name in plan)
+        return ctx
+
+    held = continuing("acme", ("us-east", "eu-west"))
+    await stage.on_request(held)
+    assert [t.endpoint.name for t in held.plan] == ["eu-west"]
+    assert "producer=" in held.decision.reason
+    with pytest.raises(NoEligibleEndpoint) as unavailable:  # ejected, or not eligible
+        await stage.on_request(continuing("acme", ("us-east",)))
+    assert unavailable.value.code == "previous_response_unavailable"
+    with pytest.raises(InvalidRequest) as unknown:  # another tenant's response is unknown
+        await stage.on_request(continuing("globex", ("us-east", "eu-west")))
+    assert unknown.value.code == "previous_response_not_found"
+    assert unknown.value.param == "previous_response_id"

@@ -130,3 +130,24 @@ def test_a_spawned_worker_needs_an_edge_endpoint_on_its_port() -> None:
     text = VALID + "edge_worker:\n  spawn: true\n  port: 8399\n"
     (problem,) = _problems(text)
     assert problem.startswith("node.yaml:18: edge_worker.port: no endpoint of locality `edge`")
+
+
+def test_an_endpoints_apis_and_auth_default_to_its_kinds_and_are_checked() -> None:
+    text = VALID.replace("    region: r2\n", "    region: r2\n    kind: anthropic\n")
+    a, b = parse_node_config(text, "node.yaml", {"A_KEY": "k"}).config.endpoints
+    assert (a.apis, a.auth) == (("chat",), "bearer")
+    assert (b.apis, b.auth) == (("messages",), "x-api-key")
+    both = text.replace(
+        "    kind: anthropic\n",
+        "    kind: anthropic\n    apis: [messages, chat]\n    auth: bearer\n",
+    )
+    b = parse_node_config(both, "node.yaml", {"A_KEY": "k"}).config.endpoints[1]
+    assert (b.apis, b.auth) == (("messages", "chat"), "bearer")
+    twice = text.replace("    kind: anthropic\n", "    apis: [responses, responses]\n")
+    assert any(
+        "endpoints[1].apis: Value error, an API is listed twice" in p for p in _problems(twice)
+    )
+    unknown = text.replace("    kind: anthropic\n", "    apis: [completions]\n")
+    assert _problems(unknown) == [
+        "node.yaml:12: endpoints[1].apis[0]: Input should be 'chat', 'responses' or 'messages'"
+    ]

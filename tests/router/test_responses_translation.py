@@ -618,7 +618,9 @@ REFUSED: list[tuple[bytes, str | None]] = [
     (orjson.dumps({"model": "m"}), "input"),
     (_refused({"input": []}), "input"),
     (_refused({"input": [{"type": "reasoning", "id": "rs_1", "summary": []}]}), "input"),
-    (_refused({"previous_response_id": "resp_0"}), "previous_response_id"),
+    (_refused({"previous_response_id": 7}), "previous_response_id"),
+    (_refused({"previous_response_id": ""}), "previous_response_id"),
+    (_refused({"previous_response_id": "resp_" + "0" * 300}), "previous_response_id"),
     (_refused({"conversation": "conv_1"}), "conversation"),
     (_refused({"background": True}), "background"),
     (_refused({"prompt": {"id": "pmpt_1"}}), "prompt"),
@@ -691,8 +693,16 @@ def test_refused_request_names_the_param(raw: bytes, param: str | None) -> None:
 
 
 def test_stateful_fields_say_why() -> None:
-    with pytest.raises(InvalidRequest, match="keeps no responses; send the whole conversation"):
-        parse_responses_request(_refused({"previous_response_id": "resp_0"}))
+    with pytest.raises(InvalidRequest, match="keeps no conversations; send the whole conversation"):
+        parse_responses_request(_refused({"conversation": "conv_1"}))
+
+
+def test_a_continued_response_is_taken_and_its_chat_form_is_its_own_input() -> None:
+    """Where it may go (its producer alone) is the routing's; the parse only keeps it."""
+    request = parse_responses_request(_refused({"previous_response_id": "resp_0"}))
+    assert request.body["previous_response_id"] == "resp_0"
+    assert request.chat_body["messages"] == [{"role": "user", "content": "hi"}]
+    assert "previous_response_id" not in request.chat_body
 
 
 def test_null_settings_read_as_absent() -> None:

@@ -1,10 +1,12 @@
 """Responses API requests (`POST /v1/responses`) translated to Chat Completions bodies.
 
 The router serves the Responses API by translating each request into the Chat Completions body
-its pipeline already routes, then the answer back (`answer.py`, `events.py`). The translation is
-stateless, so the fields that need state the router does not keep (stored responses,
-conversations, prompt templates, background runs) are refused, and so is any field it does not
-know: a 400 naming it, rather than a setting silently lost on the way.
+its pipeline already routes, then the answer back (`answer.py`, `events.py`); an endpoint that
+speaks Responses gets the request itself instead (`router.wire.native`). The fields that need
+state no endpoint can be relied on to keep (conversations, prompt templates, background runs)
+are refused, and so is any field the router does not know: a 400 naming it, rather than a
+setting silently lost on the way. `previous_response_id` is taken: it continues a response that
+one endpoint stored, and the request goes to that endpoint alone (`router.stages.affinity`).
 """
 
 from __future__ import annotations
@@ -39,15 +41,23 @@ class ResponsesRequest:
 
 # Fields that need what OpenAI stores; `background` only when true.
 _STATEFUL = {
-    "previous_response_id": "this router keeps no responses; send the whole conversation in "
-    "'input'",
     "conversation": "this router keeps no conversations; send the whole conversation in 'input'",
     "prompt": "this router keeps no prompt templates; send the instructions and input themselves",
     "background": "this router runs no background responses; leave 'background' false",
 }
 # Read, validated and echoed in the Response, but not forwarded: they configure storage,
 # truncation or extra output that a Chat Completions upstream does not offer.
-_ECHOED = ("store", "metadata", "truncation", "include", "top_logprobs", "max_tool_calls")
+_ECHOED = (
+    "store",
+    "metadata",
+    "truncation",
+    "include",
+    "top_logprobs",
+    "max_tool_calls",
+    "previous_response_id",
+)
+# OpenAI's response ids are about 50 characters; a longer one is no id.
+_MAX_RESPONSE_ID_CHARS = 256
 _FORWARDED = (
     "temperature",
     "top_p",
@@ -170,6 +180,9 @@ def _translated_settings(body: dict[str, Any]) -> dict[str, Any]:
 
 def _check_echoed(body: dict[str, Any]) -> None:
     optional_bool(body, "store")
+    previous = optional_str(body, "previous_response_id", max_length=_MAX_RESPONSE_ID_CHARS)
+    if previous is not None and not previous:
+        raise invalid_type("previous_response_id", "a non-empty string")
     optional_choice(body, "truncation", ("auto", "disabled"))
     optional_int(body, "top_logprobs", 0, 20)
     optional_int(body, "max_tool_calls", 0)
