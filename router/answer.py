@@ -91,6 +91,11 @@ class Translation(Protocol):
         """The request in its own API, for an endpoint that speaks it; `headers`: the client's."""
         ...
 
+    def fallback(self, error: RouterError) -> Answer | None:
+        """The answer the ingress gives itself when the pipeline failed with `error`, if any
+        (`count_tokens`' local estimate); None: the client gets the error."""
+        ...
+
 
 class ReadyChunks:
     """A stream made of chunks already in hand (a cached answer replayed as SSE)."""

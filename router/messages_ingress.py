@@ -12,8 +12,12 @@ and `anthropic-beta` (`router.wire.native`), and its answer comes back in Anthro
 goes to the client as it is, and a stream of it broken after its start ends with Anthropic's
 `error` event.
 
-`POST /v1/messages/count_tokens` is answered here, with a local estimate: no Chat Completions
-upstream counts tokens for another request (`estimated_input_tokens`).
+`POST /v1/messages/count_tokens` goes through the pipeline too (`parse_count_tokens`), so that
+limits, privacy and routing apply, but only to endpoints that speak Messages (a count has no
+other form): the endpoint's own count comes back as it is. Where none can count it (the alias
+has none, none is healthy or eligible, the data must stay at the edge, or they all failed), the
+router answers with its own estimate (`estimated_input_tokens`) and says so in
+`x-router-count: estimate`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from collections.abc import Mapping
 import orjson
 
 from router.answer import Answer
-from router.errors import RouterError, status_of
+from router.errors import (
+    NoEligibleEndpoint,
+    NoLocalModel,
+    RouterError,
+    UpstreamError,
+    status_of,
+)
 from router.wire.messages.answer import message_from_chat
 from router.wire.messages.errors import anthropic_error_type
 from router.wire.messages.events import MessagesEvents
@@ -48,9 +58,38 @@ def parse_messages(raw: bytes) -> tuple[ParsedRequest, MessagesTranslation]:
     return parsed, MessagesTranslation(request)
 
 
-def count_tokens(raw: bytes) -> bytes:
-    """The body of `count_tokens`' answer for a request body."""
-    return orjson.dumps({"input_tokens": estimated_input_tokens(parse_count_tokens_request(raw))})
+def parse_count_tokens(raw: bytes) -> tuple[ParsedRequest, CountTokensTranslation]:
+    """The Chat Completions form of a `count_tokens` body (its prompt), and its way back."""
+    request = parse_count_tokens_request(raw)
+    parsed = parse_request(Operation.CHAT, chat_bytes(request.chat_body))
+    return parsed, CountTokensTranslation(request)
+
+
+# Errors after which the router counts itself: no endpoint could (not the client's mistakes, its
+# limits or its policy's refusals, which it gets as they are).
+_COUNT_HERE = (NoEligibleEndpoint, NoLocalModel, UpstreamError)
+ESTIMATE_HEADER = "x-router-count"
+
+
+class CountTokensTranslation:
+    """A `count_tokens` answer: an endpoint's own count, or the router's estimate."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: MessagesRequest) -> None:
+        self._request = request
+
+    def native(self, headers: Mapping[str, str]) -> NativeRequest:
+        return NativeRequest.of("messages", self._request.body, headers, count_tokens=True)
+
+    def apply(self, answer: Answer) -> None:
+        """An endpoint's count is sent as it is; only one that speaks Messages is asked."""
+
+    def fallback(self, error: RouterError) -> Answer | None:
+        if not isinstance(error, _COUNT_HERE):
+            return None
+        count = {"input_tokens": estimated_input_tokens(self._request)}
+        return Answer(body=orjson.dumps(count), headers={ESTIMATE_HEADER: "estimate"})
 
 
 class MessagesTranslation:
@@ -65,6 +104,9 @@ class MessagesTranslation:
 
     def native(self, headers: Mapping[str, str]) -> NativeRequest:
         return NativeRequest.of("messages", self._request.body, headers)
+
+    def fallback(self, error: RouterError) -> Answer | None:
+        return None
 
     def apply(self, answer: Answer) -> None:
         if answer.form == "messages":  # passed through: already in the client's API

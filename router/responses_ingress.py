@@ -60,6 +60,9 @@ class ResponsesTranslation:
     def native(self, headers: Mapping[str, str]) -> NativeRequest:
         return NativeRequest.of("responses", self._request.body, headers)
 
+    def fallback(self, error: RouterError) -> Answer | None:
+        return None
+
     def apply(self, answer: Answer) -> None:
         if answer.form == "responses":  # passed through: already in the client's API
             numbering = EventNumbering()

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from router.admin_api import add_admin_routes
-from router.answer import Translation
+from router.answer import Answer, Translation
 from router.answer_writer import write_answer
 from router.authentication import Authenticator
 from router.cache.answer_cache import AnswerCache
@@ -65,7 +65,7 @@ from router.limits.fallback import FallbackLimits
 from router.limits.memory import MemoryLimits
 from router.limits.redis_backend import RedisLimits
 from router.limits.settlements import Settlements
-from router.messages_ingress import MESSAGES_PATHS, count_tokens, parse_messages
+from router.messages_ingress import MESSAGES_PATHS, parse_count_tokens, parse_messages
 from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
@@ -203,23 +203,6 @@ async def _read_body(request: web.Request, max_bytes: int, read_timeout_s: float
             raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
 
 
-def _count_tokens_handler(
-    large_bodies: LargeBodyWork,
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """`POST /v1/messages/count_tokens`: a key is needed, as for every API path; the count is the
-    router's own estimate (`router.messages_ingress`), no upstream is asked."""
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        state = request.app[STATE]
-        server = state.loaded.config.server
-        state.authenticate.identify(request)
-        raw = await _read_body(request, server.max_body_bytes, server.body_read_timeout_s)
-        body = await large_bodies.run_for(len(raw), count_tokens, raw)
-        return web.Response(body=body, content_type=JSON)
-
-    return handle
-
-
 async def _continue_if_authenticated(request: web.Request) -> None:
     """`Expect: 100-continue`: the go-ahead only for a known key. Without one the client gets its
     401 from the handler as the final answer instead (RFC 9110, 10.1.1) and never sends its body.
@@ -244,6 +227,23 @@ def _openai_format(operation: Operation) -> IngressParse:
         return parse_request(operation, raw), None
 
     return parse
+
+
+async def _answer(
+    pipeline: Pipeline, ctx: RequestContext, translation: Translation | None
+) -> Answer:
+    """The pipeline's answer in the client's API; or, where the pipeline failed, the one its
+    ingress gives itself (`Translation.fallback`)."""
+    try:
+        answer = await pipeline.run(ctx)
+    except RouterError as error:
+        fallback = None if translation is None else translation.fallback(error)
+        if fallback is None:
+            raise
+        return fallback
+    if translation is not None:
+        translation.apply(answer)
+    return answer
 
 
 def _operation_handler(
@@ -271,9 +271,7 @@ def _operation_handler(
             )
             status, error_type = 500, "internal_error"
             try:
-                answer = await state.pipeline.run(ctx)
-                if translation is not None:
-                    translation.apply(answer)
+                answer = await _answer(state.pipeline, ctx, translation)
                 status, error_type = 200, ""
                 return await write_answer(request, ctx, answer)
             except asyncio.CancelledError:
@@ -560,6 +558,7 @@ def build_app(
         **{operation.path: _openai_format(operation) for operation in Operation},
         "/responses": parse_responses,
         "/messages": parse_messages,
+        "/messages/count_tokens": parse_count_tokens,
     }
     for path, parse in ingresses.items():
         app.router.add_post(
@@ -567,11 +566,6 @@ def build_app(
             _operation_handler(parse, large_bodies),
             expect_handler=_continue_if_authenticated,
         )
-    app.router.add_post(
-        "/v1/messages/count_tokens",
-        _count_tokens_handler(large_bodies),
-        expect_handler=_continue_if_authenticated,
-    )
     add_model_routes(app)
     add_wrong_hit_routes(app)
     app.router.add_get("/healthz", healthz)

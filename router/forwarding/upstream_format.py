@@ -9,8 +9,9 @@ speaks (`EndpointSettings.apis`) and the API the request arrived in.
   Anthropic's Messages format for one that speaks only that (`AnthropicFormat`,
   `router.wire.upstream_messages`), its answer (a JSON body, or a stream chunk by chunk)
   translated back before anything else reads it.
-- A request that continues a stored response (`previous_response_id`) has no form but its own:
-  an endpoint that does not speak Responses refuses it.
+- A request that continues a stored response (`previous_response_id`), and a Messages
+  `count_tokens` request, have no form but their own: an endpoint that does not speak their API
+  refuses them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Protocol
 import orjson
 
 from router.config.model import EndpointSettings
-from router.wire.native import PATHS, AnswerForm, NativeRequest
+from router.wire.native import AnswerForm, NativeRequest
 from router.wire.requests import Operation, ParsedRequest
 from router.wire.upstream_messages.answer import chat_from_message
 from router.wire.upstream_messages.request import (
@@ -176,7 +177,7 @@ class NativeFormat(_AnswersAsTheyCome):
         return None
 
     def path(self, operation: Operation) -> str:
-        return PATHS[self._native.api]
+        return self._native.path
 
     def headers(self) -> Mapping[str, str] | None:
         native = self._native
@@ -236,6 +237,7 @@ _ANTHROPIC_HEADERS: dict[str, str] = {"anthropic-version": ANTHROPIC_VERSION}
 OPENAI = OpenAIFormat()
 ANTHROPIC = AnthropicFormat()
 _STATEFUL = _Refusing("previous_response_id")
+_COUNT = _Refusing("count_tokens")
 _NO_CHAT = _Refusing("api")
 
 
@@ -248,6 +250,8 @@ def format_for(settings: EndpointSettings, native: NativeRequest | None) -> Upst
             return NativeFormat(native)
         if native.previous_response_id is not None:
             return _STATEFUL
+        if native.count_tokens:
+            return _COUNT
     if "chat" in apis:
         return OPENAI
     if "messages" in apis:

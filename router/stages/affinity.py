@@ -61,6 +61,8 @@ class AffinityStage:
             return None
         if not self._settings.enabled or not ctx.plan:
             return None
+        if native is not None and native.count_tokens:
+            return None  # a count is no turn of the conversation
         found = conversation_key(
             ctx.tenant,
             ctx.decision.alias,

@@ -14,7 +14,8 @@ answer), `no-cache` (do not answer from the cache, but store), `only-if-cached` 
 the cache; 504 `cache_miss` otherwise). A request that can never be cached (`n` > 1, a temperature
 above the tenant's `cache.max_temperature`, or for an alias an experiment splits, no sticky key
 to choose its arm by, tools offered to the model without the tenant's `cache.tools`, or a
-Responses request that continues a stored response, `previous_response_id`) says
+Responses request that continues a stored response, `previous_response_id`, or a Messages
+`count_tokens` request) says
 `x-router-cache: bypass`. A split alias is cached per arm.
 
 The cache never holds a raw PII value (docs/privacy.md). A request that carries PII is keyed by
@@ -93,9 +94,9 @@ class CacheStage:
                 param=CACHE_HEADER,
             )
         alias = _cached_alias(ctx, policy)
-        # A request continuing a stored response means more than its own input says.
-        stateful = ctx.native is not None and ctx.native.previous_response_id is not None
-        scope = _scope(ctx, alias, policy) if alias is not None and not stateful else None
+        # A continued response means more than its own input says; a count is no answer.
+        cacheable = ctx.native is None or ctx.native.cacheable
+        scope = _scope(ctx, alias, policy) if alias is not None and cacheable else None
         if scope is None:
             self._verdict(ctx, "bypass")
             if directive == "only-if-cached":

@@ -18,8 +18,9 @@ Names follow the OpenTelemetry GenAI conventions where they apply, in their Prom
 - `gen_ai_client_token_usage` {gen_ai_operation_name, gen_ai_request_model, gen_ai_token_type}:
   tokens per request, `input` and `output`;
 - `router_api_requests_total` {api}: requests by the API they arrived in (`chat_completions`,
-  `completions`, `embeddings`, `responses`, `messages`): a Responses or Messages request is
-  translated to Chat Completions, so the other series count it under `chat`;
+  `completions`, `embeddings`, `responses`, `messages`, `messages_count_tokens`): every stage
+  works on a Responses or Messages request's Chat Completions form, so the other series count it
+  under `chat`;
 - `router_added_latency_seconds` {operation}: what the router itself added, the request's time
   outside its upstream attempts (auth, limits, the PII scan, the cache, routing, writing), for
   requests that were not hedged (a hedge's attempts overlap);
@@ -77,6 +78,7 @@ _API_OF_PATH = {
     "/v1/embeddings": "embeddings",
     "/v1/responses": "responses",
     "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "messages_count_tokens",
 }
 OTHER = "(other)"
 UNROUTED = "(unrouted)"

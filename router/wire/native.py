@@ -10,7 +10,9 @@ through unchanged. The privacy stage scans and redacts this body as it does the 
 
 A Responses request that continues a stored one (`previous_response_id`) can only be answered by
 the endpoint that produced it: it has no Chat Completions form that means the same, and is routed
-to that endpoint alone (`router.stages.affinity`).
+to that endpoint alone (`router.stages.affinity`). A Messages `count_tokens` request is a count,
+not a generation: only an endpoint that speaks Messages can count it (`router.messages_ingress`).
+Neither is ever answered from the cache (`cacheable`).
 """
 
 from __future__ import annotations
@@ -44,12 +46,33 @@ class NativeRequest:
     headers: Mapping[str, str]  # `PASSED_HEADERS` the client sent
     # The stored response this one continues: only its producer can answer it.
     previous_response_id: str | None = None
+    # A Messages `count_tokens` request: counted by the endpoint, nothing generated.
+    count_tokens: bool = False
 
     @classmethod
-    def of(cls, api: NativeApi, body: dict[str, Any], headers: Mapping[str, str]) -> NativeRequest:
+    def of(
+        cls,
+        api: NativeApi,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        *,
+        count_tokens: bool = False,
+    ) -> NativeRequest:
         passed = {name: headers[name] for name in PASSED_HEADERS[api] if name in headers}
         previous = body.get("previous_response_id") if api == "responses" else None
-        return cls(api, body, passed, previous if isinstance(previous, str) else None)
+        stored = previous if isinstance(previous, str) else None
+        return cls(api, body, passed, stored, count_tokens)
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether an answer to the request's chat form answers it: not for a continued
+        response (it means more than its own input says) or a count."""
+        return self.previous_response_id is None and not self.count_tokens
+
+    @property
+    def path(self) -> str:
+        """Its path under an endpoint's base URL."""
+        return "/messages/count_tokens" if self.count_tokens else PATHS[self.api]
 
     def with_body(self, body: dict[str, Any]) -> NativeRequest:
         return replace(self, body=body)

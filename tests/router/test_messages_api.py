@@ -127,17 +127,19 @@ async def test_tool_use_and_its_result_make_a_conversation_in_chat_completions_s
 
 
 @pytest.mark.asyncio
-async def test_tokens_are_counted_without_an_upstream() -> None:
+async def test_tokens_are_estimated_where_no_endpoint_speaks_messages() -> None:
     async with running_stack(regions=ONE_REGION) as stack:
         client = _client(stack)
-        short = await client.messages.count_tokens(
+        raw = await client.messages.with_raw_response.count_tokens(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
+        assert raw.headers["x-router-count"] == "estimate"
+        short = await raw.parse()
         long = await client.messages.count_tokens(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi " * 400}]
         )
         assert 0 < short.input_tokens < long.input_tokens
-        assert await _chat_bodies(stack) == []
+        assert await _chat_bodies(stack) == []  # nothing generated for a count
 
 
 @pytest.mark.asyncio

@@ -335,3 +335,37 @@ async def test_routers_sharing_redis_send_a_continued_response_to_its_producer(
             )
             assert followed.headers["x-router-endpoint"] == made.headers["x-router-endpoint"]
             assert followed.parse().output_text
+
+
+@pytest.mark.asyncio
+async def test_tokens_are_counted_by_an_endpoint_that_speaks_messages(tmp_path: Path) -> None:
+    write_policies(tmp_path, {"acme": f"{ONE_MODEL}privacy:\n  on_pii: redact\n"})
+    email = "jane.doe@example.org"
+    ask: dict[str, Any] = {
+        "model": MODEL,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": f"Write to {email} about the weather " * 20}],
+    }
+    async with _stack(ANTHROPIC_ENDPOINTS, tmp_path) as stack:
+        client = _anthropic(stack, api_key="sk-acme", default_headers={"anthropic-beta": BETA})
+        raw = await client.messages.with_raw_response.count_tokens(**ask)
+        counted = await raw.parse()
+        assert "x-router-count" not in raw.headers
+        (sent,) = await _received(stack, "far-a", "/v1/messages/count_tokens")
+        assert sent["headers"]["anthropic-beta"] == BETA
+        body = orjson.loads(sent["body"])
+        assert email not in sent["body"] and "<EMAIL_1>" in body["messages"][0]["content"]
+        # The endpoint's own count of what it was sent (the router's estimate differs).
+        direct = anthropic.AsyncAnthropic(
+            base_url=stack.cloud.regions["far-a"].anthropic_base_url, api_key="sk-far-a"
+        )
+        assert counted.input_tokens == (await direct.messages.count_tokens(**body)).input_tokens
+        estimated = await client.messages.with_raw_response.count_tokens(
+            **ask,
+            extra_headers={"x-router-privacy-tags": "nowhere"},  # no endpoint may take it
+        )
+        assert estimated.headers["x-router-count"] == "estimate"
+        assert (await estimated.parse()).input_tokens != counted.input_tokens
+        # Nothing was generated, nothing was stored.
+        assert await _received(stack, "far-a", "/v1/messages") == []
+        assert await _received(stack, "near-chat", "/v1/chat/completions") == []
