@@ -57,6 +57,12 @@ class InvalidRequest(ClientError):
     status = 400
 
 
+class Untranslatable(InvalidRequest):
+    """A field, tool or item of a Responses or Messages request with no Chat Completions form:
+    the request may still go, in its own API, to an endpoint that speaks it
+    (`router.wire.untranslatable`), and gets this 400 where none does."""
+
+
 class AuthenticationFailed(ClientError):
     status = 401
     default_code = "invalid_api_key"

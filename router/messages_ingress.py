@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 
 import orjson
 
@@ -32,6 +33,7 @@ from router.errors import (
     NoEligibleEndpoint,
     NoLocalModel,
     RouterError,
+    Untranslatable,
     UpstreamError,
     status_of,
 )
@@ -40,29 +42,39 @@ from router.wire.messages.errors import anthropic_error_type
 from router.wire.messages.events import MessagesEvents
 from router.wire.messages.request import (
     MessagesRequest,
+    count_tokens_request,
     estimated_input_tokens,
-    parse_count_tokens_request,
-    parse_messages_request,
+    messages_request,
 )
 from router.wire.native import NativeRequest
-from router.wire.requests import Operation, ParsedRequest, chat_bytes, parse_request
+from router.wire.requests import (
+    Operation,
+    ParsedRequest,
+    chat_bytes,
+    decode_json_object,
+    parse_request,
+)
+from router.wire.untranslatable import chat_form
 
 # The paths whose errors have Anthropic's shape.
 MESSAGES_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 
 
 def parse_messages(raw: bytes) -> tuple[ParsedRequest, MessagesTranslation]:
-    """The Chat Completions request a Messages body means, and the way back for its answer."""
-    request = parse_messages_request(raw)
+    """The Chat Completions request a Messages body means (without the parts no translation
+    carries: `router.wire.untranslatable`), and the way back for its answer."""
+    body = decode_json_object(raw)
+    request, untranslatable = chat_form(messages_request, body)
     parsed = parse_request(Operation.CHAT, chat_bytes(request.chat_body))
-    return parsed, MessagesTranslation(request)
+    return parsed, MessagesTranslation(replace(request, body=body), untranslatable)
 
 
 def parse_count_tokens(raw: bytes) -> tuple[ParsedRequest, CountTokensTranslation]:
     """The Chat Completions form of a `count_tokens` body (its prompt), and its way back."""
-    request = parse_count_tokens_request(raw)
+    body = decode_json_object(raw)
+    request, untranslatable = chat_form(count_tokens_request, body)
     parsed = parse_request(Operation.CHAT, chat_bytes(request.chat_body))
-    return parsed, CountTokensTranslation(request)
+    return parsed, CountTokensTranslation(replace(request, body=body), untranslatable)
 
 
 # Errors after which the router counts itself: no endpoint could (not the client's mistakes, its
@@ -74,20 +86,27 @@ ESTIMATE_HEADER = "x-router-count"
 class CountTokensTranslation:
     """A `count_tokens` answer: an endpoint's own count, or the router's estimate."""
 
-    __slots__ = ("_request",)
+    __slots__ = ("_request", "_untranslatable")
 
-    def __init__(self, request: MessagesRequest) -> None:
+    def __init__(self, request: MessagesRequest, untranslatable: Untranslatable | None) -> None:
         self._request = request
+        self._untranslatable = untranslatable
 
     def native(self, headers: Mapping[str, str]) -> NativeRequest:
-        return NativeRequest.of("messages", self._request.body, headers, count_tokens=True)
+        return NativeRequest.of(
+            "messages",
+            self._request.body,
+            headers,
+            count_tokens=True,
+            untranslatable=self._untranslatable,
+        )
 
     def apply(self, answer: Answer) -> None:
         """An endpoint's count is sent as it is; only one that speaks Messages is asked."""
 
     def fallback(self, error: RouterError) -> Answer | None:
-        if not isinstance(error, _COUNT_HERE):
-            return None
+        if not isinstance(error, _COUNT_HERE) or self._untranslatable is not None:
+            return None  # an estimate without the parts left out would be no count of it
         count = {"input_tokens": estimated_input_tokens(self._request)}
         return Answer(body=orjson.dumps(count), headers={ESTIMATE_HEADER: "estimate"})
 
@@ -95,15 +114,18 @@ class CountTokensTranslation:
 class MessagesTranslation:
     """A Chat Completions answer as Anthropic's Messages API's: an `AnswerFilter` applied last."""
 
-    __slots__ = ("_events", "_message_id", "_request")
+    __slots__ = ("_events", "_message_id", "_request", "_untranslatable")
 
-    def __init__(self, request: MessagesRequest) -> None:
+    def __init__(self, request: MessagesRequest, untranslatable: Untranslatable | None) -> None:
         self._request = request
+        self._untranslatable = untranslatable
         self._message_id = f"msg_{secrets.token_hex(12)}"
         self._events: MessagesEvents | None = None
 
     def native(self, headers: Mapping[str, str]) -> NativeRequest:
-        return NativeRequest.of("messages", self._request.body, headers)
+        return NativeRequest.of(
+            "messages", self._request.body, headers, untranslatable=self._untranslatable
+        )
 
     def fallback(self, error: RouterError) -> Answer | None:
         return None

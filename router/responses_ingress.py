@@ -22,23 +22,33 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 import orjson
 
 from router.answer import Answer
-from router.errors import RouterError
+from router.errors import RouterError, Untranslatable
 from router.wire.native import NativeRequest
-from router.wire.requests import Operation, ParsedRequest, chat_bytes, parse_request
+from router.wire.requests import (
+    Operation,
+    ParsedRequest,
+    chat_bytes,
+    decode_json_object,
+    parse_request,
+)
 from router.wire.responses.answer import response_from_chat
 from router.wire.responses.events import ResponsesEvents
-from router.wire.responses.request import ResponsesRequest, parse_responses_request
+from router.wire.responses.request import ResponsesRequest, responses_request
+from router.wire.untranslatable import chat_form
 
 
 def parse_responses(raw: bytes) -> tuple[ParsedRequest, ResponsesTranslation]:
-    """The Chat Completions request a Responses body means, and the way back for its answer."""
-    request = parse_responses_request(raw)
+    """The Chat Completions request a Responses body means (without the parts no translation
+    carries: `router.wire.untranslatable`), and the way back for its answer."""
+    body = decode_json_object(raw)
+    request, untranslatable = chat_form(responses_request, body)
     parsed = parse_request(Operation.CHAT, chat_bytes(request.chat_body))
-    return parsed, ResponsesTranslation(request)
+    return parsed, ResponsesTranslation(replace(request, body=body), untranslatable)
 
 
 def new_id(prefix: str) -> str:
@@ -49,16 +59,19 @@ def new_id(prefix: str) -> str:
 class ResponsesTranslation:
     """A Chat Completions answer as the Responses API's: an `AnswerFilter` applied last."""
 
-    __slots__ = ("_created_at", "_events", "_request", "_response_id")
+    __slots__ = ("_created_at", "_events", "_request", "_response_id", "_untranslatable")
 
-    def __init__(self, request: ResponsesRequest) -> None:
+    def __init__(self, request: ResponsesRequest, untranslatable: Untranslatable | None) -> None:
         self._request = request
+        self._untranslatable = untranslatable
         self._response_id = new_id("resp")
         self._created_at = int(time.time())
         self._events: ResponsesEvents | None = None
 
     def native(self, headers: Mapping[str, str]) -> NativeRequest:
-        return NativeRequest.of("responses", self._request.body, headers)
+        return NativeRequest.of(
+            "responses", self._request.body, headers, untranslatable=self._untranslatable
+        )
 
     def fallback(self, error: RouterError) -> Answer | None:
         return None

@@ -252,6 +252,8 @@ def format_for(settings: EndpointSettings, native: NativeRequest | None) -> Upst
             return _STATEFUL
         if native.count_tokens:
             return _COUNT
+        if native.untranslatable is not None:
+            return _Refusing(native.untranslatable.param or "untranslatable")
     if "chat" in apis:
         return OPENAI
     if "messages" in apis:

@@ -243,6 +243,8 @@ class RouteStage:
             if native is not None and native.previous_response_id is not None:
                 # None speaks Responses: none can have produced the response it continues.
                 raise previous_response_not_found(native.previous_response_id)
+            if native is not None and native.untranslatable is not None:
+                raise native.untranslatable  # what no endpoint here takes, named
             raise NoEligibleEndpoint(
                 f"No endpoint serving model `{alias}` can take this request's parameters.",
                 code="no_translation",

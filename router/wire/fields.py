@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.errors import InvalidRequest, Untranslatable
 
 
 def invalid_type(param: str, expected: str) -> InvalidRequest:
@@ -27,11 +27,12 @@ def missing(param: str) -> InvalidRequest:
     return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
 
 
-def unsupported(param: str) -> InvalidRequest:
-    """A 400 naming the field; a name longer than any real one is cut (it is the client's)."""
+def unsupported(param: str) -> Untranslatable:
+    """A 400 naming a field no translation carries (an endpoint that speaks the request's own
+    API may still take it); a name longer than any real one is cut (it is the client's)."""
     if len(param) > _LONGEST_NAME:
         param = param[:_LONGEST_NAME] + "..."
-    return InvalidRequest(f"Unsupported parameter: '{param}'.", param=param)
+    return Untranslatable(f"Unsupported parameter: '{param}'.", param=param)
 
 
 _LONGEST_NAME = 100

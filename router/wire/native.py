@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from router.errors import InvalidRequest
+from router.errors import InvalidRequest, Untranslatable
 from router.wire.event_reader import EventReader
 
 NativeApi = Literal["responses", "messages"]
@@ -48,6 +48,9 @@ class NativeRequest:
     previous_response_id: str | None = None
     # A Messages `count_tokens` request: counted by the endpoint, nothing generated.
     count_tokens: bool = False
+    # The first part its Chat Completions form was made without (`router.wire.untranslatable`):
+    # only an endpoint that speaks its API can take it, and where none does this is the answer.
+    untranslatable: Untranslatable | None = None
 
     @classmethod
     def of(
@@ -57,17 +60,23 @@ class NativeRequest:
         headers: Mapping[str, str],
         *,
         count_tokens: bool = False,
+        untranslatable: Untranslatable | None = None,
     ) -> NativeRequest:
         passed = {name: headers[name] for name in PASSED_HEADERS[api] if name in headers}
         previous = body.get("previous_response_id") if api == "responses" else None
         stored = previous if isinstance(previous, str) else None
-        return cls(api, body, passed, stored, count_tokens)
+        return cls(api, body, passed, stored, count_tokens, untranslatable)
 
     @property
     def cacheable(self) -> bool:
         """Whether an answer to the request's chat form answers it: not for a continued
-        response (it means more than its own input says) or a count."""
-        return self.previous_response_id is None and not self.count_tokens
+        response (it means more than its own input says), a count, or a request whose chat form
+        was made without parts it has."""
+        return (
+            self.previous_response_id is None
+            and not self.count_tokens
+            and self.untranslatable is None
+        )
 
     @property
     def path(self) -> str:

@@ -369,3 +369,38 @@ async def test_tokens_are_counted_by_an_endpoint_that_speaks_messages(tmp_path: 
         # Nothing was generated, nothing was stored.
         assert await _received(stack, "far-a", "/v1/messages") == []
         assert await _received(stack, "near-chat", "/v1/chat/completions") == []
+
+
+@pytest.mark.asyncio
+async def test_what_no_translation_carries_goes_to_a_native_endpoint_or_is_refused() -> None:
+    hosted = [WEATHER, {"type": "web_search"}, {"type": "custom", "name": "apply_patch"}]
+    async with _stack(ENDPOINTS) as stack:
+        client = stack.client(default_headers=LATENCY_FIRST)
+        raw = await client.responses.with_raw_response.create(
+            model=MODEL, input="hello", tools=hosted, extra_body={"future_field": 1}
+        )
+        assert raw.headers["x-router-endpoint"] in ("far-a", "far-b")
+        (sent,) = await _received(stack, raw.headers["x-router-endpoint"], "/v1/responses")
+        body = orjson.loads(sent["body"])
+        assert body["tools"] == hosted and body["future_field"] == 1
+
+    async with _stack(ANTHROPIC_ENDPOINTS) as stack:
+        server_tool = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+        ask: dict[str, Any] = {
+            "model": MODEL,
+            "max_tokens": 40,
+            "tools": [server_tool],
+            "messages": [{"role": "user", "content": "hello"}],
+        }
+        # The client takes no `top_k` argument (Chat Completions has no such sampling either).
+        await _anthropic(stack).messages.create(**ask, extra_body={"top_k": 5})
+        (sent,) = await _received(stack, "far-a", "/v1/messages")
+        assert orjson.loads(sent["body"]) == {**ask, "top_k": 5}
+
+    fields = {name: {"models": [{"name": MODEL}]} for name in ENDPOINTS}  # chat only
+    async with _stack(fields) as stack:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await stack.client().responses.create(model=MODEL, input="hello", tools=hosted)
+        assert refused.value.param == "tools[1].type"
+        assert "only 'function' tools translate" in refused.value.message
+        assert await _received(stack, "near-chat", "/v1/chat/completions") == []

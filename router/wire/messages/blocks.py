@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.errors import InvalidRequest, Untranslatable
 from router.wire.fields import (
     as_list,
     as_object,
@@ -58,7 +58,7 @@ def block_type(block: dict[str, Any], prefix: str, allowed: Collection[str]) -> 
         raise invalid_type(prefix + "type", "a string")
     if kind not in allowed:
         shown = ", ".join(f"'{name}'" for name in allowed)
-        raise InvalidRequest(
+        raise Untranslatable(
             f"Invalid value for '{prefix}type': this router translates only {shown} blocks "
             "here to Chat Completions.",
             param=prefix + "type",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.errors import Untranslatable
 from router.wire.fields import (
     as_object,
     check_keys,
@@ -48,7 +48,7 @@ def document_part(block: dict[str, Any], prefix: str) -> dict[str, Any]:
     check_cache_control(block, prefix)
     for name in ("title", "context"):
         if block.get(name) is not None:
-            raise InvalidRequest(
+            raise Untranslatable(
                 f"'{prefix}{name}' is not supported through Chat Completions; put it in a "
                 "text block instead.",
                 param=prefix + name,
@@ -57,7 +57,7 @@ def document_part(block: dict[str, Any], prefix: str) -> dict[str, Any]:
         citations = as_object(block["citations"], prefix + "citations")
         check_keys(citations, ("enabled",), prefix + "citations.")
         if optional_bool(citations, "enabled", prefix + "citations."):
-            raise InvalidRequest(
+            raise Untranslatable(
                 f"'{prefix}citations' cannot be enabled: Chat Completions answers carry no "
                 "citations.",
                 param=prefix + "citations.enabled",
@@ -90,5 +90,15 @@ def _source(
     if kind is None:
         raise missing(prefix + "source.type")
     if not isinstance(kind, str) or kind not in kinds:
+        if isinstance(kind, str) and kind in _SOURCES_NOT_TRANSLATED:
+            raise Untranslatable(
+                f"Invalid value for '{prefix}source.type': '{kind}' sources cannot be passed on "
+                "as Chat Completions parts.",
+                param=prefix + "source.type",
+            )
         raise invalid_value(prefix + "source.type", kinds)
     return source, kind
+
+
+# Anthropic's sources that a Chat Completions part has no form for.
+_SOURCES_NOT_TRANSLATED = frozenset(("url", "file", "content"))

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from router.errors import InvalidRequest
+from router.errors import Untranslatable
 from router.wire.fields import (
     as_list,
     as_object,
@@ -72,7 +72,11 @@ _TOKENS_PER_ATTACHMENT = 1600
 
 
 def parse_messages_request(raw: bytes) -> MessagesRequest:
-    body = decode_json_object(raw)
+    return messages_request(decode_json_object(raw))
+
+
+def messages_request(body: dict[str, Any]) -> MessagesRequest:
+    """A decoded Messages body and the chat body it becomes."""
     _refuse_unknown(body, _CREATE_FIELDS)
     chat = _prompt(body)
     max_tokens = optional_int(body, "max_tokens", 1, MAX_OUTPUT_TOKENS)
@@ -99,7 +103,11 @@ def parse_messages_request(raw: bytes) -> MessagesRequest:
 
 def parse_count_tokens_request(raw: bytes) -> MessagesRequest:
     """A `count_tokens` body: the prompt of a Messages request, without its output settings."""
-    body = decode_json_object(raw)
+    return count_tokens_request(decode_json_object(raw))
+
+
+def count_tokens_request(body: dict[str, Any]) -> MessagesRequest:
+    """`parse_count_tokens_request` of a decoded body."""
     _refuse_unknown(body, _PROMPT_FIELDS)
     return MessagesRequest(body=body, chat_body=_prompt(body), stream=False)
 
@@ -130,7 +138,7 @@ def estimated_input_tokens(request: MessagesRequest) -> int:
 def _refuse_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
     for name in body:
         if name in _REFUSED and body[name] is not None:
-            raise InvalidRequest(f"'{name}' is not supported: {_REFUSED[name]}.", param=name)
+            raise Untranslatable(f"'{name}' is not supported: {_REFUSED[name]}.", param=name)
         if name not in known and name not in _REFUSED:
             raise unsupported(name)
 
@@ -182,7 +190,7 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("stop_sequences") is not None:
         stops = as_list(body["stop_sequences"], "stop_sequences")
         if len(stops) > _MAX_STOP_SEQUENCES or not all(isinstance(s, str) and s for s in stops):
-            raise InvalidRequest(
+            raise Untranslatable(
                 f"Invalid 'stop_sequences': expected at most {_MAX_STOP_SEQUENCES} non-empty "
                 "strings (Chat Completions takes no more).",
                 param="stop_sequences",

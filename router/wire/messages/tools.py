@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.errors import InvalidRequest, Untranslatable
 from router.wire.fields import (
     as_list,
     as_object,
@@ -39,7 +39,7 @@ def chat_tools(value: object) -> list[dict[str, Any]]:
         if kind is not None and kind != "custom":
             if not isinstance(kind, str):
                 raise invalid_type(prefix + "type", "a string")
-            raise InvalidRequest(
+            raise Untranslatable(
                 f"The tool type of '{prefix}type' is not supported by this router: server "
                 "tools run at Anthropic; only client tools ('custom') translate to Chat "
                 "Completions.",

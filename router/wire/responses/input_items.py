@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.errors import Untranslatable
 from router.wire.fields import (
     as_list,
     as_object,
@@ -57,7 +57,7 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], prefix: str)
         # read them, so they are dropped.
         pass
     elif kind == "item_reference":
-        raise InvalidRequest(
+        raise Untranslatable(
             f"Input items of type 'item_reference' ('{prefix}type') are not supported: this "
             "router keeps no items; send the items themselves in 'input'.",
             param=prefix + "type",
@@ -65,7 +65,7 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], prefix: str)
     elif kind is None:
         raise missing(prefix + "type")
     else:
-        raise InvalidRequest(
+        raise Untranslatable(
             f"Input items of this type are not supported by this router ('{prefix}type'): "
             "only message, function_call, function_call_output and reasoning items are.",
             param=prefix + "type",
@@ -145,7 +145,7 @@ def _input_part(part: dict[str, Any], prefix: str, *, text_only: bool) -> dict[s
     if kind == "input_text":
         return {"type": "text", "text": required_str(part, "text", prefix)}
     if kind in ("input_image", "input_file") and text_only:
-        raise InvalidRequest(
+        raise Untranslatable(
             f"Invalid value for '{prefix}type': system, developer and tool content can only be "
             "text when translated to Chat Completions.",
             param=prefix + "type",
@@ -161,7 +161,7 @@ def _image_part(part: dict[str, Any], prefix: str) -> dict[str, Any]:
     url = optional_str(part, "image_url", prefix)
     if url is None:
         if part.get("file_id") is not None:
-            raise InvalidRequest(
+            raise Untranslatable(
                 f"'{prefix}file_id' is not supported: this router cannot read uploaded files; "
                 "send the image as 'image_url' (a URL or a data URL).",
                 param=prefix + "file_id",
@@ -176,7 +176,7 @@ def _image_part(part: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def _file_part(part: dict[str, Any], prefix: str) -> dict[str, Any]:
     if part.get("file_url") is not None:
-        raise InvalidRequest(
+        raise Untranslatable(
             f"'{prefix}file_url' is not supported through Chat Completions; send the file "
             "as 'file_data'.",
             param=prefix + "file_url",

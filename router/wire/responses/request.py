@@ -89,7 +89,11 @@ _MIN_OUTPUT_TOKENS = 16
 
 
 def parse_responses_request(raw: bytes) -> ResponsesRequest:
-    body = decode_json_object(raw)
+    return responses_request(decode_json_object(raw))
+
+
+def responses_request(body: dict[str, Any]) -> ResponsesRequest:
+    """A decoded Responses body and the chat body it becomes."""
     _refuse_unknown_and_stateful(body)
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.errors import InvalidRequest
+from router.errors import InvalidRequest, Untranslatable
 from router.wire.fields import (
     as_list,
     as_object,
@@ -37,7 +37,7 @@ def chat_tools(value: object) -> list[dict[str, Any]]:
         if kind is None:
             raise missing(prefix + "type")
         if kind != "function":
-            raise InvalidRequest(
+            raise Untranslatable(
                 f"The tool type of '{prefix}type' is not supported by this router: only "
                 "'function' tools translate to Chat Completions.",
                 param=prefix + "type",
@@ -71,7 +71,7 @@ def chat_tool_choice(value: object) -> str | dict[str, Any]:
         return value
     choice = as_object(value, "tool_choice")
     if choice.get("type") != "function":
-        raise InvalidRequest(
+        raise Untranslatable(
             "Invalid value for 'tool_choice': only 'none', 'auto', 'required' and "
             '{"type": "function", "name": ...} are supported by this router.',
             param="tool_choice",
