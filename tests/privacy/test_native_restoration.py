@@ -6,7 +6,6 @@ clients themselves over a real socket; signed and encrypted values left as they 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from functools import cache
 from typing import Any
@@ -36,8 +35,18 @@ from router.wire.messages.events import MessagesEvents
 from router.wire.messages.request import MessagesRequest
 from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import ResponsesRequest
-from tests.chat_streams import chunk, same_at_every_split, sse, usage_chunk
+from tests.chat_streams import (
+    chunk,
+    numbered_responses_events,
+    same_at_every_split,
+    sse,
+    tool_piece,
+    tool_start,
+    usage_chunk,
+)
 from tests.openai_clients import async_openai
+from tests.simulated_streams import whole_stream
+from tests.sse_events import sse_event
 from tests.sse_server import serving_sse
 
 EMAIL, PHONE = "joao.silva@exemplo.com.br", "+55 11 91234-5678"
@@ -84,9 +93,9 @@ def restored_events(api: NativeApi, stream: bytes) -> list[dict[str, Any]]:
     decoder = OpenAIDecoder() if api == "responses" else AnthropicDecoder()
     adapter = RESPONSES_EVENT if api == "responses" else MESSAGES_EVENT
     events = []
-    for sse_event in decoder.iter_bytes(iter([out])):
-        data = sse_event.json()
-        assert sse_event.event == data["type"]
+    for decoded in decoder.iter_bytes(iter([out])):
+        data = decoded.json()
+        assert decoded.event == data["type"]
         if data["type"] != "ping":  # which the anthropic client skips, as it has no type
             adapter.validate_python(data)
         events.append(data)
@@ -119,12 +128,10 @@ def only(events: list[dict[str, Any]], event_type: str) -> dict[str, Any]:
 
 def chat_stream() -> bytes:
     """Text in pieces, then a call whose arguments carry placeholders, one split."""
-    call = {"index": 0, "id": "call_1", "type": "function"}
     chunks = [chunk({"role": "assistant", "content": ""})]
     chunks += [chunk({"content": piece}) for piece in TEXT_PIECES]
-    chunks.append(chunk({"tool_calls": [{**call, "function": {"name": "mail", "arguments": ""}}]}))
-    for piece in ARGUMENT_PIECES:
-        chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+    chunks.append(tool_start(0, "call_1", "mail"))
+    chunks += [tool_piece(0, piece) for piece in ARGUMENT_PIECES]
     return sse([*chunks, chunk({}, "tool_calls"), usage_chunk()])
 
 
@@ -138,13 +145,7 @@ def responses_translation() -> ResponsesEvents:
         chat_body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
         stream=True,
     )
-    numbers = itertools.count()
-    return ResponsesEvents(
-        request,
-        response_id="resp_1",
-        created_at=1_700_000_000,
-        new_id=lambda prefix: f"{prefix}_{next(numbers)}",
-    )
+    return numbered_responses_events(request)
 
 
 def messages_translation() -> MessagesEvents:
@@ -252,13 +253,6 @@ def mock_request() -> MockResponsesRequest:
     )
 
 
-def written(stream: ResponsesStream | MessagesStream) -> bytes:
-    """The whole stream, as the simulated cloud writes it (in order: events are numbered)."""
-    opening = stream.head() + stream.opening()
-    tokens = b"".join(stream.token(i) for i in range(stream.tokens))
-    return opening + tokens + stream.closing()
-
-
 def mock_responses_stream(kind: str) -> bytes:
     stream = ResponsesStream(
         mock_request(),
@@ -269,12 +263,12 @@ def mock_responses_stream(kind: str) -> bytes:
         input_tokens=2,
         now=lambda: 1_700_000_001.0,
     )
-    return written(stream)
+    return whole_stream(stream)
 
 
 def mock_messages_stream(kind: str) -> bytes:
     answer = native_answer(kind)
-    return written(MessagesStream(answer, message_id="msg_2", model="claude", input_tokens=2))
+    return whole_stream(MessagesStream(answer, message_id="msg_2", model="claude", input_tokens=2))
 
 
 def test_simulated_clouds_responses_text_cut_mid_placeholder_is_restored() -> None:
@@ -320,19 +314,16 @@ REASONING = f"Call {PHONE} or <PHONE_"
 
 def responses_events(*events: tuple[str, dict[str, Any]]) -> bytes:
     """The events as OpenAI writes them, numbered from 0."""
-    out = []
-    for number, (event_type, fields) in enumerate(events):
-        data = orjson.dumps({"type": event_type, "sequence_number": number, **fields})
-        out.append(b"event: " + event_type.encode() + b"\ndata: " + data + b"\n\n")
-    return b"".join(out)
+    return b"".join(
+        sse_event(event_type, {"type": event_type, "sequence_number": number, **fields})
+        for number, (event_type, fields) in enumerate(events)
+    )
 
 
 def messages_events(*events: tuple[str, dict[str, Any]]) -> bytes:
-    out = []
-    for event_type, fields in events:
-        data = orjson.dumps({"type": event_type, **fields})
-        out.append(b"event: " + event_type.encode() + b"\ndata: " + data + b"\n\n")
-    return b"".join(out)
+    return b"".join(
+        sse_event(event_type, {"type": event_type, **fields}) for event_type, fields in events
+    )
 
 
 def reasoning_item(summary: str, reasoning: str) -> dict[str, Any]:
@@ -522,7 +513,7 @@ def test_flush_sends_held_text_numbered_on_and_drops_an_incomplete_event() -> No
 
 def test_a_stream_with_nothing_to_restore_passes_byte_for_byte() -> None:
     plain = NativeAnswer("text", "No values 2 > 1 here.", ("No values", " 2 > 1 here."), "end")
-    stream = written(MessagesStream(plain, message_id="msg_5", model="claude", input_tokens=2))
+    stream = whole_stream(MessagesStream(plain, message_id="msg_5", model="claude", input_tokens=2))
     restore = restoring(redactor_with_values(), "messages")
     assert same_at_every_split(restore, stream) == stream
     restorer = NativeSseRestorer(redactor_with_values(), "messages")

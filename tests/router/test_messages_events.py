@@ -15,7 +15,7 @@ import pytest
 from anthropic._streaming import SSEDecoder
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import ErrorResponse, RawMessageStreamEvent
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from router.wire.messages.events import MessagesEvents
 from router.wire.messages.request import MessagesRequest
@@ -24,9 +24,12 @@ from tests.chat_streams import (
     chunk,
     same_at_every_split,
     sse,
+    tool_piece,
+    tool_start,
     translating,
     usage_chunk,
 )
+from tests.known_fields import assert_known_fields_only
 from tests.sse_server import serving_sse
 
 REQUEST = MessagesRequest(
@@ -42,15 +45,6 @@ REQUEST = MessagesRequest(
 TEXT = "Héllo there, wörld 👋"
 STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 ERROR_EVENT: TypeAdapter[ErrorResponse] = TypeAdapter(ErrorResponse)
-
-
-def tool_start(index: int, call_id: str, name: str = "get_weather") -> dict[str, Any]:
-    call = {"index": index, "id": call_id, "type": "function"}
-    return chunk({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]})
-
-
-def tool_piece(index: int, arguments: str) -> dict[str, Any]:
-    return chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
 
 
 def city_pieces(city: str) -> list[str]:
@@ -102,16 +96,6 @@ translate = translating(translator)
 
 def translate_every_split(stream: bytes) -> bytes:
     return same_at_every_split(translate, stream)
-
-
-def assert_known_fields_only(model: object) -> None:
-    if isinstance(model, list):
-        for item in model:
-            assert_known_fields_only(item)
-    elif isinstance(model, BaseModel):
-        assert not model.model_extra, model
-        for name in model.model_fields_set:
-            assert_known_fields_only(getattr(model, name))
 
 
 def read_events(out: bytes) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ import pytest
 
 from loadtest.mock_cloud.answers import NativeAnswer, tool_argument_pieces
 from loadtest.mock_cloud.parsing_responses import responses_request
-from loadtest.mock_cloud.settings import RegionSettings
 from loadtest.mock_cloud.wire_messages import MessagesStream
 from loadtest.mock_cloud.wire_responses import ResponsesStream, response_object
 from router.wire.messages.events import MessagesEvents
@@ -25,8 +24,13 @@ from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import ResponsesRequest
 from router.wire.stream_start import PEEK_BYTES, StartVerdict, stream_start
 from tests.chat_streams import chunk, sse
+from tests.simulated_streams import (
+    REGION,
+    simulated_messages_stream,
+    simulated_responses_stream,
+)
+from tests.sse_events import sse_event
 
-REGION = RegionSettings(name="us-east")
 PIECES = ("Hello", " there")
 TEXT = NativeAnswer("text", "".join(PIECES), PIECES, "end")
 REFUSAL = NativeAnswer("refusal", "".join(PIECES), PIECES, "end")
@@ -36,25 +40,15 @@ KEEP_ALIVE = b": keep-alive\n\n"
 
 
 def responses_stream(answer: NativeAnswer = TEXT, **body: Any) -> ResponsesStream:
-    request = responses_request({"model": "gpt-4o-mini", "input": "hi", **body}, REGION)
-    return ResponsesStream(
-        request,
-        answer,
-        response_id="resp_1",
-        item_id="msg_1",
-        created_at=1_700_000_000,
-        input_tokens=5,
-        now=lambda: 1_700_000_001.0,
-    )
+    return simulated_responses_stream(answer, input_tokens=5, **body)
 
 
 def messages_stream(answer: NativeAnswer = TEXT) -> MessagesStream:
-    return MessagesStream(answer, message_id="msg_1", model="claude-sonnet-4-5", input_tokens=5)
+    return simulated_messages_stream(answer, input_tokens=5)
 
 
 def event(event_type: str, **fields: Any) -> bytes:
-    data = orjson.dumps({"type": event_type, **fields})
-    return b"event: " + event_type.encode() + b"\ndata: " + data + b"\n\n"
+    return sse_event(event_type, {"type": event_type, **fields})
 
 
 def response_failed(error: dict[str, Any] | None) -> bytes:

@@ -14,7 +14,6 @@ import pytest
 
 from loadtest.mock_cloud.answers import NativeAnswer, tool_argument_pieces
 from loadtest.mock_cloud.parsing_responses import responses_request
-from loadtest.mock_cloud.settings import RegionSettings
 from loadtest.mock_cloud.wire_messages import MessagesStream, message_body
 from loadtest.mock_cloud.wire_responses import ResponsesStream, response_body
 from router.wire.messages.events import MessagesEvents
@@ -29,8 +28,13 @@ from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import ResponsesRequest
 from router.wire.usage import Usage
 from tests.chat_streams import chunk, sse, usage_chunk
+from tests.simulated_streams import (
+    REGION,
+    simulated_messages_stream,
+    simulated_responses_stream,
+    whole_stream,
+)
 
-REGION = RegionSettings(name="us-east")
 PIECES = ("Hello", " there", ", world")
 TEXT = NativeAnswer("text", "".join(PIECES), PIECES, "end")
 TOOL_CALL = NativeAnswer("tool_call", "".join(PIECES), tool_argument_pieces(PIECES), "end")
@@ -39,28 +43,11 @@ CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "h
 
 
 def responses_stream(answer: NativeAnswer = TEXT) -> ResponsesStream:
-    request = responses_request({"model": "gpt-4o-mini", "input": "hi"}, REGION)
-    return ResponsesStream(
-        request,
-        answer,
-        response_id="resp_1",
-        item_id="msg_1",
-        created_at=1_700_000_000,
-        input_tokens=40,
-        cached_tokens=32,
-        now=lambda: 1_700_000_001.0,
-    )
+    return simulated_responses_stream(answer, input_tokens=40, cached_tokens=32)
 
 
 def messages_stream(answer: NativeAnswer = TEXT) -> MessagesStream:
-    return MessagesStream(
-        answer, message_id="msg_1", model="claude-sonnet-4-5", input_tokens=40, cached_tokens=32
-    )
-
-
-def whole(stream: ResponsesStream | MessagesStream) -> bytes:
-    deltas = b"".join(stream.token(i) for i in range(stream.tokens))
-    return stream.head() + stream.opening() + deltas + stream.closing()
+    return simulated_messages_stream(answer, input_tokens=40, cached_tokens=32)
 
 
 def counted(api: NativeApi, chunks: Iterable[bytes]) -> Usage:
@@ -130,7 +117,7 @@ def test_a_body_without_an_input_count_reports_nothing(api: NativeApi, body: Any
 def test_a_responses_stream_reports_in_its_final_event_however_it_is_split(
     answer: NativeAnswer,
 ) -> None:
-    stream = whole(responses_stream(answer))
+    stream = whole_stream(responses_stream(answer))
     assert stream.rstrip().rsplit(b"\n", 1)[1].startswith(b'data: {"type":"response.completed"')
     assert at_every_split("responses", stream) == Usage(40, 3, cached_input_tokens=32)
 
@@ -139,7 +126,7 @@ def test_a_responses_stream_reports_in_its_final_event_however_it_is_split(
 def test_a_messages_stream_takes_its_input_from_the_start_and_its_output_from_the_end(
     answer: NativeAnswer,
 ) -> None:
-    stream = whole(messages_stream(answer))
+    stream = whole_stream(messages_stream(answer))
     # message_start: 8 uncached, 32 read from the cache, 1 output so far; message_delta: 3 out.
     assert at_every_split("messages", stream) == Usage(40, 3, cached_input_tokens=32)
 
@@ -175,12 +162,12 @@ def test_a_responses_stream_of_the_routers_own_ingress_reports_its_usage() -> No
 def test_the_report_is_found_after_much_more_than_the_kept_tail() -> None:
     pieces = tuple(f" word{i}" for i in range(5_000))  # a final event of about 70 KB
     answer = NativeAnswer("text", "".join(pieces), pieces, "end")
-    stream = whole(responses_stream(answer))
+    stream = whole_stream(responses_stream(answer))
     assert len(stream) > 1_000_000
     assert counted("responses", [stream[k : k + 4096] for k in range(0, len(stream), 4096)]) == (
         Usage(40, 5_000, cached_input_tokens=32)
     )
-    messages = whole(messages_stream(answer))
+    messages = whole_stream(messages_stream(answer))
     assert counted("messages", [messages[k : k + 100] for k in range(0, len(messages), 100)]) == (
         Usage(40, 5_000, cached_input_tokens=32)
     )
@@ -190,7 +177,9 @@ def test_the_report_is_found_after_much_more_than_the_kept_tail() -> None:
 def test_the_memory_kept_stays_bounded_however_long_the_stream(api: NativeApi) -> None:
     pieces = tuple(f" word{i}" for i in range(20_000))
     answer = NativeAnswer("text", "".join(pieces), pieces, "end")
-    stream = whole(responses_stream(answer) if api == "responses" else messages_stream(answer))
+    stream = whole_stream(
+        responses_stream(answer) if api == "responses" else messages_stream(answer)
+    )
     chunks = [stream[k : k + 1000] for k in range(0, len(stream), 1000)]
     assert len(stream) > 2_000_000
     tracemalloc.start()
@@ -239,7 +228,7 @@ def test_text_that_reads_like_a_report_is_not_taken_for_one(api: NativeApi) -> N
 
 
 def test_a_report_cut_short_falls_back_to_the_count() -> None:
-    stream = whole(responses_stream())
+    stream = whole_stream(responses_stream())
     cut = stream[: stream.rindex(b'"total_tokens"')]
     assert counted("responses", [cut]) == Usage(ESTIMATE, 3, counted=True)
 
@@ -248,9 +237,9 @@ def test_a_report_cut_short_falls_back_to_the_count() -> None:
 
 
 def test_the_model_is_read_from_the_opening_event() -> None:
-    responses = whole(responses_stream())
+    responses = whole_stream(responses_stream())
     assert native_response_model_in("responses", responses) == "gpt-4o-mini"
-    messages = whole(messages_stream())
+    messages = whole_stream(messages_stream())
     assert native_response_model_in("messages", messages) == "claude-sonnet-4-5"
     assert native_response_model_in("messages", messages[:40]) == ""
     assert native_response_model_in("responses", messages) == ""

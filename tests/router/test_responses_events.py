@@ -5,7 +5,6 @@ OpenAPI schema, and a whole stream read by the client's stream reader over a rea
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,8 +19,11 @@ from router.wire.responses.request import ResponsesRequest
 from tests.chat_streams import (
     MODEL,
     chunk,
+    numbered_responses_events,
     same_at_every_split,
     sse,
+    tool_piece,
+    tool_start,
     translating,
     usage_chunk,
 )
@@ -44,15 +46,6 @@ REQUEST = ResponsesRequest(
 STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 
-def tool_start(index: int, call_id: str, name: str) -> dict[str, Any]:
-    function = {"name": name, "arguments": ""}
-    return {"index": index, "id": call_id, "type": "function", "function": function}
-
-
-def tool_piece(index: int, arguments: str) -> dict[str, Any]:
-    return {"index": index, "function": {"arguments": arguments}}
-
-
 def text_stream(*, finish_reason: str = "stop", usage: bool = True) -> bytes:
     chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
     chunks += [chunk({"content": piece}) for piece in ("Héllo", " there", ", wörld 👋")]
@@ -72,20 +65,13 @@ def tool_stream(*, text: bool = False, parallel: bool = False) -> bytes:
         chunks += [chunk({"content": "Let me look."})]
     calls = [(0, "call_a", "Paris"), (1, "call_b", "Oslo")] if parallel else [(0, "call_a", "Rome")]
     for index, call_id, city in calls:
-        chunks.append(chunk({"tool_calls": [tool_start(index, call_id, "get_weather")]}))
-        for piece in ('{"ci', 'ty":', f' "{city}"', "}"):
-            chunks.append(chunk({"tool_calls": [tool_piece(index, piece)]}))
+        chunks.append(tool_start(index, call_id))
+        chunks += [tool_piece(index, piece) for piece in ('{"ci', 'ty":', f' "{city}"', "}")]
     return sse([*chunks, chunk({}, "tool_calls"), usage_chunk()])
 
 
 def translator() -> ResponsesEvents:
-    counter = itertools.count()
-    return ResponsesEvents(
-        REQUEST,
-        response_id="resp_1",
-        created_at=1_700_000_000,
-        new_id=lambda prefix: f"{prefix}_{next(counter)}",
-    )
+    return numbered_responses_events(REQUEST)
 
 
 translate = translating(translator)

@@ -20,7 +20,6 @@ import collections.abc
 import functools
 import itertools
 import types
-from collections.abc import Iterable
 from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin
 
 import orjson
@@ -32,14 +31,12 @@ from anthropic.types.message_create_params import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openai._streaming import SSEDecoder
-from openai.lib.streaming.chat import ChatCompletionStreamState
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 from openai.types.chat.completion_create_params import (
     CompletionCreateParamsNonStreaming,
     CompletionCreateParamsStreaming,
 )
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 from typing_extensions import get_type_hints, is_typeddict
 
 from router.errors import InvalidRequest
@@ -57,6 +54,19 @@ from router.wire.upstream_messages.request import (
     untranslatable_param,
 )
 from router.wire.upstream_messages.stream import ChatChunksFromMessages
+from tests.chat_streams import (
+    assemble,
+    chunk,
+    read_chunks,
+    round_trip_streams,
+    same_at_every_split,
+    sse,
+    translating,
+    usage_chunk,
+)
+from tests.json_strategies import WIRE_INTEGERS, json_values
+from tests.known_fields import assert_known_fields_only
+from tests.sse_events import event_streams, sse_event
 
 ALIAS = "assistant-large"
 UPSTREAM = "claude-sonnet-4-5"
@@ -161,16 +171,6 @@ def _typed_dict_errors(value: object, typed_dict: type, path: str) -> list[str]:
         elif get_origin(hint) is Required:
             errors.append(f"{path}.{key}: required by {typed_dict.__name__}")
     return errors
-
-
-def assert_known_fields_only(model: object) -> None:
-    if isinstance(model, list):
-        for item in model:
-            assert_known_fields_only(item)
-    elif isinstance(model, BaseModel):
-        assert not model.model_extra, model
-        for name in model.model_fields_set:
-            assert_known_fields_only(getattr(model, name))
 
 
 # Requests.
@@ -1181,24 +1181,10 @@ def test_a_message_comes_back_from_the_messages_ingress_as_it_was(m: dict[str, A
     assert message_from_chat(request, chat_answer(m), message_id=m["id"]) == m
 
 
-def json_values(integers: st.SearchStrategy[int]) -> st.SearchStrategy[Any]:
-    return st.recursive(
-        st.none()
-        | st.booleans()
-        | integers
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(max_size=6),
-        lambda inner: (
-            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
-        ),
-        max_leaves=20,
-    )
-
-
 # Any decoded JSON: integers past 64 bits too (Python's own decoder gives them).
 _JSON = json_values(st.integers())
 # JSON an upstream can send through orjson, as the stream translation reads it.
-_WIRE_JSON = json_values(st.integers(-(2**63), 2**64 - 1))
+_WIRE_JSON = json_values(WIRE_INTEGERS)
 _BLOCK = st.fixed_dictionaries(
     {"type": st.sampled_from(["text", "tool_use", "thinking", "server_tool_use", "x"])},
     optional={"text": _JSON, "id": _JSON, "name": _JSON, "input": _JSON},
@@ -1283,7 +1269,7 @@ def event(kind: str, **fields: Any) -> bytes:
     data = {"type": kind, **fields}
     if kind not in ("ping", "error"):
         STREAM_EVENT.validate_python(data)
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return sse_event(kind, data)
 
 
 def message_start() -> bytes:
@@ -1367,53 +1353,17 @@ def tool_stream() -> bytes:
     )
 
 
-def translate(
-    pieces: Iterable[bytes], *, include_usage: bool = True, complete: bool = True
-) -> bytes:
-    translator = ChatChunksFromMessages(
+def translator(*, include_usage: bool = True) -> ChatChunksFromMessages:
+    return ChatChunksFromMessages(
         chat_id="chatcmpl-1", created=1_700_000_000, model=ALIAS, include_usage=include_usage
     )
-    out = b"".join(translator.feed(piece) for piece in pieces)
-    return out + translator.finish(complete)
 
 
-def translate_every_split(stream: bytes, **options: Any) -> bytes:
-    """The stream translated whole, split at each byte offset, and one byte at a time: the same
-    output every time, which is returned."""
-    whole = translate([stream], **options)
-    for k in range(len(stream) + 1):
-        assert translate([stream[:k], stream[k:]], **options) == whole, f"split at byte {k}"
-    assert translate((stream[k : k + 1] for k in range(len(stream))), **options) == whole
-    return whole
+translate = translating(translator)
 
 
-def read_chunks(out: bytes) -> list[dict[str, Any]]:
-    """The stream's data as the openai client decodes it: every chunk valid in its types with
-    no field they do not know, an error object, or `[DONE]` last."""
-    datas = [sse.data for sse in SSEDecoder().iter_bytes(iter([out]))]
-    chunks = []
-    for data in datas:
-        if data == "[DONE]":
-            assert data is datas[-1]
-            continue
-        chunk = orjson.loads(data)
-        if "error" in chunk:
-            assert data is datas[-1]
-            assert set(chunk["error"]) == {"message", "type", "param", "code"}
-        else:
-            parsed = ChatCompletionChunk.model_validate(chunk)
-            assert_known_fields_only(parsed)
-        chunks.append(chunk)
-    return chunks
-
-
-def assemble(out: bytes) -> Any:
-    """The completion as the openai client's stream helper accumulates it (its snapshot: the
-    final completion raises for a `length` or `content_filter` finish)."""
-    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
-    for chunk in read_chunks(out):
-        state.handle_chunk(ChatCompletionChunk.model_validate(chunk))
-    return state.current_completion_snapshot
+def translate_every_split(stream: bytes) -> bytes:
+    return same_at_every_split(translate, stream)
 
 
 def test_a_text_stream_becomes_chat_chunks_the_same_however_it_is_split() -> None:
@@ -1607,74 +1557,13 @@ CHAT_USAGE = {
     "total_tokens": 21,
     "prompt_tokens_details": {"cached_tokens": 4},
 }
-
-
-def chat_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    return {
-        "id": "chatcmpl-0",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": ALIAS,
-        "choices": [choice],
-    }
-
-
-def chat_sse(chunks: Iterable[dict[str, Any]]) -> bytes:
-    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
-
-
-def chat_tool_start(index: int, call_id: str) -> dict[str, Any]:
-    function = {"name": "get_weather", "arguments": ""}
-    return chat_chunk(
-        {"tool_calls": [{"index": index, "id": call_id, "type": "function", "function": function}]}
-    )
-
-
-def chat_tool_piece(index: int, piece: str) -> dict[str, Any]:
-    return chat_chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-
-
-def usage_chunk() -> dict[str, Any]:
-    return {**chat_chunk({}), "choices": [], "usage": CHAT_USAGE}
-
-
-OPENING = chat_chunk({"role": "assistant", "content": ""})
 CHAT_STREAMS = {
-    "text": [
-        OPENING,
-        chat_chunk({"content": "Hel"}),
-        chat_chunk({"content": "lo 👋"}),
-        chat_chunk({}, "stop"),
-        usage_chunk(),
-    ],
-    "length": [OPENING, chat_chunk({"content": "Cut"}), chat_chunk({}, "length"), usage_chunk()],
+    **round_trip_streams(CHAT_USAGE),
     "refusal": [
-        OPENING,
-        chat_chunk({"refusal": "No."}),
-        chat_chunk({}, "content_filter"),
-        usage_chunk(),
-    ],
-    "tools": [
-        OPENING,
-        chat_chunk({"content": "Looking."}),
-        chat_tool_start(0, "call_rome"),
-        *(chat_tool_piece(0, piece) for piece in ('{"ci', 'ty": "Rome"}')),
-        chat_tool_start(1, "call_oslo"),
-        *(chat_tool_piece(1, piece) for piece in ('{"city"', ': "Oslo"}')),
-        chat_chunk({}, "tool_calls"),
-        usage_chunk(),
-    ],
-    "interleaved": [
-        OPENING,
-        chat_tool_start(0, "call_paris"),
-        chat_tool_start(1, "call_oslo"),
-        chat_tool_piece(0, '{"city": '),
-        chat_tool_piece(1, '{"city": '),
-        chat_tool_piece(0, '"Paris"}'),
-        chat_tool_piece(1, '"Oslo"}'),
-        chat_chunk({}, "tool_calls"),
-        usage_chunk(),
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"refusal": "No."}),
+        chunk({}, "content_filter"),
+        usage_chunk(CHAT_USAGE),
     ],
 }
 
@@ -1691,7 +1580,7 @@ def summary(completion: Any) -> tuple[Any, ...]:
 def test_a_chat_stream_through_messages_events_and_back_keeps_text_calls_finish_and_usage(
     name: str,
 ) -> None:
-    chat_stream = chat_sse(CHAT_STREAMS[name])
+    chat_stream = sse(CHAT_STREAMS[name])
     request = MessagesRequest(
         body={"model": UPSTREAM, "max_tokens": 100, "messages": HELLO, "stream": True},
         chat_body={"model": ALIAS, "messages": HELLO},
@@ -1774,17 +1663,8 @@ _EVENT_DATA = (
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(_EVENT_NAMES, _EVENT_DATA), max_size=8), st.booleans(), st.booleans())
-def test_any_events_give_valid_chunks(
-    events: list[tuple[str, Any]], include_usage: bool, complete: bool
-) -> None:
-    stream = b"".join(
-        (b"event: " + name.encode() + b"\n" if name else b"")
-        + b"data: "
-        + orjson.dumps(data)
-        + b"\n\n"
-        for name, data in events
-    )
+@given(event_streams(_EVENT_NAMES, _EVENT_DATA), st.booleans(), st.booleans())
+def test_any_events_give_valid_chunks(stream: bytes, include_usage: bool, complete: bool) -> None:
     read_chunks(translate([stream], include_usage=include_usage, complete=complete))
 
 

@@ -20,10 +20,9 @@ from anthropic.types import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai._streaming import SSEDecoder
-from openai.lib.streaming.chat import ChatCompletionStreamState
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from loadtest.mock_cloud.answers import NativeAnswer, tool_argument_pieces
 from loadtest.mock_cloud.parsing_responses import ResponsesRequest as MockResponsesRequest
@@ -32,29 +31,31 @@ from loadtest.mock_cloud.wire_responses import ResponsesStream, response_body
 from router.wire.messages.answer import message_from_chat
 from router.wire.messages.request import parse_messages_request
 from router.wire.responses.answer import response_from_chat
-from router.wire.responses.events import ResponsesEvents
 from router.wire.responses.request import parse_responses_request
 from router.wire.stream_start import stream_start
 from router.wire.upstream_messages.answer import chat_from_message
 from router.wire.upstream_responses.answer import chat_from_response, openai_error_of_response
 from router.wire.upstream_responses.stream import ChatChunksFromResponses
-from tests.chat_streams import chunk, same_at_every_split, sse, translating
+from tests.chat_streams import (
+    assemble,
+    chunk,
+    numbered_responses_events,
+    read_chunks,
+    round_trip_streams,
+    same_at_every_split,
+    sse,
+    translating,
+    usage_chunk,
+)
+from tests.json_strategies import WIRE_INTEGERS, json_values
+from tests.known_fields import assert_known_fields_only
 from tests.openapi_schemas import validate
+from tests.sse_events import event_streams, sse_event
 
 ALIAS = "assistant-large"
 UPSTREAM = "gpt-4.1-mini"
 CREATED = 1_700_000_000
 STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
-
-
-def assert_known_fields_only(model: object) -> None:
-    if isinstance(model, list):
-        for item in model:
-            assert_known_fields_only(item)
-    elif isinstance(model, BaseModel):
-        assert not model.model_extra, model
-        for name in model.model_fields_set:
-            assert_known_fields_only(getattr(model, name))
 
 
 # Answers.
@@ -412,17 +413,7 @@ def test_the_simulated_clouds_json_answers_translate() -> None:
 
 
 # JSON as an upstream sends it through orjson, as the router reads it.
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=6),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
+_JSON = json_values(WIRE_INTEGERS, allow_infinity=True)
 _PART = st.fixed_dictionaries(
     {"type": st.sampled_from(["output_text", "refusal", "x"])},
     optional={"text": _JSON, "refusal": _JSON},
@@ -469,7 +460,7 @@ def event(kind: str, **fields: Any) -> bytes:
     """One Responses stream event, checked against the client's event types."""
     data = {"type": kind, "sequence_number": 0, **fields}
     STREAM_EVENT.validate_python(data)
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return sse_event(kind, data)
 
 
 def translator(*, include_usage: bool = True) -> ChatChunksFromResponses:
@@ -484,43 +475,15 @@ translate = translating(translator)
 def read_events(stream: bytes) -> list[dict[str, Any]]:
     """A Responses stream's events, each valid in the client's types."""
     events = []
-    for sse_event in SSEDecoder().iter_bytes(iter([stream])):
-        data = sse_event.json()
+    for decoded in SSEDecoder().iter_bytes(iter([stream])):
+        data = decoded.json()
         STREAM_EVENT.validate_python(data)
         events.append(data)
     return events
 
 
-def read_chunks(out: bytes) -> list[dict[str, Any]]:
-    """The stream's data as the openai client decodes it: every chunk valid in its types with
-    no field they do not know, an error object, or `[DONE]` last."""
-    datas = [sse_event.data for sse_event in SSEDecoder().iter_bytes(iter([out]))]
-    chunks = []
-    for data in datas:
-        if data == "[DONE]":
-            assert data is datas[-1]
-            continue
-        decoded = orjson.loads(data)
-        if "error" in decoded:
-            assert data is datas[-1]
-            assert set(decoded["error"]) == {"message", "type", "param", "code"}
-        else:
-            assert_known_fields_only(ChatCompletionChunk.model_validate(decoded))
-        chunks.append(decoded)
-    return chunks
-
-
 def deltas(out: bytes) -> list[dict[str, Any]]:
     return [c["choices"][0]["delta"] for c in read_chunks(out) if c.get("choices")]
-
-
-def assemble(out: bytes) -> Any:
-    """The completion as the openai client's stream helper accumulates it (its snapshot: the
-    final completion raises for a `length` or `content_filter` finish)."""
-    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
-    for decoded in read_chunks(out):
-        state.handle_chunk(ChatCompletionChunk.model_validate(decoded))
-    return state.current_completion_snapshot
 
 
 def mock_stream(answer: NativeAnswer, *, error_status: int | None = None) -> bytes:
@@ -626,9 +589,7 @@ def test_an_incomplete_stream_ends_with_why_it_was_cut(
 
 
 def test_without_include_usage_there_is_no_usage_chunk() -> None:
-    chunks = read_chunks(
-        translating(lambda: translator(include_usage=False))([mock_stream(TEXT_ANSWER)])
-    )
+    chunks = read_chunks(translate([mock_stream(TEXT_ANSWER)], include_usage=False))
     assert chunks and all(c["choices"] for c in chunks)
 
 
@@ -817,52 +778,11 @@ CHAT_USAGE = {
     "completion_tokens_details": {"reasoning_tokens": 5},
 }
 OPENING = chunk({"role": "assistant", "content": ""})
-USAGE_CHUNK = {**chunk({}), "choices": [], "usage": CHAT_USAGE}
-
-
-def tool_start(index: int, call_id: str) -> dict[str, Any]:
-    function = {"name": "get_weather", "arguments": ""}
-    return chunk(
-        {"tool_calls": [{"index": index, "id": call_id, "type": "function", "function": function}]}
-    )
-
-
-def tool_piece(index: int, piece: str) -> dict[str, Any]:
-    return chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-
-
+USAGE_CHUNK = usage_chunk(CHAT_USAGE)
 CHAT_STREAMS = {
-    "text": [
-        OPENING,
-        chunk({"content": "Hel"}),
-        chunk({"content": "lo 👋"}),
-        chunk({}, "stop"),
-        USAGE_CHUNK,
-    ],
-    "length": [OPENING, chunk({"content": "Cut"}), chunk({}, "length"), USAGE_CHUNK],
+    **round_trip_streams(CHAT_USAGE),
     "refusal": [OPENING, chunk({"refusal": "No."}), chunk({}, "stop"), USAGE_CHUNK],
     "filtered": [OPENING, chunk({"content": "Hm"}), chunk({}, "content_filter"), USAGE_CHUNK],
-    "tools": [
-        OPENING,
-        chunk({"content": "Looking."}),
-        tool_start(0, "call_rome"),
-        *(tool_piece(0, piece) for piece in ('{"ci', 'ty": "Rome"}')),
-        tool_start(1, "call_oslo"),
-        *(tool_piece(1, piece) for piece in ('{"city"', ': "Oslo"}')),
-        chunk({}, "tool_calls"),
-        USAGE_CHUNK,
-    ],
-    "interleaved": [
-        OPENING,
-        tool_start(0, "call_paris"),
-        tool_start(1, "call_oslo"),
-        tool_piece(0, '{"city": '),
-        tool_piece(1, '{"city": '),
-        tool_piece(0, '"Paris"}'),
-        tool_piece(1, '"Oslo"}'),
-        chunk({}, "tool_calls"),
-        USAGE_CHUNK,
-    ],
 }
 RESPONSES_REQUEST = parse_responses_request(
     orjson.dumps({"model": UPSTREAM, "input": "hi", "stream": True})
@@ -870,13 +790,7 @@ RESPONSES_REQUEST = parse_responses_request(
 
 
 def responses_events(chat_stream: bytes) -> bytes:
-    counter = itertools.count()
-    events = ResponsesEvents(
-        RESPONSES_REQUEST,
-        response_id="resp_1",
-        created_at=CREATED,
-        new_id=lambda prefix: f"{prefix}_{next(counter)}",
-    )
+    events = numbered_responses_events(RESPONSES_REQUEST)
     return events.feed(chat_stream) + events.finish(True)
 
 
@@ -958,19 +872,9 @@ _EVENT_DATA = (
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(_EVENT_NAMES, _EVENT_DATA), max_size=8), st.booleans(), st.booleans())
-def test_any_events_give_valid_chunks(
-    events: list[tuple[str, Any]], include_usage: bool, complete: bool
-) -> None:
-    stream = b"".join(
-        (b"event: " + name.encode() + b"\n" if name else b"")
-        + b"data: "
-        + orjson.dumps(data)
-        + b"\n\n"
-        for name, data in events
-    )
-    t = translator(include_usage=include_usage)
-    read_chunks(t.feed(stream) + t.finish(complete))
+@given(event_streams(_EVENT_NAMES, _EVENT_DATA), st.booleans(), st.booleans())
+def test_any_events_give_valid_chunks(stream: bytes, include_usage: bool, complete: bool) -> None:
+    read_chunks(translate([stream], include_usage=include_usage, complete=complete))
 
 
 # Responses <-> Messages, through chat.
