@@ -49,13 +49,16 @@ def scope_of(
     values_digest: str | None = None,
     *,
     tools_allowed: bool = False,
+    betas: str | None = None,
 ) -> CacheScope | None:
     """The request's cache scope, or None when it must never be served from the cache.
 
     `values_digest` binds the scope to the PII values of a request whose model saw them (its
     body is the redacted one): its answer may depend on them. A request that offers the model
     tools or functions is cached only when `tools_allowed` (the tenant's `cache.tools`): its
-    answer may be a call whose result the model has not seen yet.
+    answer may be a call whose result the model has not seen yet. `betas`: a Messages request's
+    `anthropic-beta`, which an endpoint it is passed through to reads, and which may change the
+    answer (a longer context, another output limit).
     """
     n = body.get("n", 1)
     if n != 1:
@@ -80,6 +83,8 @@ def scope_of(
     scope = {"tenant": tenant, "alias": alias, "fields": fields, "earlier": earlier}
     if values_digest is not None:
         scope["values"] = values_digest
+    if betas:
+        scope["betas"] = betas
     partition = hashlib.sha256(canonical_json(scope)).hexdigest()
     return CacheScope(partition, question, exact_key_of(partition, question))
 

@@ -284,12 +284,19 @@ class CacheStage:
 
 def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope | None:
     """The scope of the request's redacted form: the cache never holds a raw PII value. Where
-    the model sees the values (`allow`, `local-only`), the scope is bound to them."""
+    the model sees the values (`allow`, `local-only`), the scope is bound to them; where a
+    Messages request carries `anthropic-beta`, to its betas."""
     seen, cache = findings(ctx), policy.cache
     found = seen.found
+    betas = None if ctx.native is None else ctx.native.headers.get("anthropic-beta")
     if found is None or ctx.redacted is not None:
         return scope_of(
-            ctx.tenant, alias, ctx.outgoing.body, cache.max_temperature, tools_allowed=cache.tools
+            ctx.tenant,
+            alias,
+            ctx.outgoing.body,
+            cache.max_temperature,
+            tools_allowed=cache.tools,
+            betas=betas,
         )
     return scope_of(
         ctx.tenant,
@@ -298,6 +305,7 @@ def _scope(ctx: RequestContext, alias: str, policy: TenantPolicy) -> CacheScope 
         cache.max_temperature,
         found.values_digest(),
         tools_allowed=cache.tools,
+        betas=betas,
     )
 
 

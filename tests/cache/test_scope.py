@@ -93,3 +93,15 @@ def test_sampled_or_multi_choice_requests_have_no_scope() -> None:
     unsaid = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     assert scope_of("acme", "m", unsaid, 0.5) is None  # OpenAI's default temperature is 1
     assert scope_of("acme", "m", unsaid, 1.0) is not None
+
+
+@given(betas_a=st.one_of(st.none(), st.text(max_size=12)), betas_b=st.one_of(st.none(), text))
+def test_a_messages_requests_betas_split_the_partition(
+    betas_a: str | None, betas_b: str | None
+) -> None:
+    """`anthropic-beta` reaches an endpoint a Messages request is passed through to, and may
+    change its answer; no beta and an empty one are the same."""
+    a = scope_of("acme", "gpt-4o-mini", chat(), 0.0, betas=betas_a)
+    b = scope_of("acme", "gpt-4o-mini", chat(), 0.0, betas=betas_b)
+    assert a is not None and b is not None
+    assert (a.partition == b.partition) == ((betas_a or None) == (betas_b or None))
