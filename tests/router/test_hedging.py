@@ -185,3 +185,30 @@ async def test_a_client_that_leaves_during_a_race_closes_both_upstream_connectio
         assert "hedged_after=" in lines[-1]["reason"]
         assert "us-east:client_disconnected" in lines[-1]["reason"]
         assert "eu-west:client_disconnected" in lines[-1]["reason"]
+
+
+@pytest.mark.asyncio
+async def test_a_request_passed_through_in_its_own_api_is_hedged_the_same_way(
+    tmp_path: Path,
+) -> None:
+    """A Responses stream to endpoints that speak Responses: the hedge is passed through too,
+    and the winner's own events reach the client."""
+    overrides = _overrides(tmp_path, hedger=HEDGING)
+    native = {r.name: {"apis": ["chat", "responses"]} for r in REGIONS}
+    async with running_stack(REGIONS, overrides=overrides, endpoint_fields=native) as stack:
+        await _warm_up(stack, "hedger", stream=True)
+        await stack.control("us-east", ttft_ms=SLOW_TTFT_MS)
+        client = stack.client(api_key=_key("hedger"))
+        raw = await client.responses.with_raw_response.create(
+            model="gpt-4o-mini", input="hi", max_output_tokens=16, stream=True
+        )
+        events = [event async for event in raw.parse()]
+        assert raw.headers["x-router-endpoint"] == "eu-west"
+        assert "ms:eu-west; hedge_cancelled=us-east" in raw.headers["x-router-reason"]
+        assert "translated" not in raw.headers["x-router-reason"]
+        assert events[0].type == "response.created"
+        assert events[-1].type in ("response.completed", "response.incomplete")
+        await _wait_until_cancelled(stack, "us-east", 1)
+        for region in ("us-east", "eu-west"):
+            paths = [r["path"] for r in await stack.received(region)]
+            assert paths[-1] == "/v1/responses"
