@@ -209,6 +209,6 @@ async def test_a_request_passed_through_in_its_own_api_is_hedged_the_same_way(
         assert events[0].type == "response.created"
         assert events[-1].type in ("response.completed", "response.incomplete")
         await _wait_until_cancelled(stack, "us-east", 1)
-        for region in ("us-east", "eu-west"):
+        for region in ("us-east", "eu-west"):  # each attempt in Responses (among the probes)
             paths = [r["path"] for r in await stack.received(region)]
-            assert paths[-1] == "/v1/responses"
+            assert paths.count("/v1/responses") == 1
