@@ -27,7 +27,8 @@ from loadtest.loadgen_requests import (
     OUTCOME_OK,
     OUTCOME_TRUNCATED,
     OUTCOME_UNFINISHED,
-    SseContentDetector,
+    StreamTokenClock,
+    completion_tokens_in,
     request_body,
 )
 from loadtest.loadgen_run import open_session, run_load
@@ -49,8 +50,9 @@ __all__ = [
     "LoopSleeper",
     "RequestKind",
     "Sleeper",
-    "SseContentDetector",
+    "StreamTokenClock",
     "TimerFdSleeper",
+    "completion_tokens_in",
     "main",
     "open_session",
     "open_sleeper",
@@ -80,6 +82,9 @@ def _parse_args(argv: Sequence[str] | None) -> LoadSettings:
         "--drain-timeout", type=float, default=5.0, help="wait for stragglers at the end, s"
     )
     parser.add_argument("--connections", type=int, default=1000, help="connection pool limit")
+    parser.add_argument("--slo-ttft-ms", type=float, help="goodput: time to first token, ms")
+    parser.add_argument("--slo-tpot-ms", type=float, help="goodput: time per output token, ms")
+    parser.add_argument("--slo-latency-ms", type=float, help="goodput: end-to-end latency, ms")
     args = parser.parse_args(argv)
     try:
         return LoadSettings(
@@ -94,6 +99,9 @@ def _parse_args(argv: Sequence[str] | None) -> LoadSettings:
             request_timeout_s=args.timeout,
             drain_timeout_s=args.drain_timeout,
             max_connections=args.connections,
+            ttft_slo_ms=args.slo_ttft_ms,
+            tpot_slo_ms=args.slo_tpot_ms,
+            latency_slo_ms=args.slo_latency_ms,
         )
     except ValueError as exc:
         parser.error(str(exc))

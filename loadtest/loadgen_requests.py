@@ -1,8 +1,10 @@
 """The requests a run sends and how their answers are judged: the chat request body of each kind,
-the detector of a stream's first content token, and the outcome labels of a request."""
+the clock of a stream's content tokens (`StreamTokenClock`), the output tokens an answer reports,
+and the outcome labels of a request."""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import orjson
@@ -28,42 +30,49 @@ def request_body(settings: LoadSettings) -> bytes:
     return orjson.dumps(body)
 
 
-class SseContentDetector:
-    """Says when an SSE byte stream has delivered its first `data:` event with non-empty
-    `choices[].delta.content`. Chunks may split lines anywhere; only whole lines are parsed."""
+# A non-empty `content` string: a content token of a chat chunk (one per event and choice).
+_CONTENT: Final = re.compile(rb'"content"\s*:\s*"(?!")')
+_COMPLETION_TOKENS: Final = re.compile(rb'"completion_tokens"\s*:\s*(\d{1,9})')
+# A line longer than this is no chat chunk a run judges: dropped, counted as no content.
+_MAX_LINE: Final = 1 << 20
 
-    __slots__ = ("_buffer", "found")
+
+def completion_tokens_in(data: bytes) -> int | None:
+    """The `completion_tokens` an answer (or a stream's usage chunk) reports, if it does."""
+    found = _COMPLETION_TOKENS.search(data)
+    return None if found is None else int(found.group(1))
+
+
+class StreamTokenClock:
+    """When each content token of an SSE chat stream arrived: fed the stream's bytes as they
+    come, split anywhere, with their arrival time. A token is a `data:` event with a non-empty
+    `content` (what vLLM's and NVIDIA's benchmarks count as one), read from whole lines by a
+    regular expression, never decoded: the generator shares a core with what it measures. The
+    usage the stream reports, if any, is kept too."""
+
+    __slots__ = ("_line", "completion_tokens", "times")
 
     def __init__(self) -> None:
-        self._buffer = b""
-        self.found = False
+        self._line = b""
+        self.times: list[float] = []
+        self.completion_tokens: int | None = None
 
-    def feed(self, chunk: bytes) -> bool:
-        if self.found:
-            return True
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            if _is_content_event(line):
-                self.found = True
-                self._buffer = b""
-                return True
-        return False
+    def feed(self, chunk: bytes, now: float) -> None:
+        data = self._line + chunk if self._line else chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._line = data if len(data) <= _MAX_LINE else b""
+            return
+        self._line = data[end + 1 :]
+        for line in data[:end].split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            tokens = len(_CONTENT.findall(line))
+            if tokens:
+                self.times.extend([now] * tokens)
+            elif b'"completion_tokens"' in line:
+                self.completion_tokens = completion_tokens_in(line)
 
-
-def _is_content_event(line: bytes) -> bool:
-    if not line.startswith(b"data:") or b'"content"' not in line:
-        return False
-    try:
-        event = orjson.loads(line[5:].strip())
-    except orjson.JSONDecodeError:
-        return False
-    choices = event.get("choices") if isinstance(event, dict) else None
-    if not isinstance(choices, list):
-        return False
-    for choice in choices:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        content = delta.get("content") if isinstance(delta, dict) else None
-        if isinstance(content, str) and content:
-            return True
-    return False
+    @property
+    def tokens(self) -> int:
+        return len(self.times)

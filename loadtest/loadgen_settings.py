@@ -25,9 +25,18 @@ class LoadSettings:
     request_timeout_s: float = 30.0
     drain_timeout_s: float = 5.0
     max_connections: int = 1000
+    # The service-level objectives a request must meet to count toward goodput (None: not one):
+    # time to first token and time per output token (streams), and end-to-end latency.
+    ttft_slo_ms: float | None = None
+    tpot_slo_ms: float | None = None
+    latency_slo_ms: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        for name in ("ttft_slo_ms", "tpot_slo_ms", "latency_slo_ms"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                problems.append(f"{name} must be > 0")
         if self.kind not in REQUEST_KINDS:
             problems.append(f"kind must be one of {REQUEST_KINDS}, not {self.kind!r}")
         if not self.rate_per_s > 0:

@@ -58,7 +58,10 @@ class LoadResult:
     service time alone, open to coordinated omission if the generator is what lags, but free of
     the generator's millisecond timer granularity). `sent_rate_per_s` is the rate actually achieved
     in starting requests and `ok_rate_per_s` the successful completions per second of the measured
-    window.
+    window. `tpot` is each stream's time per output token after its first, `itl` every gap between
+    two tokens of a stream, `output_tokens_per_s` the answers' output tokens over the window, and
+    `goodput_per_s` the successful requests per second that met every SLO in `slo` (all of them
+    when it states none).
     """
 
     url: str
@@ -78,6 +81,11 @@ class LoadResult:
     send_lag: LatencySummary | None
     latency_from_send: LatencySummary | None
     ttft_from_send: LatencySummary | None
+    tpot: LatencySummary | None
+    itl: LatencySummary | None
+    output_tokens_per_s: float
+    goodput_per_s: float
+    slo: dict[str, float]
 
     def to_json_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -21,7 +21,8 @@ from loadtest.loadgen import (
     LoadPlan,
     LoadSettings,
     LoopSleeper,
-    SseContentDetector,
+    StreamTokenClock,
+    completion_tokens_in,
     open_sleeper,
     percentile,
     request_body,
@@ -148,12 +149,23 @@ def test_latency_summary_reports_milliseconds() -> None:
     assert LatencySummary.of_seconds([]) is None
 
 
-def test_sse_detector_needs_a_non_empty_content_delta_across_split_chunks() -> None:
-    detector = SseContentDetector()
+def test_the_token_clock_times_non_empty_content_deltas_across_split_chunks() -> None:
+    clock = StreamTokenClock()
+    for at, chunk in enumerate(SSE_CHUNKS):
+        clock.feed(chunk, float(at))
+    # The role chunk's empty content is no token; the split one is timed when its line ends.
+    assert clock.times == [2.0, 2.0]
+    assert clock.completion_tokens == 2
+    whole = StreamTokenClock()
+    stream = b"".join(SSE_CHUNKS)
+    for i in range(len(stream)):  # one byte at a time: the same tokens
+        whole.feed(stream[i : i + 1], 0.0)
+    assert (whole.tokens, whole.completion_tokens) == (2, 2)
 
-    assert detector.feed(SSE_CHUNKS[0]) is False
-    assert detector.feed(SSE_CHUNKS[1]) is False
-    assert detector.feed(SSE_CHUNKS[2]) is True
+
+def test_output_tokens_are_read_from_the_usage_an_answer_reports() -> None:
+    assert completion_tokens_in(b'{"usage": {"completion_tokens": 17, "total_tokens": 20}}') == 17
+    assert completion_tokens_in(JSON_BODY) is None
 
 
 def test_request_body_asks_for_usage_only_when_streaming() -> None:
@@ -234,6 +246,35 @@ async def test_streaming_run_records_ttft_for_every_success() -> None:
     assert (result.ok, result.errors) == (20, 10)
     assert result.ttft is not None and result.ttft.count == 20
     assert result.latency is not None and result.latency.count == 20
+    # Two content tokens a stream: one TPOT and one inter-token gap each; the usage says 2.
+    assert result.tpot is not None and result.tpot.count == 20
+    assert result.itl is not None and result.itl.count == 20
+    assert result.output_tokens_per_s == pytest.approx(20 * 2 / 0.1)
+    # No SLO stated: every success is good.
+    assert result.goodput_per_s == result.ok_rate_per_s and result.slo == {}
+
+
+def _short_stream(base: str, *, ttft_slo_ms: float) -> LoadSettings:
+    return LoadSettings(
+        base_url=f"{base}/v1",
+        kind="chat-stream",
+        rate_per_s=200.0,
+        duration_s=0.05,
+        warmup_s=0.0,
+        ttft_slo_ms=ttft_slo_ms,
+    )
+
+
+@pytest.mark.asyncio
+async def test_goodput_counts_only_the_successes_that_meet_every_slo() -> None:
+    upstream = FakeUpstream()
+    async with serving(upstream.app()) as base:
+        lenient = await run_load(_short_stream(base, ttft_slo_ms=60_000.0))
+        # No request reaches its first token within a nanosecond.
+        strict = await run_load(_short_stream(base, ttft_slo_ms=1e-6))
+    assert lenient.ok == strict.ok == 10
+    assert lenient.goodput_per_s == lenient.ok_rate_per_s and lenient.slo == {"ttft_ms": 60_000.0}
+    assert strict.goodput_per_s == 0.0
 
 
 @pytest.mark.asyncio
