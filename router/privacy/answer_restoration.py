@@ -6,22 +6,27 @@ Only placeholders the request's `Redactor` issued are restored; a user's own lit
 stays as it is. An answer with nothing to restore is handed back as it came, the same object or
 the same bytes, after a cheap test where one is possible (nothing was redacted, or no `<` at all).
 
+A call's arguments (a tool call's `function.arguments`, a `function_call`'s) are JSON source: the
+model wrote each placeholder inside a string literal, so its value goes in JSON-escaped
+(`Redactor.restore_in_json`), and the client's `json.loads` reads the value back. Every other text
+is restored raw. `restore_texts` is `map_texts` told where JSON source is, which it cannot tell.
+
 In a stream a placeholder may be split between two events, and an event between two reads of the
 socket. `SseRestorer` cuts the bytes into whole events, and restores each text field of each choice
 through its own `StreamRestorer` (one per field: the content, the refusal, each tool call's
-arguments), which holds back a tail that may still become a placeholder. What a choice still holds
-goes out with its `finish_reason`, or, for a stream that ends without one, as an extra chunk before
-`data: [DONE]`, before an error event, or at `flush()`.
+arguments, these in JSON), which holds back a tail that may still become a placeholder. What a
+choice still holds goes out with its `finish_reason`, or, for a stream that ends without one, as an
+extra chunk before `data: [DONE]`, before an error event, or at `flush()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, Final
 
 import orjson
 
-from router.privacy.json_texts import NestedTooDeeply, map_texts
+from router.privacy.json_texts import MAX_DEPTH, NestedTooDeeply
 from router.privacy.redaction import Redactor, StreamRestorer
 
 # Log probabilities list the tokens as generated: a placeholder there is split across tokens,
@@ -35,6 +40,14 @@ _HEAD_KEYS: Final = ("id", "object", "created", "model")
 # A text field of a choice: ("content" | "refusal" | "function_call" | "text", 0), or
 # ("tool_call", the tool call's `index`).
 _Field = tuple[str, int]
+# The fields holding a call's arguments: JSON source.
+_JSON_FIELDS: Final = ("function_call", "tool_call")
+# The objects of a chat answer whose `arguments` are JSON source, by the key they are under.
+_CALLS: Final = ("function", "function_call")
+
+# Which key of an object holds JSON source, given the object and the key it is under ("" for a
+# list's item and the top), or None.
+JsonSource = Callable[[dict[str, Any], str], str | None]
 
 
 def restore_json_body(body: bytes, redactor: Redactor) -> bytes:
@@ -55,14 +68,57 @@ def restore_json_body(body: bytes, redactor: Redactor) -> bytes:
 
 def restore_json_answer(answer: Any, redactor: Redactor) -> Any:
     """A parsed `chat.completion` or `text_completion` with every string under `choices` restored
-    (message content, refusal, tool call and function call arguments, completion text, and any
-    field an OpenAI-compatible server adds); `answer` itself when nothing changed. Never mutates
-    `answer`."""
+    (message content, refusal, tool call and function call arguments, these in JSON, completion
+    text, and any field an OpenAI-compatible server adds); `answer` itself when nothing changed.
+    Never mutates `answer`."""
     if not redactor.value_of or not isinstance(answer, dict):
         return answer
     choices = answer.get("choices")
-    restored = map_texts(choices, redactor.restore, _NOT_ANSWER_TEXT)
+    restored = restore_texts(choices, redactor, _NOT_ANSWER_TEXT, _call_arguments)
     return answer if restored is choices else {**answer, "choices": restored}
+
+
+def _call_arguments(item: dict[str, Any], under: str) -> str | None:
+    return "arguments" if under in _CALLS else None
+
+
+def restore_texts(
+    value: Any,
+    redactor: Redactor,
+    kept_keys: Collection[str],
+    json_source: JsonSource,
+    under: str = "",
+    depth: int = 0,
+) -> Any:
+    """`value` with every string restored but the values of `kept_keys`: in JSON where
+    `json_source` names a key, raw everywhere else; `value` itself when nothing changed. Nested
+    deeper than `MAX_DEPTH`, refused (`NestedTooDeeply`), as `map_texts` refuses it."""
+    if isinstance(value, str):
+        return _restored(value, redactor.restore)
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        raise NestedTooDeeply(f"nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, list):
+        items = [restore_texts(i, redactor, kept_keys, json_source, "", depth + 1) for i in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
+    if not isinstance(value, dict):
+        return value
+    source = json_source(value, under)
+    changed: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in kept_keys:
+            continue
+        if key == source and isinstance(item, str):
+            new = _restored(item, redactor.restore_in_json)
+        else:
+            new = restore_texts(item, redactor, kept_keys, json_source, key, depth + 1)
+        if new is not item:
+            changed[key] = new
+    return {**value, **changed} if changed else value
+
+
+def _restored(text: str, restore: Callable[[str], str]) -> str:
+    restored = restore(text)
+    return text if restored == text else restored
 
 
 def may_contain_placeholder(data: bytes) -> bool:
@@ -152,7 +208,8 @@ class SseRestorer:
             for field, container, name in _text_fields(choice):
                 stream = fields.get(field)
                 if stream is None:
-                    stream = fields[field] = StreamRestorer(self._redactor)
+                    in_json = field[0] in _JSON_FIELDS
+                    stream = fields[field] = StreamRestorer(self._redactor, in_json=in_json)
                 restored = stream.feed(container[name])
                 if restored != container[name]:
                     container[name] = restored

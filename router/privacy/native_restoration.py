@@ -8,7 +8,11 @@ As in `answer_restoration`, only placeholders the request's `Redactor` issued ar
 an answer with nothing to restore goes out as it came. Some values are never touched: the
 `signature` of a thinking block, the `encrypted_content` of a reasoning item and the `data` of a
 redacted_thinking block go back to the upstream and must stay byte for byte what it signed or
-encrypted; `logprobs` list the tokens as generated.
+encrypted; `logprobs` list the tokens as generated. A call's arguments are JSON source, restored
+JSON-escaped (`Redactor.restore_in_json`): a Responses `function_call` item's `arguments`,
+`response.function_call_arguments.delta`'s `delta` and `.done`'s `arguments`, a Messages
+`input_json_delta`'s `partial_json`. A Messages `tool_use` block's `input` is already decoded: its
+strings are restored raw, as every other text is.
 
 In a stream, each text that arrives in pieces has its own `StreamRestorer`, keyed by where the
 text is: a Responses message's text or refusal (output and content index), a call's arguments
@@ -46,8 +50,13 @@ from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 
-from router.privacy.answer_restoration import event_data, may_contain_placeholder, with_event_data
-from router.privacy.json_texts import NestedTooDeeply, map_texts
+from router.privacy.answer_restoration import (
+    event_data,
+    may_contain_placeholder,
+    restore_texts,
+    with_event_data,
+)
+from router.privacy.json_texts import NestedTooDeeply
 from router.privacy.redaction import Redactor, StreamRestorer
 from router.wire.native import NativeApi
 
@@ -87,6 +96,11 @@ _MESSAGES_TEXTS: Final = {
     "thinking_delta": "thinking",
 }
 _MESSAGES_ENDS: Final = frozenset(("message_delta", "message_stop", "error"))
+# JSON source, where the model writes placeholders inside string literals: the `arguments` of
+# objects of these types, the `delta` of the family's delta events, a Messages delta's field.
+_RESPONSES_CALLS: Final = ("function_call", "response.function_call_arguments.done")
+_RESPONSES_JSON_FAMILY: Final = "response.function_call_arguments"
+_MESSAGES_JSON_FIELD: Final = "partial_json"
 
 # Where a streamed text is: ("response.output_text", output_index, content_index), or a
 # Messages block's (index,).
@@ -95,7 +109,7 @@ _Key = tuple[object, ...]
 _Ends = Callable[[_Key], bool]
 
 
-def restore_native_body(body: bytes, redactor: Redactor) -> bytes:
+def restore_native_body(body: bytes, redactor: Redactor, api: NativeApi) -> bytes:
     """A Responses `Response` or a Messages `Message` with every text restored but the kept
     values; `body` itself when there is nothing to restore (or it is not JSON: rejecting it is
     not this function's job)."""
@@ -103,7 +117,7 @@ def restore_native_body(body: bytes, redactor: Redactor) -> bytes:
         return body
     try:
         answer = orjson.loads(body)
-        restored = map_texts(answer, redactor.restore, _KEPT_KEYS)
+        restored = restore_texts(answer, redactor, _KEPT_KEYS, _shape_of(api).json_source)
     except (orjson.JSONDecodeError, NestedTooDeeply):
         return body
     return body if restored is answer else orjson.dumps(restored)
@@ -113,6 +127,7 @@ class _Slot(NamedTuple):
     key: _Key
     name: str  # the field of the delta event's text, in the event or in its `delta`
     piece: str
+    in_json: bool  # whether the text is JSON source
 
 
 class _Shape(Protocol):
@@ -132,6 +147,10 @@ class _Shape(Protocol):
         """A copy of the delta event carrying `piece` as its text."""
         ...
 
+    def json_source(self, item: dict[str, Any], under: str) -> str | None:
+        """Which key of an object in a whole event or body holds JSON source, if one does."""
+        ...
+
 
 def _everything(key: _Key) -> bool:
     return True
@@ -145,7 +164,8 @@ class _ResponsesShape:
         piece = event.get("delta")
         if family is None or not isinstance(piece, str):
             return None
-        return _Slot(_responses_key(family, event), "delta", piece)
+        in_json = family == _RESPONSES_JSON_FAMILY
+        return _Slot(_responses_key(family, event), "delta", piece, in_json)
 
     def ends(self, event: dict[str, Any]) -> _Ends | None:
         kind = event.get("type")
@@ -169,6 +189,9 @@ class _ResponsesShape:
         if "logprobs" in copy:  # the tokens were the last delta's
             copy["logprobs"] = []
         return copy
+
+    def json_source(self, item: dict[str, Any], under: str) -> str | None:
+        return "arguments" if item.get("type") in _RESPONSES_CALLS else None
 
 
 def _family(event: dict[str, Any], suffix: str) -> str | None:
@@ -198,7 +221,7 @@ class _MessagesShape:
         piece = None if name is None else delta.get(name)
         if name is None or not isinstance(piece, str):
             return None
-        return _Slot((event.get("index"),), name, piece)
+        return _Slot((event.get("index"),), name, piece, name == _MESSAGES_JSON_FIELD)
 
     def ends(self, event: dict[str, Any]) -> _Ends | None:
         kind = event.get("type")
@@ -213,6 +236,13 @@ class _MessagesShape:
 
     def with_piece(self, event: dict[str, Any], name: str, piece: str) -> dict[str, Any]:
         return {**event, "delta": {**event["delta"], name: piece}}
+
+    def json_source(self, item: dict[str, Any], under: str) -> str | None:
+        return None  # a tool_use block's `input` is decoded already
+
+
+def _shape_of(api: NativeApi) -> _Shape:
+    return _ResponsesShape() if api == "responses" else _MessagesShape()
 
 
 @dataclass(slots=True)
@@ -233,7 +263,7 @@ class NativeSseRestorer:
 
     def __init__(self, redactor: Redactor, api: NativeApi) -> None:
         self._redactor = redactor
-        self._shape: _Shape = _ResponsesShape() if api == "responses" else _MessagesShape()
+        self._shape = _shape_of(api)
         self._line: list[bytes] = []  # the pieces of the line not yet ended
         self._lines: list[bytes] = []  # the complete lines of the event being read
         self._line_end = b"\n"  # the stream's, for the events added
@@ -313,12 +343,17 @@ class NativeSseRestorer:
         slot = self._shape.slot(event)
         if slot is None:
             try:
-                restored: dict[str, Any] = map_texts(event, self._redactor.restore, _KEPT_KEYS)
+                restored: dict[str, Any] = restore_texts(
+                    event, self._redactor, _KEPT_KEYS, self._shape.json_source
+                )
             except NestedTooDeeply:  # no event is; the client gets it as the upstream wrote it
                 return event
             return restored
         held = self._held.pop(slot.key, None)
-        stream = StreamRestorer(self._redactor) if held is None else held.stream
+        if held is None:
+            stream = StreamRestorer(self._redactor, in_json=slot.in_json)
+        else:
+            stream = held.stream
         sendable = stream.feed(slot.piece)
         if sendable != slot.piece:
             event = self._shape.with_piece(event, slot.name, sendable)
@@ -361,7 +396,7 @@ class NativeRestoringFilter:
         self._stream: NativeSseRestorer | None = None
 
     def body(self, body: bytes) -> bytes:
-        return restore_native_body(body, self._redactor)
+        return restore_native_body(body, self._redactor, self._api)
 
     def feed(self, chunk: bytes) -> bytes:
         if self._stream is None:

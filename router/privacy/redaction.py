@@ -7,15 +7,27 @@ same one). Each distinct value gets a placeholder naming its kind and its order,
 contains (a user writing `<EMAIL_1>` literally) is never issued, so restoring cannot turn the
 user's own text into a value.
 
-`restore` puts the values back into a complete text. `StreamRestorer` does it for a stream of
-text pieces, where a placeholder may be split between two pieces: it holds back a piece's tail
-that could still become a placeholder, and releases it with the next piece or at the end.
+`restore` puts the values back into a complete text. `restore_in_json` does it in JSON source (a
+tool call's arguments, where the model writes a placeholder inside a string literal): each value
+goes in as the inside of a JSON string, so a quote, a backslash or a PEM block's newlines cannot
+break the client's `json.loads`. A value that already reads as the inside of a JSON string goes
+in as it is: it was found written escaped, in JSON source (a key with `\\n` escapes in an
+earlier tool call of the conversation), and escaping it again would hand the client backslashes.
+A value from prose that happens to read so (`a\\tb`, with no newline or quote) is taken the same
+way.
+
+`StreamRestorer` does either for a stream of text pieces, where a placeholder may be split
+between two pieces: it holds back a piece's tail that could still become a placeholder, and
+releases it with the next piece or at the end.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import orjson
 
 from router.privacy.detectors import find_spans
 from router.privacy.scan_work import ScanWork
@@ -71,6 +83,17 @@ class Redactor:
             return text
         return PLACEHOLDER.sub(lambda m: self.value_of.get(m.group(), m.group()), text)
 
+    def restore_in_json(self, text: str) -> str:
+        """`text`, JSON source, with every placeholder this redactor issued replaced by its value
+        as the inside of a JSON string."""
+        if not self.value_of or "<" not in text:
+            return text
+        return PLACEHOLDER.sub(self._restored_in_json, text)
+
+    def _restored_in_json(self, match: re.Match[str]) -> str:
+        value = self.value_of.get(match.group())
+        return match.group() if value is None else _inside_json_string(value)
+
     def _placeholder(self, kind: str, value: str) -> str:
         issued = self.placeholder_of.get(value)
         if issued is not None:
@@ -90,10 +113,13 @@ class Redactor:
 
 
 class StreamRestorer:
-    """Restores placeholders across the pieces of a stream (one per choice)."""
+    """Restores placeholders across the pieces of a stream (one per text): `in_json` for pieces
+    of JSON source (a tool call's arguments)."""
 
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
+    def __init__(self, redactor: Redactor, *, in_json: bool = False) -> None:
+        self._restore: Callable[[str], str] = (
+            redactor.restore_in_json if in_json else redactor.restore
+        )
         self._held = ""
 
     def feed(self, piece: str) -> str:
@@ -102,7 +128,7 @@ class StreamRestorer:
         text = self._held + piece
         cut = _possible_placeholder_start(text)
         self._held = text[cut:]
-        return self._redactor.restore(text[:cut])
+        return self._restore(text[:cut])
 
     @property
     def holding(self) -> bool:
@@ -112,7 +138,20 @@ class StreamRestorer:
     def flush(self) -> str:
         """The held tail, at the end of the stream."""
         text, self._held = self._held, ""
-        return self._redactor.restore(text)
+        return self._restore(text)
+
+
+def _inside_json_string(value: str) -> str:
+    """`value` as it goes between the quotes of a JSON string: as it is if it already reads so,
+    else encoded (`"`, `\\` and control characters escaped)."""
+    encoded = orjson.dumps(value)[1:-1].decode()
+    if encoded == value:
+        return value  # nothing to escape: the common case
+    try:
+        orjson.loads(f'"{value}"')
+    except orjson.JSONDecodeError:
+        return encoded
+    return value  # written escaped already
 
 
 def _possible_placeholder_start(text: str) -> int:

@@ -3,6 +3,7 @@ byte at a time and inside multi-byte characters, read back the way a client woul
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -22,6 +23,8 @@ from router.privacy.redaction import Redactor
 EMAIL, PHONE, CPF = "joao.silva@exemplo.com.br", "+55 11 91234-5678", "529.982.247-25"
 # No detector finds names; a value with multi-byte characters is issued by hand below.
 NAME = "José Ñúñez-Gonçalves ✓😀"
+# A value JSON must escape, also issued by hand: a PEM block's newlines, a quote, a backslash.
+KEY = '-----BEGIN PRIVATE KEY-----\nMIIEvQIB"ADAN\\BgkqhkiG9w0\n-----END PRIVATE KEY-----'
 HEAD = {
     "id": "chatcmpl-7",
     "object": "chat.completion.chunk",
@@ -32,12 +35,14 @@ HEAD = {
 
 
 def redactor_with_values() -> Redactor:
-    """Issues <EMAIL_2>, <PHONE_1>, <CPF_1> and <NAME_1>; <EMAIL_1> is the user's own text."""
+    """Issues <EMAIL_2>, <PHONE_1>, <CPF_1>, <NAME_1> and <SECRET_1>; <EMAIL_1> is the user's own
+    text."""
     redactor = Redactor()
     redacted = redactor.redact(f"template <EMAIL_1>; me: {EMAIL}, {PHONE}, CPF {CPF}")
     assert redacted == "template <EMAIL_1>; me: <EMAIL_2>, <PHONE_1>, CPF <CPF_1>"
-    redactor.placeholder_of[NAME] = "<NAME_1>"
-    redactor.value_of["<NAME_1>"] = NAME
+    for value, placeholder in ((NAME, "<NAME_1>"), (KEY, "<SECRET_1>")):
+        redactor.placeholder_of[value] = placeholder
+        redactor.value_of[placeholder] = value
     return redactor
 
 
@@ -50,6 +55,10 @@ ARGUMENTS = '{"to": "<EMAIL_2>", "name": "<NAME_1>", "cc": "<EMAIL_1>"}'
 ARGUMENTS_RESTORED = f'{{"to": "{EMAIL}", "name": "{NAME}", "cc": "<EMAIL_1>"}}'
 OTHER_ARGUMENTS = '{"phone": "<PHONE_1>"}'
 OTHER_ARGUMENTS_RESTORED = f'{{"phone": "{PHONE}"}}'
+# Arguments are JSON source: the client reads them with `json.loads`, and must get KEY back.
+KEY_TEXT = "Your key: <SECRET_1>"
+KEY_ARGUMENTS = '{"key": "<SECRET_1>", "to": "<EMAIL_2>", "cc": "<EMAIL_1>"}'
+KEY_CALL = {"key": KEY, "to": EMAIL, "cc": "<EMAIL_1>"}
 
 
 # --- JSON answers --------------------------------------------------------------------------------
@@ -136,6 +145,42 @@ def test_json_answer_restoration_leaves_the_parsed_answer_unchanged() -> None:
     assert orjson.dumps(answer) == before
     unchanged = {"choices": [{"index": 0, "message": {"content": "<EMAIL_1> stays"}}]}
     assert restore_json_answer(unchanged, redactor_with_values()) is unchanged
+
+
+def test_json_call_arguments_get_values_json_escaped_and_content_gets_them_raw() -> None:
+    function = {"name": "store", "arguments": KEY_ARGUMENTS}
+    message = {
+        "role": "assistant",
+        "content": KEY_TEXT,
+        "tool_calls": [{"id": "call_1", "type": "function", "function": function}],
+        "function_call": function,
+    }
+    answer = {"object": "chat.completion", "choices": [{"index": 0, "message": message}]}
+
+    restored = orjson.loads(restore_json_body(orjson.dumps(answer), redactor_with_values()))
+
+    message = restored["choices"][0]["message"]
+    assert message["content"] == f"Your key: {KEY}"
+    assert json.loads(message["tool_calls"][0]["function"]["arguments"]) == KEY_CALL
+    assert json.loads(message["function_call"]["arguments"]) == KEY_CALL
+    assert message["tool_calls"][0]["function"]["name"] == "store"
+
+
+def test_a_key_found_escaped_in_json_goes_into_arguments_as_it_was_found() -> None:
+    """A key in an earlier tool call's arguments was found with `\\n` escapes: the model's new
+    call gets it as it was written there, not escaped twice."""
+    lines = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + "x" * 12] * 3
+    pem = "\n".join(["-----BEGIN PRIVATE KEY-----", *lines, "-----END PRIVATE KEY-----"])
+    redactor = Redactor()
+    earlier_call = redactor.redact(json.dumps({"key": pem}))
+    assert earlier_call == '{"key": "<SECRET_1>"}'
+    function = {"name": "store", "arguments": '{"key": "<SECRET_1>", "again": true}'}
+    answer = {"choices": [{"index": 0, "message": {"tool_calls": [{"function": function}]}}]}
+
+    restored = orjson.loads(restore_json_body(orjson.dumps(answer), redactor))
+
+    arguments = restored["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(arguments) == {"key": pem, "again": True}
 
 
 def test_json_placeholder_escaped_as_unicode_is_restored() -> None:
@@ -305,6 +350,33 @@ def test_long_stream_fed_one_byte_at_a_time_reads_back_the_values() -> None:
         (0, "tool_call 0"): ARGUMENTS_RESTORED,
     }
     assert seen.done
+
+
+def test_streamed_call_arguments_cut_at_every_offset_get_values_json_escaped() -> None:
+    stream = chat_stream([KEY_TEXT], piece_chars=5, tool_arguments=(KEY_ARGUMENTS,))
+
+    for chunks in [*cut_in_two_everywhere(stream), one_byte_at_a_time(stream)]:
+        seen = received(through(redactor_with_values(), chunks))
+        assert seen.texts[0, "content"] == f"Your key: {KEY}"
+        assert json.loads(seen.texts[0, "tool_call 0"]) == KEY_CALL
+        assert seen.finish_reasons == {0: "tool_calls"}
+
+
+def test_streamed_function_call_arguments_get_values_json_escaped() -> None:
+    pieces = pieces_of(KEY_ARGUMENTS, 4)
+    stream = b"".join(
+        [
+            *(chat_event(0, {"function_call": {"arguments": piece}}) for piece in pieces),
+            chat_event(0, {}, "function_call"),
+            b"data: [DONE]\n\n",
+        ]
+    )
+
+    for chunks in cut_in_two_everywhere(stream):
+        seen = received(through(redactor_with_values(), chunks))
+        deltas = [c["choices"][0]["delta"] for c in seen.chunks]
+        arguments = "".join(d["function_call"]["arguments"] for d in deltas if d)
+        assert json.loads(arguments) == KEY_CALL
 
 
 def test_text_completion_stream_is_restored_per_choice() -> None:
@@ -488,6 +560,6 @@ def test_any_stream_cut_anywhere_reads_back_the_restored_text(
     seen = received(through(redactor, chunks))
 
     expected = {(i, "content"): redactor.restore(text) for i, text in enumerate(texts)}
-    expected[0, "tool_call 0"] = redactor.restore(texts[0])
+    expected[0, "tool_call 0"] = redactor.restore_in_json(texts[0])
     assert seen.texts == expected
     assert seen.done

@@ -6,6 +6,7 @@ clients themselves over a real socket; signed and encrypted values left as they 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from functools import cache
 from typing import Any
@@ -50,15 +51,20 @@ from tests.sse_events import sse_event
 from tests.sse_server import serving_sse
 
 EMAIL, PHONE = "joao.silva@exemplo.com.br", "+55 11 91234-5678"
+# A value JSON must escape, issued by hand: a PEM block's newlines, a quote, a backslash.
+KEY = '-----BEGIN PRIVATE KEY-----\nMIIEvQIB"ADAN\\BgkqhkiG9w0\n-----END PRIVATE KEY-----'
 RESPONSES_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 MESSAGES_EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 
 
 def redactor_with_values() -> Redactor:
-    """Issues <EMAIL_2> and <PHONE_1>; <EMAIL_1> is the user's own text, never issued."""
+    """Issues <EMAIL_2>, <PHONE_1> and <SECRET_1>; <EMAIL_1> is the user's own text, never
+    issued."""
     redactor = Redactor()
     redacted = redactor.redact(f"template <EMAIL_1>; me: {EMAIL}, {PHONE}")
     assert redacted == "template <EMAIL_1>; me: <EMAIL_2>, <PHONE_1>"
+    redactor.placeholder_of[KEY] = "<SECRET_1>"
+    redactor.value_of["<SECRET_1>"] = KEY
     return redactor
 
 
@@ -385,9 +391,10 @@ def test_reasoning_is_restored_and_its_encrypted_content_is_not() -> None:
     assert only(events, "response.completed")["response"]["output"] == [expected]
 
 
-def thinking_stream() -> bytes:
-    message: dict[str, Any] = {
-        "id": "msg_3",
+def started_message(message_id: str) -> dict[str, Any]:
+    """A `message_start` event's message."""
+    return {
+        "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": "claude-sonnet-4-5",
@@ -396,10 +403,13 @@ def thinking_stream() -> bytes:
         "stop_sequence": None,
         "usage": {"input_tokens": 12, "output_tokens": 1},
     }
+
+
+def thinking_stream() -> bytes:
     thinking = {"type": "thinking", "thinking": "", "signature": ""}
     redacted = {"type": "redacted_thinking", "data": "EmwKAhgB<EMAIL_2>=="}
     return messages_events(
-        ("message_start", {"message": message}),
+        ("message_start", {"message": started_message("msg_3")}),
         ("content_block_start", {"index": 0, "content_block": thinking}),
         *(
             (
@@ -443,6 +453,137 @@ def test_thinking_is_restored_before_its_signature_which_is_untouched() -> None:
     assert message.content[0].signature == SIGNATURE
     assert message.content[1].data == "EmwKAhgB<EMAIL_2>=="
     assert message.content[2].text == f"For {EMAIL}: done."
+
+
+# --- A value JSON must escape: JSON-escaped in call arguments, raw in text --------------------
+
+KEY_TEXT = "Your key: <SECRET_1>"
+KEY_ARGUMENT_PIECES = ('{"key": "<SECR', 'ET_1>", "to": "<EMAIL_2>"}')
+KEY_ARGUMENTS = "".join(KEY_ARGUMENT_PIECES)
+KEY_CALL = {"key": KEY, "to": EMAIL}  # what the client's `json.loads` must read
+
+
+def key_message_item() -> dict[str, Any]:
+    text = {"type": "output_text", "text": KEY_TEXT, "annotations": []}
+    return {
+        "type": "message",
+        "id": "msg_9",
+        "status": "completed",
+        "role": "assistant",
+        "content": [text],
+    }
+
+
+def key_call_item() -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": "fc_9",
+        "call_id": "call_9",
+        "name": "store",
+        "arguments": KEY_ARGUMENTS,
+        "status": "completed",
+    }
+
+
+def key_responses_stream() -> bytes:
+    """A message saying the key, then a call carrying it."""
+    text = {"item_id": "msg_9", "output_index": 0, "content_index": 0}
+    call = {"item_id": "fc_9", "output_index": 1}
+    message, function_call = key_message_item(), key_call_item()
+    return responses_events(
+        ("response.created", {"response": mock_response("in_progress", [])}),
+        ("response.output_item.added", {"output_index": 0, "item": {**message, "content": []}}),
+        ("response.output_text.delta", {**text, "delta": KEY_TEXT, "logprobs": []}),
+        ("response.output_text.done", {**text, "text": KEY_TEXT, "logprobs": []}),
+        ("response.output_item.done", {"output_index": 0, "item": message}),
+        (
+            "response.output_item.added",
+            {"output_index": 1, "item": {**function_call, "arguments": ""}},
+        ),
+        *(
+            ("response.function_call_arguments.delta", {**call, "delta": p})
+            for p in KEY_ARGUMENT_PIECES
+        ),
+        ("response.function_call_arguments.done", {**call, "arguments": KEY_ARGUMENTS}),
+        ("response.output_item.done", {"output_index": 1, "item": function_call}),
+        ("response.completed", {"response": mock_response("completed", [message, function_call])}),
+    )
+
+
+def test_responses_call_arguments_get_values_json_escaped_and_text_gets_them_raw() -> None:
+    events = restored_events("responses", key_responses_stream())
+    assert joined(events, "response.output_text.delta") == f"Your key: {KEY}"
+    arguments = joined(events, "response.function_call_arguments.delta")
+    assert json.loads(arguments) == KEY_CALL
+    assert only(events, "response.function_call_arguments.done")["arguments"] == arguments
+    items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert items[0]["content"][0]["text"] == f"Your key: {KEY}"
+    assert items[1]["arguments"] == arguments
+    response = only(events, "response.completed")["response"]
+    assert response["output"] == items
+
+
+def key_messages_stream() -> bytes:
+    """A text saying the key, then a tool_use block carrying it."""
+    tool_use = {"type": "tool_use", "id": "toolu_9", "name": "store", "input": {}}
+    return messages_events(
+        ("message_start", {"message": started_message("msg_9")}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": KEY_TEXT}}),
+        ("content_block_stop", {"index": 0}),
+        ("content_block_start", {"index": 1, "content_block": tool_use}),
+        *(
+            (
+                "content_block_delta",
+                {"index": 1, "delta": {"type": "input_json_delta", "partial_json": p}},
+            )
+            for p in KEY_ARGUMENT_PIECES
+        ),
+        ("content_block_stop", {"index": 1}),
+        (
+            "message_delta",
+            {
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 9},
+            },
+        ),
+        ("message_stop", {}),
+    )
+
+
+def test_messages_input_json_gets_values_json_escaped_and_text_gets_them_raw() -> None:
+    events = restored_events("messages", key_messages_stream())
+    deltas = [e["delta"] for e in events if e["type"] == "content_block_delta"]
+    partial_json = "".join(d["partial_json"] for d in deltas if d["type"] == "input_json_delta")
+    assert json.loads(partial_json) == KEY_CALL
+    message = assemble_message(events)
+    assert message.content[0].type == "text" and message.content[0].text == f"Your key: {KEY}"
+    assert message.content[1].type == "tool_use" and message.content[1].input == KEY_CALL
+
+
+def test_bodies_get_call_arguments_json_escaped_and_decoded_input_raw() -> None:
+    response = mock_response("completed", [key_message_item(), key_call_item()])
+    restored = orjson.loads(
+        restore_native_body(orjson.dumps(response), redactor_with_values(), "responses")
+    )
+    assert Response.model_validate(restored).output_text == f"Your key: {KEY}"
+    assert json.loads(restored["output"][1]["arguments"]) == KEY_CALL
+    tool_use = {
+        "type": "tool_use",
+        "id": "toolu_9",
+        "name": "store",
+        "input": {"key": "<SECRET_1>"},
+    }
+    message = {
+        **started_message("msg_9"),
+        "content": [{"type": "text", "text": KEY_TEXT}, tool_use],
+    }
+    restored = orjson.loads(
+        restore_native_body(orjson.dumps(message), redactor_with_values(), "messages")
+    )
+    Message.model_validate(restored)
+    assert restored["content"][0]["text"] == f"Your key: {KEY}"
+    assert restored["content"][1]["input"] == {"key": KEY}  # an object: its strings are no JSON
 
 
 # --- Held text at the end of an item, of the response, of the stream ---------------------------
@@ -564,7 +705,9 @@ def test_a_response_body_has_its_texts_restored_but_not_its_encrypted_content() 
         "status": "completed",
     }
     response["output"] = [reasoning, *response["output"], call]
-    restored = orjson.loads(restore_native_body(orjson.dumps(response), redactor_with_values()))
+    restored = orjson.loads(
+        restore_native_body(orjson.dumps(response), redactor_with_values(), "responses")
+    )
     parsed = Response.model_validate(restored)
     assert parsed.output_text == CUT_TEXT
     assert restored["output"][0] == reasoning_item(SUMMARY, REASONING)
@@ -579,7 +722,9 @@ def test_a_message_body_has_its_texts_restored_but_not_its_signatures() -> None:
     redacted = {"type": "redacted_thinking", "data": "EmwKAhgB<EMAIL_2>=="}
     text = {"type": "text", "text": "".join(TEXT_PIECES)}
     message["content"] = [thinking, redacted, text, *message["content"]]
-    restored = orjson.loads(restore_native_body(orjson.dumps(message), redactor_with_values()))
+    restored = orjson.loads(
+        restore_native_body(orjson.dumps(message), redactor_with_values(), "messages")
+    )
     Message.model_validate(restored)
     assert restored["content"] == [
         {**thinking, "thinking": REASONING},
@@ -597,19 +742,21 @@ def test_a_body_with_nothing_to_restore_is_returned_as_it_came() -> None:
         input_tokens=2,
     )
     body = orjson.dumps(message)
-    assert restore_native_body(body, redactor_with_values()) is body  # only the user's own
+    assert (
+        restore_native_body(body, redactor_with_values(), "messages") is body
+    )  # only the user's own
     plain = body.replace(b"<EMAIL_1>", b"there")
-    assert restore_native_body(plain, redactor_with_values()) is plain
+    assert restore_native_body(plain, redactor_with_values(), "messages") is plain
     issued = body.replace(b"<EMAIL_1>", b"<EMAIL_2>")
-    assert restore_native_body(issued, Redactor()) is issued
-    assert restore_native_body(b"<EMAIL_2> not json", redactor_with_values()) == (
+    assert restore_native_body(issued, Redactor(), "messages") is issued
+    assert restore_native_body(b"<EMAIL_2> not json", redactor_with_values(), "messages") == (
         b"<EMAIL_2> not json"
     )
 
 
 def test_a_body_with_a_placeholder_escaped_as_unicode_is_restored() -> None:
     body = b'{"type":"message","content":[{"type":"text","text":"\\u003cPHONE_1\\u003e"}]}'
-    restored = orjson.loads(restore_native_body(body, redactor_with_values()))
+    restored = orjson.loads(restore_native_body(body, redactor_with_values(), "messages"))
     assert restored["content"][0]["text"] == PHONE
 
 
