@@ -31,8 +31,8 @@ class MockCloud:
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`clock` is what the regions' prompt caches read (seconds, never going back), so that a
-        test can move time past their TTL."""
+        """`clock` is what the regions' prompt caches and flapping faults read (seconds, never
+        going back), so that a test can move time past a TTL or a flap period."""
         self.settings = settings
         # One generator per region, seeded from the run seed and the name: what one region draws
         # does not depend on how much traffic the others got.

@@ -2,7 +2,8 @@
 
     GET    /control/regions                    every region's settings, port, base_url and `down`
     GET    /control/regions/{name}             one region
-    PATCH  /control/regions/{name}             partial settings and/or {"down": true|false}
+    PATCH  /control/regions/{name}             partial settings and/or {"down": true|false};
+                                               {"fault": MODE|null} sets or clears a fault mode
     GET    /control/regions/{name}/stats       counters
     GET    /control/regions/{name}/requests    the last received requests, oldest first
     DELETE /control/regions/{name}/requests    forget them
@@ -95,7 +96,8 @@ class _ControlApi:
             settings, down = patched_region_settings(region.settings, patch)
         except SettingsError as exc:
             raise _ControlError(400, str(exc), "invalid_settings") from None
-        region.apply(settings)
+        # Naming `fault`, even the mode already set, re-arms it: a "once" fault strikes again.
+        region.apply(settings, fault_named="fault" in patch)
         if down is not None:
             try:
                 await region.set_down(down)

@@ -123,8 +123,45 @@ def injected_error(status: int, dialect: Dialect) -> ApiError:
 _ANTHROPIC_MESSAGES: Final = {
     429: "Rate limit exceeded (simulated by the mock cloud).",
     500: "Internal server error (simulated by the mock cloud).",
+    503: "Service unavailable (simulated by the mock cloud).",
     529: "Overloaded (simulated by the mock cloud).",
 }
+# The fault modes' 400s (`faults`), by API (`settings.API_NAMES`), worded as each provider words
+# them: routers recognise a context overflow by OpenAI's code or by Anthropic's message, and the
+# figures only have to be plausible (gpt-4o's and Claude's windows, one token over).
+_CONTEXT_LENGTH_ERRORS: Final = {
+    "chat": ApiError(
+        400,
+        "This model's maximum context length is 128000 tokens. However, your messages resulted "
+        "in 128001 tokens. Please reduce the length of the messages.",
+        param="messages",
+        code="context_length_exceeded",
+    ),
+    "responses": ApiError(
+        400,
+        "Your input exceeds the context window of this model. Please adjust your input and try "
+        "again.",
+        param="input",
+        code="context_length_exceeded",
+    ),
+    "messages": ApiError(400, "prompt is too long: 200001 tokens > 200000 maximum"),
+}
+_PREFILL_MESSAGE: Final = (
+    "This model does not support assistant message prefill. The conversation must end with a "
+    "user message."
+)
+_PREFILL_PARAM: Final = {"chat": "messages", "responses": "input", "messages": None}
+
+
+def context_length_error(api: str) -> ApiError:
+    """A prompt longer than the model's window, as the API (`settings.API_NAMES`) answers it."""
+    return _CONTEXT_LENGTH_ERRORS[api]
+
+
+def prefill_rejected_error(api: str) -> ApiError:
+    """A conversation that ends with the assistant's message, refused by a model without
+    prefill."""
+    return ApiError(400, _PREFILL_MESSAGE, param=_PREFILL_PARAM[api])
 
 
 def _fallback_message(status: int) -> str:

@@ -111,8 +111,8 @@ class Region:
             else:
                 await self._listen()
 
-    def apply(self, settings: RegionSettings) -> None:
-        self.state.apply(settings)
+    def apply(self, settings: RegionSettings, *, fault_named: bool = False) -> None:
+        self.state.apply(settings, fault_named=fault_named)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -4,9 +4,10 @@ faults.
 One catch-all route dispatches by path itself, so unknown URLs get an API's error body rather than
 aiohttp's plain-text 404, and the per-request path stays short. The order of events per request is
 fixed: count, read and record the body, maybe hang, sample the round trip, maybe inject an error,
-check that the region speaks the API and the key, then answer. Errors take the shape of the API
-the path belongs to: Anthropic's on the Messages paths (whose key is in `x-api-key` or a bearer
-token), OpenAI's elsewhere. Delays that are zero are skipped entirely; the benchmark runs the mock
+check that the region speaks the API and the key, let the region's fault mode (`faults`) act on a
+generation request, then answer. Errors take the shape of the API the path belongs to:
+Anthropic's on the Messages paths (whose key is in `x-api-key` or a bearer token), OpenAI's
+elsewhere. Delays that are zero are skipped entirely; the benchmark runs the mock
 with all delays at zero and a sleep(0) per request would still cost a trip through the event loop.
 
 Chat, Responses and Messages prompts go through the region's prompt cache; while it is on
@@ -20,11 +21,20 @@ import asyncio
 import dataclasses
 import itertools
 import time
+from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
 
 from .errors import ApiError, Dialect, RequestRejected, injected_error
+from .faults import (
+    FaultAction,
+    FaultAnswer,
+    hang,
+    request_fault,
+    reset_connection,
+    stream_fault,
+)
 from .native_apis import JsonReply, NativeApis, Reply
 from .parsing import embeddings_request, generation, json_object
 from .prompt_cache import chat_prompt
@@ -52,6 +62,12 @@ _API_OF_PATH: Final = {
     "/v1/messages/count_tokens": "messages",
 }
 _ANTHROPIC_PATHS: Final = frozenset(("/v1/messages", "/v1/messages/count_tokens"))
+# The generation requests a fault mode acts on, by API (`RegionSettings.fault`).
+_FAULT_PATHS: Final = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+}
 _KNOWN_PATHS: Final = frozenset(("/v1/completions", "/v1/embeddings", "/v1/models", *_API_OF_PATH))
 _MODELS_PREFIX: Final = "/v1/models/"
 _ID_PREFIX: Final[dict[Kind, str]] = {"chat": "chatcmpl", "completion": "cmpl"}
@@ -136,6 +152,17 @@ class RegionHandler:
                 raise _not_found(request, dialect)
             if settings.api_key is not None and auth != "valid":
                 raise _unauthorized(auth, dialect)
+            fault_api = _FAULT_PATHS.get(request.path) if settings.fault is not None else None
+            if fault_api is not None and request.method == "POST":
+                fault = request_fault(settings, state.faults, fault_api, body)
+                if fault is not None:
+                    state.stats.faults_injected += 1
+                    if isinstance(fault, FaultAnswer):
+                        error = fault.error
+                        return await self._json(
+                            error.body(dialect), error.status, rtt_s, headers=fault.headers
+                        )
+                    settings = await _act(request, fault, settings)
             return await self._route(request, settings, body, rtt_s)
         except RequestRejected as rejected:
             return await self._json(rejected.error.body(dialect), rejected.status, rtt_s)
@@ -203,15 +230,23 @@ class RegionHandler:
         return await self._json(answer, 200, rtt_s + settings.ttft_ms / 1000)
 
     async def _json(
-        self, body: bytes, status: int, delay_s: float, ttft_ms: float | None = None
+        self,
+        body: bytes,
+        status: int,
+        delay_s: float,
+        ttft_ms: float | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> web.Response:
-        """`ttft_ms`, when given, is said in `TTFT_HEADER`."""
+        """`ttft_ms`, when given, is said in `TTFT_HEADER`; `headers` are added."""
         if delay_s > 0:
             await asyncio.sleep(delay_s)
-        headers = self._json_headers
-        if ttft_ms is not None:
-            headers = {**headers, TTFT_HEADER: _ms_text(ttft_ms)}
-        return web.Response(body=body, status=status, headers=headers)
+        all_headers = self._json_headers
+        if ttft_ms is not None or headers:
+            all_headers = {**all_headers, **(headers or {})}
+            if ttft_ms is not None:
+                all_headers[TTFT_HEADER] = _ms_text(ttft_ms)
+        return web.Response(body=body, status=status, headers=all_headers)
 
     async def _reply(
         self, request: web.Request, reply: Reply, settings: RegionSettings, rtt_s: float
@@ -238,21 +273,54 @@ class RegionHandler:
         if settings.prompt_cache:
             headers = {**headers, TTFT_HEADER: _ms_text(ttft_ms)}
         response = web.StreamResponse(headers=headers)
+        fault = stream_fault(settings) if request.path in _FAULT_PATHS else None
+        if fault is not None:
+            self._state.stats.faults_injected += 1
+        if fault == "missing_done":
+            response.force_close()  # the connection closes as the body ends, in good order
         try:
             await response.prepare(request)
-            await write_events(response, stream, settings, inband_error, ttft_ms)
-            await response.write_eof()
+            await write_events(response, stream, settings, inband_error, ttft_ms, fault)
+            if fault == "stream_cut":
+                # Closed mid-body: the written events are flushed, the terminating chunk never is.
+                if request.transport is not None:
+                    request.transport.close()
+                await hang()
+            elif fault == "stall":
+                await hang()
+            else:
+                await response.write_eof()
         except ConnectionResetError:
             raise _ClientGone(response) from None
         return response
 
     def _inband_error(self, settings: RegionSettings) -> bool:
-        """Whether a stream about to start fails in band (`inband_error_rate`)."""
+        """Whether a stream about to start fails in band (`inband_error_rate`); never while a
+        stream fault is set, so that a stream suffers one fault at a time."""
+        if stream_fault(settings) is not None:
+            return False
         rate = settings.inband_error_rate
         if rate and self._state.rng.random() < rate:
             self._state.stats.inband_errors_injected += 1
             return True
         return False
+
+
+async def _act(
+    request: web.Request, action: FaultAction, settings: RegionSettings
+) -> RegionSettings:
+    """A fault's own action; the settings the request is then answered with. `reset` and
+    `no_response` return only by cancellation, when the connection is gone."""
+    if action == "reset":
+        reset_connection(request.transport)
+        await hang()
+    elif action == "no_response":
+        await hang()
+    elif action == "slow_ttft":
+        await asyncio.sleep(settings.fault_ttft_ms / 1000)
+    elif action == "content_filter":
+        return dataclasses.replace(settings, answer_kind="content_filter")
+    return settings
 
 
 def _said_ttft_ms(settings: RegionSettings, ttft_ms: float) -> float | None:

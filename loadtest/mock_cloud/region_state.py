@@ -1,5 +1,5 @@
 """One region's state besides its sockets: settings, randomness, counters, recent requests, the
-responses it stored and the prompts it cached.
+responses it stored, the prompts it cached and what its fault mode remembers.
 
 Settings are swapped whole; a request reads `state.settings` once and keeps that snapshot, so a
 patch never changes a request halfway. Counters satisfy, at any moment,
@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 
 from multidict import CIMultiDictProxy
 
+from .faults import FaultState
 from .prompt_cache import Prefix, PromptCache, Served, cached_tokens, ttft_ms
 from .response_store import ResponseStore
 from .settings import DEFAULT_RESPONSE_STORE_LIMIT, RegionSettings
@@ -40,6 +41,8 @@ class RegionStats:
     errors_injected: int = 0
     timeouts_injected: int = 0
     inband_errors_injected: int = 0
+    # Requests (and streams) the region's fault mode acted on (`RegionSettings.fault`).
+    faults_injected: int = 0
     # Requests served with cached prompt tokens, and those tokens.
     prompt_cache_hits: int = 0
     prompt_cache_cached_tokens: int = 0
@@ -50,6 +53,7 @@ class RegionStats:
         self.by_path.clear()
         self.completed = self.cancelled = self.errors_injected = self.timeouts_injected = 0
         self.inband_errors_injected = self.prompt_cache_hits = self.prompt_cache_cached_tokens = 0
+        self.faults_injected = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,7 @@ class RegionStats:
             "errors_injected": self.errors_injected,
             "timeouts_injected": self.timeouts_injected,
             "inband_errors_injected": self.inband_errors_injected,
+            "faults_injected": self.faults_injected,
             "prompt_cache_hits": self.prompt_cache_hits,
             "prompt_cache_cached_tokens": self.prompt_cache_cached_tokens,
         }
@@ -132,13 +137,19 @@ class RegionState:
         self.responses = ResponseStore(response_store_limit)
         # Kept across `reset` too; emptied when a patch turns it off.
         self.prompt_cache = PromptCache(clock)
+        # Kept across `reset` too: only naming `fault` in a patch re-arms it.
+        self.faults = FaultState(clock)
         self.settings = settings
         self.models = frozenset(settings.models)
         self.models_body = models_body(settings.models)
 
-    def apply(self, settings: RegionSettings) -> None:
+    def apply(self, settings: RegionSettings, *, fault_named: bool = False) -> None:
+        """Swap the settings. `fault_named`: the change names `fault` (a patch that has it), which
+        re-arms the fault even when the mode stays the same; a change of mode always does."""
         if settings.name != self.settings.name:
             raise ValueError("a region cannot be renamed")
+        if fault_named or settings.fault != self.settings.fault:
+            self.faults.arm()
         # Derived values first: a request that snaps the new settings must see matching models.
         self.models = frozenset(settings.models)
         self.models_body = models_body(settings.models)

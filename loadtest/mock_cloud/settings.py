@@ -30,6 +30,27 @@ API_NAMES: Final = ("chat", "responses", "messages")
 DEFAULT_RESPONSE_STORE_LIMIT: Final = 10_000
 # Bounds the memory a region's prompt cache can hold (about 100 bytes a prefix).
 MAX_PROMPT_CACHE_ENTRIES: Final = 10_000_000
+# The fault modes a region can be put in (`RegionSettings.fault`): the provider faults of the
+# Failover Bench catalogue, in its order. What each does is said at the field; `faults` does it.
+FAULT_MODES: Final = (
+    "rate_limit_once",
+    "rate_limit",
+    "error_once",
+    "unavailable",
+    "reset",
+    "no_response",
+    "slow_ttft",
+    "stream_cut",
+    "stall",
+    "malformed_chunk",
+    "missing_done",
+    "context_length",
+    "content_filter",
+    "reject_prefill",
+    "flapping",
+)
+# A day: longer than any client waits, and a bound on what a typo can make the header say.
+MAX_RETRY_AFTER_S: Final = 86_400
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # libyaml's loader when PyYAML was built with it: about ten times faster than the pure one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -104,6 +125,12 @@ def _answer_kind_problem(value: object) -> str | None:
     return None if value in ANSWER_KINDS else f"must be one of {', '.join(ANSWER_KINDS)}"
 
 
+def _fault_problem(value: object) -> str | None:
+    if value is None or value in FAULT_MODES:
+        return None
+    return f"must be null (no fault) or one of {', '.join(FAULT_MODES)}"
+
+
 def _apis_problem(value: object) -> str | None:
     if (
         isinstance(value, tuple)
@@ -169,6 +196,52 @@ class RegionSettings:
     prompt_cache_min_tokens: int = 1024
     prompt_cache_entries: int = 100_000
     prompt_cache_ttft_saving: float = 0.8
+    # The fault mode the region is in (`FAULT_MODES`), or None for none. A fault acts on the
+    # generation requests of the APIs the region speaks (POST /v1/chat/completions, /v1/responses,
+    # /v1/messages) that it would otherwise answer (a known API, a valid key), in each API's own
+    # error shape (`errors`); other paths (models, embeddings, text completions, count_tokens)
+    # are served as usual, so a health probe neither sees a fault nor uses up a "once" one. Each
+    # request a fault acts on counts in the region's `faults_injected`.
+    #   rate_limit_once  the next request: 429, `Retry-After: retry_after_s`, the API's
+    #                    rate-limit body; later ones are served.
+    #   rate_limit       every request: that 429.
+    #   error_once       the next request: 500 with the API's server-error body; later ones served.
+    #   unavailable      every request: 503.
+    #   reset            the connection is reset (a TCP RST, no HTTP response at all).
+    #   no_response      the request is read and never answered, as `timeout_rate: 1` does.
+    #   slow_ttft        nothing at all (not even the status line) for `fault_ttft_ms`, then the
+    #                    answer as usual; its own setting rather than `ttft_ms`, which the prompt
+    #                    cache shortens and a stream waits with its headers already sent.
+    #   stream_cut       a stream stops after `fault_after_events` content events and the
+    #                    connection is closed mid-body: no terminal event, no `[DONE]`.
+    #   stall            a stream stops after `fault_after_events` content events and sends
+    #                    nothing more, the connection held open until the client leaves.
+    #   malformed_chunk  after `fault_after_events` content events, one extra event whose data is
+    #                    not valid JSON (an event cut short), then the stream goes on to its usual
+    #                    end: the fault is the bad event alone, so a client that skips it still
+    #                    gets the whole answer, and one that fails on it is told apart from a cut.
+    #   missing_done     a stream ends cleanly (finish reason and usage sent, the body ended, the
+    #                    connection closed) without its end event: no `data: [DONE]` (chat), no
+    #                    `response.completed`/`.incomplete` (Responses), no `message_stop`
+    #                    (Messages).
+    #   context_length   every request: 400, OpenAI's `context_length_exceeded`
+    #                    (`invalid_request_error`) or Anthropic's "prompt is too long".
+    #   content_filter   the answer ends as `answer_kind: content_filter` makes it: finish reason
+    #                    `content_filter` (chat), `incomplete` for `content_filter` (Responses),
+    #                    stop reason `refusal` (Messages, which has no filter stop of its own).
+    #   reject_prefill   a request whose last message is the assistant's (a prefill): 400, as from
+    #                    a provider without prefill; other requests are served.
+    #   flapping         healthy and `unavailable` by turns, each `flap_period_s` of the region's
+    #                    clock, starting healthy when the fault is set.
+    # Stream faults (stream_cut, stall, malformed_chunk, missing_done) act on streamed answers;
+    # a JSON answer is served whole and not counted, and no in-band error is drawn while one is
+    # set. "Once" faults are per region and re-armed, and flapping restarts healthy, whenever a
+    # patch names `fault` (the same mode again, or null).
+    fault: str | None = None
+    fault_after_events: int = 3
+    retry_after_s: int = 1
+    flap_period_s: float = 2.0
+    fault_ttft_ms: float = 10_000.0
 
     def __post_init__(self) -> None:
         problems = [Problem((name,), message) for name, message in self._problems()]
@@ -209,6 +282,14 @@ class RegionSettings:
                 _int_problem(self.prompt_cache_entries, 0, MAX_PROMPT_CACHE_ENTRIES),
             ),
             ("prompt_cache_ttft_saving", _number_problem(self.prompt_cache_ttft_saving, 0, 1)),
+            ("fault", _fault_problem(self.fault)),
+            (
+                "fault_after_events",
+                _int_problem(self.fault_after_events, 0, MAX_COMPLETION_TOKENS),
+            ),
+            ("retry_after_s", _int_problem(self.retry_after_s, 0, MAX_RETRY_AFTER_S)),
+            ("flap_period_s", _number_problem(self.flap_period_s, 0.001, inf)),
+            ("fault_ttft_ms", _number_problem(self.fault_ttft_ms, 0, inf)),
         ]
         return [(name, message) for name, message in checks if message is not None]
 

@@ -4,8 +4,9 @@ Every API's stream is an `EventStream`: chat and text completions (`wire.Complet
 Responses (`wire_responses.ResponsesStream`) and Messages (`wire_messages.MessagesStream`). The
 writer asks for its parts strictly in order (the Responses events number themselves as they are
 made): `head()` at once, then, after the time to first token, `opening()` with `token(0)`, one
-token every 1/tokens_per_s, and `closing()`, or `error(status)` for an in-band error. The time to
-first token is the request's own: the region's `ttft_ms`, less what its prompt cache saved.
+token every 1/tokens_per_s, and `closing()`, or `error(status)` for an in-band error; a stream
+fault (`faults`) stops, bends or corrupts that order. The time to first token is the request's
+own: the region's `ttft_ms`, less what its prompt cache saved.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from .faults import StreamFault
 from .settings import RegionSettings
 
 
@@ -32,7 +34,15 @@ class EventStream(Protocol):
 
     def token(self, i: int) -> bytes: ...
 
-    def closing(self) -> bytes: ...
+    def closing(self, *, terminal: bool = True) -> bytes:
+        """The end of the answer; without `terminal`, less the event that marks the end of the
+        stream (`[DONE]`, `response.completed`/`.incomplete`, `message_stop`)."""
+        ...
+
+    def malformed(self) -> bytes:
+        """An event of this API whose data is not valid JSON: the next content event cut short
+        (the `malformed_chunk` fault). It takes nothing from the answer's own events."""
+        ...
 
     def error(self, status: int) -> bytes:
         """The API's in-band error of the kind `status` names, which ends the stream."""
@@ -45,6 +55,7 @@ async def write_events(
     settings: RegionSettings,
     inband_error: bool,
     ttft_ms: float,
+    fault: StreamFault | None = None,
 ) -> None:
     """Time to first token, then one token every 1/tokens_per_s, on a fixed schedule.
 
@@ -52,6 +63,10 @@ async def write_events(
     writes under load do not stretch the stream beyond the configured speed. With `inband_error`,
     the error takes the place of content event `settings.inband_error_after_events` (or of the
     closing, if the answer is shorter); an error before any content comes without the opening.
+    A stream fault (`faults`) acts at content event `settings.fault_after_events` the same way:
+    `stream_cut` and `stall` stop there, before the closing, and leave how the stream ends to the
+    caller; `malformed_chunk` puts its bad event there and goes on; `missing_done` only changes
+    the closing.
     """
     head = stream.head()
     if head:
@@ -60,26 +75,45 @@ async def write_events(
     if ttft_s > 0:
         await asyncio.sleep(ttft_s)
     tokens = stream.tokens
+    stops_at = None
     if inband_error:
-        tokens = min(tokens, settings.inband_error_after_events)
-    opening = stream.opening() if tokens or not inband_error else b""
+        stops_at = settings.inband_error_after_events
+    elif fault in ("stream_cut", "stall"):
+        stops_at = settings.fault_after_events
+    if stops_at is not None:
+        tokens = min(tokens, stops_at)
+    opening = stream.opening() if tokens or stops_at is None else b""
+    malformed_at = settings.fault_after_events if fault == "malformed_chunk" else None
+
+    def content(i: int) -> bytes:
+        event = stream.token(i)
+        return stream.malformed() + event if i == malformed_at else event
 
     def tail() -> bytes:
-        return stream.error(settings.error_status) if inband_error else stream.closing()
+        if inband_error:
+            return stream.error(settings.error_status)
+        if fault in ("stream_cut", "stall"):
+            return b""
+        bad = stream.malformed() if malformed_at is not None and malformed_at >= tokens else b""
+        return bad + stream.closing(terminal=fault != "missing_done")
 
     if not settings.tokens_per_s or not tokens:
-        await response.write(opening + b"".join([stream.token(i) for i in range(tokens)]) + tail())
+        data = opening + b"".join([content(i) for i in range(tokens)]) + tail()
+        if data:
+            await response.write(data)
         return
     interval_s = 1 / settings.tokens_per_s
     loop = asyncio.get_running_loop()
     first_s = loop.time()
-    await response.write(opening + stream.token(0))
+    await response.write(opening + content(0))
     for i in range(1, tokens):
         wait_s = first_s + i * interval_s - loop.time()
         if wait_s > 0:
             await asyncio.sleep(wait_s)
-        await response.write(stream.token(i))
-    await response.write(tail())
+        await response.write(content(i))
+    last = tail()
+    if last:
+        await response.write(last)
 
 
 def answer_delay_s(settings: RegionSettings, tokens: int, ttft_ms: float) -> float:

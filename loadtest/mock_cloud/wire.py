@@ -215,14 +215,18 @@ class CompletionStream:
             return piece_json.join(self._token_parts)
         return self._dict_token_events(orjson.loads(piece_json))
 
-    def closing(self) -> bytes:
+    def closing(self, *, terminal: bool = True) -> bytes:
+        """The finish (and the usage chunk, if asked for), then `[DONE]` unless not `terminal`."""
         g = self._g
         delta: dict[str, str] | str = {} if g.kind == "chat" else ""
         events = self._events(delta, g.finish_reason)
         if g.include_usage:
             usage_chunk = {**self._base, "choices": [], "usage": g.usage()}
             events += b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
-        return events + DONE_EVENT
+        return events + DONE_EVENT if terminal else events
+
+    def malformed(self) -> bytes:
+        return cut_short(self._dict_token_events(""))
 
     def head(self) -> bytes:
         return b""
@@ -258,6 +262,15 @@ class CompletionStream:
                 for c in range(self._g.choices)
             ]
         )
+
+
+def cut_short(events: bytes) -> bytes:
+    """The first SSE event of `events` with its data cut halfway: a JSON object that never
+    closes, which no JSON parser takes (the `malformed_chunk` fault)."""
+    first = events[: events.index(b"\n\n")]
+    start = first.index(b"data: ") + len(b"data: ")
+    data = first[start:]
+    return first[:start] + data[: len(data) // 2] + b"\n\n"
 
 
 def embedding_vector(data: bytes, dimensions: int) -> array.array[float]:

@@ -21,7 +21,7 @@ import orjson
 
 from .answers import NativeAnswer
 from .errors import injected_error
-from .wire import TOOL_NAME
+from .wire import TOOL_NAME, cut_short
 
 # The id of the one tool_use block a tool-call answer has (`wire.TOOL_CALL_ID` in OpenAI's APIs).
 TOOL_USE_ID: Final = "toolu_mock_0"
@@ -121,12 +121,18 @@ class MessagesStream:
         delta = {"type": self._delta_type, self._delta_field: self._answer.deltas[i]}
         return _event("content_block_delta", index=0, delta=delta)
 
-    def closing(self) -> bytes:
+    def closing(self, *, terminal: bool = True) -> bytes:
+        """`content_block_stop`, `message_delta`, then `message_stop` unless not `terminal`."""
         answer = self._answer
         stop = _event("content_block_stop", index=0) if answer.deltas else b""
         delta = {"stop_reason": stop_reason(answer), "stop_sequence": answer.stop_sequence}
         usage = {"output_tokens": answer.output_tokens}
-        return stop + _event("message_delta", delta=delta, usage=usage) + _event("message_stop")
+        events = stop + _event("message_delta", delta=delta, usage=usage)
+        return events + _event("message_stop") if terminal else events
+
+    def malformed(self) -> bytes:
+        delta = {"type": self._delta_type, self._delta_field: ""}
+        return cut_short(_event("content_block_delta", index=0, delta=delta))
 
     def error(self, status: int) -> bytes:
         """Anthropic's in-band error: an `error` event with the error body, ending the stream."""

@@ -23,7 +23,7 @@ import orjson
 from .answers import NativeAnswer
 from .errors import injected_error
 from .parsing_responses import ResponsesRequest
-from .wire import TOOL_CALL_ID, TOOL_NAME
+from .wire import TOOL_CALL_ID, TOOL_NAME, cut_short
 
 _NO_REASONING: Final = {"effort": None, "summary": None}
 
@@ -203,7 +203,9 @@ class ResponsesStream:
         delta = self._answer.deltas[i]
         return self._event(self._delta_type, **self._item_fields, delta=delta, **self._logprobs)
 
-    def closing(self) -> bytes:
+    def closing(self, *, terminal: bool = True) -> bytes:
+        """The `.done` events, then `response.completed` (or `.incomplete`) unless not
+        `terminal`."""
         answer = self._answer
         status, incomplete_details = response_status(answer)
         item = output_item(answer, self._item_id, _item_status(status))
@@ -229,6 +231,8 @@ class ResponsesStream:
                 self._event("response.content_part.done", **self._item_fields, part=part),
             ]
         events.append(self._event("response.output_item.done", output_index=0, item=item))
+        if not terminal:
+            return b"".join(events)
         response = self._response(
             status,
             [item],
@@ -248,6 +252,12 @@ class ResponsesStream:
         fields = {"code": code, "message": error.message, "param": error.param}
         return self._event("error", **fields, error={"type": error.error_type, **fields})
 
+    def malformed(self) -> bytes:
+        """A delta cut short, numbered as the next event: it takes no number from the events
+        that follow, so the valid ones stay consecutive."""
+        fields = {**self._item_fields, "delta": "", **self._logprobs}
+        return cut_short(_encode(self._delta_type, self._sequence_number, fields))
+
     def _response(self, status: str, output: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
         return response_object(
             self._request,
@@ -259,9 +269,14 @@ class ResponsesStream:
         )
 
     def _event(self, event_type: str, **fields: Any) -> bytes:
-        event = {"type": event_type, "sequence_number": self._sequence_number, **fields}
+        event = _encode(event_type, self._sequence_number, fields)
         self._sequence_number += 1
-        return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+        return event
+
+
+def _encode(event_type: str, sequence_number: int, fields: dict[str, Any]) -> bytes:
+    event = {"type": event_type, "sequence_number": sequence_number, **fields}
+    return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 def _part(kind: str, text: str) -> dict[str, Any]:
