@@ -60,7 +60,7 @@ from router.wire.native_usage import (
     native_response_model_in,
     usage_from_native_body,
 )
-from router.wire.sse import StreamUsageCounter, response_model_in
+from router.wire.sse import StreamEnding, StreamUsageCounter, response_model_in
 from router.wire.stream_start import stream_start
 from router.wire.usage import Usage, usage_from_body
 
@@ -81,11 +81,14 @@ class AttemptJudge(Protocol):
 
 
 class UsageCounter(Protocol):
-    """A stream's usage, counted as its chunks pass (`StreamUsageCounter` for chat)."""
+    """A stream's usage, counted as its chunks pass (`StreamUsageCounter` for chat), and how it
+    ended once it closed."""
 
     def feed(self, chunk: bytes) -> None: ...
 
     def usage(self, estimated_input_tokens: int) -> Usage: ...
+
+    def ending(self) -> StreamEnding: ...
 
 
 @dataclass(slots=True)
@@ -404,6 +407,7 @@ def _refuse_failed_response(name: str, wire: UpstreamFormat, body: Any) -> None:
 
 
 _START_READS = 32
+_DONE = b"data: [DONE]\n\n"
 
 
 async def _through_start(
@@ -516,9 +520,19 @@ class _UpstreamStream:
             async for chunk in self._chunks:
                 counter.feed(chunk)
                 yield chunk
+            ending = counter.ending()
+            if ending == "cut":
+                # Closed before its answer was: the client must not take it for a whole one.
+                name = self._attempt.target.endpoint.name
+                raise UpstreamStreamError(
+                    f"endpoint {name} closed the stream before its answer ended", endpoint=name
+                )
         except UpstreamError as error:
             self._attempt.error = error
             raise
+        if ending == "unterminated":
+            # The answer finished; only `data: [DONE]` is missing, which clients wait for.
+            yield _DONE
         self._attempt.completed = True
 
     async def aclose(self) -> None:

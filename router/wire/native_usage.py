@@ -33,6 +33,7 @@ from typing import Any, Final
 import orjson
 
 from router.wire.native import NativeApi
+from router.wire.sse import StreamEnding
 from router.wire.upstream_messages.answer import chat_usage as chat_usage_of_message
 from router.wire.upstream_responses.answer import chat_usage as chat_usage_of_response
 from router.wire.usage import Usage, usage_from_body
@@ -54,6 +55,11 @@ _DELTA_MARKERS: Final[dict[NativeApi, bytes]] = {
 _OPENING_EVENTS: Final[dict[NativeApi, bytes]] = {
     "responses": b'"response.created"',
     "messages": b'"message_start"',
+}
+# The events that close a stream's answer: without one it is not whole.
+_CLOSING_EVENTS: Final[dict[NativeApi, tuple[bytes, ...]]] = {
+    "responses": (b'"response.completed"', b'"response.incomplete"', b'"response.failed"'),
+    "messages": (b'"message_stop"',),
 }
 _DECODER: Final = json.JSONDecoder()
 
@@ -80,7 +86,7 @@ def native_response_model_in(api: NativeApi, head: bytes) -> str:
 class NativeStreamUsageCounter:
     """A native stream's usage: `feed` it every chunk, then ask for its `usage`."""
 
-    __slots__ = ("_api", "_deltas", "_head", "_marker", "_tail")
+    __slots__ = ("_api", "_closed", "_deltas", "_head", "_marker", "_tail")
 
     def __init__(self, api: NativeApi) -> None:
         self._api = api
@@ -90,8 +96,11 @@ class NativeStreamUsageCounter:
         # `_TAIL_BYTES` when they pass twice that (a bytearray drops its start in place).
         self._head = bytearray()
         self._tail = bytearray()
+        self._closed = False  # a closing event seen (whole in a chunk)
 
     def feed(self, chunk: bytes) -> None:
+        if not self._closed:
+            self._closed = any(closer in chunk for closer in _CLOSING_EVENTS[self._api])
         marker, tail = self._marker, self._tail
         # A marker cut between two chunks is counted when its last byte comes, from the end of
         # the ones before (shorter than a marker) and the start of this one.
@@ -102,6 +111,13 @@ class NativeStreamUsageCounter:
             del tail[:-_TAIL_BYTES]
         if self._api == "messages" and len(self._head) < _HEAD_BYTES:
             self._head += chunk[: _HEAD_BYTES - len(self._head)]
+
+    def ending(self) -> StreamEnding:
+        """`whole` once its closing event came (`response.completed`, `.incomplete` or `.failed`;
+        `message_stop`), else `cut`: an answer in these APIs is not whole without it."""
+        closers = _CLOSING_EVENTS[self._api]
+        closed = self._closed or any(closer in self._tail for closer in closers)
+        return "whole" if closed else "cut"
 
     def usage(self, estimated_input_tokens: int) -> Usage:
         if self._api == "messages":

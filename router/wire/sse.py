@@ -2,15 +2,24 @@
 
 The router forwards stream bytes as they arrive and never re-frames them. To know the usage it
 keeps only the tail of the stream (the usage chunk comes last, right before `data: [DONE]`) and
-counts content deltas as a fallback for clients that did not ask for usage.
+counts content deltas as a fallback for clients that did not ask for usage. The same tail says
+how a stream that closed ended (`StreamEnding`): with its `data: [DONE]`, finished (a finish
+reason) but without it, or cut short.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import orjson
 
 from router.errors import RouterError
 from router.wire.usage import Usage, usage_from_body
+
+# How an upstream's stream that closed ended: with its terminator (`whole`), with its answer
+# finished but no terminator (`unterminated`), or neither (`cut`).
+StreamEnding = Literal["whole", "unterminated", "cut"]
+_FINISHED = (b'"finish_reason":"', b'"finish_reason": "')
 
 _TAIL_BYTES = 8192
 _CONTENT_MARKERS = (b'"content":"', b'"text":"')
@@ -31,6 +40,12 @@ class StreamUsageCounter:
             self._chunks_with_content += chunk.count(marker)
         tail = self._tail + chunk
         self._tail = tail[-_TAIL_BYTES:] if len(tail) > _TAIL_BYTES else tail
+
+    def ending(self) -> StreamEnding:
+        tail = self._tail.rstrip()
+        if tail.endswith(b"[DONE]"):
+            return "whole"
+        return "unterminated" if any(mark in tail for mark in _FINISHED) else "cut"
 
     def usage(self, estimated_input_tokens: int) -> Usage:
         reported = self._reported_usage()

@@ -19,6 +19,7 @@ from router.endpoints.estimators import RECENT_MIN_SAMPLES
 from router.endpoints.registry import Registry
 from router.endpoints.transport import Transport
 from router.endpoints.upstream_client import ConnectFailed
+from router.errors import UpstreamStreamError
 from router.policy.hedge_budget import HedgeBudget
 from router.stages.forward import ForwardStage
 from router.telemetry.tracing import build_tracing
@@ -178,6 +179,36 @@ async def test_a_stream_closed_before_its_end_is_a_client_disconnect_not_a_failu
     assert attempt.outcome == "client_disconnected"
     assert forwarding.registry.health.available("near")
     assert ctx.usage is not None  # counted from what was relayed
+
+
+@pytest.mark.asyncio
+async def test_a_finished_stream_closed_without_done_gets_its_done() -> None:
+    """The answer finished (a finish reason) but the upstream closed without `data: [DONE]`,
+    which clients wait for: the router ends it, and the attempt is a success."""
+    forwarding = _Forwarding()
+    ctx = forwarding.context(stream=True)
+    finished = b'data: {"model":"m","choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'
+    for chunk in (EVENTS[0], finished, None):
+        forwarding.near.chunks.put_nowait(chunk)
+    answer = await forwarding.stage.on_request(ctx)
+    assert await _drain(answer) == EVENTS[0] + finished + b"data: [DONE]\n\n"
+    (attempt,) = ctx.decision.attempts
+    assert attempt.outcome == "ok"
+
+
+@pytest.mark.asyncio
+async def test_a_stream_closed_before_its_answer_ended_is_the_endpoints_failure() -> None:
+    """Neither a finish reason nor `[DONE]`: the answer was cut, and the client must not take
+    what it got for a whole one (the writer ends it with an error event)."""
+    forwarding = _Forwarding()
+    ctx = forwarding.context(stream=True)
+    for chunk in (EVENTS[0], None):
+        forwarding.near.chunks.put_nowait(chunk)
+    answer = await forwarding.stage.on_request(ctx)
+    with pytest.raises(UpstreamStreamError):
+        await _drain(answer)
+    (attempt,) = ctx.decision.attempts
+    assert attempt.outcome == "upstream_stream_error_mid_stream"
 
 
 @pytest.mark.asyncio
