@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity clean dashboards
+.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity bench-faults clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,11 @@ bench-affinity: setup ## affinity off and on: prompt-cache hits, cost and TTFT (
 	mkdir -p bench-results
 	$(PY) -m loadtest.bench_affinity --conversations 200 --turns 10 \
 		--out bench-results/affinity.json --markdown bench-results/affinity.md $(AFFINITY_ARGS)
+
+# The router's scorecard under the public fault catalogue (issue 19, docs/benchmarks.md): every
+# fault scenario of the load-test suite against the router and the local demo's simulated cloud.
+bench-faults: setup ## the fault scenarios' scorecard: pass, partial, safe or fail (about 6 minutes)
+	deploy/bench/faults.sh
 
 # The independent privacy evaluation of issue 14 (loadtest/privacy_eval/README.md), in its own
 # environment so that Faker, cryptography, Presidio (with spaCy, but no spaCy model) and

@@ -2,7 +2,7 @@
 
     python -m loadtest list
     python -m loadtest run SCENARIO --target http://127.0.0.1:8080/v1 [--key K] [--model M]
-                           [--smoke] [--out results.jsonl]
+                           [--control http://127.0.0.1:9100] [--smoke] [--out results.jsonl]
     python -m loadtest report results.jsonl...
     python -m loadtest compare router.jsonl litellm.jsonl...
 
@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.smoke:
         scenario = scenario.smoke_form()
     target = Target(args.target, args.key, args.model, args.name)
-    records = _event_loop_run(run_scenario(scenario, target))
+    records = _event_loop_run(run_scenario(scenario, target, args.control))
     out = Path(args.out or f"bench-results/{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="gpt-4o-mini")
     run.add_argument("--name", default="target", help="the target's name in the report")
     run.add_argument("--smoke", action="store_true", help="each phase in its smoke form")
+    run.add_argument(
+        "--control", help="the simulated cloud's control API, for fault scenarios (port 9100)"
+    )
     run.add_argument("--out", help="the JSON-lines results (default: bench-results/...)")
     run.set_defaults(command=_run)
     report = commands.add_parser("report", help="a Markdown report of results")

@@ -16,6 +16,8 @@ OUTCOME_OK: Final = "ok"
 OUTCOME_UNFINISHED: Final = "unfinished"
 OUTCOME_NO_CONTENT: Final = "stream_without_content"
 OUTCOME_TRUNCATED: Final = "stream_without_done"
+# A stream that ended with an error event (`data: {"error": ...}`): a clear error, not a silent cut.
+OUTCOME_STREAM_ERROR: Final = "stream_error"
 
 
 def request_body(settings: LoadSettings) -> bytes:

@@ -29,6 +29,7 @@ import yarl
 from loadtest.loadgen_requests import (
     OUTCOME_NO_CONTENT,
     OUTCOME_OK,
+    OUTCOME_STREAM_ERROR,
     OUTCOME_TRUNCATED,
     OUTCOME_UNFINISHED,
     StreamTokenClock,
@@ -41,6 +42,8 @@ from loadtest.loadgen_stats import LatencySummary, LoadResult
 from loadtest.loadgen_timer import Sleeper, open_sleeper
 
 _PENDING: Final = ""
+# The end of a stream kept to judge how it ended: `[DONE]`, or an error event (up to its code).
+_TAIL_BYTES: Final = 512
 
 # The first request is scheduled this long after the session exists, so set-up is not counted.
 _START_DELAY_S: Final = 0.05
@@ -123,12 +126,14 @@ class _Run:
                     return
                 async for chunk in response.content.iter_any():
                     clock.feed(chunk, monotonic())
-                    tail = (tail + chunk)[-64:]
+                    tail = (tail + chunk)[-_TAIL_BYTES:]
         except Exception as exc:  # any failure is a counted error, labelled by its type
             self.outcome[index] = type(exc).__name__
             return
         done = monotonic()
-        if not clock.times:
+        if b"[DONE]" not in tail and b'"error"' in tail:
+            self.outcome[index] = OUTCOME_STREAM_ERROR
+        elif not clock.times:
             self.outcome[index] = OUTCOME_NO_CONTENT
         elif b"[DONE]" not in tail:
             self.outcome[index] = OUTCOME_TRUNCATED

@@ -17,9 +17,9 @@ def markdown_report(records: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| scenario | phase | target | offered/s | sent/s | ok | errors | latency p50/p99 ms "
         "| TTFT p50/p99 ms | TPOT p50/p99 ms | ITL p50/p99 ms | out tok/s | goodput/s "
-        "| send lag p99 ms |",
+        "| send lag p99 ms | fault: verdict |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
+        "| ---: | --- |",
     ]
     for record in records:
         result = record["result"]
@@ -42,6 +42,7 @@ def markdown_report(records: Sequence[dict[str, Any]]) -> str:
                     f"{result['output_tokens_per_s']:.0f}",
                     f"{result['goodput_per_s']:.1f}",
                     _one(result["send_lag"], "p99_ms"),
+                    f"{record['fault']}: {record['verdict']}" if "fault" in record else _NONE,
                 ]
             )
             + " |"

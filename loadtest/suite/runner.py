@@ -1,15 +1,22 @@
 """A scenario run against one target: each phase an open-loop run of the generator
 (`loadtest.loadgen`), in order, its result a record (one JSON line): the scenario, the phase, the
-target and the generator's result with the standard metrics."""
+target and the generator's result with the standard metrics. A phase with a fault sets it on the
+simulated cloud's regions through the control API before it runs and clears it after, whatever
+happened; its record carries the fault and the scorecard's verdict."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from loadtest.loadgen import LoadSettings, run_load
-from loadtest.suite.scenario import Phase, Scenario
+from loadtest.suite.scenario import Fault, Phase, Scenario, ScenarioInvalid
+from loadtest.suite.scorecard import verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,25 +40,68 @@ def phase_settings(scenario: Scenario, phase: Phase, target: Target) -> LoadSett
         model=target.model,
         api_key=target.api_key,
         max_tokens=phase.max_tokens,
+        request_timeout_s=phase.request_timeout_s,
+        # Every request is waited for up to its own timeout: one cut short by the end of the
+        # schedule would read as a hang of the target's.
+        drain_timeout_s=phase.request_timeout_s,
         ttft_slo_ms=slo.ttft_ms,
         tpot_slo_ms=slo.tpot_ms,
         latency_slo_ms=slo.latency_ms,
     )
 
 
-async def run_scenario(scenario: Scenario, target: Target) -> list[dict[str, Any]]:
-    """Every phase in order; a record per phase."""
+async def run_scenario(
+    scenario: Scenario, target: Target, control: str | None = None
+) -> list[dict[str, Any]]:
+    """Every phase in order; a record per phase. `control`: the simulated cloud's control API
+    (`http://127.0.0.1:9100`), which a phase with a fault needs."""
+    if control is None and any(phase.fault is not None for phase in scenario.phases):
+        raise ScenarioInvalid(
+            f"scenario {scenario.name!r} puts regions in fault modes: give the simulated "
+            "cloud's control API (--control)"
+        )
     records = []
     for phase in scenario.phases:
         started_at = time.time()
-        result = await run_load(phase_settings(scenario, phase, target))
-        records.append(
-            {
-                "scenario": scenario.name,
-                "phase": phase.name,
-                "target": target.name,
-                "started_at": started_at,
-                "result": result.to_json_dict(),
-            }
-        )
+        async with _fault(control, phase.fault):
+            result = await run_load(phase_settings(scenario, phase, target))
+        record: dict[str, Any] = {
+            "scenario": scenario.name,
+            "phase": phase.name,
+            "target": target.name,
+            "started_at": started_at,
+            "result": result.to_json_dict(),
+        }
+        if phase.fault is not None:
+            record["fault"] = phase.fault.mode
+            record["verdict"] = verdict(result)
+        records.append(record)
     return records
+
+
+@asynccontextmanager
+async def _fault(control: str | None, fault: Fault | None) -> AsyncIterator[None]:
+    """The fault set on its regions for the block, cleared after it."""
+    if fault is None or control is None:
+        yield
+        return
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        try:
+            for region in fault.regions:
+                await _patch(http, control, region, fault.patch())
+            yield
+        finally:
+            for region in fault.regions:
+                await _patch(http, control, region, {"fault": None})
+
+
+async def _patch(
+    http: aiohttp.ClientSession, control: str, region: str, patch: dict[str, object]
+) -> None:
+    url = f"{control.rstrip('/')}/control/regions/{region}"
+    async with http.patch(url, json=patch) as response:
+        if response.status != 200:
+            raise ScenarioInvalid(
+                f"the control API refused {patch} for region {region!r}: "
+                f"{response.status} {await response.text()}"
+            )

@@ -9,8 +9,12 @@ A scenario is a YAML file in `loadtest/scenarios/` (the file's name is the scena
       - {name: peak, kind: chat-stream, rate_per_s: 200, duration_s: 30, max_tokens: 64}
     smoke: {rate_per_s: 20, duration_s: 0.5}             # what `--smoke` shrinks each phase to
 
-A ramp is phases at rising rates. Unknown keys are refused, naming the file and the field, so a
-typo never runs a different workload than the one written.
+A ramp is phases at rising rates. A phase may put regions of the simulated cloud in one of its
+fault modes for its duration (`fault: {mode: stream_cut, regions: [us-east, ap-south]}`: the
+public fault catalogue, `loadtest.mock_cloud.settings.FAULT_MODES`), through the cloud's control
+API (`--control`); its result is then judged on the scorecard (`loadtest.suite.scorecard`).
+Unknown keys are refused, naming the file and the field, so a typo never runs a different
+workload than the one written.
 """
 
 from __future__ import annotations
@@ -19,13 +23,46 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from loadtest.mock_cloud.settings import FAULT_MODES
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Fault(_Strict):
+    """A fault mode the phase puts regions of the simulated cloud in, and its parameters (the
+    region settings of the same names, `fault_` dropped)."""
+
+    mode: str
+    regions: tuple[str, ...] = Field(min_length=1)
+    after_events: int | None = Field(None, ge=0)
+    retry_after_s: int | None = Field(None, ge=0)
+    flap_period_s: float | None = Field(None, gt=0)
+    ttft_ms: float | None = Field(None, ge=0)
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, mode: str) -> str:
+        if mode not in FAULT_MODES:
+            raise ValueError(f"must be one of {', '.join(FAULT_MODES)}")
+        return mode
+
+    def patch(self) -> dict[str, object]:
+        """The control API's PATCH that sets it on a region."""
+        patch: dict[str, object] = {"fault": self.mode}
+        optional = {
+            "fault_after_events": self.after_events,
+            "retry_after_s": self.retry_after_s,
+            "flap_period_s": self.flap_period_s,
+            "fault_ttft_ms": self.ttft_ms,
+        }
+        patch.update({name: value for name, value in optional.items() if value is not None})
+        return patch
 
 
 class Phase(_Strict):
@@ -35,6 +72,9 @@ class Phase(_Strict):
     duration_s: float = Field(gt=0)
     warmup_s: float = Field(0.0, ge=0)
     max_tokens: int = Field(16, ge=1)
+    # A request still unanswered after this is a hang (an error of its own class).
+    request_timeout_s: float = Field(30.0, gt=0)
+    fault: Fault | None = None
 
 
 class Slo(_Strict):

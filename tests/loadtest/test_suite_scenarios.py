@@ -40,7 +40,7 @@ def test_a_scenario_with_a_typo_is_refused_naming_the_file_and_field(tmp_path: P
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [name for name in SCENARIOS if not name.startswith("fault-")])
 async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: str) -> None:
     scenario = load_scenario(name).smoke_form()
     regions = (RegionSettings(name="us-east", rtt_ms=1.0, completion_tokens=8),)
@@ -85,3 +85,38 @@ async def test_the_command_line_runs_reports_and_compares(tmp_path: Path) -> Non
     assert main(["compare", str(outs[0]), str(outs[1])]) == 0
     assert main(["list"]) == 0
     assert main(["run", "nope", "--target", "http://127.0.0.1:9/v1"]) == 2
+
+
+FAULT_SCENARIOS = [name for name in SCENARIOS if name.startswith("fault-")]
+# The local demo's regions (deploy/local): the fault scenarios name them.
+DEMO_REGIONS = (
+    RegionSettings(name="us-east", rtt_ms=1.0, completion_tokens=8),
+    RegionSettings(name="eu-west", rtt_ms=3.0, completion_tokens=8),
+    RegionSettings(name="ap-south", rtt_ms=5.0, completion_tokens=8),
+)
+# The router's own timeouts short, so that a smoke run of a hang ends in seconds.
+QUICK_TIMEOUTS = {
+    "routing": {"first_byte_timeout_s": 2, "stream_idle_timeout_s": 2, "connect_timeout_s": 1}
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", FAULT_SCENARIOS)
+async def test_every_fault_scenario_gets_a_verdict_and_the_router_never_fails_one(
+    name: str,
+) -> None:
+    scenario = load_scenario(name).smoke_form()
+    async with running_stack(regions=DEMO_REGIONS, overrides=QUICK_TIMEOUTS) as stack:
+        target = Target(f"{stack.url}/v1", API_KEY, name="router")
+        (record,) = await run_scenario(scenario, target, stack.cloud.control_url)
+        stats = {r: await stack.region_stats(r) for r in ("us-east", "eu-west", "ap-south")}
+    assert record["fault"] == scenario.phases[0].fault.mode  # type: ignore[union-attr]
+    assert record["verdict"] in ("pass", "partial", "safe"), record["result"]["errors_by_kind"]
+    assert stats["eu-west"]["faults_injected"] == 0  # the healthy region stayed healthy
+    assert record["result"]["requests"] == 5
+
+
+@pytest.mark.asyncio
+async def test_a_fault_scenario_needs_the_control_api() -> None:
+    with pytest.raises(ScenarioInvalid, match="--control"):
+        await run_scenario(load_scenario("fault-unavailable"), Target("http://127.0.0.1:9/v1"))
