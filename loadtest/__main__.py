@@ -3,7 +3,7 @@
     python -m loadtest list
     python -m loadtest run SCENARIO --target http://127.0.0.1:8080/v1 [--key K] [--model M]
                            [--control http://127.0.0.1:9100] [--smoke] [--out results.jsonl]
-    python -m loadtest report results.jsonl...
+    python -m loadtest report results.jsonl... [--html report.html]
     python -m loadtest compare router.jsonl litellm.jsonl...
 
 `run` drives the scenario's phases against any OpenAI-compatible endpoint (the router, another
@@ -64,6 +64,11 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     records = [record for path in args.results for record in _records(Path(path))]
     sys.stdout.write(markdown_report(records))
+    if args.html:
+        from loadtest.suite.html_report import html_report
+
+        Path(args.html).write_text(html_report(records))
+        print(f"\nHTML report: {args.html}")
     return 0
 
 
@@ -104,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=_run)
     report = commands.add_parser("report", help="a Markdown report of results")
     report.add_argument("results", nargs="+")
+    report.add_argument("--html", help="also a self-contained HTML page with plots, here")
     report.set_defaults(command=_report)
     compare = commands.add_parser("compare", help="results side by side, as ratios to the first")
     compare.add_argument("results", nargs="+")

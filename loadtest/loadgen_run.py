@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import math
 from collections import Counter
+from dataclasses import dataclass
 from time import monotonic
 from typing import Final
 
@@ -182,6 +183,21 @@ class _Run:
             slo=_slos(settings),
         )
 
+    def requests(self) -> list[RequestRecord]:
+        """The measured requests, each: when it was due (seconds into the measured window), its
+        latency and TTFT (ms, None when it failed or is not a stream) and its outcome."""
+        first = self.plan.warmup_requests
+        start = self.plan.scheduled_at(0.0, first)
+        return [
+            RequestRecord(
+                due_s=self.plan.scheduled_at(0.0, i) - start,
+                latency_ms=_ms(self.latency_s[i]),
+                ttft_ms=_ms(self.ttft_s[i]),
+                outcome=self.outcome[i] or OUTCOME_UNFINISHED,
+            )
+            for i in range(first, self.plan.total_requests)
+        ]
+
     def _meets_slos(self, index: int, tpot_s: float | None) -> bool:
         """Whether a successful request met every SLO the run states (a stream of one token
         has no TPOT, and meets that one)."""
@@ -212,6 +228,18 @@ class _Run:
         if len(sent) < 2 or max(sent) <= min(sent):
             return 0.0
         return (len(sent) - 1) / (max(sent) - min(sent))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    due_s: float
+    latency_ms: float | None
+    ttft_ms: float | None
+    outcome: str
+
+
+def _ms(seconds: float) -> float | None:
+    return None if math.isnan(seconds) else seconds * 1e3
 
 
 def _tpot_s(times: list[float] | None) -> float | None:
@@ -254,12 +282,18 @@ def open_session(settings: LoadSettings) -> aiohttp.ClientSession:
 
 async def run_load(settings: LoadSettings) -> LoadResult:
     """Run one open-loop load test and summarise the measured window."""
+    result, _ = await run_load_detailed(settings)
+    return result
+
+
+async def run_load_detailed(settings: LoadSettings) -> tuple[LoadResult, list[RequestRecord]]:
+    """`run_load`, and every measured request's own record (for plots over time)."""
     sleeper = open_sleeper()
     try:
         async with open_session(settings) as session:
             run = _Run(settings, session, sleeper)
             await run.send_all()
             await run.drain()
-            return run.result()
+            return run.result(), run.requests()
     finally:
         sleeper.close()

@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from loadtest.loadgen import LoadSettings, run_load
+from loadtest.loadgen import LoadSettings
+from loadtest.loadgen_run import run_load_detailed
 from loadtest.suite.scenario import Fault, Phase, Scenario, ScenarioInvalid
 from loadtest.suite.scorecard import verdict
 
@@ -64,19 +65,31 @@ async def run_scenario(
     for phase in scenario.phases:
         started_at = time.time()
         async with _fault(control, phase.fault):
-            result = await run_load(phase_settings(scenario, phase, target))
+            result, requests = await run_load_detailed(phase_settings(scenario, phase, target))
         record: dict[str, Any] = {
             "scenario": scenario.name,
             "phase": phase.name,
             "target": target.name,
             "started_at": started_at,
             "result": result.to_json_dict(),
+            # Every measured request, in columns: due (s into the phase), latency and TTFT
+            # (ms, null when it failed or is no stream), outcome.
+            "requests": {
+                "due_s": [round(r.due_s, 6) for r in requests],
+                "latency_ms": [_rounded(r.latency_ms) for r in requests],
+                "ttft_ms": [_rounded(r.ttft_ms) for r in requests],
+                "outcome": [r.outcome for r in requests],
+            },
         }
         if phase.fault is not None:
             record["fault"] = phase.fault.mode
             record["verdict"] = verdict(result)
         records.append(record)
     return records
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 @asynccontextmanager

@@ -113,6 +113,18 @@ async def stats(http: aiohttp.ClientSession, cloud: MockCloud, region: str = "us
         return await response.json()
 
 
+async def until_cancelled(
+    http: aiohttp.ClientSession, cloud: MockCloud, count: int, what: str
+) -> None:
+    """Until the region counts `count` requests cancelled and none in flight (bounded)."""
+
+    async def counted() -> bool:
+        counters = await stats(http, cloud)
+        return bool(counters["cancelled"] == count and counters["in_flight"] == 0)
+
+    await eventually(counted, what)
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     """Poll until the server has caught up; the limit only turns a hang into a failure."""
     for _ in range(500):
@@ -379,11 +391,7 @@ async def test_reset_drops_the_connection_with_a_tcp_reset_and_no_response(
         with pytest.raises(openai.APIConnectionError):
             await oai.responses.create(model=MODEL, input="x")
 
-    async def counted() -> bool:
-        counters = await stats(http, cloud)
-        return bool(counters["cancelled"] == 3 and counters["in_flight"] == 0)
-
-    await eventually(counted, "the reset requests are counted as cancelled")
+    await until_cancelled(http, cloud, 3, "the reset requests are counted as cancelled")
     counters = await stats(http, cloud)
     assert (counters["faults_injected"], counters["completed"]) == (3, 0)
 
@@ -400,11 +408,7 @@ async def test_no_response_reads_the_request_and_never_answers(
         records = await response.json()
     assert [orjson.loads(r["body"])["model"] for r in records] == [MODEL, MODEL, CLAUDE]
 
-    async def counted() -> bool:
-        counters = await stats(http, cloud)
-        return bool(counters["cancelled"] == 3 and counters["in_flight"] == 0)
-
-    await eventually(counted, "the abandoned requests are counted as cancelled")
+    await until_cancelled(http, cloud, 3, "the abandoned requests are counted as cancelled")
     counters = await stats(http, cloud)
     assert (counters["faults_injected"], counters["timeouts_injected"]) == (3, 0)
 
@@ -478,11 +482,7 @@ async def test_stall_sends_nothing_after_n_content_events_and_holds_the_connecti
     assert names(events) == [*OPENING[api], *[CONTENT_EVENT[api]] * 2]
     assert content_pieces(api, events) == PIECES[:2]
 
-    async def counted() -> bool:
-        counters = await stats(http, cloud)
-        return bool(counters["cancelled"] == 1 and counters["in_flight"] == 0)
-
-    await eventually(counted, "the stalled stream ends when its client leaves")
+    await until_cancelled(http, cloud, 1, "the stalled stream ends when its client leaves")
     assert (await stats(http, cloud))["faults_injected"] == 1
 
 

@@ -14,6 +14,7 @@ import pytest
 from loadtest.__main__ import main
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
+from loadtest.suite.html_report import html_report
 from loadtest.suite.report import comparison, markdown_report
 from loadtest.suite.runner import Target, run_scenario
 from loadtest.suite.scenario import ScenarioInvalid, load_scenario, scenario_names
@@ -50,6 +51,9 @@ async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: st
     for record, phase in zip(records, scenario.phases, strict=True):
         result = record["result"]
         assert result["errors"] == 0 and result["ok"] == result["requests"] > 0
+        requests = record["requests"]  # every measured request, in columns
+        assert {len(column) for column in requests.values()} == {result["requests"]}
+        assert set(requests["outcome"]) == {"ok"} and None not in requests["latency_ms"]
         assert result["output_tokens_per_s"] > 0
         assert 0 <= result["goodput_per_s"] <= result["ok_rate_per_s"]
         if phase.kind == "chat-stream":
@@ -57,6 +61,10 @@ async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: st
             assert result["itl"]["count"] >= result["ok"]
     report = markdown_report(records)
     assert report.count("\n| " + name + " |") == len(records)
+    page = html_report(records, title=name)
+    # A plot over time and a percentile curve per phase, and throughput for a ramp.
+    assert page.count("<svg") == 2 * len(records) + (len(records) > 1)
+    assert "<th>scenario</th>" in page and f"<td>{name}</td>" in page
 
 
 @pytest.mark.asyncio
@@ -79,7 +87,9 @@ async def test_the_command_line_runs_reports_and_compares(tmp_path: Path) -> Non
             outs.append(out)
     (record,) = [orjson.loads(line) for line in outs[0].read_bytes().splitlines()]
     assert record["result"]["errors"] == 0 and record["result"]["kind"] == "chat-stream"
-    assert main(["report", str(outs[0]), str(outs[1])]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", str(outs[0]), str(outs[1]), "--html", str(page)]) == 0
+    assert page.read_text().count("<svg") == 4
     table = comparison([(o.stem, [orjson.loads(outs[i].read_bytes())]) for i, o in enumerate(outs)])
     assert "| steady | TTFT p50 ms |" in table and "(1.00x)" in table
     assert main(["compare", str(outs[0]), str(outs[1])]) == 0
