@@ -25,6 +25,10 @@ class LoadSettings:
     request_timeout_s: float = 30.0
     drain_timeout_s: float = 5.0
     max_connections: int = 1000
+    # The user message's size in bytes (0: "hi"), and an assistant message after it (a prefill,
+    # the start of the answer the model is to continue), if any.
+    prompt_bytes: int = 0
+    prefill: str | None = None
     # The service-level objectives a request must meet to count toward goodput (None: not one):
     # time to first token and time per output token (streams), and end-to-end latency.
     ttft_slo_ms: float | None = None
@@ -47,6 +51,8 @@ class LoadSettings:
             problems.append("warmup_s must be >= 0")
         if self.request_timeout_s <= 0 or self.drain_timeout_s < 0:
             problems.append("request_timeout_s must be > 0 and drain_timeout_s >= 0")
+        if not 0 <= self.prompt_bytes <= 10_000_000:
+            problems.append("prompt_bytes must be within 0..10000000")
         if self.max_connections < 1:
             problems.append("max_connections must be >= 1")
         if problems:

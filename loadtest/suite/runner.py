@@ -41,6 +41,8 @@ def phase_settings(scenario: Scenario, phase: Phase, target: Target) -> LoadSett
         model=target.model,
         api_key=target.api_key,
         max_tokens=phase.max_tokens,
+        prompt_bytes=phase.prompt_bytes,
+        prefill=phase.prefill,
         request_timeout_s=phase.request_timeout_s,
         # Every request is waited for up to its own timeout: one cut short by the end of the
         # schedule would read as a hang of the target's.

@@ -72,6 +72,9 @@ class Phase(_Strict):
     duration_s: float = Field(gt=0)
     warmup_s: float = Field(0.0, ge=0)
     max_tokens: int = Field(16, ge=1)
+    # The user message's size (0: "hi"), and an assistant prefill after it.
+    prompt_bytes: int = Field(0, ge=0, le=10_000_000)
+    prefill: str | None = None
     # A request still unanswered after this is a hang (an error of its own class).
     request_timeout_s: float = Field(30.0, gt=0)
     fault: Fault | None = None

@@ -354,3 +354,12 @@ async def test_bare_proxy_passes_upstream_errors_through() -> None:
 
     assert status == 500
     assert body == {"error": {"message": "boom"}}
+
+
+def test_a_sized_prompt_has_its_size_and_a_prefill_ends_the_messages() -> None:
+    settings = LoadSettings(base_url="http://x/v1", prompt_bytes=20_000, prefill="Sure,")
+    messages = orjson.loads(request_body(settings))["messages"]
+    assert len(messages[0]["content"].encode()) == 20_000
+    assert messages[1] == {"role": "assistant", "content": "Sure,"}
+    plain = orjson.loads(request_body(LoadSettings(base_url="http://x/v1")))["messages"]
+    assert plain == [{"role": "user", "content": "hi"}]
