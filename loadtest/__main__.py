@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if args.smoke:
         scenario = scenario.smoke_form()
-    target = Target(args.target, args.key, args.model, args.name)
+    target = Target(args.target, args.key, args.model, args.name, args.pid)
     records = _event_loop_run(run_scenario(scenario, target, args.control))
     out = Path(args.out or f"bench-results/{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="gpt-4o-mini")
     run.add_argument("--name", default="target", help="the target's name in the report")
     run.add_argument("--smoke", action="store_true", help="each phase in its smoke form")
+    run.add_argument(
+        "--pid", type=int, help="the target's process here, for its CPU and RSS in the report"
+    )
     run.add_argument(
         "--control", help="the simulated cloud's control API, for fault scenarios (port 9100)"
     )

@@ -17,9 +17,9 @@ def markdown_report(records: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| scenario | phase | target | offered/s | sent/s | ok | errors | latency p50/p99 ms "
         "| TTFT p50/p99 ms | TPOT p50/p99 ms | ITL p50/p99 ms | out tok/s | goodput/s "
-        "| send lag p99 ms | fault: verdict |",
+        "| send lag p99 ms | target cores / RSS MiB | fault: verdict |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | --- |",
+        "| ---: | ---: | --- |",
     ]
     for record in records:
         result = record["result"]
@@ -42,6 +42,7 @@ def markdown_report(records: Sequence[dict[str, Any]]) -> str:
                     f"{result['output_tokens_per_s']:.0f}",
                     f"{result['goodput_per_s']:.1f}",
                     _one(result["send_lag"], "p99_ms"),
+                    _process(record.get("target_process")),
                     f"{record['fault']}: {record['verdict']}" if "fault" in record else _NONE,
                 ]
             )
@@ -112,6 +113,12 @@ def _pair(summary: dict[str, Any] | None) -> str:
     if summary is None:
         return _NONE
     return f"{summary['p50_ms']:.2f} / {summary['p99_ms']:.2f}"
+
+
+def _process(usage: dict[str, Any] | None) -> str:
+    if usage is None:
+        return _NONE
+    return f"{usage['cpu_cores']:.2f} / {usage['rss_max_mib']:.0f}"
 
 
 def _one(summary: dict[str, Any] | None, field: str) -> str:

@@ -16,6 +16,7 @@ import aiohttp
 
 from loadtest.loadgen import LoadSettings
 from loadtest.loadgen_run import run_load_detailed
+from loadtest.suite.process_usage import measured
 from loadtest.suite.scenario import Fault, Phase, Scenario, ScenarioInvalid
 from loadtest.suite.scorecard import verdict
 
@@ -28,6 +29,8 @@ class Target:
     api_key: str = "sk-loadtest"
     model: str = "gpt-4o-mini"
     name: str = "target"
+    # Its process on this machine, if known: its CPU and RSS go in each phase's record.
+    pid: int | None = None
 
 
 def phase_settings(scenario: Scenario, phase: Phase, target: Target) -> LoadSettings:
@@ -66,7 +69,7 @@ async def run_scenario(
     records = []
     for phase in scenario.phases:
         started_at = time.time()
-        async with _fault(control, phase.fault):
+        async with _fault(control, phase.fault), measured(target.pid) as usage:
             result, requests = await run_load_detailed(phase_settings(scenario, phase, target))
         record: dict[str, Any] = {
             "scenario": scenario.name,
@@ -83,6 +86,8 @@ async def run_scenario(
                 "outcome": [r.outcome for r in requests],
             },
         }
+        if usage is not None:
+            record["target_process"] = usage.to_json_dict()
         if phase.fault is not None:
             record["fault"] = phase.fault.mode
             record["verdict"] = verdict(result)

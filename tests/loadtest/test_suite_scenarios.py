@@ -5,6 +5,7 @@ runs (in its own process), reports and compares. Counts and shapes only: no timi
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -46,11 +47,15 @@ async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: st
     scenario = load_scenario(name).smoke_form()
     regions = (RegionSettings(name="us-east", rtt_ms=1.0, completion_tokens=8),)
     async with running_stack(regions=regions) as stack:
-        records = await run_scenario(scenario, Target(f"{stack.url}/v1", API_KEY, name="router"))
+        # The router runs in this process: its CPU and RSS are this process's.
+        target = Target(f"{stack.url}/v1", API_KEY, name="router", pid=os.getpid())
+        records = await run_scenario(scenario, target)
     assert [r["phase"] for r in records] == [p.name for p in scenario.phases]
     for record, phase in zip(records, scenario.phases, strict=True):
         result = record["result"]
         assert result["errors"] == 0 and result["ok"] == result["requests"] > 0
+        usage = record["target_process"]
+        assert usage["cpu_cores"] > 0 and usage["rss_max_mib"] >= usage["rss_end_mib"] > 0
         requests = record["requests"]  # every measured request, in columns
         assert {len(column) for column in requests.values()} == {result["requests"]}
         assert set(requests["outcome"]) == {"ok"} and None not in requests["latency_ms"]
