@@ -108,7 +108,7 @@ bench-affinity: setup ## affinity off and on: prompt-cache hits, cost and TTFT (
 
 # The router's scorecard under the public fault catalogue (issue 19, docs/benchmarks.md): every
 # fault scenario of the load-test suite against the router and the local demo's simulated cloud.
-bench-faults: setup ## the fault scenarios' scorecard: pass, partial, safe or fail (about 6 minutes)
+bench-faults: setup ## the fault scenarios' scorecard: pass, partial, safe or fail (about 7 minutes)
 	deploy/bench/faults.sh
 
 # The independent privacy evaluation of issue 14 (loadtest/privacy_eval/README.md), in its own
