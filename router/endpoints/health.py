@@ -136,6 +136,14 @@ class EndpointHealth:
         if self.state is HealthState.HALF_OPEN:
             self._readmit()
 
+    def record_first_byte(self) -> None:
+        """A stream's first byte: the endpoint serves (a half-open trial ends now, not when a
+        long stream does), but the stream's verdict comes at its end, so the failures in a row
+        stand: an endpoint that breaks every stream after its start is still ejected."""
+        self.answered = True
+        if self.state is HealthState.HALF_OPEN:
+            self._readmit()
+
     def record_failure(self, kind: FailureKind) -> bool:
         if kind is FailureKind.PROBE:
             return self._probe_failed()
@@ -273,6 +281,9 @@ class HealthBoard:
 
     def record_success(self, name: str) -> None:
         self._endpoints[name].record_success()
+
+    def record_first_byte(self, name: str) -> None:
+        self._endpoints[name].record_first_byte()
 
     def record_failure(self, name: str, kind: FailureKind) -> bool:
         """Returns True when this failure ejected the endpoint."""

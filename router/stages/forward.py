@@ -269,8 +269,8 @@ class ForwardStage:
             target.stats.end(
                 ok=True, elapsed_ms=elapsed_ms, ttft_ms=attempt.ttft_ms, streaming=streaming
             )
-            if not streaming:  # a stream's success was recorded at its first byte
-                self._registry.health.record_success(name)
+            # A stream's too: its first byte ended a trial, its end is its verdict.
+            self._registry.health.record_success(name)
             outcome = "ok"
         else:
             # The client went away, or a hedge's other attempt answered first: no verdict on
@@ -355,8 +355,9 @@ class ForwardStage:
             ctx.decision.response_model = native_response_model_in(form, first)
             ctx.response_id = native_stream_response_id(form, first)
             counter = NativeStreamUsageCounter(form)
-        # The endpoint is serving: that ends a half-open trial now, not when a long stream ends.
-        self._registry.health.record_success(name)
+        # The endpoint is serving: that ends a half-open trial now, not when a long stream ends;
+        # whether the stream succeeds is known at its end.
+        self._registry.health.record_first_byte(name)
         # From here on the client has bytes: no more fail-over for this request.
         stream = _UpstreamStream(ctx, attempt, first, chunks, ending, counter)
         return Answer(chunks=stream, form=form)

@@ -212,6 +212,24 @@ async def test_a_stream_closed_before_its_answer_ended_is_the_endpoints_failure(
 
 
 @pytest.mark.asyncio
+async def test_an_endpoint_that_breaks_every_stream_after_its_start_is_ejected() -> None:
+    """Each stream's first byte shows the endpoint serving, but only its end says whether it
+    succeeded: streams cut mid-way are failures in a row, and eject it (the fault scorecard's
+    `stream_cut` kept its region in rotation while first bytes counted as successes)."""
+    forwarding = _Forwarding()
+    threshold = _node().health.consecutive_failures
+    for _ in range(threshold):
+        assert forwarding.registry.health.available("near")
+        ctx = forwarding.context(stream=True)
+        for chunk in (EVENTS[0], None):
+            forwarding.near.chunks.put_nowait(chunk)
+        answer = await forwarding.stage.on_request(ctx)
+        with pytest.raises(UpstreamStreamError):
+            await _drain(answer)
+    assert not forwarding.registry.health.available("near")
+
+
+@pytest.mark.asyncio
 async def test_a_refused_connection_fails_over_before_the_first_byte() -> None:
     forwarding = _Forwarding()
     forwarding.near.fail = True
