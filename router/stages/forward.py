@@ -521,8 +521,8 @@ class _UpstreamStream:
             async for chunk in self._chunks:
                 counter.feed(chunk)
                 yield chunk
-            ending = counter.ending()
-            if ending == "cut":
+            closed_as = counter.ending()
+            if closed_as == "cut":
                 # Closed before its answer was: the client must not take it for a whole one.
                 name = self._attempt.target.endpoint.name
                 raise UpstreamStreamError(
@@ -531,7 +531,7 @@ class _UpstreamStream:
         except UpstreamError as error:
             self._attempt.error = error
             raise
-        if ending == "unterminated":
+        if closed_as == "unterminated":
             # The answer finished; only `data: [DONE]` is missing, which clients wait for.
             yield _DONE
         self._attempt.completed = True
