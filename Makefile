@@ -11,13 +11,15 @@ help: ## list the targets and what each does
 
 .PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity bench-faults clean dashboards
 
-$(STAMP): pyproject.toml
+# The router with its dev tools, and the load-test suite (its own distribution, loadtest/), both
+# editable: `make run` starts the suite's simulated cloud, and the tests and studies use both.
+$(STAMP): pyproject.toml loadtest/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./loadtest
 	touch $(STAMP)
 
-setup: $(STAMP) ## the serving virtualenv .venv (the project, editable, with its dev tools)
+setup: $(STAMP) ## the serving virtualenv .venv (the router and the load-test suite, editable, with dev tools)
 
 # Debian packages the tests use: a real redis-server for limits shared between router processes.
 # Installed once (as root, or through sudo); tests start their own servers on free ports.
@@ -83,7 +85,7 @@ test: lint typecheck unit ## set up, then the whole suite: lint, types, tests (w
 BENCH_CONFIG ?= deploy/bench/node.yaml
 bench: setup ## the proxy benchmark of docs/benchmarks.md (about 20 minutes, idle machine)
 	mkdir -p bench-results
-	$(PY) -m loadtest.bench_proxy --router-cmd "$(VENV)/bin/edge-router serve --config $(BENCH_CONFIG)" \
+	$(PY) -m loadtest.harness.proxy_bench --router-cmd "$(VENV)/bin/edge-router serve --config $(BENCH_CONFIG)" \
 		--out bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).json \
 		--markdown bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).md $(BENCH_ARGS)
 
@@ -93,7 +95,7 @@ bench: setup ## the proxy benchmark of docs/benchmarks.md (about 20 minutes, idl
 TRACING_CONFIG ?= deploy/bench/node-otlp.yaml
 bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 	mkdir -p bench-results
-	$(PY) -m loadtest.bench_proxy --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
+	$(PY) -m loadtest.harness.proxy_bench --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.harness.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
 		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 
@@ -103,7 +105,7 @@ bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 # (e.g. --doc docs/benchmarks.md to write the section's table).
 bench-affinity: setup ## affinity off and on: prompt-cache hits, cost and TTFT (about 2.5 minutes)
 	mkdir -p bench-results
-	$(PY) -m loadtest.bench_affinity --conversations 200 --turns 10 \
+	$(PY) -m loadtest.studies.affinity --conversations 200 --turns 10 \
 		--out bench-results/affinity.json --markdown bench-results/affinity.md $(AFFINITY_ARGS)
 
 # The router's scorecard under the public fault catalogue (issue 19, docs/benchmarks.md): every
@@ -111,27 +113,27 @@ bench-affinity: setup ## affinity off and on: prompt-cache hits, cost and TTFT (
 bench-faults: setup ## the fault scenarios' scorecard: pass, partial, safe or fail (about 7 minutes)
 	deploy/bench/faults.sh
 
-# The independent privacy evaluation of issue 14 (loadtest/privacy_eval/README.md), in its own
+# The independent privacy evaluation of issue 14 (loadtest/studies/privacy_eval/README.md), in its own
 # environment so that Faker, cryptography, Presidio (with spaCy, but no spaCy model) and
 # detect-secrets stay out of .venv. `privacy-eval` generates the data only when it is missing.
 EVAL_VENV := .venv-eval
 EVAL_STAMP := $(EVAL_VENV)/.installed-stamp
-EVAL_DATA := loadtest/privacy_eval/data
+EVAL_DATA := loadtest/studies/privacy_eval/data
 .PHONY: eval-env privacy-eval
 
-$(EVAL_STAMP): loadtest/privacy_eval/requirements-eval.txt pyproject.toml
+$(EVAL_STAMP): loadtest/studies/privacy_eval/requirements-eval.txt pyproject.toml
 	$(PYTHON) -m venv $(EVAL_VENV)
 	$(EVAL_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(EVAL_VENV)/bin/python -m pip install --quiet -e . -r loadtest/privacy_eval/requirements-eval.txt
+	$(EVAL_VENV)/bin/python -m pip install --quiet -e . -r loadtest/studies/privacy_eval/requirements-eval.txt
 	touch $(EVAL_STAMP)
 
 eval-env: $(EVAL_STAMP) ## the evaluation virtualenv .venv-eval (Faker, cryptography, Presidio, detect-secrets)
 
 privacy-eval: eval-env ## score the router's detectors, Presidio and detect-secrets on the evaluation's test part
-	test -f $(EVAL_DATA)/test.jsonl || $(EVAL_VENV)/bin/python -m loadtest.privacy_eval.generate --out $(EVAL_DATA)
-	$(EVAL_VENV)/bin/python -m loadtest.privacy_eval.score --part test --detector router
-	$(EVAL_VENV)/bin/python -m loadtest.privacy_eval.score --part test --detector presidio
-	$(EVAL_VENV)/bin/python -m loadtest.privacy_eval.score --part test --detector detect-secrets
+	test -f $(EVAL_DATA)/test.jsonl || $(EVAL_VENV)/bin/python -m loadtest.studies.privacy_eval.generate --out $(EVAL_DATA)
+	$(EVAL_VENV)/bin/python -m loadtest.studies.privacy_eval.score --part test --detector router
+	$(EVAL_VENV)/bin/python -m loadtest.studies.privacy_eval.score --part test --detector presidio
+	$(EVAL_VENV)/bin/python -m loadtest.studies.privacy_eval.score --part test --detector detect-secrets
 
 clean: ## remove the virtualenvs and tool caches (the model store stays)
 	rm -rf $(VENV) $(PREPARE_VENV) $(EVAL_VENV) .mypy_cache .pytest_cache .ruff_cache

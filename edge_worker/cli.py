@@ -75,7 +75,7 @@ def _add_prepare(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the generator's precisions, comma-separated, each built as its own model "
         f"(default: {','.join(DEFAULT_GENERATOR_PRECISIONS)}, the served build; "
         f"choices: {', '.join(GENERATOR_PRECISIONS)}; add fp32 for the reference copy "
-        "loadtest/bench_generator_precision.py compares against); the embedder is int8",
+        "loadtest/studies/generator_precision.py compares against); the embedder is int8",
     )
     prepare.add_argument(
         "--prepare-python",

@@ -45,10 +45,10 @@ class Embedder:
         self, model_path: Path, tokenizer_path: Path, *, threads: int = 2, spin: bool = True
     ) -> None:
         # Two intra-op threads (this machine's cores): one sentence in 2.7 ms instead of 4.4,
-        # 32 in 30 ms instead of 57 (loadtest/bench_worker.py). `spin` lets onnxruntime's
+        # 32 in 30 ms instead of 57 (loadtest/studies/worker.py). `spin` lets onnxruntime's
         # worker threads busy-wait for the next run: right for the worker, which owns its cores;
         # in the router it would take CPU from the event loop (2.5 ms of CPU per sentence saved
-        # against 0.4 ms of latency, loadtest/bench_cache_hits.py).
+        # against 0.4 ms of latency, loadtest/studies/cache_hits.py).
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

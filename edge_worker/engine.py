@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from edge_worker.generator import Generator, Piece, Sampling
 
 # How long the first waiting request holds the model for others to join its batch. Requests over
-# HTTP arrive a few milliseconds apart even when sent together (loadtest/bench_worker.py).
+# HTTP arrive a few milliseconds apart even when sent together (loadtest/studies/worker.py).
 BATCH_WINDOW_S = 0.01
 
 

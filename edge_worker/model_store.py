@@ -46,7 +46,7 @@ GENERATOR_PRECISIONS: Mapping[str, tuple[str, ...]] = {
     "fp32": ("-p", "fp32"),
 }
 # Only the served build by default. fp32 (519 MB, four times the served build) is never served:
-# it is the reference loadtest/bench_generator_precision.py measures the quantised builds
+# it is the reference loadtest/studies/generator_precision.py measures the quantised builds
 # against, built on request (`--precision int4-kquant-mixed,fp32`).
 DEFAULT_GENERATOR_PRECISIONS: tuple[str, ...] = ("int4-kquant-mixed",)
 EMBEDDER_PRECISION = "int8"

@@ -10,9 +10,9 @@ little), with p(token) from Zipf's law, since BERT's vocabulary is ordered by fr
 and a gather, about 100 µs for a question,
 about 25 µs once its words were met before (`edge_worker.word_pieces`).
 
-On the evaluation's test part (`python -m loadtest.cache_eval.prefilter`), 98.5% of the GPTCache
-pairs the full check serves (cosine at 0.80 and the guards) pass the cut, while 90% of other
-questions about the same library and every PAWS-Wiki sentence are decided without the
+On the evaluation's test part (`python -m loadtest.studies.cache_eval.prefilter`), 98.5% of the
+GPTCache pairs the full check serves (cosine at 0.80 and the guards) pass the cut, while 90% of
+other questions about the same library and every PAWS-Wiki sentence are decided without the
 transformer (docs/cache.md, "The miss path"). The distilled rows without the components removed let
 through 1.9 times as many same-domain misses (0.240 against 0.128, the verifier checking the
 candidates) on GPTCache rows set apart for tuning.

@@ -23,9 +23,9 @@ from typing import Any
 
 import orjson
 
-from loadtest.suite.report import comparison, markdown_report
-from loadtest.suite.runner import Target, run_scenario
-from loadtest.suite.scenario import ScenarioInvalid, load_scenario, scenario_names
+from loadtest.harness.report import comparison, markdown_report
+from loadtest.harness.runner import Target, run_scenario
+from loadtest.harness.scenario import ScenarioInvalid, load_scenario, scenario_names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +65,7 @@ def _report(args: argparse.Namespace) -> int:
     records = [record for path in args.results for record in _records(Path(path))]
     sys.stdout.write(markdown_report(records))
     if args.html:
-        from loadtest.suite.html_report import html_report
+        from loadtest.harness.html_report import html_report
 
         Path(args.html).write_text(html_report(records))
         print(f"\nHTML report: {args.html}")

@@ -40,7 +40,7 @@ class RouterEmbedder:
         directory = resolve_store(self._store, os.environ) / EMBEDDER_DIR
         # No spinning: the router's event loop shares the cores with the embedder's threads; and
         # no more threads than the cores this process may run on (two threads on one core took
-        # twice as long, loadtest/bench_cache_hits.py pinned).
+        # twice as long, loadtest/studies/cache_hits.py pinned).
         threads = max(1, min(2, len(os.sched_getaffinity(0))))
         opening = functools.partial(_open_below_the_loop, directory, threads)
         embedder = await asyncio.to_thread(opening)

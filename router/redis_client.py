@@ -11,7 +11,7 @@ def redis_client(url: str, *, timeout_s: float) -> Redis:
     """A client that never retries and sets no socket timeout: callers bound each call with
     their own `asyncio.timeout`. redis-py's `socket_timeout` wraps every send in
     `asyncio.wait_for`, a task per command, which cost 90 µs of CPU per admitted request
-    (loadtest/bench_admission.py). A command cut by the timeout closes its connection (redis-py
+    (loadtest/studies/admission.py). A command cut by the timeout closes its connection (redis-py
     disconnects on any exception mid-command), so no reply is ever read by the wrong caller."""
     return Redis.from_url(
         url,

@@ -4,7 +4,7 @@
 # simulated cloud (the local demo's) and a fresh router on deploy/bench/node-faults.yaml, so that
 # no scenario inherits what the router learned in the one before (an ejected region, its
 # estimates); then the report with each one's verdict (pass, partial, safe, fail:
-# loadtest/suite/scorecard.py). Both processes are stopped after each scenario, whatever
+# loadtest/harness/scorecard.py). Both processes are stopped after each scenario, whatever
 # happened. About 7 minutes: a hang is only judged once the router's own timeouts (60 s to a
 # first byte, 30 s between chunks) have run out.
 set -euo pipefail

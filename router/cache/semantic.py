@@ -10,7 +10,7 @@ vectors and is bounded with them.
 A small partition is searched exactly, one matrix-vector product (numpy). Past
 `graph_min_entries` vectors it moves to an HNSW graph (usearch), whose search time grows with the
 logarithm of its size rather than linearly; the crossover, and what the graph's approximate
-search costs in missed hits, are measured in `loadtest/bench_cache_lookup.py` (docs/cache.md).
+search costs in missed hits, are measured in `loadtest/studies/cache_lookup.py` (docs/cache.md).
 
 A hit needs a similarity at or above the threshold and the verifier's agreement
 (`router.cache.verifier`: the guards, or content-token agreement): docs/cache.md has the

@@ -5,7 +5,7 @@ Two designs, measured side by side in docs/cache.md ("Verifier"): the guards
 "content"), below.
 
 Cosine similarity cannot tell a question from its minimal edit: on the evaluation's contrastive
-set (loadtest/cache_eval) direction swaps score 0.998 at the median, unit and currency swaps
+set (loadtest/studies/cache_eval) direction swaps score 0.998 at the median, unit and currency swaps
 0.984, antonyms 0.971, and PAWS's word-order negatives as high as its true paraphrases. The
 guards catch numbers, names, quotes, negations and languages, and nothing else. Content-token
 agreement asks that the two questions say the same things, word for word:

@@ -305,7 +305,7 @@ class CacheSettings(Strict):
     # docs/cache.md.
     similarity_threshold: float = Field(0.90, gt=0, le=1)
     # A partition searched exactly (numpy) moves to an HNSW graph (usearch) past this many
-    # entries; measured in docs/cache.md (loadtest/bench_cache_lookup.py).
+    # entries; measured in docs/cache.md (loadtest/studies/cache_lookup.py).
     graph_min_entries: int = Field(20_000, gt=0)
     # The prefilter's static cosine cut (router/cache/prefilter.py): a question with no stored
     # question this near in its partition is a miss without the transformer. 1.0 sends almost

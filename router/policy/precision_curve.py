@@ -1,12 +1,12 @@
 """A tenant's precision target, mapped to the semantic tier's verifier and threshold.
 
-A tenant may ask for a precision (`cache.semantic_precision`) rather than a raw cosine: which
-cosine buys which precision depends on the embedder, the verifier and the text, and a tenant
-cannot know it. The mapping goes through the curve measured on the independent evaluation's
-**tune** part (`loadtest/cache_eval`), shipped as `precision_curve.json` beside this module and
-written by `python -m loadtest.cache_eval.curve`: for each verifier mode and threshold, the
-precision and hit rate on the GPTCache rewordings and on PAWS-Wiki, and the false-hit rate on the
-contrastive set (minimal edits).
+A tenant may ask for a precision (`cache.semantic_precision`) rather than a raw cosine: which cosine
+buys which precision depends on the embedder, the verifier and the text, and a tenant cannot know
+it. The mapping goes through the curve measured on the independent evaluation's **tune** part
+(`loadtest/studies/cache_eval`), shipped as `precision_curve.json` beside this module and written by
+`python -m loadtest.studies.cache_eval.curve`: for each verifier mode and threshold, the precision
+and hit rate on the GPTCache rewordings and on PAWS-Wiki, and the false-hit rate on the contrastive
+set (minimal edits).
 
 A configuration's worst-case precision is the lowest of: its precision on GPTCache, its precision
 on PAWS-Wiki and 1 - its contrastive false-hit rate. A set it hits nothing on counts as
@@ -80,7 +80,7 @@ class PrecisionCurve:
 
 
 def parse_curve(data: dict[str, Any]) -> PrecisionCurve:
-    """The curve from the JSON `loadtest.cache_eval.curve` writes."""
+    """The curve from the JSON `loadtest.studies.cache_eval.curve` writes."""
     modes = get_args(Mode)
     configurations = []
     for row in data["configurations"]:

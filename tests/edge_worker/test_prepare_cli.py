@@ -18,7 +18,7 @@ from edge_worker import cli, manifest, model_store, prepare, prepare_env
 from edge_worker.model_store import DEFAULT_GENERATOR_PRECISIONS, ModelKind, ModelTarget
 from edge_worker.prepare_env import PrepareEnvSettings
 from edge_worker.progress import Progress
-from loadtest.bench_generator_precision import require_reference
+from loadtest.studies.generator_precision import require_reference
 
 ALL = model_store.targets(("generator", "embedder"), DEFAULT_GENERATOR_PRECISIONS)
 

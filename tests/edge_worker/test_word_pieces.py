@@ -9,7 +9,7 @@ from tokenizers import Tokenizer
 
 from edge_worker import word_pieces
 from edge_worker.word_pieces import WordPieces
-from loadtest.cache_eval.score import load_pairs
+from loadtest.studies.cache_eval.score import load_pairs
 from tests.edge_worker.prepared import EMBEDDER, model_dir
 
 MAX_TOKENS = 256

@@ -1,4 +1,4 @@
-"""The pure parts of the affinity benchmark (loadtest/bench_affinity.py): the conversations it
+"""The pure parts of the affinity benchmark (loadtest/studies/affinity.py): the conversations it
 builds from the vendored datasets, the statistics it reports and the configs it starts."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtest.bench_affinity import (
+from loadtest.mock_cloud import cloud_settings_from_mapping
+from loadtest.studies.affinity import (
     REGIONS,
     Conversation,
     Prices,
@@ -25,7 +26,6 @@ from loadtest.bench_affinity import (
     turn_cost_usd,
     turn_messages,
 )
-from loadtest.mock_cloud import cloud_settings_from_mapping
 from router.config.loader import load_node_config
 
 SENTENCES = [f"sentence {i} has five words" for i in range(40)]

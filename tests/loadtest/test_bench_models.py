@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_worker.model_store import ModelTarget
-from loadtest.bench_models import EMBEDDER_MODEL, generator_model, require_models
+from loadtest.harness.models import EMBEDDER_MODEL, generator_model, require_models
 
 
 def _exit_line(store: Path | None, *models: ModelTarget) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from loadtest.bench_streams import (
+from loadtest.mock_cloud.settings import cloud_settings_from_mapping
+from loadtest.studies.streams import (
     held_without_errors,
     kib_per_stream,
     listen_overflows,
@@ -19,8 +20,7 @@ from loadtest.bench_streams import (
     percentile,
     table_row,
 )
-from loadtest.bench_streams_clients import API_KEY, MODEL, Stream, split, stream_request
-from loadtest.mock_cloud.settings import cloud_settings_from_mapping
+from loadtest.studies.streams_clients import API_KEY, MODEL, Stream, split, stream_request
 from router.config.model import NodeConfig
 
 

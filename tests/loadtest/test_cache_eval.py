@@ -1,5 +1,6 @@
 """The cache evaluation's scorer arithmetic, edit rules, split rule and committed data
-(loadtest/cache_eval). No model and no network: cosines are given by hand, the lexicon is a small
+(loadtest/studies/cache_eval). No model and no network: cosines are given by hand, the lexicon is a
+small
 hand-made one, and the data files are read as they are committed."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loadtest.cache_eval import edits
-from loadtest.cache_eval.lexicon import Lexicon
-from loadtest.cache_eval.score import (
+from loadtest.studies.cache_eval import edits
+from loadtest.studies.cache_eval.lexicon import Lexicon
+from loadtest.studies.cache_eval.score import (
     SETS,
     Scored,
     compare_report,
@@ -24,9 +25,9 @@ from loadtest.cache_eval.score import (
     labelled_report,
     load_pairs,
 )
-from loadtest.cache_eval.split import PARTS, part_of
+from loadtest.studies.cache_eval.split import PARTS, part_of
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "loadtest" / "cache_eval" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "loadtest" / "studies" / "cache_eval" / "data"
 EDIT_CLASSES = {
     "antonym", "comparative", "direction", "entity", "negation", "number", "quantifier",
     "relative_time", "time_date", "unit_currency",

@@ -1,5 +1,6 @@
-"""The request mix of the cache workload benchmark (loadtest/cache_workload.py): its shares, what a
-rewording and a repeat may be, new questions never asked twice, and determinism for a seed. On the
+"""The request mix of the cache workload benchmark (loadtest/studies/cache_workload_mix.py): its
+shares, what a rewording and a repeat may be, new questions never asked twice, and determinism for a
+seed. On the
 vendored data sets as committed, and on small hand-made sources; no router, no clock."""
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ from collections import Counter
 
 import pytest
 
-from loadtest.bench_datasets import GPTCACHE_PARAPHRASES, PAWS_WIKI_TEST
-from loadtest.cache_workload import (
+from loadtest.studies.cache_workload_mix import (
     NEW,
     REPEAT,
     REWORD,
@@ -22,6 +22,7 @@ from loadtest.cache_workload import (
     sources_of,
     workload,
 )
+from loadtest.studies.datasets import GPTCACHE_PARAPHRASES, PAWS_WIKI_TEST
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from loadtest.bare_proxy import build_app
-from loadtest.loadgen import (
+from loadtest.generator import (
     LatencySummary,
     LoadPlan,
     LoadSettings,
@@ -29,6 +28,7 @@ from loadtest.loadgen import (
     request_count,
     run_load,
 )
+from loadtest.harness.bare_proxy import build_app
 
 JSON_BODY = (
     b'{"id":"chatcmpl-1",  "object":"chat.completion","choices":[{"index":0,"message":\n'

@@ -1,4 +1,4 @@
-"""The privacy evaluation's scorer, split rule and committed data (loadtest/privacy_eval).
+"""The privacy evaluation's scorer, split rule and committed data (loadtest/studies/privacy_eval).
 
 These run in the main environment, which has neither Faker nor Presidio: the scorer is checked on
 hand-made snippets and a scripted detector, the data files as they are committed.
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from loadtest.privacy_eval.score import PII_KINDS, Finding, covered, maps_to, report, score
-from loadtest.privacy_eval.split import part_of
+from loadtest.studies.privacy_eval.score import PII_KINDS, Finding, covered, maps_to, report, score
+from loadtest.studies.privacy_eval.split import part_of
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "loadtest" / "privacy_eval" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "loadtest" / "studies" / "privacy_eval" / "data"
 
 
 def snippet(

@@ -13,13 +13,13 @@ import orjson
 import pytest
 
 from loadtest.__main__ import main
+from loadtest.harness.html_report import html_report
+from loadtest.harness.process_usage import measured
+from loadtest.harness.report import comparison, markdown_report
+from loadtest.harness.runner import Target, run_scenario
+from loadtest.harness.scenario import ScenarioInvalid, load_scenario, scenario_names
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
-from loadtest.suite.html_report import html_report
-from loadtest.suite.process_usage import measured
-from loadtest.suite.report import comparison, markdown_report
-from loadtest.suite.runner import Target, run_scenario
-from loadtest.suite.scenario import ScenarioInvalid, load_scenario, scenario_names
 from tests.stack import API_KEY, running_stack
 
 SCENARIOS = scenario_names()

@@ -1,8 +1,8 @@
 """The PII scan's work grows in proportion to the text, whatever the text holds (issue 13: 8 KB of
-card numbers took 9 s, the card check trying every first and last group of a run). Work is
-counted in the scan's steps (`ScanWork`), not in seconds: a character handed to a pattern that
-scans a stretch of text, or a candidate looked at. Every pattern does a bounded amount of work from
-each place it is tried, so time follows steps; the times are measured in loadtest/bench_privacy.py.
+card numbers took 9 s, the card check trying every first and last group of a run). Work is counted
+in the scan's steps (`ScanWork`), not in seconds: a character handed to a pattern that scans a
+stretch of text, or a candidate looked at. Every pattern does a bounded amount of work from each
+place it is tried, so time follows steps; the times are measured in loadtest/studies/privacy.py.
 """
 
 from __future__ import annotations

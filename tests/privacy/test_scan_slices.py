@@ -1,7 +1,7 @@
 """No regular-expression call of the PII scan sees more than one slice of the text, and the
 findings are those of one call over the whole text, whatever the slice (issue 13: one call over
 1 MB held the GIL, and so the event loop, for up to 50 ms). Structure, not time: the calls are
-counted by `ScanWork`, the time is measured in loadtest/bench_loop_lag.py."""
+counted by `ScanWork`, the time is measured in loadtest/studies/loop_lag.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Secrets (kind `secret`): private keys, vendor keys, URL and connection-string passwords, and
 values assigned to names that mean a secret; what is kept readable around them; and the scan's
 bounds (slices, linear work) on texts made of their markers. The figures on data nobody here
-wrote are in loadtest/privacy_eval (issue 14)."""
+wrote are in loadtest/studies/privacy_eval (issue 14)."""
 
 from __future__ import annotations
 

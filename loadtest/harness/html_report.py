@@ -1,0 +1,125 @@
+"""A run as one self-contained HTML page: the report's table, and per phase its latency over time
+(failures marked; a faulted phase shaded as the fault's window) and its latency percentile curve;
+for a scenario of several phases, throughput and goodput against the offered load. The plots are
+drawn with matplotlib as inline SVG: the page needs nothing beside it."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from loadtest.harness.report import markdown_report
+
+
+def html_report(records: Sequence[dict[str, Any]], title: str = "Load-test report") -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
+        "figure{display:inline-block;margin:0 1em 1em 0}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        _table(markdown_report(records)),
+    ]
+    for record in records:
+        label = f"{record['scenario']} / {record['phase']} / {record['target']}"
+        fault = f" (fault: {record['fault']}, {record['verdict']})" if "fault" in record else ""
+        parts.append(f"<h2>{html.escape(label + fault)}</h2>")
+        requests = record.get("requests")
+        if requests:
+            parts.append(_figure(_over_time(requests, fault_window="fault" in record)))
+            parts.append(_figure(_percentiles(requests)))
+    by_scenario: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_scenario.setdefault(f"{record['scenario']} / {record['target']}", []).append(record)
+    for label, phases in by_scenario.items():
+        if len(phases) > 1:
+            parts.append(f"<h2>{html.escape(label)}: throughput against offered load</h2>")
+            parts.append(_figure(_throughput(phases)))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _table(markdown: str) -> str:
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    out = ["<table>"]
+    for number, row in enumerate(rows):
+        if number == 1:
+            continue  # the alignment row
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        tag = "th" if number == 0 else "td"
+        out.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _figure(svg: str) -> str:
+    return f"<figure>{svg}</figure>"
+
+
+def _over_time(requests: dict[str, list[Any]], *, fault_window: bool) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3))
+    due, latency = requests["due_s"], requests["latency_ms"]
+    ok = [(t, v) for t, v in zip(due, latency, strict=True) if v is not None]
+    failed = [t for t, v in zip(due, latency, strict=True) if v is None]
+    if ok:
+        axes.scatter([t for t, _ in ok], [v for _, v in ok], s=4, label="latency")
+    if failed:
+        top = max((v for _, v in ok), default=1.0)
+        axes.scatter(failed, [top] * len(failed), s=12, marker="x", color="red", label="failed")
+    if fault_window and due:
+        axes.axvspan(0, max(due), color="orange", alpha=0.12, label="fault")
+    axes.set_xlabel("seconds into the phase (scheduled)")
+    axes.set_ylabel("ms")
+    axes.set_title("latency over time")
+    axes.legend(fontsize=7)
+    return _svg(figure)
+
+
+def _percentiles(requests: dict[str, list[Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3))
+    for name in ("latency_ms", "ttft_ms"):
+        values = sorted(v for v in requests[name] if v is not None)
+        if values:
+            ranks = [100.0 * (i + 1) / len(values) for i in range(len(values))]
+            axes.plot(ranks, values, label=name.removesuffix("_ms"))
+    axes.set_xlabel("percentile")
+    axes.set_ylabel("ms")
+    axes.set_title("percentile curve")
+    axes.legend(fontsize=7)
+    return _svg(figure)
+
+
+def _throughput(phases: Sequence[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3))
+    offered = [p["result"]["offered_rate_per_s"] for p in phases]
+    axes.plot(offered, offered, linestyle=":", color="grey", label="offered")
+    axes.plot(offered, [p["result"]["ok_rate_per_s"] for p in phases], marker="o", label="ok/s")
+    goodput = [p["result"]["goodput_per_s"] for p in phases]
+    axes.plot(offered, goodput, marker="s", label="goodput/s")
+    axes.set_xlabel("offered requests/s")
+    axes.set_ylabel("requests/s")
+    axes.legend(fontsize=7)
+    return _svg(figure)
+
+
+def _svg(figure: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
