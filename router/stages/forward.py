@@ -195,7 +195,9 @@ class ForwardStage:
                 ),
                 remaining_s,
                 _headers(wire, traceparent_of(span)),
-                first_byte_timeout_s(target.stats, parsed.stream, self._transport.routing),
+                first_byte_timeout_s(
+                    target, ctx.plan, ctx.max_attempts, parsed.stream, self._transport.routing
+                ),
             )
             response = await posting.__aenter__()
             ending.posting = posting
