@@ -1,7 +1,8 @@
 """A run as one self-contained HTML page: the report's table, and per phase its latency over time
-(failures marked; a faulted phase shaded as the fault's window) and its latency percentile curve;
-for a scenario of several phases, throughput and goodput against the offered load. The plots are
-drawn with matplotlib as inline SVG: the page needs nothing beside it."""
+(failures marked; a faulted phase shaded as the fault's window), its error timeline (answers and
+errors by class per time bin, the fault's window shaded) and its latency percentile curve; for a
+scenario of several phases, throughput and goodput against the offered load. The plots are drawn
+with matplotlib as inline SVG: the page needs nothing beside it."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def html_report(records: Sequence[dict[str, Any]], title: str = "Load-test repor
         parts.append(f"<h2>{html.escape(label + fault)}</h2>")
         requests = record.get("requests")
         if requests:
-            parts.append(_figure(_over_time(requests, fault_window="fault" in record)))
+            window = _window(record)
+            parts.append(_figure(_over_time(requests, window)))
+            parts.append(_figure(_error_timeline(requests, window)))
             parts.append(_figure(_percentiles(requests)))
     by_scenario: dict[str, list[dict[str, Any]]] = {}
     for record in records:
@@ -62,7 +65,21 @@ def _figure(svg: str) -> str:
     return f"<figure>{svg}</figure>"
 
 
-def _over_time(requests: dict[str, list[Any]], *, fault_window: bool) -> str:
+def _window(record: dict[str, Any]) -> tuple[float, float] | None:
+    """When the phase's fault held, in seconds into the phase: a fault holds for the whole phase,
+    a disruption from its `at_s` to its `until_s` (the phase's end when it has none)."""
+    due = record.get("requests", {}).get("due_s") or [0.0]
+    end = max(due)
+    if "fault" in record:
+        return 0.0, end
+    disruption = record.get("disruption")
+    if isinstance(disruption, dict) and "at_s" in disruption:
+        until = disruption.get("until_s")
+        return float(disruption["at_s"]), end if until is None else float(until)
+    return None
+
+
+def _over_time(requests: dict[str, list[Any]], window: tuple[float, float] | None) -> str:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 3))
@@ -74,13 +91,58 @@ def _over_time(requests: dict[str, list[Any]], *, fault_window: bool) -> str:
     if failed:
         top = max((v for _, v in ok), default=1.0)
         axes.scatter(failed, [top] * len(failed), s=12, marker="x", color="red", label="failed")
-    if fault_window and due:
-        axes.axvspan(0, max(due), color="orange", alpha=0.12, label="fault")
+    _shade(axes, window)
     axes.set_xlabel("seconds into the phase (scheduled)")
     axes.set_ylabel("ms")
     axes.set_title("latency over time")
     axes.legend(fontsize=7)
     return _svg(figure)
+
+
+# At most this many bins in an error timeline, at least this wide.
+_TIMELINE_BINS = 60
+_TIMELINE_MIN_BIN_S = 0.1
+
+
+def error_timeline(
+    due_s: Sequence[float], outcomes: Sequence[str]
+) -> tuple[float, dict[str, list[int]]]:
+    """Requests per time bin by outcome (`ok` and each error class), by when each was due: the
+    bin's width and a count per bin for each outcome seen."""
+    end = max(due_s, default=0.0)
+    width = max(_TIMELINE_MIN_BIN_S, end / _TIMELINE_BINS)
+    bins = int(end / width) + 1
+    counts: dict[str, list[int]] = {}
+    for due, outcome in zip(due_s, outcomes, strict=True):
+        counts.setdefault(outcome, [0] * bins)[min(int(due / width), bins - 1)] += 1
+    return width, counts
+
+
+def _error_timeline(requests: dict[str, list[Any]], window: tuple[float, float] | None) -> str:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3))
+    width, counts = error_timeline(requests["due_s"], requests["outcome"])
+    bottom = [0] * len(next(iter(counts.values()), []))
+    starts = [i * width for i in range(len(bottom))]
+    ordered = sorted(counts, key=lambda outcome: (outcome != "ok", outcome))
+    for outcome in ordered:
+        per_bin = counts[outcome]
+        color = "tab:green" if outcome == "ok" else None
+        axes.bar(starts, per_bin, width, bottom=bottom, align="edge", label=outcome, color=color)
+        bottom = [b + n for b, n in zip(bottom, per_bin, strict=True)]
+    _shade(axes, window)
+    axes.set_xlabel("seconds into the phase (scheduled)")
+    axes.set_ylabel(f"requests per {width:g} s")
+    errors = sum(sum(per_bin) for outcome, per_bin in counts.items() if outcome != "ok")
+    axes.set_title(f"answers and errors over time ({errors} errors)")
+    axes.legend(fontsize=7)
+    return _svg(figure)
+
+
+def _shade(axes: Any, window: tuple[float, float] | None) -> None:
+    if window is not None:
+        axes.axvspan(window[0], window[1], color="orange", alpha=0.12, label="fault")
 
 
 def _percentiles(requests: dict[str, list[Any]]) -> str:

@@ -69,8 +69,9 @@ async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: st
     report = markdown_report(records)
     assert report.count("\n| " + name + " |") == len(records)
     page = html_report(records, title=name)
-    # A plot over time and a percentile curve per phase, and throughput for a ramp.
-    assert page.count("<svg") == 2 * len(records) + (len(records) > 1)
+    # Latency over time, the error timeline and a percentile curve per phase, and throughput for
+    # a ramp.
+    assert page.count("<svg") == 3 * len(records) + (len(records) > 1)
     assert "<th>scenario</th>" in page and f"<td>{name}</td>" in page
 
 
