@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-THIRD_PARTY = Path(__file__).resolve().parents[1] / "third_party"
+REPO = Path(__file__).resolve().parents[1]
+THIRD_PARTY = REPO / "third_party"
+# The load-test suite's data sets are vendored inside its own distribution.
 VENDORED = sorted(
     path
-    for path in THIRD_PARTY.rglob("*")
+    for folder in (THIRD_PARTY, REPO / "loadtest" / "datasets")
+    for path in folder.rglob("*")
     if path.is_file() and path.name != "README.md" and not path.name.startswith(".")
 )
 
@@ -21,7 +24,14 @@ def test_the_openai_spec_is_vendored() -> None:
     assert THIRD_PARTY / "openai-openapi" / "openapi.yaml" in VENDORED
 
 
-@pytest.mark.parametrize("path", VENDORED, ids=lambda path: str(path.relative_to(THIRD_PARTY)))
+def test_the_cache_data_sets_are_vendored() -> None:
+    datasets = REPO / "loadtest" / "datasets"
+    assert {datasets / "gptcache_paraphrases.json", datasets / "paws_wiki_test.tsv"} <= set(
+        VENDORED
+    )
+
+
+@pytest.mark.parametrize("path", VENDORED, ids=lambda path: str(path.relative_to(REPO)))
 def test_vendored_file_has_the_size_and_sha256_its_readme_states(path: Path) -> None:
     readme = (path.parent / "README.md").read_text(encoding="utf-8")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

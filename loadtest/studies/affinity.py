@@ -12,7 +12,7 @@ input, 1.25 cached input, 10.00 output), its answer cache off. Every arm starts 
 cloud and router.
 
 The conversations are the same in both arms, made from data nobody wrote for this benchmark
-(third_party/datasets/): each has a system prompt of at least `--system-words` words of
+(loadtest/datasets/): each has a system prompt of at least `--system-words` words of
 PAWS-Wiki sentences (Wikipedia) and `--turns` user messages from GPTCache's question set. Each
 turn sends the whole history (the system prompt, every question and every answer so far) as a
 streamed chat request with `stream_options.include_usage`; `--concurrency` conversations are in

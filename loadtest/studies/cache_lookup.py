@@ -5,7 +5,7 @@
 
 Needs the embedder (all-minilm-l6-v2/int8) in the model store: `--store`, else EDGE_WORKER_STORE,
 else the default, which `make models` prepares; without it the run stops with one line saying so.
-The sentences come from third_party/datasets/ (its README says where from).
+The sentences come from loadtest/datasets/ (its README says where from).
 
 Fills one partition of `router.cache.semantic.SemanticIndex` twice, once kept exact and once
 moved to the graph from its first entry, with unit vectors from the served embedder

@@ -3,7 +3,7 @@ exact hits (issue 15, item 4).
 
     .venv/bin/python -m loadtest.studies.cache_normal_form
 
-For each pair of `third_party/datasets/` (GPTCache's 999 paraphrases, and PAWS-Wiki's 8,000
+For each pair of `loadtest/datasets/` (GPTCache's 999 paraphrases, and PAWS-Wiki's 8,000
 labelled pairs), two questions are one exact key when their texts are equal as sent, or only
 once in normal form (`router.cache.normal_form`). Negatives are counted too: a negative pair
 with one normal form would be a wrong exact hit.

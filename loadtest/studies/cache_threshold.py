@@ -8,9 +8,9 @@ else the default, which `make models` prepares; without it the run stops with on
 Embeds question pairs with the served embedder (all-MiniLM-L6-v2, int8 ONNX) and, for every
 threshold from 0.70 to 0.99, counts a pair as a hit when its cosine similarity reaches the
 threshold and, with guards, when `router.cache.guards.veto` lets it through. On each set:
-- **paraphrase (GPTCache)**: `third_party/datasets/gptcache_paraphrases.json`, 999 positive pairs,
+- **paraphrase (GPTCache)**: `loadtest/datasets/gptcache_paraphrases.json`, 999 positive pairs,
   and 999 negatives made by pairing each origin with another row's paraphrase;
-- **PAWS-Wiki**: `third_party/datasets/paws_wiki_test.tsv`, 8,000 adversarial pairs (3,536
+- **PAWS-Wiki**: `loadtest/datasets/paws_wiki_test.tsv`, 8,000 adversarial pairs (3,536
   positive), where negatives reuse the same words in another order;
 - **near-miss** (`loadtest/studies/cache_near_misses.py`): 85 negatives differing in one entity,
   number, date, language or negation, with 25 positives phrased in the same style.

@@ -11,7 +11,7 @@ questions, each drawn independently as
 
 A repeat or rewording drawn before anything it could repeat or reword was asked is a new question
 instead. Pure: no clock, no network, no global random state; `load_sources` only reads the two
-vendored data sets (third_party/datasets/README.md says where they come from).
+vendored data sets (loadtest/datasets/README.md says where they come from).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 LOCALE_DIR = Path("/usr/share/locale/pt_BR/LC_MESSAGES")
 DOC_DIR = Path("/usr/share/doc")
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-DATASETS = ROOT / "third_party" / "datasets"
+DATASETS = ROOT / "loadtest" / "datasets"
 CONFIG_DIRS = (Path("/etc"), Path("/usr/share/doc"))
 LOG_FILES = (Path("/var/log/dpkg.log"), Path("/var/log/alternatives.log"))
 
@@ -106,7 +106,7 @@ def portuguese_sentences() -> list[tuple[str, str]]:
 
 
 def english_sentences() -> list[tuple[str, str]]:
-    """(source, sentence) from PAWS-Wiki and GPTCache's paraphrases (third_party/datasets)."""
+    """(source, sentence) from PAWS-Wiki and GPTCache's paraphrases (loadtest/datasets)."""
     sentences = []
     with (DATASETS / "paws_wiki_test.tsv").open(encoding="utf-8") as file:
         for row in csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE):
