@@ -110,8 +110,49 @@ bench-affinity: setup ## affinity off and on: prompt-cache hits, cost and TTFT (
 
 # The router's scorecard under the public fault catalogue (issue 19, docs/benchmarks.md): every
 # fault scenario of the load-test suite against the router and the local demo's simulated cloud.
-bench-faults: setup ## the fault scenarios' scorecard: pass, partial, safe or fail (about 7 minutes)
-	deploy/bench/faults.sh
+# PEER=litellm or PEER=portkey scores that peer instead, measured the same way (`make peers` first).
+PEER ?= router
+bench-faults: setup ## the fault scenarios' scorecard: pass, partial, safe or fail (about 7 minutes; PEER=litellm|portkey)
+	PEER=$(PEER) deploy/bench/faults.sh
+
+# The peers of issue 19, each in its own environment, never in .venv: the LiteLLM proxy from PyPI
+# in .venv-peers/litellm, Portkey's gateway from npm in .peers/portkey, both pinned in
+# deploy/bench/peers/ (where their configs are). Each is installed once, stamped like .venv, and
+# again only when its pins change; a `*` .gitignore in each folder keeps them out of git.
+PEERS_LITELLM := .venv-peers/litellm
+PEERS_LITELLM_STAMP := $(PEERS_LITELLM)/.installed-stamp
+PEERS_PORTKEY := .peers/portkey
+PEERS_PORTKEY_STAMP := $(PEERS_PORTKEY)/.installed-stamp
+.PHONY: peers bench-peers
+
+$(PEERS_LITELLM_STAMP): deploy/bench/peers/litellm-requirements.txt
+	$(PYTHON) -m venv $(PEERS_LITELLM)
+	echo '*' > .venv-peers/.gitignore
+	$(PEERS_LITELLM)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_LITELLM)/bin/python -m pip install --quiet -r deploy/bench/peers/litellm-requirements.txt
+	touch $@
+
+# --ignore-scripts: the package's one install script runs patch-package, and the published
+# package has no patches to apply; the gateway runs from its prebuilt bundle, build/start-server.js.
+$(PEERS_PORTKEY_STAMP): deploy/bench/peers/portkey/package.json deploy/bench/peers/portkey/package-lock.json
+	mkdir -p $(PEERS_PORTKEY)
+	echo '*' > .peers/.gitignore
+	cp deploy/bench/peers/portkey/package.json deploy/bench/peers/portkey/package-lock.json $(PEERS_PORTKEY)/
+	cd $(PEERS_PORTKEY) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+peers: $(PEERS_LITELLM_STAMP) $(PEERS_PORTKEY_STAMP) ## the peers in their own environments: LiteLLM proxy (.venv-peers), Portkey gateway (.peers)
+
+# The peers side by side (issue 19, docs/benchmarks.md): loadtest/scenarios/peers.yaml against
+# direct, the bare proxy, the router and both peers, each started fresh and pinned to core 0 (the
+# simulated cloud and the load generator on core 1), phases interleaved across targets.
+# PEERS_TARGETS narrows the line-up; the JSON lines go to bench-results/peers.jsonl.
+PEERS_TARGETS ?= direct,bare,router,litellm,portkey
+bench-peers: setup peers ## direct, bare proxy, router, LiteLLM and Portkey side by side (about 8 minutes)
+	mkdir -p bench-results
+	$(PY) -m loadtest run peers --start $(PEERS_TARGETS) --router-config deploy/bench/node-faults.yaml \
+		--core 0 --out bench-results/peers.jsonl
+	$(PY) -m loadtest compare bench-results/peers.jsonl | tee bench-results/peers.md
 
 # The independent privacy evaluation of issue 14 (loadtest/studies/privacy_eval/README.md), in its own
 # environment so that Faker, cryptography, Presidio (with spaCy, but no spaCy model) and

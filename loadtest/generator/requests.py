@@ -37,6 +37,10 @@ def prompt_of(size_bytes: int) -> str:
 
 
 def request_body(settings: LoadSettings) -> bytes:
+    """The chat body of a run of fixed sizes (the workload builds every other:
+    `loadtest.generator.workload`)."""
+    if not isinstance(settings.prompt_bytes, int) or not isinstance(settings.max_tokens, int):
+        raise ValueError("a distribution of sizes has no one body: see loadtest.generator.workload")
     messages: list[dict[str, str]] = [{"role": "user", "content": prompt_of(settings.prompt_bytes)}]
     if settings.prefill is not None:
         messages.append({"role": "assistant", "content": settings.prefill})

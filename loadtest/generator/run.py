@@ -1,299 +1,333 @@
-"""One open-loop run: sends every request of the schedule at its time, records each result in
-its slot, drains the stragglers and summarises the measured window.
+"""One run: sends every request of the workload, records each result in its slot, drains the
+stragglers (`load` runs it and summarises the measured window). The open loop is here (`_Run`: each
+request at its scheduled time, fixed or Poisson, whatever happened to the ones before it); a closed
+loop's clients (`closed_loop`) send through the same requests into the same records.
 
-The hot path is kept small because the generator shares a core with other processes: the body bytes,
-URL and headers are built once, every request reuses one keep-alive `ClientSession`, results go into
-preallocated lists indexed by request number, and a stream's content tokens are timed by a regular
-expression over its whole lines (`StreamTokenClock`), never decoded. Profiled at 2500 req/s, most
-of the generator's CPU is the kernel's loopback TCP send path, not Python.
+The hot path is kept small because the generator shares a core with other processes: bodies,
+URLs and headers are built before the run (`workload`), every request reuses one keep-alive
+`ClientSession`, results go into preallocated lists indexed by request number (`slots`), and a
+stream's content tokens are timed by regular expressions over its whole lines
+(`stream_readers`), never decoded. A phase of one kind, one key and one body draws nothing per
+request. Profiled at 2500 req/s, most of the generator's CPU is the kernel's loopback TCP send
+path, not Python.
+
+A request's outcome is `ok`, `http_<status>`, the exception's class, or a stream's own
+(`stream_readers`). A stream whose connection broke after content had come (a cut mid-body) is
+judged as what the client got, a stream without its end event (`stream_without_done`), whatever
+the transport's exception: the same class for a cut connection as for a clean end without
+`[DONE]`, in every API. A stream that stalls until its timeout keeps the timeout's class: a hang.
 
 The result has the standard metrics of LLM serving benchmarks (vLLM's `bench serve`, NVIDIA's
 AIPerf): end-to-end latency, time to first token (TTFT), time per output token after the first
 (TPOT, per request), the inter-token latency of every gap (ITL), output tokens per second (the
 usage the answer reports, else its content tokens), and goodput: the requests per second that met
-every SLO the run states.
+every SLO the run states (`summary`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
-from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
 from time import monotonic
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
-import yarl
 
-from loadtest.generator.requests import (
-    OUTCOME_NO_CONTENT,
-    OUTCOME_OK,
-    OUTCOME_STREAM_ERROR,
-    OUTCOME_TRUNCATED,
-    OUTCOME_UNFINISHED,
-    StreamTokenClock,
-    completion_tokens_in,
-    request_body,
-)
+from loadtest.generator.arrivals import schedule_for
+from loadtest.generator.conversation import Dialogue, Held, TurnSlots
+from loadtest.generator.questions import QuestionsExhausted
+from loadtest.generator.requests import OUTCOME_OK
 from loadtest.generator.schedule import LoadPlan
-from loadtest.generator.settings import LoadSettings
-from loadtest.generator.stats import LatencySummary, LoadResult
-from loadtest.generator.timer import Sleeper, open_sleeper
-
-_PENDING: Final = ""
-# The end of a stream kept to judge how it ended: `[DONE]`, or an error event (up to its code).
-_TAIL_BYTES: Final = 512
+from loadtest.generator.settings import LoadSettings, api_of
+from loadtest.generator.slots import RequestSlots
+from loadtest.generator.timer import Sleeper
+from loadtest.generator.workload import Drawn, Workload
 
 # The first request is scheduled this long after the session exists, so set-up is not counted.
 _START_DELAY_S: Final = 0.05
+CACHE_HEADER: Final = "x-router-cache"
+
+__all__ = ["open_session"]
 
 
 class _Run:
-    """The state of one run: the session, the prebuilt request and per-request result slots."""
+    """The state of one run: the session, the workload, the open loop's schedule (a closed
+    loop's clients are `closed_loop`'s) and per-request result slots."""
 
     def __init__(
         self, settings: LoadSettings, session: aiohttp.ClientSession, sleeper: Sleeper
     ) -> None:
         self.settings = settings
         self.sleeper = sleeper
-        self.plan = LoadPlan.from_settings(settings)
         self.session = session
-        self.url = yarl.URL(settings.base_url.rstrip("/") + "/chat/completions")
-        self.body = request_body(settings)
-        total = self.plan.total_requests
-        self.send_lag_s = [math.nan] * total
-        self.latency_s = [math.nan] * total
-        self.ttft_s = [math.nan] * total
-        # A stream's content tokens' arrival times, and the output tokens of every answer.
-        self.token_times: list[list[float] | None] = [None] * total
-        self.output_tokens = [0] * total
-        self.outcome = [_PENDING] * total
-        self.in_flight: set[asyncio.Task[None]] = set()
+        self.workload = Workload(settings)
+        self.plan = schedule_for(settings) if not settings.closed_loop else LoadPlan(1.0, 0, 0)
+        if settings.cache is not None and not settings.closed_loop:
+            self.workload.check_questions_for(self.plan.total_requests)
+        self.url = self.workload.kinds[0].url
+        self.slots = RequestSlots(0 if settings.closed_loop else self.plan.total_requests)
+        slots = self.slots
+        self.send_lag_s = slots.send_lag_s
+        self.latency_s = slots.latency_s
+        self.ttft_s = slots.ttft_s
+        self.token_times = slots.token_times
+        self.output_tokens = slots.output_tokens
+        self.outcome = slots.outcome
+        self.in_flight: set[asyncio.Task[object]] = set()
+        # Requests sent (the schedule's, unless a cache mix ran out of questions) and where the
+        # measured ones start.
+        self.end = 0 if settings.closed_loop else self.plan.total_requests
+        self.measured_from = 0 if settings.closed_loop else self.plan.warmup_requests
+        self.notes: list[str] = []
+        self.max_in_flight: int | None = None
+        self._headers_each = not _one_bearer_key(settings)
+        self._plain = self.workload.draw() if self.workload.plain else None
+        self._dialogues: dict[int, Dialogue] = {}
+        self._turn_slots = (
+            TurnSlots.of(settings.conversation, settings.rate_per_s)
+            if settings.conversation is not None
+            else None
+        )
+        self._last_turn = settings.conversation.turns - 1 if settings.conversation else -1
+        self._closing = False
 
     async def send_all(self) -> None:
+        """The open loop: every request at its scheduled time (a closed loop's clients are
+        `closed_loop.run_clients`)."""
         plan = self.plan
-        request = self._chat_stream if self.settings.kind == "chat-stream" else self._chat_json
-        in_flight = self.in_flight
+        total = plan.total_requests
+        launch = self._launcher()
         t0 = monotonic() + _START_DELAY_S
         index = 0
-        while index < plan.total_requests:
+        while index < total:
             now = monotonic()
             due = plan.scheduled_at(t0, index)
             if due > now:
                 await self.sleeper.sleep_until(due)
                 continue
-            while index < plan.total_requests and due <= now:
-                task = asyncio.create_task(request(index, due))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+            while due <= now:
+                try:
+                    launch(index, due)
+                except QuestionsExhausted:
+                    self._ran_out(index)
+                    return
                 index += 1
+                if index >= total:
+                    break
                 due = plan.scheduled_at(t0, index)
 
     async def drain(self) -> None:
-        if self.in_flight:
-            await asyncio.wait(self.in_flight, timeout=self.settings.drain_timeout_s)
+        """Waits for the requests still out (and a conversation's turns they release) up to the
+        drain timeout, then cancels the rest: they are `unfinished`."""
+        deadline = monotonic() + self.settings.drain_timeout_s
+        while self.in_flight:
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.wait(set(self.in_flight), timeout=remaining)
+        self._closing = True
         leftovers = list(self.in_flight)
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)
 
-    async def _chat_json(self, index: int, scheduled: float) -> None:
-        self.send_lag_s[index] = monotonic() - scheduled
-        try:
-            async with self.session.post(self.url, data=self.body) as response:
-                body = await response.read()
-                status = response.status
-        except Exception as exc:  # any failure is a counted error, labelled by its type
-            self.outcome[index] = type(exc).__name__
-            return
-        if status == 200:
-            self.latency_s[index] = monotonic() - scheduled
-            self.output_tokens[index] = completion_tokens_in(body) or 0
-            self.outcome[index] = OUTCOME_OK
+    # The launchers: how the send loop starts request `index`, due at `due`.
+
+    def _launcher(self) -> Callable[[int, float], None]:
+        slots = self.slots
+        if self._turn_slots is not None:
+            return self._launch_turn
+        if self._plain is not None and self.settings.kind in ("chat-json", "chat-stream"):
+            request = self._chat_stream if self.settings.kind == "chat-stream" else self._chat_json
+
+            def launch_plain(index: int, due: float) -> None:
+                slots.due_at[index] = due
+                self._start(request(index, due))
+
+            return launch_plain
+
+        def launch(index: int, due: float) -> None:
+            drawn = self.workload.draw()
+            self._record_draw(index, drawn)
+            slots.due_at[index] = due
+            assert drawn.body is not None
+            self._start(self._send(index, due, drawn, drawn.body))
+
+        return launch
+
+    def _launch_turn(self, index: int, slot_due: float) -> None:
+        assert self._turn_slots is not None
+        conversation, turn = self._turn_slots.turn_of(index)
+        drawn = self.workload.draw()
+        dialogue = self._dialogues.setdefault(conversation, Dialogue())
+        if turn == 0 or dialogue.first is None:
+            dialogue.first = drawn
         else:
-            self.outcome[index] = f"http_{status}"
+            drawn = self.workload.same_conversation(drawn, dialogue.first)
+        self._record_draw(index, drawn)
+        self.slots.conversation[index] = conversation
+        self.slots.turn[index] = turn
+        if dialogue.in_flight or dialogue.waiting:
+            dialogue.waiting.append(Held(index, slot_due, drawn))
+        else:
+            self._send_turn(dialogue, conversation, index, slot_due, drawn, held=False)
+
+    def _send_turn(
+        self,
+        dialogue: Dialogue,
+        conversation: int,
+        index: int,
+        due: float,
+        drawn: Drawn,
+        *,
+        held: bool,
+    ) -> None:
+        dialogue.in_flight = True
+        self.slots.due_at[index] = due
+        self.slots.held[index] = held
+        self._start(self._open_loop_turn(dialogue, conversation, index, due, drawn))
+
+    async def _open_loop_turn(
+        self, dialogue: Dialogue, conversation: int, index: int, due: float, drawn: Drawn
+    ) -> None:
+        await self._turn(dialogue, index, due, drawn)
+        dialogue.in_flight = False
+        if dialogue.waiting and not self._closing:
+            following = dialogue.waiting.popleft()
+            self._send_turn(
+                dialogue,
+                conversation,
+                following.index,
+                max(following.slot_due, monotonic()),
+                following.drawn,
+                held=True,
+            )
+        elif self.slots.turn[index] == self._last_turn:
+            self._dialogues.pop(conversation, None)
+
+    async def _turn(self, dialogue: Dialogue, index: int, due: float, drawn: Drawn) -> None:
+        """One turn: sent with the conversation so far; its answer's text added to it."""
+        plan = self.workload.kinds[drawn.kind]
+        body = self.workload.body(drawn, dialogue.history)
+        raw = await self._send(index, due, drawn, body, keep=True)
+        answer = None
+        if raw is not None:
+            answer = plan.api.stream_text(raw) if plan.streamed else plan.api.answer_text(raw)
+        dialogue.answered(drawn.user_text, answer)
+
+    def _start(self, request: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(request)
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    def _record_draw(self, index: int, drawn: Drawn) -> None:
+        slots = self.slots
+        slots.kind[index] = drawn.kind
+        slots.tenant[index] = drawn.tenant
+        slots.question[index] = drawn.question
+        slots.pii[index] = drawn.pii
+
+    def _ran_out(self, index: int) -> None:
+        self.end = index
+        self.notes.append(f"the cache mix's new questions ran out after {index} requests")
+
+    # The requests themselves.
+
+    async def _chat_json(self, index: int, scheduled: float) -> None:
+        assert self._plain is not None and self._plain.body is not None
+        await self._json(index, scheduled, self._plain, self._plain.body)
 
     async def _chat_stream(self, index: int, scheduled: float) -> None:
+        assert self._plain is not None and self._plain.body is not None
+        await self._stream(index, scheduled, self._plain, self._plain.body)
+
+    async def _send(
+        self, index: int, scheduled: float, drawn: Drawn, body: bytes, keep: bool = False
+    ) -> bytes | None:
+        if self.workload.kinds[drawn.kind].streamed:
+            return await self._stream(index, scheduled, drawn, body, keep)
+        return await self._json(index, scheduled, drawn, body)
+
+    async def _json(
+        self, index: int, scheduled: float, drawn: Drawn, body: bytes, keep: bool = False
+    ) -> bytes | None:
+        """A JSON answer: its body when it succeeded, else None."""
+        plan = self.workload.kinds[drawn.kind]
+        headers = plan.headers[drawn.tenant] if self._headers_each else None
         self.send_lag_s[index] = monotonic() - scheduled
-        clock = StreamTokenClock()
-        tail = b""
         try:
-            async with self.session.post(self.url, data=self.body) as response:
+            async with self.session.post(plan.url, data=body, headers=headers) as response:
+                answer = await response.read()
+                status = response.status
+                self.slots.cache[index] = response.headers.get(CACHE_HEADER)
+        except Exception as exc:  # any failure is a counted error, labelled by its type
+            self.outcome[index] = type(exc).__name__
+            return None
+        if status != 200:
+            self.outcome[index] = f"http_{status}"
+            return None
+        self.latency_s[index] = monotonic() - scheduled
+        self.output_tokens[index] = plan.api.output_tokens(answer)
+        self.outcome[index] = OUTCOME_OK
+        return answer
+
+    async def _stream(
+        self, index: int, scheduled: float, drawn: Drawn, body: bytes, keep: bool = False
+    ) -> bytes | None:
+        """A streamed answer: its raw bytes when it succeeded (empty unless `keep`), else None."""
+        plan = self.workload.kinds[drawn.kind]
+        headers = plan.headers[drawn.tenant] if self._headers_each else None
+        reader = plan.api.stream_reader(keep)
+        self.send_lag_s[index] = monotonic() - scheduled
+        try:
+            async with self.session.post(plan.url, data=body, headers=headers) as response:
+                self.slots.cache[index] = response.headers.get(CACHE_HEADER)
                 if response.status != 200:
                     await response.read()
                     self.outcome[index] = f"http_{response.status}"
-                    return
+                    return None
                 async for chunk in response.content.iter_any():
-                    clock.feed(chunk, monotonic())
-                    tail = (tail + chunk)[-_TAIL_BYTES:]
+                    reader.feed(chunk, monotonic())
         except Exception as exc:  # any failure is a counted error, labelled by its type
-            self.outcome[index] = type(exc).__name__
-            return
+            if not (reader.times and _cut(exc)):
+                self.outcome[index] = type(exc).__name__
+                return None
+            # Cut after content came: judged as the stream the client got (see the module).
         done = monotonic()
-        if b"[DONE]" not in tail and b'"error"' in tail:
-            self.outcome[index] = OUTCOME_STREAM_ERROR
-        elif not clock.times:
-            self.outcome[index] = OUTCOME_NO_CONTENT
-        elif b"[DONE]" not in tail:
-            self.outcome[index] = OUTCOME_TRUNCATED
-        else:
-            self.ttft_s[index] = clock.times[0] - scheduled
-            self.latency_s[index] = done - scheduled
-            self.token_times[index] = clock.times
-            reported = clock.completion_tokens
-            self.output_tokens[index] = clock.tokens if reported is None else reported
-            self.outcome[index] = OUTCOME_OK
-
-    def result(self) -> LoadResult:
-        settings = self.settings
-        first = self.plan.warmup_requests
-        measured = range(first, self.plan.total_requests)
-        outcomes = Counter(self.outcome[i] or OUTCOME_UNFINISHED for i in measured)
-        outcomes.pop(OUTCOME_OK, None)
-        ok = [i for i in measured if self.outcome[i] == OUTCOME_OK]
-        streaming = settings.kind == "chat-stream"
-        lags = [self.send_lag_s[i] for i in measured if not math.isnan(self.send_lag_s[i])]
-        tpot_s = {i: _tpot_s(self.token_times[i]) for i in ok}
-        gaps_s = [gap for i in ok for gap in _gaps_s(self.token_times[i])]
-        good = sum(1 for i in ok if self._meets_slos(i, tpot_s[i]))
-        return LoadResult(
-            url=str(self.url),
-            kind=settings.kind,
-            offered_rate_per_s=settings.rate_per_s,
-            duration_s=settings.duration_s,
-            warmup_s=settings.warmup_s,
-            timer=self.sleeper.name,
-            requests=len(measured),
-            ok=len(ok),
-            errors=sum(outcomes.values()),
-            errors_by_kind=dict(sorted(outcomes.items())),
-            sent_rate_per_s=self._sent_rate(measured),
-            ok_rate_per_s=len(ok) / settings.duration_s,
-            latency=self._summary(self.latency_s, ok, from_send=False),
-            ttft=self._summary(self.ttft_s, ok, from_send=False) if streaming else None,
-            send_lag=LatencySummary.of_seconds(lags),
-            latency_from_send=self._summary(self.latency_s, ok, from_send=True),
-            ttft_from_send=self._summary(self.ttft_s, ok, from_send=True) if streaming else None,
-            tpot=LatencySummary.of_seconds([t for t in tpot_s.values() if t is not None]),
-            itl=LatencySummary.of_seconds(gaps_s),
-            output_tokens_per_s=sum(self.output_tokens[i] for i in ok) / settings.duration_s,
-            goodput_per_s=good / settings.duration_s,
-            slo=_slos(settings),
-        )
-
-    def requests(self) -> list[RequestRecord]:
-        """The measured requests, each: when it was due (seconds into the measured window), its
-        latency and TTFT (ms, None when it failed or is not a stream) and its outcome."""
-        first = self.plan.warmup_requests
-        start = self.plan.scheduled_at(0.0, first)
-        return [
-            RequestRecord(
-                due_s=self.plan.scheduled_at(0.0, i) - start,
-                latency_ms=_ms(self.latency_s[i]),
-                ttft_ms=_ms(self.ttft_s[i]),
-                outcome=self.outcome[i] or OUTCOME_UNFINISHED,
-            )
-            for i in range(first, self.plan.total_requests)
-        ]
-
-    def _meets_slos(self, index: int, tpot_s: float | None) -> bool:
-        """Whether a successful request met every SLO the run states (a stream of one token
-        has no TPOT, and meets that one)."""
-        settings = self.settings
-        checks = (
-            (settings.ttft_slo_ms, self.ttft_s[index]),
-            (settings.tpot_slo_ms, tpot_s),
-            (settings.latency_slo_ms, self.latency_s[index]),
-        )
-        return all(
-            slo_ms is None or value is None or math.isnan(value) or value * 1e3 <= slo_ms
-            for slo_ms, value in checks
-        )
-
-    def _summary(
-        self, times_s: list[float], indices: list[int], *, from_send: bool
-    ) -> LatencySummary | None:
-        if from_send:
-            return LatencySummary.of_seconds([times_s[i] - self.send_lag_s[i] for i in indices])
-        return LatencySummary.of_seconds([times_s[i] for i in indices])
-
-    def _sent_rate(self, measured: range) -> float:
-        sent = [
-            self.plan.scheduled_at(0.0, i) + self.send_lag_s[i]
-            for i in measured
-            if not math.isnan(self.send_lag_s[i])
-        ]
-        if len(sent) < 2 or max(sent) <= min(sent):
-            return 0.0
-        return (len(sent) - 1) / (max(sent) - min(sent))
+        outcome = reader.outcome()
+        self.outcome[index] = outcome
+        if outcome != OUTCOME_OK:
+            return None
+        self.ttft_s[index] = reader.times[0] - scheduled
+        self.latency_s[index] = done - scheduled
+        self.token_times[index] = reader.times
+        self.output_tokens[index] = reader.output_tokens()
+        return reader.raw()
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    due_s: float
-    latency_ms: float | None
-    ttft_ms: float | None
-    outcome: str
+def _cut(exc: Exception) -> bool:
+    """Whether the connection broke (closed mid-body, reset), as against a timeout: a stream
+    that stalls until its timeout is a hang, and keeps the timeout's class."""
+    broken = isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError)
+    return broken and not isinstance(exc, TimeoutError)
 
 
-def _ms(seconds: float) -> float | None:
-    return None if math.isnan(seconds) else seconds * 1e3
-
-
-def _tpot_s(times: list[float] | None) -> float | None:
-    """Time per output token after the first, of one stream (None under two tokens)."""
-    if times is None or len(times) < 2:
-        return None
-    return (times[-1] - times[0]) / (len(times) - 1)
-
-
-def _gaps_s(times: list[float] | None) -> list[float]:
-    """The inter-token gaps of one stream (tokens of one read arrive together: gap 0)."""
-    if times is None:
-        return []
-    return [later - earlier for earlier, later in itertools.pairwise(times)]
-
-
-def _slos(settings: LoadSettings) -> dict[str, float]:
-    stated = {
-        "ttft_ms": settings.ttft_slo_ms,
-        "tpot_ms": settings.tpot_slo_ms,
-        "latency_ms": settings.latency_slo_ms,
-    }
-    return {name: value for name, value in stated.items() if value is not None}
+def _one_bearer_key(settings: LoadSettings) -> bool:
+    """Whether every request carries the session's own `Authorization: Bearer` key: one key, and
+    no Messages request (those carry `x-api-key`, and no Bearer beside it)."""
+    return not settings.tenants and api_of(settings.kind) != "messages"
 
 
 def open_session(settings: LoadSettings) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
         limit=settings.max_connections, limit_per_host=0, keepalive_timeout=30.0
     )
+    headers = {"Content-Type": "application/json"}
+    if _one_bearer_key(settings):
+        headers["Authorization"] = f"Bearer {settings.api_key}"
     return aiohttp.ClientSession(
         connector=connector,
-        headers={
-            "Authorization": f"Bearer {settings.api_key}",
-            "Content-Type": "application/json",
-        },
+        headers=headers,
         timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s),
         cookie_jar=aiohttp.DummyCookieJar(),
     )
-
-
-async def run_load(settings: LoadSettings) -> LoadResult:
-    """Run one open-loop load test and summarise the measured window."""
-    result, _ = await run_load_detailed(settings)
-    return result
-
-
-async def run_load_detailed(settings: LoadSettings) -> tuple[LoadResult, list[RequestRecord]]:
-    """`run_load`, and every measured request's own record (for plots over time)."""
-    sleeper = open_sleeper()
-    try:
-        async with open_session(settings) as session:
-            run = _Run(settings, session, sleeper)
-            await run.send_all()
-            await run.drain()
-            return run.result(), run.requests()
-    finally:
-        sleeper.close()

@@ -1,11 +1,12 @@
-"""Statistics of a run: linear-interpolated percentiles, the latency summary of one series and
-the result of one run as reported (and printed as JSON)."""
+"""Statistics of a run: linear-interpolated percentiles, the latency summary of one series, the
+breakdowns of a workload (per tenant, cache verdicts, conversations) and the result of one run as
+reported (and printed as JSON)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -49,6 +50,40 @@ class LatencySummary:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantSummary:
+    """One tenant's measured requests: counts, errors by class, latency and TTFT."""
+
+    requests: int
+    ok: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    latency: LatencySummary | None
+    ttft: LatencySummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSummary:
+    """What the target said of its cache (`x-router-cache`) over the measured requests: each
+    verdict's count (`hit-exact`, `hit-semantic`, `miss`, `bypass`), the hits, their share of the
+    successes, and, in a cache mix, the requests and hits of each kind of question."""
+
+    verdicts: dict[str, int]
+    hits: int
+    hit_share: float | None
+    by_question: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """Measured turns of `turns`-turn conversations; `held`: turns sent after their slot because
+    the previous turn's answer came after it (`loadtest.generator.conversation`)."""
+
+    turns: int
+    conversations: int
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
 class LoadResult:
     """Statistics over the measured (post warm-up) requests of one run.
 
@@ -62,6 +97,12 @@ class LoadResult:
     two tokens of a stream, `output_tokens_per_s` the answers' output tokens over the window, and
     `goodput_per_s` the successful requests per second that met every SLO in `slo` (all of them
     when it states none).
+
+    `loop` is `open` (the schedule at `offered_rate_per_s`, `arrival` fixed or poisson) or
+    `closed` (`concurrency` clients; `offered_rate_per_s` is then the rate they achieved, a
+    result rather than an input, and `max_in_flight` the most requests they had out at once).
+    The workload's breakdowns are there when it has them: requests by kind (a streaming share),
+    per tenant, the target's cache verdicts, the requests that carried PII, conversations.
     """
 
     url: str
@@ -86,6 +127,17 @@ class LoadResult:
     output_tokens_per_s: float
     goodput_per_s: float
     slo: dict[str, float]
+    loop: str = "open"
+    arrival: str = "fixed"
+    concurrency: int | None = None
+    max_in_flight: int | None = None
+    seed: int = 0
+    requests_by_kind: dict[str, int] = field(default_factory=dict)
+    tenants: dict[str, TenantSummary] = field(default_factory=dict)
+    cache: CacheSummary | None = None
+    pii_requests: int | None = None
+    conversation: ConversationSummary | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, object]:
         return asdict(self)

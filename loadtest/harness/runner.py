@@ -2,23 +2,29 @@
 (`loadtest.generator`), in order, its result a record (one JSON line): the scenario, the phase, the
 target and the generator's result with the standard metrics. A phase with a fault sets it on the
 simulated cloud's regions through the control API before it runs and clears it after, whatever
-happened; its record carries the fault and the scorecard's verdict."""
+happened; its record carries the fault and the scorecard's verdict. A phase with a disruption
+has it applied on schedule to the stack the suite started (`loadtest.harness.disruptions`) and
+undone by the phase's end; its record carries what was done and seen, and the verdict."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from loadtest.generator import LoadSettings
-from loadtest.generator.run import run_load_detailed
+from loadtest.generator.load import run_load_detailed
+from loadtest.generator.summary import RequestRecord
+from loadtest.harness.disruption_spec import phase_problems
+from loadtest.harness.disruptions import DisruptionRecord, disrupted
 from loadtest.harness.process_usage import measured
 from loadtest.harness.scenario import Fault, Phase, Scenario, ScenarioInvalid
 from loadtest.harness.scorecard import verdict
+from loadtest.harness.stack import LocalStack
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +43,11 @@ def phase_settings(scenario: Scenario, phase: Phase, target: Target) -> LoadSett
     slo = scenario.slo
     return LoadSettings(
         base_url=target.base_url,
-        kind=phase.kind,
-        rate_per_s=phase.rate_per_s,
-        duration_s=phase.duration_s,
-        warmup_s=phase.warmup_s,
-        model=target.model,
+        model=phase.model or target.model,
+        # The target's key, unless the phase's tenants bring their own.
         api_key=target.api_key,
-        max_tokens=phase.max_tokens,
-        prompt_bytes=phase.prompt_bytes,
-        prefill=phase.prefill,
-        request_timeout_s=phase.request_timeout_s,
+        # The loop, its load and the workload: kind, sizes, seed, tenants, cache, PII, turns.
+        **phase.load_fields(),
         # Every request is waited for up to its own timeout: one cut short by the end of the
         # schedule would read as a hang of the target's.
         drain_timeout_s=phase.request_timeout_s,
@@ -57,10 +58,15 @@ def phase_settings(scenario: Scenario, phase: Phase, target: Target) -> LoadSett
 
 
 async def run_scenario(
-    scenario: Scenario, target: Target, control: str | None = None
+    scenario: Scenario,
+    target: Target,
+    control: str | None = None,
+    stack: LocalStack | None = None,
 ) -> list[dict[str, Any]]:
     """Every phase in order; a record per phase. `control`: the simulated cloud's control API
-    (`http://127.0.0.1:9100`), which a phase with a fault needs."""
+    (`http://127.0.0.1:9100`), which a phase with a fault needs; `stack`: the stack the suite
+    started (`loadtest.harness.stack`), which a phase with a disruption needs."""
+    _check_disruptions(scenario, stack)
     if control is None and any(phase.fault is not None for phase in scenario.phases):
         raise ScenarioInvalid(
             f"scenario {scenario.name!r} puts regions in fault modes: give the simulated "
@@ -69,7 +75,11 @@ async def run_scenario(
     records = []
     for phase in scenario.phases:
         started_at = time.time()
-        async with _fault(control, phase.fault), measured(target.pid) as usage:
+        async with (
+            _fault(control, phase.fault),
+            _disruption(stack, phase) as disruption,
+            measured(target.pid) as usage,
+        ):
             result, requests = await run_load_detailed(phase_settings(scenario, phase, target))
         record: dict[str, Any] = {
             "scenario": scenario.name,
@@ -84,6 +94,9 @@ async def run_scenario(
                 "latency_ms": [_rounded(r.latency_ms) for r in requests],
                 "ttft_ms": [_rounded(r.ttft_ms) for r in requests],
                 "outcome": [r.outcome for r in requests],
+                # And what the workload drew, where it draws it: kind, tenant, question, turn;
+                # the target's cache verdict (`x-router-cache`), where it gave one.
+                **_workload_columns(requests),
             },
         }
         if usage is not None:
@@ -91,8 +104,43 @@ async def run_scenario(
         if phase.fault is not None:
             record["fault"] = phase.fault.mode
             record["verdict"] = verdict(result)
+        if disruption is not None:
+            record["disruption"] = disruption.to_json_dict()
+            record["verdict"] = verdict(result, disruption.kind)
         records.append(record)
     return records
+
+
+def _check_disruptions(scenario: Scenario, stack: LocalStack | None) -> None:
+    disrupting = [phase for phase in scenario.phases if phase.disruption is not None]
+    if disrupting and stack is None:
+        raise ScenarioInvalid(
+            f"scenario {scenario.name!r} disrupts what surrounds the router (Redis, regions, its "
+            "policy files, its edge worker): it runs only on the stack the suite starts itself, "
+            f"`python -m loadtest run {scenario.name} --stack`"
+        )
+    for phase in disrupting:
+        assert phase.disruption is not None
+        problems = phase_problems(phase.disruption, phase.warmup_s + phase.duration_s)
+        if problems:
+            where = f"scenario {scenario.name!r}, phase {phase.name!r}"
+            raise ScenarioInvalid(f"{where}: disruption: {'; '.join(problems)}")
+
+
+def _disruption(
+    stack: LocalStack | None, phase: Phase
+) -> AbstractAsyncContextManager[DisruptionRecord | None]:
+    if stack is None or phase.disruption is None:
+        return nullcontext()
+    return disrupted(stack, phase.disruption)
+
+
+def _workload_columns(requests: list[RequestRecord]) -> dict[str, list[Any]]:
+    columns = {
+        name: [getattr(r, name) for r in requests]
+        for name in ("kind", "tenant", "question", "turn", "cache")
+    }
+    return {name: values for name, values in columns.items() if any(v is not None for v in values)}
 
 
 def _rounded(value: float | None) -> float | None:

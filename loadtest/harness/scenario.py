@@ -4,27 +4,57 @@ A scenario is a YAML file in `loadtest/scenarios/` (the file's name is the scena
 
     description: One line on what it measures.
     slo: {ttft_ms: 500, tpot_ms: 50, latency_ms: 2000}   # optional; goodput's objectives
-    phases:                                              # run in order, each open loop
+    phases:                                              # run in order
       - {name: warm, kind: chat-stream, rate_per_s: 50, duration_s: 10, warmup_s: 2}
       - {name: peak, kind: chat-stream, rate_per_s: 200, duration_s: 30, max_tokens: 64}
     smoke: {rate_per_s: 20, duration_s: 0.5}             # what `--smoke` shrinks each phase to
 
-A ramp is phases at rising rates. A phase may put regions of the simulated cloud in one of its
-fault modes for its duration (`fault: {mode: stream_cut, regions: [us-east, ap-south]}`: the
-public fault catalogue, `loadtest.mock_cloud.settings.FAULT_MODES`), through the cloud's control
-API (`--control`); its result is then judged on the scorecard (`loadtest.harness.scorecard`).
+A phase is an open loop at `rate_per_s` (`arrival: fixed` or `poisson`) or a closed loop of
+`concurrency` clients; a ramp is phases at rising rates, a sweep phases at rising concurrency. Its
+workload is data too: prompt sizes and `max_tokens` as numbers or distributions, a streaming
+share, tenants with weights, a cache mix of repeats and rewordings, a PII share, multi-turn
+conversations, and Chat, Responses or Messages traffic (`kind`), every draw seeded by `seed`
+(`loadtest.generator.settings`; docs/loadtest.md has every field).
+
+A phase may put regions of the simulated cloud in one of its fault modes for its duration
+(`fault: {mode: stream_cut, regions: [us-east, ap-south]}`: the public fault catalogue,
+`loadtest.mock_cloud.settings.FAULT_MODES`), through the cloud's control API (`--control`); its
+result is then judged on the scorecard (`loadtest.harness.scorecard`).
 Unknown keys are refused, naming the file and the field, so a typo never runs a different
-workload than the one written.
+workload than the one written. A phase may also break what surrounds the router (`disruption:
+{kind: redis_loss, mode: stop, at_s: 2.0}`: a region lost or browned out, Redis lost, a policy
+reload storm, the edge worker crashed; `loadtest.harness.disruptions`), on the stack the suite
+starts itself (`run --stack`, `loadtest.harness.stack`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from loadtest.generator.distributions import IntSpec
+from loadtest.generator.questions import mix_problem
+from loadtest.generator.settings import (
+    MAX_CONCURRENCY,
+    Arrival,
+    CacheMix,
+    Conversation,
+    LoadSettings,
+    RequestKind,
+    Tenant,
+)
+from loadtest.harness.disruption_spec import Disruption
 from loadtest.mock_cloud.settings import FAULT_MODES
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -67,17 +97,76 @@ class Fault(_Strict):
 
 class Phase(_Strict):
     name: str = Field(min_length=1)
-    kind: Literal["chat-json", "chat-stream"] = "chat-json"
-    rate_per_s: float = Field(gt=0)
+    kind: RequestKind = "chat-json"
+    # The open loop's rate, or a closed loop's clients: one of the two.
+    rate_per_s: float | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, ge=1, le=MAX_CONCURRENCY)
     duration_s: float = Field(gt=0)
     warmup_s: float = Field(0.0, ge=0)
-    max_tokens: int = Field(16, ge=1)
+    # A number, or a distribution drawn per request ({dist: uniform|lognormal|choice, ...}).
+    max_tokens: IntSpec = 16
     # The user message's size (0: "hi"), and an assistant prefill after it.
-    prompt_bytes: int = Field(0, ge=0, le=10_000_000)
+    prompt_bytes: IntSpec = 0
     prefill: str | None = None
+    # The workload (`loadtest.generator.settings` documents each; docs/loadtest.md too).
+    arrival: Arrival = "fixed"
+    seed: int = Field(0, ge=0)
+    stream_share: float | None = Field(None, ge=0, le=1)
+    tenants: tuple[Tenant, ...] = ()
+    cache: CacheMix | None = None
+    pii_share: float = Field(0.0, ge=0, le=1)
+    conversation: Conversation | None = None
     # A request still unanswered after this is a hang (an error of its own class).
     request_timeout_s: float = Field(30.0, gt=0)
     fault: Fault | None = None
+    # The phase's model (e.g. the edge worker's, `smollm2-135m-instruct`); None: the target's.
+    model: str | None = Field(None, min_length=1)
+    # Something around the router broken for a while (`loadtest.harness.disruptions`): needs the
+    # stack the suite starts (`run --stack`).
+    disruption: Disruption | None = None
+
+    @model_validator(mode="after")
+    def _a_workload_the_generator_runs(self) -> Phase:
+        """One loop, and a workload the generator accepts (its rules across fields)."""
+        if (self.rate_per_s is None) == (self.concurrency is None):
+            raise ValueError("give rate_per_s (open loop) or concurrency (closed loop), not both")
+        LoadSettings(base_url="http://scenario.invalid/v1", **self.load_fields())
+        if self.cache is not None and self.rate_per_s is not None:
+            problem = mix_problem(self.rate_per_s * (self.warmup_s + self.duration_s), self.cache)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+    def load_fields(self) -> dict[str, Any]:
+        """The generator's settings this phase states (`loadtest.generator.LoadSettings`)."""
+        fields: dict[str, Any] = {
+            "kind": self.kind,
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "max_tokens": self.max_tokens,
+            "prompt_bytes": self.prompt_bytes,
+            "prefill": self.prefill,
+            "request_timeout_s": self.request_timeout_s,
+            "concurrency": self.concurrency,
+            "arrival": self.arrival,
+            "seed": self.seed,
+            "stream_share": self.stream_share,
+            "tenants": self.tenants,
+            "cache": self.cache,
+            "pii_share": self.pii_share,
+            "conversation": self.conversation,
+        }
+        if self.rate_per_s is not None:
+            fields["rate_per_s"] = self.rate_per_s
+        return fields
+
+    @property
+    def load(self) -> str:
+        """The load, as `list` shows it: `200/s`, `200/s poisson` or `closed x8`."""
+        if self.concurrency is not None:
+            return f"closed x{self.concurrency}"
+        arrival = "" if self.arrival == "fixed" else f" {self.arrival}"
+        return f"{self.rate_per_s:g}/s{arrival}"
 
 
 class Slo(_Strict):
@@ -90,6 +179,7 @@ class Smoke(_Strict):
     """Each phase shrunk to this for the test command: seconds, small counts."""
 
     rate_per_s: float = Field(20.0, gt=0)
+    concurrency: int = Field(4, ge=1)  # a closed loop's clients
     duration_s: float = Field(0.5, gt=0)
     warmup_s: float = Field(0.0, ge=0)
 
@@ -106,14 +196,31 @@ class Scenario(_Strict):
         shrunk = tuple(
             phase.model_copy(
                 update={
-                    "rate_per_s": min(phase.rate_per_s, self.smoke.rate_per_s),
+                    "rate_per_s": phase.rate_per_s and min(phase.rate_per_s, self.smoke.rate_per_s),
+                    "concurrency": phase.concurrency
+                    and min(phase.concurrency, self.smoke.concurrency),
+                    "conversation": _shrunk(phase.conversation, self.smoke.duration_s),
                     "duration_s": self.smoke.duration_s,
                     "warmup_s": self.smoke.warmup_s,
+                    # At the same share of the shorter phase.
+                    "disruption": phase.disruption
+                    and phase.disruption.scaled(
+                        (self.smoke.warmup_s + self.smoke.duration_s)
+                        / (phase.warmup_s + phase.duration_s)
+                    ),
                 }
             )
             for phase in self.phases
         )
         return self.model_copy(update={"phases": shrunk})
+
+
+def _shrunk(conversation: Conversation | None, duration_s: float) -> Conversation | None:
+    """A conversation whose turns fit in a smoke phase: its think time cut to a turn's share."""
+    if conversation is None:
+        return None
+    think_s = min(conversation.think_s, duration_s / conversation.turns)
+    return Conversation(conversation.turns, think_s)
 
 
 class ScenarioInvalid(ValueError):
@@ -141,7 +248,22 @@ def load_scenario(name_or_path: str, directory: Path = SCENARIOS_DIR) -> Scenari
     try:
         return Scenario.model_validate({**data, "name": path.stem})
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ScenarioInvalid(f"{path}: {problems}") from None
+        raise ScenarioInvalid(f"{path}: {_problems(error)}") from None
+
+
+# Parts of an error's location that name a type pydantic tried, not a field of the file.
+_TYPE_TRIED = re.compile(r"^(int|float|str|tagged-union\[.*\]|function-\w+\[.*\])$")
+
+
+def _problems(error: ValidationError) -> str:
+    """Each problem as `field.path: message`. A field that takes a number or a mapping (a
+    distribution) reports only the form the file gave: a mapping's problems, not "not an int"."""
+    problems = []
+    for each in error.errors():
+        if each["type"] == "int_type" and isinstance(each["input"], dict):
+            continue
+        if each["type"] == "too_short" and each["input"]:  # short only of its invalid items
+            continue
+        path = ".".join(str(part) for part in each["loc"] if not _TYPE_TRIED.match(str(part)))
+        problems.append(f"{path}: {each['msg'].removeprefix('Value error, ')}")
+    return "; ".join(dict.fromkeys(problems))

@@ -8,11 +8,16 @@
   a broken answer as if it were one: a stream cut without `[DONE]` or an error, a stream without
   content, an answer the generator could not read.
 
+The same grades judge a phase under one of the router's own disruptions (a region lost, Redis
+lost, a reload storm, ...: `loadtest.harness.disruptions`), with one more way to fail: a request
+refused for want of its tenant's policy during a reload storm.
+
 Counts only: the verdict is what the client saw, whatever the timing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from loadtest.generator import LoadResult
@@ -26,9 +31,22 @@ def clear_error(kind: str) -> bool:
     return kind.startswith("http_") or kind == OUTCOME_STREAM_ERROR
 
 
-def verdict(result: LoadResult) -> Verdict:
+def unexpected_errors(
+    errors_by_kind: Mapping[str, int], disruption: str | None = None
+) -> dict[str, int]:
+    """The errors that fail a phase: those that are no clear error and, under a policy reload
+    storm (`disruption` is the phase's kind), a key refused (401): its tenant's policy was not
+    loaded while its file was being rewritten, when the last good one should have served."""
+    return {
+        kind: count
+        for kind, count in errors_by_kind.items()
+        if not clear_error(kind) or (disruption == "reload_storm" and kind == "http_401")
+    }
+
+
+def verdict(result: LoadResult, disruption: str | None = None) -> Verdict:
     if result.errors == 0 and result.ok > 0:
         return "pass"
-    if not all(clear_error(kind) for kind in result.errors_by_kind):
+    if unexpected_errors(result.errors_by_kind, disruption):
         return "fail"
     return "partial" if result.ok > 0 else "safe"

@@ -20,9 +20,16 @@ from loadtest.harness.runner import Target, run_scenario
 from loadtest.harness.scenario import ScenarioInvalid, load_scenario, scenario_names
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
+from tests.loadtest.test_disruptions import STACK_SCENARIOS
 from tests.stack import API_KEY, running_stack
 
 SCENARIOS = scenario_names()
+# The fault scenarios run below with the control API; those that disrupt what surrounds the
+# router (Redis, regions, policy files, the edge worker) on the stack the suite starts, in
+# tests/loadtest/test_disruptions.py; every other one in the smoke loop.
+SMOKE_SCENARIOS = [
+    name for name in SCENARIOS if not name.startswith("fault-") and name not in STACK_SCENARIOS
+]
 
 
 def test_the_suite_ships_scenarios_and_every_one_is_valid() -> None:
@@ -30,6 +37,17 @@ def test_the_suite_ships_scenarios_and_every_one_is_valid() -> None:
     for name in SCENARIOS:
         smoke = load_scenario(name).smoke_form()
         assert all(phase.duration_s <= 1.0 for phase in smoke.phases)
+
+
+def test_every_scenario_is_run_in_its_smoke_form_by_exactly_one_test() -> None:
+    covered = SMOKE_SCENARIOS + FAULT_SCENARIOS + STACK_SCENARIOS
+    assert sorted(covered) == SCENARIOS  # none skipped, none twice
+    assert all(name.startswith("disrupt-") for name in STACK_SCENARIOS)
+    # Each where it can run: the smoke loop has neither the control API nor the stack.
+    for name in SMOKE_SCENARIOS + FAULT_SCENARIOS:
+        phases = load_scenario(name).phases
+        assert all(phase.disruption is None for phase in phases)
+        assert all((phase.fault is not None) == (name in FAULT_SCENARIOS) for phase in phases)
 
 
 def test_a_scenario_with_a_typo_is_refused_naming_the_file_and_field(tmp_path: Path) -> None:
@@ -43,11 +61,16 @@ def test_a_scenario_with_a_typo_is_refused_naming_the_file_and_field(tmp_path: P
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("name", [name for name in SCENARIOS if not name.startswith("fault-")])
+@pytest.mark.parametrize("name", SMOKE_SCENARIOS)
 async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: str) -> None:
     scenario = load_scenario(name).smoke_form()
     regions = (RegionSettings(name="us-east", rtt_ms=1.0, completion_tokens=8),)
-    async with running_stack(regions=regions) as stack:
+    # A phase's tenants bring their own keys (the local demo's): accepted here as node keys.
+    keys = sorted({tenant.key for phase in scenario.phases for tenant in phase.tenants})
+    auth = {"auth": {"api_keys": [API_KEY, *keys]}}
+    # Fit to receive personal data (`pii`, as the demo's regions are), for a PII share's prompts.
+    tags = {"us-east": {"tags": ["zero-retention", "pii"]}}
+    async with running_stack(regions=regions, overrides=auth, endpoint_fields=tags) as stack:
         # The router runs in this process: its CPU and RSS are this process's.
         target = Target(f"{stack.url}/v1", API_KEY, name="router", pid=os.getpid())
         records = await run_scenario(scenario, target)
@@ -63,7 +86,7 @@ async def test_every_scenario_runs_in_its_smoke_form_through_the_router(name: st
         assert set(requests["outcome"]) == {"ok"} and None not in requests["latency_ms"]
         assert result["output_tokens_per_s"] > 0
         assert 0 <= result["goodput_per_s"] <= result["ok_rate_per_s"]
-        if phase.kind == "chat-stream":
+        if phase.kind.endswith("-stream") and phase.stream_share is None:  # every API's
             assert result["ttft"]["count"] == result["tpot"]["count"] == result["ok"]
             assert result["itl"]["count"] >= result["ok"]
     report = markdown_report(records)
@@ -97,7 +120,7 @@ async def test_the_command_line_runs_reports_and_compares(tmp_path: Path) -> Non
     assert record["result"]["errors"] == 0 and record["result"]["kind"] == "chat-stream"
     page = tmp_path / "report.html"
     assert main(["report", str(outs[0]), str(outs[1]), "--html", str(page)]) == 0
-    assert page.read_text().count("<svg") == 4
+    assert page.read_text().count("<svg") == 6  # three plots for each of the two records
     table = comparison([(o.stem, [orjson.loads(outs[i].read_bytes())]) for i, o in enumerate(outs)])
     assert "| steady | TTFT p50 ms |" in table and "(1.00x)" in table
     assert main(["compare", str(outs[0]), str(outs[1])]) == 0
