@@ -16,8 +16,9 @@ that store. As the other benchmarks do, the router is pinned to one core (`--rou
 this client and the mock cloud to the other (`--load-cpu`); `--no-pin` leaves all three free to
 use both cores, which the embedder's two onnxruntime threads are tuned for.
 
-Then, with a lean client (`loadtest/studies/cache_client.py`: one keep-alive connection per
-concurrent caller, the clock read when the answer's last byte is parsed):
+Then, with the load generator's client (`loadtest/generator/probe.py`: the generator's aiohttp
+session, at most one keep-alive connection per concurrent caller, each answer timed to its last
+byte read):
 1. **warm**: distinct origin questions from `third_party/datasets/gptcache_paraphrases.json` are
    sent until `--questions` of them answered `x-router-cache: miss` and then, repeated,
    `hit-exact`; a question that is a semantic hit of an earlier one is left out;
@@ -30,14 +31,21 @@ concurrent caller, the clock read when the answer's last byte is parsed):
    SSE (time to the last byte of the replayed stream), a request the cache bypasses (temperature
    1, forwarded without embedding), `--samples` of each; semantic hits as JSON (with `no-store`,
    which a hit never reads) and a miss forwarded to the mock cloud (embedded and searched, then
-   forwarded; `no-store`), `--embedding-samples` of each, since each costs milliseconds.
+   forwarded; `no-store`), `--embedding-samples` of each, since each costs milliseconds. First,
+   at the same concurrency, the same client sends the stored questions to the mock cloud
+   directly, as JSON and as SSE (`--samples` of each): aiohttp's client costs about 150 µs per
+   request, of the order of an exact hit, so every series is also reported as the router's added
+   latency, its percentile minus the direct series' of the same shape (the suite's way: target
+   against direct in the same run). For a hit, which never reaches the cloud, that is what a hit
+   costs against a zero-latency provider reached directly, and may be below zero.
 
 Before each series the run waits (at most `--quiet-wait` s) for other work on the machine to
 fall below `--max-other-load` cores, and reports the foreign load measured during the series.
 Every answer must carry the series' expected `x-router-cache` value, status 200 and a complete
 body; any other answer is counted as an error of its series, reported, and makes the exit status
 1. The report (Markdown on stdout, JSON with `--out`) gives p50/p90/p99/max per series, the
-router's CPU per request, the machine and the git commit.
+router's added p50/p99, the router's and this client's CPU per request, the machine and the git
+commit.
 """
 
 from __future__ import annotations
@@ -53,30 +61,44 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
+import orjson
 import uvloop
 
+from loadtest.generator.probe import (
+    Answer,
+    Prepared,
+    ProbeResult,
+    closed_loop,
+    exchange,
+    probe_session,
+)
 from loadtest.generator.stats import percentile
 from loadtest.harness.cpu import CpuAccount
 from loadtest.harness.machine import git_commit, machine_state
 from loadtest.harness.models import EMBEDDER_MODEL, require_models
 from loadtest.harness.processes import Processes, run_interruptibly
-from loadtest.studies.cache_client import (
-    Connection,
-    chat_request,
-    connect,
-    problem_of,
+from loadtest.harness.proxy_settings import LOOPBACK
+from loadtest.studies.cache_stack import (
+    API_KEY,
+    MODEL,
+    add_semantic_embedder,
+    positive_ints,
+    start_stack_ports,
 )
-from loadtest.studies.cache_stack import add_semantic_embedder, positive_ints, start_stack
 from loadtest.studies.datasets import GPTCACHE_PARAPHRASES
 
 # The issue's targets, p99 end to end at the router (ms).
 EXACT_P99_TARGET_MS: Final = 1.0
 SEMANTIC_P99_TARGET_MS: Final = 10.0
+CACHE_HEADER: Final = "x-router-cache"
+DIRECT_JSON: Final = "direct to mock cloud, JSON"
+DIRECT_STREAM: Final = "direct to mock cloud, stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,69 +127,111 @@ class Settings:
 @dataclass(frozen=True, slots=True)
 class Series:
     name: str
-    requests: tuple[bytes, ...]  # sent in turn, round and round
-    expect: str  # the x-router-cache value every answer must carry
+    requests: tuple[Prepared, ...]  # sent in turn, round and round
+    expect: str  # the x-router-cache value every answer must carry ("": none, the cloud's)
     stream: bool = False
     embeds: bool = False  # the router embeds each request (milliseconds): fewer samples
 
-
-@dataclass
-class Outcome:
-    latencies_s: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
+    @property
+    def baseline(self) -> str | None:
+        """The direct series a router series is read against (same shape), None for a direct
+        one."""
+        if not self.expect:
+            return None
+        return DIRECT_STREAM if self.stream else DIRECT_JSON
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
+class Questions:
     stored: tuple[str, ...]  # origin questions answered as miss, then hit-exact
     paraphrases: tuple[str, ...]  # paraphrases of stored questions answered hit-semantic
     misses: tuple[str, ...]  # questions never stored, answered miss
     report: dict[str, Any]
 
 
+def base_url(port: int) -> str:
+    return f"http://{LOOPBACK}:{port}/v1"
+
+
+def chat_request(
+    port: int,
+    question: str,
+    *,
+    stream: bool = False,
+    temperature: float = 0.0,
+    directive: str | None = None,
+) -> Prepared:
+    """One chat completion, built once and sent as is, with `x-router-cache: directive`."""
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": question}],
+        "temperature": temperature,
+    }
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    headers = {CACHE_HEADER: directive} if directive else None
+    return Prepared(f"{base_url(port)}/chat/completions", orjson.dumps(body), headers)
+
+
+def cache_of(answer: Answer) -> str:
+    """The answer's `x-router-cache` verdict, "" when it has none."""
+    return answer.headers.get(CACHE_HEADER, "")
+
+
+def problem_of(answer: Answer, expect: str, stream: bool) -> str | None:
+    """Why an answer is not the one the series expects, or None when it is."""
+    if answer.status != 200:
+        return f"http {answer.status}"
+    if cache_of(answer) != expect:
+        return f"x-router-cache: {cache_of(answer) or '(none)'}"
+    body = answer.body
+    complete = body.endswith(b"data: [DONE]\n\n") if stream else b'"chat.completion"' in body
+    return None if complete else "incomplete body"
+
+
 async def warm(
-    conn: Connection, port: int, rows: Iterator[dict[str, str]], wanted: int
+    http: aiohttp.ClientSession, port: int, rows: Iterator[dict[str, str]], wanted: int
 ) -> tuple[list[dict[str, str]], Counter[str]]:
     """Store `wanted` distinct origin questions; (stored rows, what the others answered)."""
     stored: list[dict[str, str]] = []
     left_out: Counter[str] = Counter()
     for row in rows:
         request = chat_request(port, row["origin"])
-        first = await conn.exchange(request)
-        second = await conn.exchange(request) if first.cache == "miss" else first
-        if first.cache == "miss" and second.cache == "hit-exact":
+        first = await exchange(http, request)
+        second = await exchange(http, request) if cache_of(first) == "miss" else first
+        if cache_of(first) == "miss" and cache_of(second) == "hit-exact":
             stored.append(row)
             if len(stored) == wanted:
                 break
         else:
-            left_out[f"first {first.cache or first.status}, then {second.cache}"] += 1
+            first_said = cache_of(first) or first.status
+            left_out[f"first {first_said}, then {cache_of(second)}"] += 1
     return stored, left_out
 
 
-async def probe(conn: Connection, port: int, texts: Sequence[str], expect: str) -> list[str]:
+async def probe(
+    http: aiohttp.ClientSession, port: int, texts: Sequence[str], expect: str
+) -> list[str]:
     """The texts answered `expect` when sent once with `no-store`."""
     found = []
     for text in texts:
-        reply = await conn.exchange(chat_request(port, text, directive="no-store"))
-        if reply.status == 200 and reply.cache == expect:
+        answer = await exchange(http, chat_request(port, text, directive="no-store"))
+        if answer.status == 200 and cache_of(answer) == expect:
             found.append(text)
     return found
 
 
-async def prepare(port: int, wanted: int) -> Prepared:
+async def prepare(port: int, wanted: int) -> Questions:
     rows: list[dict[str, str]] = json.loads(GPTCACHE_PARAPHRASES.read_text())
     unique = list({row["origin"]: row for row in rows if row["origin"] != row["similar"]}.values())
-    conn = await connect(port)
-    try:
+    async with probe_session(API_KEY, 1) as http:
         rest = iter(unique)
-        stored, left_out = await warm(conn, port, rest, wanted)
+        stored, left_out = await warm(http, port, rest, wanted)
         if len(stored) < wanted:
             raise SystemExit(f"only {len(stored)} of {wanted} questions could be stored")
-        paraphrases = await probe(conn, port, [row["similar"] for row in stored], "hit-semantic")
+        paraphrases = await probe(http, port, [row["similar"] for row in stored], "hit-semantic")
         unseen = [row["origin"] for row in rest][:wanted]
-        misses = await probe(conn, port, unseen, "miss")
-    finally:
-        conn.close()
+        misses = await probe(http, port, unseen, "miss")
     if not paraphrases or not misses:
         raise SystemExit("no paraphrase hit the semantic tier, or no question missed")
     report = {
@@ -179,14 +243,21 @@ async def prepare(port: int, wanted: int) -> Prepared:
         "miss_questions_missed": len(misses),
     }
     stored_texts = tuple(row["origin"] for row in stored)
-    return Prepared(stored_texts, tuple(paraphrases), tuple(misses), report)
+    return Questions(stored_texts, tuple(paraphrases), tuple(misses), report)
 
 
-def series_of(prepared: Prepared, port: int) -> list[Series]:
-    def requests(texts: Sequence[str], **options: Any) -> tuple[bytes, ...]:
+def series_of(prepared: Questions, port: int, cloud_port: int) -> list[Series]:
+    """The direct series first (the stored questions sent to the mock cloud itself), then the
+    router's."""
+
+    def requests(texts: Sequence[str], **options: Any) -> tuple[Prepared, ...]:
         return tuple(chat_request(port, text, **options) for text in texts)
 
+    direct = [chat_request(cloud_port, text) for text in prepared.stored]
+    direct_stream = [chat_request(cloud_port, text, stream=True) for text in prepared.stored]
     return [
+        Series(DIRECT_JSON, tuple(direct), ""),
+        Series(DIRECT_STREAM, tuple(direct_stream), "", True),
         Series("exact hit, JSON", requests(prepared.stored), "hit-exact"),
         Series("exact hit, stream", requests(prepared.stored, stream=True), "hit-exact", True),
         Series(
@@ -203,26 +274,6 @@ def series_of(prepared: Prepared, port: int) -> list[Series]:
         ),
         Series("bypass to mock cloud, JSON", requests(prepared.stored, temperature=1.0), "bypass"),
     ]
-
-
-async def drive(
-    connections: Sequence[Connection], series: Series, count: int, outcome: Outcome | None
-) -> None:
-    """`count` requests of the series over the connections, each a closed-loop caller."""
-    numbers = iter(range(count))
-
-    async def caller(conn: Connection) -> None:
-        for number in numbers:
-            reply = await conn.exchange(series.requests[number % len(series.requests)])
-            if outcome is None:
-                continue
-            problem = problem_of(reply, series.expect, series.stream)
-            if problem is None:
-                outcome.latencies_s.append(reply.latency_s)
-            else:
-                outcome.errors[problem] += 1
-
-    await asyncio.gather(*(caller(conn) for conn in connections))
 
 
 def cpu_seconds(account: CpuAccount, pinned: bool) -> tuple[float, float]:
@@ -249,57 +300,80 @@ async def wait_for_quiet(settings: Settings, account: CpuAccount) -> float:
         print(f"[bench] waiting for a quiet machine: {foreign:.2f} foreign cores", file=sys.stderr)
 
 
+def own_cpu_seconds() -> float:
+    """This process's CPU seconds so far (the client's)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
 async def measure(
-    port: int, series: Series, concurrency: int, settings: Settings, account: CpuAccount
+    series: Series, concurrency: int, settings: Settings, account: CpuAccount
 ) -> dict[str, Any]:
     foreign_before_series = await wait_for_quiet(settings, account)
     samples = settings.embedding_samples if series.embeds else settings.samples
-    connections = [await connect(port) for _ in range(concurrency)]
-    try:
-        await drive(connections, series, settings.warmup, None)
-        outcome = Outcome()
+
+    def judge(answer: Answer) -> str | None:
+        return problem_of(answer, series.expect, series.stream)
+
+    async with probe_session(API_KEY, concurrency) as http:
+        await closed_loop(http, series.requests, settings.warmup, concurrency)
         router_before, foreign_before = cpu_seconds(account, settings.pin)
-        started = time.perf_counter()
-        await drive(connections, series, samples, outcome)
-        wall_s = time.perf_counter() - started
+        client_before = own_cpu_seconds()
+        result = await closed_loop(http, series.requests, samples, concurrency, judge)
+        client_after = own_cpu_seconds()
         router_after, foreign_after = cpu_seconds(account, settings.pin)
-    finally:
-        for conn in connections:
-            conn.close()
-    summary = summarise(outcome, wall_s)
+    summary = summarise(result)
     summary |= {
         "series": series.name,
         "concurrency": concurrency,
+        "baseline": series.baseline,
         "router_cpu_us_per_request": (router_after - router_before) / samples * 1e6,
-        "foreign_cores": max(0.0, foreign_after - foreign_before) / wall_s,
+        "client_cpu_us_per_request": (client_after - client_before) / samples * 1e6,
+        "foreign_cores": max(0.0, foreign_after - foreign_before) / result.wall_s,
         "foreign_cores_before": foreign_before_series,
     }
     print(f"[bench] {series.name}, concurrency {concurrency}: {summary}", file=sys.stderr)
     return summary
 
 
-def summarise(outcome: Outcome, wall_s: float) -> dict[str, Any]:
-    ordered = sorted(outcome.latencies_s)
+def summarise(result: ProbeResult) -> dict[str, Any]:
+    ordered = sorted(result.latencies_s)
+    errors = sum(result.problems.values())
     figures: dict[str, Any] = {
         "samples": len(ordered),
-        "errors": sum(outcome.errors.values()),
-        "error_kinds": dict(outcome.errors),
-        "requests_per_s": (len(ordered) + sum(outcome.errors.values())) / wall_s,
+        "errors": errors,
+        "error_kinds": dict(result.problems),
+        "requests_per_s": result.sent / result.wall_s if result.wall_s > 0 else 0.0,
     }
     for name, q in (("p50_ms", 50.0), ("p90_ms", 90.0), ("p99_ms", 99.0), ("max_ms", 100.0)):
         figures[name] = percentile(ordered, q) * 1000.0 if ordered else None
     return figures
 
 
+def add_router_latency(results: Sequence[dict[str, Any]]) -> None:
+    """Each router series' added p50 and p99 (ms): its percentile minus that of the direct
+    series of its shape at the same concurrency (None where either has no samples)."""
+    direct = {(row["series"], row["concurrency"]): row for row in results if not row["baseline"]}
+    for row in results:
+        base = direct.get((row["baseline"], row["concurrency"]))
+        for name in ("p50_ms", "p99_ms"):
+            added = None
+            if base is not None and row[name] is not None and base[name] is not None:
+                added = row[name] - base[name]
+            row[f"added_{name}"] = added
+
+
 async def run_series(
-    port: int, settings: Settings, account: CpuAccount, processes: Processes
-) -> tuple[Prepared, list[dict[str, Any]]]:
+    ports: tuple[int, int], settings: Settings, account: CpuAccount, processes: Processes
+) -> tuple[Questions, list[dict[str, Any]]]:
+    port, cloud_port = ports
     prepared = await prepare(port, settings.questions)
     results = []
     for concurrency in settings.concurrency:
-        for series in series_of(prepared, port):
-            results.append(await measure(port, series, concurrency, settings, account))
+        for series in series_of(prepared, port, cloud_port):
+            results.append(await measure(series, concurrency, settings, account))
             processes.check_alive()
+    add_router_latency(results)
     return prepared, results
 
 
@@ -316,8 +390,10 @@ def verdicts(results: Sequence[dict[str, Any]]) -> list[str]:
             if row["series"] == name and row["concurrency"] == 1 and row["p99_ms"] is not None:
                 met = row["p99_ms"] <= target_ms and row["errors"] == 0
                 verdict = "met" if met else "NOT met"
+                added = row.get("added_p99_ms")
+                beside = "" if added is None else f" (added over direct: {added:+.2f} ms)"
                 lines.append(
-                    f"- {name}: p99 {row['p99_ms']:.2f} ms at concurrency 1, "
+                    f"- {name}: p99 {row['p99_ms']:.2f} ms at concurrency 1{beside}, "
                     f"target ≤ {target_ms:g} ms: **{verdict}**"
                 )
     return lines
@@ -335,16 +411,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"{prepared['miss_questions_missed']} of {prepared['miss_questions_probed']} "
         "unseen questions missed.",
         "",
-        "| series | concurrency | samples | errors | p50 ms | p90 ms | p99 ms | max ms | req/s "
-        "| router CPU µs/req | foreign cores |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| series | concurrency | samples | errors | p50 ms | p90 ms | p99 ms | max ms "
+        "| added p50 / p99 ms | req/s | router CPU µs/req | client CPU µs/req | foreign cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
         figures = [row[k] for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")]
-        shown = " | ".join("-" if v is None else f"{v:.3f}" for v in figures)
+        shown = " | ".join(_ms(v) for v in figures)
+        added = "–" if row["baseline"] is None else _added(row)
         lines.append(
             f"| {row['series']} | {row['concurrency']} | {row['samples']} | {row['errors']} "
-            f"| {shown} | {row['requests_per_s']:.0f} | {row['router_cpu_us_per_request']:.0f} "
+            f"| {shown} | {added} | {row['requests_per_s']:.0f} "
+            f"| {row['router_cpu_us_per_request']:.0f} | {row['client_cpu_us_per_request']:.0f} "
             f"| {row['foreign_cores']:.2f} |"
         )
     errors = [
@@ -356,6 +434,15 @@ def markdown(report: dict[str, Any]) -> str:
     if errors:
         lines += ["", "Errors (answers that were not the expected kind):", *errors]
     return "\n".join(lines) + "\n"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _added(row: dict[str, Any]) -> str:
+    parts = [row["added_p50_ms"], row["added_p99_ms"]]
+    return " / ".join("-" if v is None else f"{v:+.3f}" for v in parts)
 
 
 def parse_args(argv: Sequence[str] | None) -> Settings:
@@ -406,10 +493,10 @@ def run(settings: Settings) -> dict[str, Any]:
     processes = Processes(Path(tempfile.mkdtemp(prefix="bench_cache_hits_")))
     try:
         embedder = {"semantic_embedder": settings.semantic_embedder}
-        port = start_stack(processes, settings.store, *settings.pinned_cpus, embedder)
+        ports = start_stack_ports(processes, settings.store, *settings.pinned_cpus, embedder)
         cpus = (settings.router_cpu, settings.load_cpu) if settings.pin else all_cpus
         account = CpuAccount(processes, settings.load_cpu, cpus)
-        prepared, results = uvloop.run(run_series(port, settings, account, processes))
+        prepared, results = uvloop.run(run_series(ports, settings, account, processes))
     finally:
         processes.finish(settings.keep_logs)
     pinning = (

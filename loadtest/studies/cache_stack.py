@@ -1,7 +1,8 @@
 """The processes of `loadtest/studies/cache_hits.py`: the mock cloud (one region at zero simulated
 latency) and the router with the answer cache on, started on free loopback ports from configs
 written to the run's temporary directory: a node config (`cache: {enabled: true, semantic:
-true}`, otherwise production defaults) and one tenant policy with `cache: {enabled: true}`.
+true}`, otherwise production defaults) and one tenant policy with `cache: {enabled: true}`; and
+the tenant's key and model, which the cache studies' requests carry.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import yaml
 
 from loadtest.harness.processes import Processes, wait_ready
 from loadtest.harness.proxy_settings import LOOPBACK
-from loadtest.studies.cache_client import ANSWER_TOKENS, API_KEY, MODEL
 
 TENANT: Final = "cache-bench"
+API_KEY: Final = "sk-cache-bench"
+MODEL: Final = "gpt-4o-mini"
+# The mock cloud's answer length (its `completion_tokens`): a request does not ask for it with
+# `max_tokens`, since an answer cut at that limit (`length`) is never cached.
+ANSWER_TOKENS: Final = 128
 
 
 def free_ports(count: int) -> list[int]:
@@ -96,6 +101,18 @@ def start_stack(
 ) -> int:
     """Start the mock cloud (on `load_cpu`) and the router (on `router_cpu`), their configs in
     the processes' log directory; the router's port."""
+    router_port, _ = start_stack_ports(processes, store, router_cpu, load_cpu, tenant_cache)
+    return router_port
+
+
+def start_stack_ports(
+    processes: Processes,
+    store: Path | None,
+    router_cpu: int | None,
+    load_cpu: int | None,
+    tenant_cache: Mapping[str, Any] | None = None,
+) -> tuple[int, int]:
+    """`start_stack`; the router's port and the mock cloud region's (to reach it directly)."""
     work = processes.log_dir
     mock_port, control_port, router_port = free_ports(3)
     write_configs(work, (mock_port, control_port, router_port), store, tenant_cache)
@@ -107,7 +124,7 @@ def start_stack(
     router_argv = [str(Path(python).parent / "edge-router"), "serve", "--config", str(node)]
     router = processes.start("router", router_argv, router_cpu)
     wait_ready(processes, "router", router, f"http://{LOOPBACK}:{router_port}/v1/models", 120.0)
-    return router_port
+    return router_port, mock_port
 
 
 def positive_ints(text: str) -> tuple[int, ...]:

@@ -57,6 +57,7 @@ from loadtest.generator.run import _Run, open_session
 from loadtest.generator.schedule import request_count
 from loadtest.generator.settings import LoadSettings
 from loadtest.generator.stats import LatencySummary
+from loadtest.generator.summary import summarise as summarise_run
 from loadtest.generator.timer import Sleeper, open_sleeper
 from loadtest.harness.cpu import CpuAccount
 from loadtest.harness.doc_section import write_section
@@ -64,9 +65,10 @@ from loadtest.harness.machine import git_commit, machine_state
 from loadtest.harness.models import EMBEDDER_MODEL, require_models
 from loadtest.harness.processes import Processes, run_interruptibly, wait_ready
 from loadtest.harness.proxy_settings import LOOPBACK, REPO_ROOT
-from loadtest.studies.cache_client import API_KEY, MODEL
 from loadtest.studies.cache_hits import cpu_seconds, wait_for_quiet
 from loadtest.studies.cache_stack import (
+    API_KEY,
+    MODEL,
     TENANT,
     add_semantic_embedder,
     free_ports,
@@ -320,7 +322,7 @@ def summarise(
     run: WorkloadRun, questions: Sequence[Question], tenant: str, rate: int
 ) -> dict[str, Any]:
     """One run's figures over its measured window (after the warm-up)."""
-    result = run.result()
+    result = summarise_run(run)
     measured = range(run.plan.warmup_requests, run.plan.total_requests)
     ok = [i for i in measured if run.outcome[i] == OUTCOME_OK]
     by_verdict: dict[str, list[float]] = {}

@@ -12,15 +12,17 @@ router/connection_budget.py), with a deadline longer than the run, access log an
 local model. The benchmark raises its own open-file soft limit to the
 hard limit (its children inherit it; the router raises its own).
 
-`--clients` processes (uvloop, one raw asyncio protocol per stream, no HTTP client library) then
+`--clients` processes (the load generator's client, `loadtest/generator/stream_holders.py`: its
+aiohttp session on uvloop, one task per stream counting the `data:` lines of each chunk) then
 open streams up to each step's N, in batches of `--batch` each, a batch waiting for its first
 chunks before the next. With all N streaming, after `--settle-s`, it holds them for `--hold-s`
 and measures the router's RSS and open descriptors (psutil) and the CPU of the router, the mock
-cloud and the clients. For the whole run a poller times `GET /healthz` every 10 ms on one
-kept-alive connection (a busy event loop shows, a full accept queue does not), reported for each
-hold and each ramp. A stream is *receiving* when it got a chunk during the hold; refusals (503)
-and errors (another status, a connection closed before or during the answer) are counted by kind.
-Steps add streams to those already open, so each step's RSS is that of N streams together. A
+cloud and the clients (and the clients' RSS, on stderr). For the whole run a poller times
+`GET /healthz` every 10 ms on one kept-alive connection (a busy event loop shows, a full accept
+queue does not), reported for each hold and each ramp. A stream is *receiving* when it got a
+chunk during the hold; refusals (503) and errors (another status, a connection closed before or
+during the answer, an answer that ended) are counted by kind (`held_streams` names them). Steps
+add streams to those already open, so each step's RSS is that of N streams together. A
 10,000-stream run takes about two minutes. The figures are written into docs/benchmarks.md
 between its `bench_streams` markers with `--doc`; `--log-dir` keeps the configs and logs.
 """
@@ -44,14 +46,21 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+import orjson
 import psutil
 import yaml
 
+from loadtest.generator.held_streams import OUTCOME_STREAMING, HeldSample
+from loadtest.generator.probe import Prepared
+from loadtest.generator.settings import LoadSettings
+from loadtest.generator.stream_holders import StreamHolders
 from loadtest.harness.doc_section import write_section
 from loadtest.harness.machine import git_commit, machine_state
 from loadtest.harness.proxy_settings import LOOPBACK, REPO_ROOT
 from loadtest.studies.cache_stack import free_ports
-from loadtest.studies.streams_clients import API_KEY, MODEL, Clients
+
+API_KEY: Final = "sk-bench-streams"
+MODEL: Final = "gpt-4o-mini"
 
 POLL_INTERVAL_S: Final = 0.01
 # The mock's longest answer: at one chunk a second, hours; no stream ends during a run.
@@ -144,17 +153,36 @@ def kib_per_stream(rss_bytes: int, base_rss_bytes: int, streams: int, base_strea
     return (rss_bytes - base_rss_bytes) / 1024 / added if added > 0 else 0.0
 
 
-def merge_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def stream_request(url: str) -> Prepared:
+    """The streamed chat request every stream sends, to the router at `url`."""
+    body = orjson.dumps(
+        {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "Tell a story."}]}
+    )
+    return Prepared(f"{url}/v1/chat/completions", body)
+
+
+def holder_settings(max_streams: int) -> LoadSettings:
+    """The client processes' sessions: the benchmark's key, room for every stream, and a
+    timeout longer than the run."""
+    return LoadSettings(
+        base_url="",
+        api_key=API_KEY,
+        max_connections=max_streams,
+        request_timeout_s=DEADLINE_S,
+    )
+
+
+def merge_samples(samples: Sequence[HeldSample]) -> dict[str, Any]:
     """The client processes' samples added up: outcomes by kind, streams receiving."""
     outcomes: Counter[str] = Counter()
     bodies: dict[str, str] = {}
     for sample in samples:
-        outcomes.update(sample["outcomes"])
-        bodies.update(sample["error_bodies"])
-    streaming = outcomes.pop("streaming", 0)
+        outcomes.update(sample.outcomes)
+        bodies.update(sample.error_bodies)
+    streaming = outcomes.pop(OUTCOME_STREAMING, 0)
     return {
         "streaming": streaming,
-        "receiving": sum(sample["receiving"] for sample in samples),
+        "receiving": sum(sample.receiving for sample in samples),
         "refused": sum(n for kind, n in outcomes.items() if kind.startswith("refused")),
         "errors": {kind: n for kind, n in outcomes.items() if not kind.startswith("refused")},
         "error_bodies": bodies,
@@ -183,6 +211,14 @@ def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
         with contextlib.suppress(psutil.Error):
             times = process.cpu_times()
             total += times.user + times.system
+    return total
+
+
+def rss_bytes(processes: Sequence[psutil.Process]) -> int:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
     return total
 
 
@@ -305,17 +341,17 @@ class Watcher:
         }
 
 
-async def _hold(stack: Stack, clients: Clients, hold_s: float) -> dict[str, Any]:
+async def _hold(stack: Stack, clients: StreamHolders, hold_s: float) -> dict[str, Any]:
     """Hold the streams open for `hold_s`: CPU of each side, then streams and router memory."""
     router = psutil.Process(stack.router.pid)
     mocks = [psutil.Process(mock.pid) for mock in stack.mocks]
     workers = [psutil.Process(p.pid) for p in clients.processes if p.pid is not None]
     cpu_before = [cpu_seconds([router]), cpu_seconds(mocks), cpu_seconds(workers)]
-    await clients.ask("mark")
+    await clients.mark()
     started = time.monotonic()
     await asyncio.sleep(hold_s)
     seconds = time.monotonic() - started
-    merged = merge_samples(await clients.ask("sample"))
+    merged = merge_samples(await clients.sample())
     cpu_after = [cpu_seconds([router]), cpu_seconds(mocks), cpu_seconds(workers)]
     cpu = [
         100.0 * (after - before) / seconds
@@ -327,11 +363,12 @@ async def _hold(stack: Stack, clients: Clients, hold_s: float) -> dict[str, Any]
         "router_cpu_pct": cpu[0],
         "mock_cpu_pct": cpu[1],
         "client_cpu_pct": cpu[2],
+        "client_rss_bytes": rss_bytes(workers),
     }
 
 
 async def _step(
-    stack: Stack, clients: Clients, watcher: Watcher, opened: int, target: int, args: Any
+    stack: Stack, clients: StreamHolders, watcher: Watcher, opened: int, target: int, args: Any
 ) -> dict[str, Any]:
     """Open streams from `opened` up to `target`, let them settle, hold them; the figures."""
     overflows_before = _listen_overflows_now()
@@ -360,13 +397,14 @@ async def _step(
 async def run_steps(args: argparse.Namespace, steps: Sequence[int]) -> dict[str, Any]:
     fd_limit = raise_own_fd_limit()
     stack_processes: list[asyncio.subprocess.Process] = []
-    clients: Clients | None = None
+    clients: StreamHolders | None = None
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as directory:
         work = args.log_dir or Path(directory)
         work.mkdir(parents=True, exist_ok=True)
         try:
             stack = await start_stack(work, args, steps[-1], stack_processes)
-            clients = Clients(args.clients, int(stack.url.rsplit(":", 1)[1]))
+            request = stream_request(stack.url)
+            clients = StreamHolders(args.clients, holder_settings(steps[-1]), request)
             router = psutil.Process(stack.router.pid)
             async with Watcher(stack.url, router) as watcher:
                 await asyncio.sleep(args.settle_s)
@@ -383,7 +421,7 @@ async def run_steps(args: argparse.Namespace, steps: Sequence[int]) -> dict[str,
         finally:
             if clients is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(clients.ask("close"), 30.0)
+                    await asyncio.wait_for(clients.close(), 30.0)
             await _stop(stack_processes)
             if clients is not None:
                 clients.stop()
@@ -425,7 +463,8 @@ def _summary(r: dict[str, Any]) -> str:
         f"{r['polls']} polls, healthz p50/p99/max {r['healthz_p50_ms']:.1f}/"
         f"{r['healthz_p99_ms']:.1f}/{r['healthz_max_ms']:.1f} ms, CPU router "
         f"{r['router_cpu_pct']:.0f}% mock {r['mock_cpu_pct']:.0f}% clients "
-        f"{r['client_cpu_pct']:.0f}%, ramp {r['ramp_s']:.1f} s"
+        f"{r['client_cpu_pct']:.0f}% (RSS {r['client_rss_bytes'] / MIB:.0f} MiB), "
+        f"ramp {r['ramp_s']:.1f} s"
     )
 
 

@@ -1,16 +1,27 @@
-"""The stream-capacity benchmark's configs, its client protocol fed by hand and its arithmetic;
-the benchmark itself runs from the command line, never here."""
+"""The stream-capacity benchmark's configs and arithmetic, and its client processes (the
+generator's `stream_holders`) holding the benchmark's own streams from a mock region configured
+as the benchmark configures it, on loopback; the benchmark itself runs from the command line,
+never here."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
+import pytest_asyncio
 
+from loadtest.generator.held_streams import HeldSample
+from loadtest.generator.stream_holders import StreamHolders, split
+from loadtest.mock_cloud import MockCloud
 from loadtest.mock_cloud.settings import cloud_settings_from_mapping
 from loadtest.studies.streams import (
+    API_KEY,
+    MODEL,
     held_without_errors,
+    holder_settings,
     kib_per_stream,
     listen_overflows,
     merge_samples,
@@ -18,9 +29,9 @@ from loadtest.studies.streams import (
     node_config,
     parse_steps,
     percentile,
+    stream_request,
     table_row,
 )
-from loadtest.studies.streams_clients import API_KEY, MODEL, Stream, split, stream_request
 from router.config.model import NodeConfig
 
 
@@ -54,11 +65,18 @@ def test_node_config_passes_a_connect_timeout_on() -> None:
     assert node.routing.connect_timeout_s == 10.0
 
 
-def test_stream_request_is_one_complete_http_request() -> None:
-    head, _, body = stream_request(8080).partition(b"\r\n\r\n")
-    assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-    assert f"Content-Length: {len(body)}".encode() in head
-    assert b'"stream":true' in body and MODEL.encode() in body
+def test_stream_request_is_a_streamed_chat_completion_of_the_benchmarks_model() -> None:
+    request = stream_request("http://127.0.0.1:8080")
+    assert request.url == "http://127.0.0.1:8080/v1/chat/completions"
+    body = orjson.loads(request.body)
+    assert body["stream"] is True and body["model"] == MODEL
+
+
+def test_holder_sessions_have_room_for_every_stream_and_outlast_the_run() -> None:
+    settings = holder_settings(10_000)
+    assert settings.api_key == API_KEY
+    assert settings.max_connections == 10_000
+    assert settings.request_timeout_s > 3600
 
 
 def test_steps_are_increasing_and_end_at_the_target() -> None:
@@ -88,16 +106,8 @@ def test_kib_per_stream_is_growth_over_streams_added() -> None:
 def test_merge_samples_separates_refusals_from_errors() -> None:
     merged = merge_samples(
         [
-            {
-                "outcomes": {"streaming": 10, "refused (503)": 2},
-                "receiving": 9,
-                "error_bodies": {},
-            },
-            {
-                "outcomes": {"streaming": 5, "status 502": 1},
-                "receiving": 5,
-                "error_bodies": {"status 502": "no"},
-            },
+            HeldSample({"streaming": 10, "refused (503)": 2}, 9, {}),
+            HeldSample({"streaming": 5, "status 502": 1}, 5, {"status 502": "no"}),
         ]
     )
     assert (merged["streaming"], merged["receiving"], merged["refused"]) == (15, 14, 2)
@@ -114,56 +124,56 @@ def test_listen_overflows_reads_the_tcpext_row() -> None:
     assert listen_overflows("") == 0
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
+@pytest_asyncio.fixture
+async def region() -> AsyncIterator[MockCloud]:
+    """The benchmark's mock region (ports taken from the system), an event every 20 ms."""
+    settings = cloud_settings_from_mapping(mock_config("region-0", 0, 0, 0.02))
+    async with MockCloud(settings, seed=0) as cloud:
+        yield cloud
 
 
-def _stream() -> tuple[Stream, _Transport]:
-    loop = asyncio.new_event_loop()
-    stream = Stream(b"request", loop.create_future())
-    transport = _Transport()
-    stream.connection_made(transport)  # type: ignore[arg-type]
-    loop.close()
-    return stream, transport
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll until `check` holds; the bound only turns a hang into a failure."""
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting until {what}")
 
 
-def test_stream_counts_events_across_reads_after_the_head() -> None:
-    stream, transport = _stream()
-    assert transport.written == b"request"
-    stream.data_received(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
-    assert stream.outcome == "connecting"
-    stream.data_received(b"\r\n")
-    assert stream.outcome == "connecting"
-    stream.data_received(b'data: {"a":1}\n\ndata: {"a":2}\n\n')
-    assert (stream.outcome, stream.events, stream.first.done()) == ("streaming", 2, True)
-    stream.connection_lost(None)
-    assert stream.outcome == "closed mid-stream"
+@pytest.mark.asyncio
+async def test_client_processes_hold_the_benchmarks_streams_and_count_those_receiving(
+    region: MockCloud,
+) -> None:
+    upstream = region.regions["region-0"]
+    root = upstream.base_url.removesuffix("/v1")
+    holders = StreamHolders(2, holder_settings(10), stream_request(root))
+    try:
+        ramp_s = await holders.open(7, 2, 10.0)
+        assert ramp_s > 0
+        assert len(holders.processes) == 2 and all(p.is_alive() for p in holders.processes)
+        assert upstream.stats.in_flight == 7
+        opened = merge_samples(await holders.sample())
+        assert (opened["streaming"], opened["receiving"], opened["refused"]) == (7, 0, 0)
+        assert opened["errors"] == {}
+        # Split 4 and 3: each process holds its own share.
+        assert sorted(sum(s.outcomes.values()) for s in await holders.sample()) == [3, 4]
+        await holders.mark()
 
+        async def all_receiving() -> bool:
+            return bool(merge_samples(await holders.sample())["receiving"] == 7)
 
-def test_stream_records_a_refusal_and_closes() -> None:
-    stream, transport = _stream()
-    stream.data_received(b'HTTP/1.1 503 Service Unavailable\r\n\r\n{"error":{}}')
-    assert (stream.outcome, stream.error_body, transport.closed) == (
-        "refused (503)",
-        b'{"error":{}}',
-        True,
-    )
-    stream.connection_lost(None)
-    assert stream.outcome == "refused (503)"
+        await until(all_receiving, "every stream received after the mark")
+        await holders.close()
 
+        async def all_closed() -> bool:
+            return upstream.stats.in_flight == 0
 
-def test_stream_closed_before_any_answer_is_an_error() -> None:
-    stream, _ = _stream()
-    stream.connection_lost(ConnectionResetError())
-    assert (stream.outcome, stream.first.done()) == ("closed before answer", True)
+        await until(all_closed, "the mock saw every stream close")
+        assert upstream.stats.cancelled == 7
+    finally:
+        holders.stop()
+    assert not any(p.is_alive() for p in holders.processes)
 
 
 def _step(**changes: Any) -> dict[str, Any]:
