@@ -95,7 +95,7 @@ def vendored_sources() -> Sources:
     if missing:
         raise FileNotFoundError(
             f"a cache mix needs the vendored data sets, missing: {', '.join(map(str, missing))} "
-            "(they are in a checkout of the repository, not in the loadtest distribution)"
+            "(loadtest/datasets/, which the distribution ships: reinstall it)"
         )
     gptcache_rows = json.loads(GPTCACHE_PARAPHRASES.read_text())
     with PAWS_WIKI_TEST.open(newline="") as file:
