@@ -22,6 +22,7 @@ way. `--doc` writes the table between the `sizing` markers of the page.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
@@ -55,6 +56,8 @@ class SetUp:
     name: str
     config: Path | None  # None: the simulated cloud itself
     redis: bool = False
+    # Router processes, each on its own port, the load split evenly between them.
+    processes: int = 1
 
 
 SET_UPS = (
@@ -62,6 +65,15 @@ SET_UPS = (
     SetUp("router", REPO_ROOT / "deploy" / "bench" / "node.yaml"),
     SetUp("router+tenant", REPO_ROOT / "deploy" / "bench" / "node-policies.yaml"),
     SetUp("router+tenant+redis", REPO_ROOT / "deploy" / "bench" / "node-policies.yaml", True),
+    # Two processes sharing one Redis, both on the router's core: whether a request costs the
+    # same in either (what scaling to N processes on N cores rests on) and Redis the same per
+    # request. On one core they add no capacity; this machine has no third core to give them.
+    SetUp(
+        "2 x router+tenant+redis",
+        REPO_ROOT / "deploy" / "bench" / "node-policies.yaml",
+        True,
+        processes=2,
+    ),
 )
 
 
@@ -134,29 +146,69 @@ async def _run_set_up(
         )
         redis_url, redis_pid = f"redis://{LOOPBACK}:{redis_port}/0", redis.pid
         _wait_for_port(redis_port)
-    port = _free_port()
-    config = work / f"{setup.name}.yaml"
-    config.write_text(_router_config(setup, port, cloud_port, redis_url))
-    router = processes.start(
-        setup.name,
-        [str(Path(sys.executable).parent / "edge-router"), "serve", "--config", str(config)],
-        ROUTER_CPU,
-    )
-    base_url = f"http://{LOOPBACK}:{port}/v1"
-    wait_ready(processes, setup.name, router, f"http://{LOOPBACK}:{port}/readyz", 60.0)
-    target = Target(base_url, API_KEY, name=setup.name, pid=router.pid)
+    targets = [
+        _start_router(setup, f"{setup.name}-{number}", processes, work, cloud_port, redis_url)
+        for number in range(setup.processes)
+    ]
     redis_before = _cpu_seconds(redis_pid)
     records = []
     for phase in scenario.phases:
-        one = scenario.model_copy(update={"phases": (phase,)})
+        rate = (phase.rate_per_s or 0.0) / setup.processes
+        one = scenario.model_copy(
+            update={"phases": (phase.model_copy(update={"rate_per_s": rate}),)}
+        )
         started = time.monotonic()
-        (record,) = await run_scenario(one, target)
+        each = await asyncio.gather(*(run_scenario(one, target) for target in targets))
+        record = _combined(setup.name, [record for (record,) in each])
         if redis_pid is not None:
             used = _cpu_seconds(redis_pid) - redis_before
             record["redis_cores"] = used / max(time.monotonic() - started, 1e-9)
             redis_before += used
         records.append(record)
     return records
+
+
+def _start_router(
+    setup: SetUp, name: str, processes: Processes, work: Path, cloud_port: int, redis: str | None
+) -> Target:
+    port = _free_port()
+    config = work / f"{name}.yaml"
+    config.write_text(_router_config(setup, port, cloud_port, redis))
+    router = processes.start(
+        name,
+        [str(Path(sys.executable).parent / "edge-router"), "serve", "--config", str(config)],
+        ROUTER_CPU,
+    )
+    wait_ready(processes, name, router, f"http://{LOOPBACK}:{port}/readyz", 60.0)
+    return Target(f"http://{LOOPBACK}:{port}/v1", API_KEY, name=setup.name, pid=router.pid)
+
+
+def _combined(name: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One record for a phase run against several processes at once: the answers, errors, rate,
+    CPU and memory of all of them, and the worse of their latency percentiles."""
+    if len(records) == 1:
+        return records[0]
+    results = [record["result"] for record in records]
+    latency = {
+        name: max(float((r.get("latency") or {}).get(name) or 0.0) for r in results)
+        for name in ("p50_ms", "p99_ms")
+    }
+    usage = [record.get("target_process", {}) for record in records]
+    return {
+        **records[0],
+        "target": name,
+        "result": {
+            **results[0],
+            "ok": sum(r["ok"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+            "ok_rate_per_s": sum(r["ok_rate_per_s"] for r in results),
+            "latency": latency,
+        },
+        "target_process": {
+            key: sum(float(u.get(key, 0.0)) for u in usage)
+            for key in ("cpu_cores", "rss_end_mib", "rss_max_mib")
+        },
+    }
 
 
 def _redis_server() -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from loadtest.harness.proxy_settings import REPO_ROOT
-from loadtest.studies.sizing import SetUp, _router_config, table
+from loadtest.studies.sizing import SetUp, _combined, _router_config, table
 
 
 def _record(
@@ -55,3 +55,32 @@ def test_the_router_configs_point_at_the_run_s_cloud_and_redis() -> None:
     assert {e["base_url"] for e in config["endpoints"]} == {"http://127.0.0.1:19101/v1"}
     assert config["limits"] == {"backend": "redis", "redis": {"url": "redis://127.0.0.1:16379/0"}}
     assert config["policies"]["directory"] == str(REPO_ROOT / "deploy" / "bench" / "policies")
+
+
+def test_a_phase_against_two_processes_counts_both() -> None:
+    first = _record(
+        "x",
+        "chat-json",
+        500.0,
+        1.0,
+        4.0,
+        target_process={"cpu_cores": 0.25, "rss_end_mib": 120.0, "rss_max_mib": 125.0},
+    )
+    second = _record(
+        "x",
+        "chat-json",
+        500.0,
+        2.0,
+        3.0,
+        target_process={"cpu_cores": 0.30, "rss_end_mib": 121.0, "rss_max_mib": 126.0},
+    )
+    combined = _combined("2 x router", [first, second])
+    assert combined["target"] == "2 x router"
+    assert combined["result"]["ok_rate_per_s"] == 1000.0 and combined["result"]["ok"] == 10_000
+    assert combined["result"]["latency"] == {"p50_ms": 2.0, "p99_ms": 4.0}  # the worse of each
+    assert combined["target_process"] == {
+        "cpu_cores": 0.55,
+        "rss_end_mib": 241.0,
+        "rss_max_mib": 251.0,
+    }
+    assert _combined("one", [first]) is first
