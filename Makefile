@@ -95,7 +95,7 @@ bench: setup ## the proxy benchmark of docs/benchmarks.md (about 20 minutes, idl
 TRACING_CONFIG ?= deploy/bench/node-otlp.yaml
 bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 	mkdir -p bench-results
-	$(PY) -m loadtest.harness.proxy_bench --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.harness.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
+	$(PY) -m loadtest.harness.proxy_bench --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.studies.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
 		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 

@@ -16,13 +16,14 @@ from typing import Any, Final
 
 import orjson
 
-from loadtest.generator.requests import completion_tokens_in
+from loadtest.generator.requests import ReportedUsage, chat_usage_in, completion_tokens_in
 from loadtest.generator.stream_readers import (
     MESSAGES_EVENTS,
     RESPONSES_EVENTS,
     ChatStreamReader,
     EventStreamReader,
     StreamReader,
+    native_usage_in,
     output_tokens_in,
 )
 
@@ -173,6 +174,10 @@ class Api:
         """The output tokens a JSON answer's usage reports (0 when it reports none)."""
         found = completion_tokens_in(body) if self.name == "chat" else output_tokens_in(body)
         return found or 0
+
+    def usage(self, body: bytes) -> ReportedUsage | None:
+        """The usage a JSON answer reports (None when it reports none)."""
+        return chat_usage_in(body) if self.name == "chat" else native_usage_in(body)
 
     def answer_text(self, body: bytes) -> str:
         """A JSON answer's text ("" when it has none or is no JSON)."""

@@ -5,7 +5,7 @@ and the outcome labels of a request."""
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 import orjson
 
@@ -58,14 +58,33 @@ def request_body(settings: LoadSettings) -> bytes:
 # A non-empty `content` string: a content token of a chat chunk (one per event and choice).
 _CONTENT: Final = re.compile(rb'"content"\s*:\s*"(?!")')
 _COMPLETION_TOKENS: Final = re.compile(rb'"completion_tokens"\s*:\s*(\d{1,9})')
+_PROMPT_TOKENS: Final = re.compile(rb'"prompt_tokens"\s*:\s*(\d{1,9})')
 # A line longer than this is no chat chunk a run judges: dropped, counted as no content.
 _MAX_LINE: Final = 1 << 20
+
+
+class ReportedUsage(NamedTuple):
+    """The usage an answer reported to the client, in its API's own fields (chat's
+    `prompt_tokens` and `completion_tokens`; Responses' and Messages' `input_tokens` and
+    `output_tokens`): what a fallback-accounting check compares with what the provider billed."""
+
+    prompt_tokens: int
+    completion_tokens: int
 
 
 def completion_tokens_in(data: bytes) -> int | None:
     """The `completion_tokens` an answer (or a stream's usage chunk) reports, if it does."""
     found = _COMPLETION_TOKENS.search(data)
     return None if found is None else int(found.group(1))
+
+
+def chat_usage_in(data: bytes) -> ReportedUsage | None:
+    """The usage a chat answer (or a stream's usage chunk) reports, if it reports both counts."""
+    completion = _COMPLETION_TOKENS.search(data)
+    prompt = _PROMPT_TOKENS.search(data)
+    if completion is None or prompt is None:
+        return None
+    return ReportedUsage(int(prompt.group(1)), int(completion.group(1)))
 
 
 class StreamTokenClock:
@@ -75,12 +94,13 @@ class StreamTokenClock:
     regular expression, never decoded: the generator shares a core with what it measures. The
     usage the stream reports, if any, is kept too."""
 
-    __slots__ = ("_line", "completion_tokens", "times")
+    __slots__ = ("_line", "completion_tokens", "times", "usage")
 
     def __init__(self) -> None:
         self._line = b""
         self.times: list[float] = []
         self.completion_tokens: int | None = None
+        self.usage: ReportedUsage | None = None
 
     def feed(self, chunk: bytes, now: float) -> None:
         data = self._line + chunk if self._line else chunk
@@ -97,6 +117,7 @@ class StreamTokenClock:
                 self.times.extend([now] * tokens)
             elif b'"completion_tokens"' in line:
                 self.completion_tokens = completion_tokens_in(line)
+                self.usage = chat_usage_in(line)
 
     @property
     def tokens(self) -> int:

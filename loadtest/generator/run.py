@@ -268,6 +268,7 @@ class _Run:
             return None
         self.latency_s[index] = monotonic() - scheduled
         self.output_tokens[index] = plan.api.output_tokens(answer)
+        self.slots.usage[index] = plan.api.usage(answer)
         self.outcome[index] = OUTCOME_OK
         return answer
 
@@ -302,6 +303,7 @@ class _Run:
         self.latency_s[index] = done - scheduled
         self.token_times[index] = reader.times
         self.output_tokens[index] = reader.output_tokens()
+        self.slots.usage[index] = reader.usage()
         return reader.raw()
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from loadtest.generator.requests import ReportedUsage
+
 PENDING: Final = ""
 _GROWTH: Final = 4096
 
@@ -29,6 +31,7 @@ class RequestSlots:
         "token_times",
         "ttft_s",
         "turn",
+        "usage",
     )
 
     def __init__(self, count: int) -> None:
@@ -42,6 +45,8 @@ class RequestSlots:
         # A stream's content tokens' arrival times, and the output tokens of every answer.
         self.token_times: list[list[float] | None] = []
         self.output_tokens: list[int] = []
+        # The usage each answer reported (None: it reported none, or there was no answer).
+        self.usage: list[ReportedUsage | None] = []
         self.outcome: list[str] = []
         # What the workload drew: indices into its kinds and tenants, the question's kind
         # (-1: none), whether it carried PII, and a conversation's id and turn (-1: none).
@@ -79,6 +84,7 @@ class RequestSlots:
             column.extend([empty] * extra)  # type: ignore[list-item]
         self.token_times.extend([None] * extra)
         self.cache.extend([None] * extra)
+        self.usage.extend([None] * extra)
         self.size = count
 
     def room_for(self, index: int) -> None:

@@ -84,6 +84,20 @@ class ConversationSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """The usage the answers told the client, over every request the run sent (warm-up
+    included: a target bills those too): the successful answers, those of them that reported a
+    usage, and the input (`prompt_tokens`) and output (`completion_tokens`) tokens it summed to,
+    in the API's own fields. What a fallback-accounting check (`loadtest.harness.scorecard`)
+    compares with what the provider billed."""
+
+    answers: int
+    with_usage: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class LoadResult:
     """Statistics over the measured (post warm-up) requests of one run.
 
@@ -103,6 +117,7 @@ class LoadResult:
     result rather than an input, and `max_in_flight` the most requests they had out at once).
     The workload's breakdowns are there when it has them: requests by kind (a streaming share),
     per tenant, the target's cache verdicts, the requests that carried PII, conversations.
+    `usage` is the usage the answers reported, over every request sent (`UsageSummary`).
     """
 
     url: str
@@ -137,6 +152,7 @@ class LoadResult:
     cache: CacheSummary | None = None
     pii_requests: int | None = None
     conversation: ConversationSummary | None = None
+    usage: UsageSummary | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, object]:

@@ -28,6 +28,7 @@ from loadtest.generator.requests import (
     OUTCOME_OK,
     OUTCOME_STREAM_ERROR,
     OUTCOME_TRUNCATED,
+    ReportedUsage,
     StreamTokenClock,
 )
 
@@ -37,6 +38,7 @@ _TAIL_BYTES: Final = 512
 _MAX_LINE: Final = 1 << 20
 MAX_KEPT_BYTES: Final = 4 << 20
 _OUTPUT_TOKENS: Final = re.compile(rb'"output_tokens"\s*:\s*(\d{1,9})')
+_INPUT_TOKENS: Final = re.compile(rb'"input_tokens"\s*:\s*(\d{1,9})')
 _EVENT_TYPE: Final = re.compile(rb'^data:\s*\{\s*"type"\s*:\s*"([A-Za-z_.]{1,64})"')
 
 
@@ -48,6 +50,10 @@ class StreamReader(Protocol):
     def outcome(self) -> str: ...
 
     def output_tokens(self) -> int: ...
+
+    def usage(self) -> ReportedUsage | None:
+        """The usage the stream reported (None: it reported none)."""
+        ...
 
     def raw(self) -> bytes: ...
 
@@ -78,6 +84,9 @@ class ChatStreamReader:
     def output_tokens(self) -> int:
         reported = self._clock.completion_tokens
         return self._clock.tokens if reported is None else reported
+
+    def usage(self) -> ReportedUsage | None:
+        return self._clock.usage
 
     def raw(self) -> bytes:
         return bytes(self._kept or b"")
@@ -111,12 +120,22 @@ class EventStreamReader:
     """A Responses or Messages stream: `event:` lines name each event; a `data:` line whose
     object starts with its `type` counts too, for servers that leave the `event:` line out."""
 
-    __slots__ = ("_grammar", "_kept", "_line", "_reported", "ended", "errored", "times")
+    __slots__ = (
+        "_grammar",
+        "_input",
+        "_kept",
+        "_line",
+        "_reported",
+        "ended",
+        "errored",
+        "times",
+    )
 
     def __init__(self, grammar: EventGrammar, keep: bool = False) -> None:
         self._grammar = grammar
         self._line = b""
         self._reported: int | None = None
+        self._input: int | None = None
         self._kept: bytearray | None = bytearray() if keep else None
         self.times: list[float] = []
         self.ended = False
@@ -141,6 +160,9 @@ class EventStreamReader:
                     found = _OUTPUT_TOKENS.findall(line)
                     if found:
                         self._reported = int(found[-1])
+                    found = _INPUT_TOKENS.findall(line)
+                    if found:
+                        self._input = int(found[-1])
                 typed = _EVENT_TYPE.match(line)
                 if typed is not None:
                     self._saw(typed.group(1))
@@ -163,6 +185,13 @@ class EventStreamReader:
     def output_tokens(self) -> int:
         return len(self.times) if self._reported is None else self._reported
 
+    def usage(self) -> ReportedUsage | None:
+        """The last `input_tokens` and `output_tokens` the stream's usage reported (Messages:
+        `message_start` has the input, `message_delta` the output's total)."""
+        if self._input is None or self._reported is None:
+            return None
+        return ReportedUsage(self._input, self._reported)
+
     def raw(self) -> bytes:
         return bytes(self._kept or b"")
 
@@ -171,3 +200,12 @@ def output_tokens_in(body: bytes) -> int | None:
     """The `output_tokens` a Responses or Messages JSON answer's usage reports."""
     found = _OUTPUT_TOKENS.search(body)
     return None if found is None else int(found.group(1))
+
+
+def native_usage_in(body: bytes) -> ReportedUsage | None:
+    """The usage a Responses or Messages JSON answer reports, if it reports both counts."""
+    output = _OUTPUT_TOKENS.search(body)
+    input_ = _INPUT_TOKENS.search(body)
+    if output is None or input_ is None:
+        return None
+    return ReportedUsage(int(input_.group(1)), int(output.group(1)))

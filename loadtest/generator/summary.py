@@ -19,6 +19,7 @@ from loadtest.generator.stats import (
     LatencySummary,
     LoadResult,
     TenantSummary,
+    UsageSummary,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def summarise(run: _Run) -> LoadResult:
         cache=_cache(run, measured, len(ok)),
         pii_requests=sum(slots.pii[i] for i in measured) if settings.pii_share > 0 else None,
         conversation=_conversation(run, measured),
+        usage=_usage(run),
         notes=list(run.notes),
     )
 
@@ -182,6 +184,18 @@ def _conversation(run: _Run, measured: range) -> ConversationSummary | None:
         turns=conversation.turns,
         conversations=len({slots.conversation[i] for i in measured}),
         held=sum(1 for i in measured if slots.held[i]),
+    )
+
+
+def _usage(run: _Run) -> UsageSummary:
+    slots = run.slots
+    answered = [i for i in range(run.end) if slots.outcome[i] == OUTCOME_OK]
+    reported = [usage for i in answered if (usage := slots.usage[i]) is not None]
+    return UsageSummary(
+        answers=len(answered),
+        with_usage=len(reported),
+        prompt_tokens=sum(usage.prompt_tokens for usage in reported),
+        completion_tokens=sum(usage.completion_tokens for usage in reported),
     )
 
 

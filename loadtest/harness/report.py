@@ -236,7 +236,8 @@ def _fault_verdict(record: dict[str, Any]) -> str:
     """`mode: verdict` for a phase under a fault of the simulated cloud or a disruption of the
     router's surroundings, `-` for a phase under neither."""
     if "fault" in record:
-        return f"{record['fault']}: {record['verdict']}"
+        checked = " + accounting" if "accounting" in record else ""
+        return f"{record['fault']}{checked}: {record['verdict']}"
     if "disruption" in record:
         return f"{record['disruption']['kind']}: {record['verdict']}"
     return _NONE

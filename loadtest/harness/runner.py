@@ -2,7 +2,10 @@
 (`loadtest.generator`), in order, its result a record (one JSON line): the scenario, the phase, the
 target and the generator's result with the standard metrics. A phase with a fault sets it on the
 simulated cloud's regions through the control API before it runs and clears it after, whatever
-happened; its record carries the fault and the scorecard's verdict. A phase with a disruption
+happened; its record carries the fault and the scorecard's verdict. A phase with an accounting
+check reads every region's billing counters through the same API before the phase and after it,
+and its record carries what each region billed, the disagreements and the verdict on them
+(`scorecard.accounting_verdict`). A phase with a disruption
 has it applied on schedule to the stack the suite started (`loadtest.harness.disruptions`) and
 undone by the phase's end; its record carries what was done and seen, and the verdict."""
 
@@ -23,7 +26,7 @@ from loadtest.harness.disruption_spec import phase_problems
 from loadtest.harness.disruptions import DisruptionRecord, disrupted
 from loadtest.harness.process_usage import measured
 from loadtest.harness.scenario import Fault, Phase, Scenario, ScenarioInvalid
-from loadtest.harness.scorecard import verdict
+from loadtest.harness.scorecard import Bill, accounting_problems, accounting_verdict, verdict
 from loadtest.harness.stack import LocalStack
 
 
@@ -67,14 +70,17 @@ async def run_scenario(
     (`http://127.0.0.1:9100`), which a phase with a fault needs; `stack`: the stack the suite
     started (`loadtest.harness.stack`), which a phase with a disruption needs."""
     _check_disruptions(scenario, stack)
-    if control is None and any(phase.fault is not None for phase in scenario.phases):
+    if control is None and any(
+        phase.fault is not None or phase.accounting for phase in scenario.phases
+    ):
         raise ScenarioInvalid(
-            f"scenario {scenario.name!r} puts regions in fault modes: give the simulated "
-            "cloud's control API (--control)"
+            f"scenario {scenario.name!r} puts regions in fault modes or checks what they bill: "
+            "give the simulated cloud's control API (--control)"
         )
     records = []
     for phase in scenario.phases:
         started_at = time.time()
+        billed_before = await _billing(control) if phase.accounting and control else None
         async with (
             _fault(control, phase.fault),
             _disruption(stack, phase) as disruption,
@@ -107,6 +113,15 @@ async def run_scenario(
         if disruption is not None:
             record["disruption"] = disruption.to_json_dict()
             record["verdict"] = verdict(result, disruption.kind)
+        if billed_before is not None and control is not None:
+            bills = _bills(billed_before, await _billing(control))
+            faulted = phase.fault.regions if phase.fault is not None else ()
+            problems = accounting_problems(result.usage, bills, faulted)
+            record["accounting"] = {
+                "billed": {region: bill.to_json_dict() for region, bill in bills.items()},
+                "problems": problems,
+            }
+            record["verdict"] = accounting_verdict(result, problems)
         records.append(record)
     return records
 
@@ -161,6 +176,23 @@ async def _fault(control: str | None, fault: Fault | None) -> AsyncIterator[None
         finally:
             for region in fault.regions:
                 await _patch(http, control, region, {"fault": None})
+
+
+async def _billing(control: str) -> dict[str, dict[str, Any]]:
+    """Every region's counters (`/control/regions/{name}/stats`), by name."""
+    base = control.rstrip("/")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with http.get(f"{base}/control/regions") as response:
+            regions = [region["name"] for region in await response.json()]
+        stats = {}
+        for region in regions:
+            async with http.get(f"{base}/control/regions/{region}/stats") as response:
+                stats[region] = await response.json()
+    return stats
+
+
+def _bills(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> dict[str, Bill]:
+    return {region: Bill.between(before[region], after[region]) for region in after}
 
 
 async def _patch(

@@ -19,7 +19,8 @@ conversations, and Chat, Responses or Messages traffic (`kind`), every draw seed
 A phase may put regions of the simulated cloud in one of its fault modes for its duration
 (`fault: {mode: stream_cut, regions: [us-east, ap-south]}`: the public fault catalogue,
 `loadtest.mock_cloud.settings.FAULT_MODES`), through the cloud's control API (`--control`); its
-result is then judged on the scorecard (`loadtest.harness.scorecard`).
+result is then judged on the scorecard (`loadtest.harness.scorecard`). With `accounting: true`, a
+phase's answers are also checked against what the cloud billed over it (fallback accounting).
 Unknown keys are refused, naming the file and the field, so a typo never runs a different
 workload than the one written. A phase may also break what surrounds the router (`disruption:
 {kind: redis_loss, mode: stop, at_s: 2.0}`: a region lost or browned out, Redis lost, a policy
@@ -119,6 +120,11 @@ class Phase(_Strict):
     # A request still unanswered after this is a hang (an error of its own class).
     request_timeout_s: float = Field(30.0, gt=0)
     fault: Fault | None = None
+    # Check the usage the answers reported against what the simulated cloud billed over the
+    # phase (through its control API): Failover Bench's fallback accounting. A check, not a
+    # fault: the faulted regions refuse in an existing mode (`unavailable`), and what is judged
+    # is the accounting of the answers that failed over (`loadtest.harness.scorecard`).
+    accounting: bool = False
     # The phase's model (e.g. the edge worker's, `smollm2-135m-instruct`); None: the target's.
     model: str | None = Field(None, min_length=1)
     # Something around the router broken for a while (`loadtest.harness.disruptions`): needs the

@@ -34,6 +34,7 @@ from .region_state import RegionState
 from .response_store import StoredResponse
 from .settings import RegionSettings
 from .streaming import EventStream, answer_delay_s
+from .wire import Billed
 from .wire_messages import MessagesStream, message_body
 from .wire_responses import ResponsesStream, response_body
 
@@ -45,6 +46,7 @@ class JsonReply:
     body: bytes
     delay_s: float  # beyond the round trip
     ttft_ms: float | None = None  # the request's time to first token, when it has one
+    billed: Billed | None = None  # the usage the body reports, if it reports any
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,8 @@ class NativeApis:
             input_tokens=input_tokens,
             cached_tokens=served.cached_tokens,
         )
-        return JsonReply(orjson.dumps(response), delay_s, served.ttft_ms)
+        billed = Billed(input_tokens, answer.output_tokens)
+        return JsonReply(orjson.dumps(response), delay_s, served.ttft_ms, billed)
 
     def messages(
         self,
@@ -149,7 +152,9 @@ class NativeApis:
             cached_tokens=served.cached_tokens,
         )
         delay_s = answer_delay_s(settings, answer.output_tokens, served.ttft_ms)
-        return JsonReply(orjson.dumps(message), delay_s, served.ttft_ms)
+        # As `message_usage` reports it: cache reads left out of `input_tokens`.
+        billed = Billed(request.input_tokens - served.cached_tokens, answer.output_tokens)
+        return JsonReply(orjson.dumps(message), delay_s, served.ttft_ms, billed)
 
     def count_tokens(
         self, headers: CIMultiDictProxy[str], settings: RegionSettings, body: bytes

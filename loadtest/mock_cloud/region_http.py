@@ -42,6 +42,7 @@ from .region_state import AuthVerdict, RegionState, api_key_verdict, auth_verdic
 from .settings import RegionSettings
 from .streaming import EventStream, answer_delay_s, write_events
 from .wire import (
+    Billed,
     CompletionStream,
     Kind,
     completion_body,
@@ -218,7 +219,8 @@ class RegionHandler:
             )
         delay_s = rtt_s + answer_delay_s(settings, g.tokens, served.ttft_ms)
         body = completion_body(g, self._region, response_id, created)
-        return await self._json(body, 200, delay_s, _said_ttft_ms(settings, served.ttft_ms))
+        ttft_ms = _said_ttft_ms(settings, served.ttft_ms)
+        return await self._json(body, 200, delay_s, ttft_ms, billed=g.billed())
 
     async def _embeddings(
         self, settings: RegionSettings, body: bytes, rtt_s: float
@@ -237,10 +239,14 @@ class RegionHandler:
         ttft_ms: float | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        billed: Billed | None = None,
     ) -> web.Response:
-        """`ttft_ms`, when given, is said in `TTFT_HEADER`; `headers` are added."""
+        """`ttft_ms`, when given, is said in `TTFT_HEADER`; `headers` are added; `billed`, the
+        usage the body reports, is billed once the answer is due (a client gone before is not)."""
         if delay_s > 0:
             await asyncio.sleep(delay_s)
+        if billed is not None:
+            self._state.stats.bill(billed)
         all_headers = self._json_headers
         if ttft_ms is not None or headers:
             all_headers = {**all_headers, **(headers or {})}
@@ -253,7 +259,8 @@ class RegionHandler:
     ) -> web.StreamResponse:
         if isinstance(reply, JsonReply):
             ttft_ms = None if reply.ttft_ms is None else _said_ttft_ms(settings, reply.ttft_ms)
-            return await self._json(reply.body, 200, rtt_s + reply.delay_s, ttft_ms)
+            delay_s = rtt_s + reply.delay_s
+            return await self._json(reply.body, 200, delay_s, ttft_ms, billed=reply.billed)
         return await self._stream(
             request, reply.stream, settings, rtt_s, reply.inband_error, reply.ttft_ms
         )
@@ -290,6 +297,9 @@ class RegionHandler:
                 await hang()
             else:
                 await response.write_eof()
+                # Billed once the usage was written: never for a cut, stalled or failed stream.
+                if stream.billed is not None:
+                    self._state.stats.bill(stream.billed)
         except ConnectionResetError:
             raise _ClientGone(response) from None
         return response

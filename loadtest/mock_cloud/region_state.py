@@ -22,7 +22,7 @@ from .faults import FaultState
 from .prompt_cache import Prefix, PromptCache, Served, cached_tokens, ttft_ms
 from .response_store import ResponseStore
 from .settings import DEFAULT_RESPONSE_STORE_LIMIT, RegionSettings
-from .wire import models_body
+from .wire import Billed, models_body
 
 AuthVerdict = Literal["valid", "invalid", "missing"]
 # The headers that carry a key: OpenAI's APIs read `Authorization: Bearer`, Anthropic's `x-api-key`.
@@ -46,6 +46,18 @@ class RegionStats:
     # Requests served with cached prompt tokens, and those tokens.
     prompt_cache_hits: int = 0
     prompt_cache_cached_tokens: int = 0
+    # What the region bills: the generation answers it completed with usage (a JSON answer, a
+    # stream whose closing carried it), and the input and output tokens that usage reported, in
+    # the API's own fields (`wire.Billed`). A refused, cut, stalled or in-band failed answer
+    # reports none and bills nothing.
+    billed_answers: int = 0
+    billed_prompt_tokens: int = 0
+    billed_completion_tokens: int = 0
+
+    def bill(self, usage: Billed) -> None:
+        self.billed_answers += 1
+        self.billed_prompt_tokens += usage.prompt_tokens
+        self.billed_completion_tokens += usage.completion_tokens
 
     def reset(self) -> None:
         # Requests still in flight stay counted, so the invariant holds across a reset.
@@ -54,6 +66,7 @@ class RegionStats:
         self.completed = self.cancelled = self.errors_injected = self.timeouts_injected = 0
         self.inband_errors_injected = self.prompt_cache_hits = self.prompt_cache_cached_tokens = 0
         self.faults_injected = 0
+        self.billed_answers = self.billed_prompt_tokens = self.billed_completion_tokens = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +81,9 @@ class RegionStats:
             "faults_injected": self.faults_injected,
             "prompt_cache_hits": self.prompt_cache_hits,
             "prompt_cache_cached_tokens": self.prompt_cache_cached_tokens,
+            "billed_answers": self.billed_answers,
+            "billed_prompt_tokens": self.billed_prompt_tokens,
+            "billed_completion_tokens": self.billed_completion_tokens,
         }
 
 

@@ -18,9 +18,14 @@ from aiohttp import web
 
 from .faults import StreamFault
 from .settings import RegionSettings
+from .wire import Billed
 
 
 class EventStream(Protocol):
+    # The usage the stream reported, once `closing()` has made the events that carry it; None
+    # while it has not (or never does: a chat stream whose client did not ask for usage).
+    billed: Billed | None
+
     @property
     def tokens(self) -> int: ...
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
@@ -36,6 +36,15 @@ DONE_EVENT: Final = b"data: [DONE]\n\n"
 _PLACEHOLDER: Final = "\x00"
 _PLACEHOLDER_JSON: Final = orjson.dumps(_PLACEHOLDER)
 _FILLER: Final = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+
+
+class Billed(NamedTuple):
+    """The usage an answer reported, in its API's own fields (chat's `prompt_tokens` and
+    `completion_tokens`; Responses' and Messages' `input_tokens` and `output_tokens`): what the
+    region bills for it (`RegionStats.bill`)."""
+
+    prompt_tokens: int
+    completion_tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,10 @@ class Generation:
     answer_kind: str = "text"
     # Of the prompt tokens, those the region's prompt cache served (`prompt_cache`).
     cached_tokens: int = 0
+
+    def billed(self) -> Billed:
+        """What `usage()` reports, as the region bills it."""
+        return Billed(self.prompt_tokens, self.tokens * self.choices)
 
     def usage(self) -> dict[str, Any]:
         """OpenAI's usage. `prompt_tokens_details` only when the prompt cache served tokens: the
@@ -173,10 +186,12 @@ class CompletionStream:
     the finish) is one chunk per choice, in index order.
     """
 
-    __slots__ = ("_base", "_deltas", "_g", "_token_parts")
+    __slots__ = ("_base", "_deltas", "_g", "_token_parts", "billed")
 
     def __init__(self, g: Generation, region: str, response_id: str, created: int) -> None:
         self._g = g
+        # Set once the closing carries the usage chunk (`EventStream.billed`).
+        self.billed: Billed | None = None
         self._deltas = (
             answer_deltas_json(region, g.tokens)
             if g.pieces is None
@@ -223,6 +238,7 @@ class CompletionStream:
         if g.include_usage:
             usage_chunk = {**self._base, "choices": [], "usage": g.usage()}
             events += b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
+            self.billed = g.billed()
         return events + DONE_EVENT if terminal else events
 
     def malformed(self) -> bytes:

@@ -21,7 +21,7 @@ import orjson
 
 from .answers import NativeAnswer
 from .errors import injected_error
-from .wire import TOOL_NAME, cut_short
+from .wire import TOOL_NAME, Billed, cut_short
 
 # The id of the one tool_use block a tool-call answer has (`wire.TOOL_CALL_ID` in OpenAI's APIs).
 TOOL_USE_ID: Final = "toolu_mock_0"
@@ -89,6 +89,8 @@ class MessagesStream:
         self._message_id = message_id
         self._model = model
         self._input_tokens = input_tokens
+        # Set once the closing's `message_delta` carries the usage (`EventStream.billed`).
+        self.billed: Billed | None = None
         self._delta_type, self._delta_field = (
             ("input_json_delta", "partial_json") if answer.is_tool_call else ("text_delta", "text")
         )
@@ -128,6 +130,8 @@ class MessagesStream:
         delta = {"stop_reason": stop_reason(answer), "stop_sequence": answer.stop_sequence}
         usage = {"output_tokens": answer.output_tokens}
         events = stop + _event("message_delta", delta=delta, usage=usage)
+        # The input as `message_start` said it (`message_usage`: cache reads left out).
+        self.billed = Billed(self._input_tokens - self._cached_tokens, answer.output_tokens)
         return events + _event("message_stop") if terminal else events
 
     def malformed(self) -> bytes:

@@ -23,7 +23,7 @@ import orjson
 from .answers import NativeAnswer
 from .errors import injected_error
 from .parsing_responses import ResponsesRequest
-from .wire import TOOL_CALL_ID, TOOL_NAME, cut_short
+from .wire import TOOL_CALL_ID, TOOL_NAME, Billed, cut_short
 
 _NO_REASONING: Final = {"effort": None, "summary": None}
 
@@ -168,6 +168,8 @@ class ResponsesStream:
         self._input_tokens = input_tokens
         self._now = now
         self._sequence_number = 0
+        # Set once the closing's terminal event carries the usage (`EventStream.billed`).
+        self.billed: Billed | None = None
         if answer.is_tool_call:
             self._delta_type = "response.function_call_arguments.delta"
         elif answer.kind == "refusal":
@@ -241,6 +243,7 @@ class ResponsesStream:
             completed_at=int(self._now()) if status == "completed" else None,
         )
         events.append(self._event(f"response.{status}", response=response))
+        self.billed = Billed(self._input_tokens, answer.output_tokens)
         return b"".join(events)
 
     def error(self, status: int) -> bytes:

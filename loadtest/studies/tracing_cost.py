@@ -184,7 +184,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "loadtest.harness.otlp_sink",
+            "loadtest.studies.otlp_sink",
             "--listen",
             f"127.0.0.1:{args.sink_port}",
         ],

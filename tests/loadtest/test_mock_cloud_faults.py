@@ -698,3 +698,83 @@ async def test_fault_settings_are_validated_listing_every_problem(
     for mode in FAULT_MODES:  # every mode of the catalogue is one a region can be put in
         async with http.patch(url, json={"fault": mode}) as response:
             assert response.status == 200, mode
+
+
+# --- billing -------------------------------------------------------------------------------------
+
+
+def stream_usage(api: str, events: list[Event]) -> tuple[int, int]:
+    """The input and output tokens a whole stream's usage reported, in the API's own fields."""
+    parsed = [(name, orjson.loads(data)) for name, data in events if data != b"[DONE]"]
+    if api == "chat":
+        usage = parsed[-1][1]["usage"]
+        return usage["prompt_tokens"], usage["completion_tokens"]
+    if api == "responses":
+        usage = next(e["response"]["usage"] for n, e in parsed if n == "response.completed")
+        return usage["input_tokens"], usage["output_tokens"]
+    start = next(e["message"]["usage"] for n, e in parsed if n == "message_start")
+    delta = next(e["usage"] for n, e in parsed if n == "message_delta")
+    return start["input_tokens"], delta["output_tokens"]
+
+
+def json_usage(api: str, body: Any) -> tuple[int, int]:
+    usage = body["usage"]
+    if api == "chat":
+        return usage["prompt_tokens"], usage["completion_tokens"]
+    return usage["input_tokens"], usage["output_tokens"]
+
+
+def billed(counters: Any) -> tuple[int, int, int]:
+    return (
+        counters["billed_answers"],
+        counters["billed_prompt_tokens"],
+        counters["billed_completion_tokens"],
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("api", APIS)
+async def test_a_region_bills_the_usage_each_whole_answer_reported_and_nothing_else(
+    cloud: MockCloud, http: aiohttp.ClientSession, api: str
+) -> None:
+    status, _, body = await ask(http, cloud, api)
+    assert status == 200
+    told = [json_usage(api, body)]
+    usage_asked = {"stream_options": {"include_usage": True}} if api == "chat" else {}
+    async with streamed(http, cloud, api, **usage_asked) as response:
+        told.append(stream_usage(api, await events_until_end(response)))
+    prompt, completion = (sum(column) for column in zip(*told, strict=True))
+    assert billed(await stats(http, cloud)) == (2, prompt, completion)
+    assert billed(await stats(http, cloud, "eu-west")) == (0, 0, 0)  # billed where served
+
+    if api == "chat":  # a stream that reports no usage bills none
+        async with streamed(http, cloud, api) as response:
+            await events_until_end(response)
+        assert billed(await stats(http, cloud)) == (2, prompt, completion)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("api", APIS)
+async def test_refused_cut_and_failed_answers_bill_nothing_and_a_reset_forgets_the_bill(
+    cloud: MockCloud, http: aiohttp.ClientSession, api: str
+) -> None:
+    await patch_region(http, cloud, fault="unavailable")
+    assert (await ask(http, cloud, api))[0] == 503
+    await patch_region(http, cloud, fault="stream_cut")
+    async with streamed(http, cloud, api) as response:
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await events_until_end(response)
+    await until_cancelled(http, cloud, 1, "the cut stream's handler ends")
+    await patch_region(http, cloud, fault=None, inband_error_rate=1.0)
+    async with streamed(http, cloud, api) as response:
+        await events_until_end(response)  # an error event ends it
+    counters = await stats(http, cloud)
+    assert counters["completed"] == 2 and counters["inband_errors_injected"] == 1
+    assert billed(counters) == (0, 0, 0)
+
+    await patch_region(http, cloud, inband_error_rate=0.0)
+    assert (await ask(http, cloud, api))[0] == 200
+    assert billed(await stats(http, cloud))[0] == 1
+    async with http.post(f"{cloud.control_url}/control/reset") as response:
+        assert response.status == 204
+    assert billed(await stats(http, cloud)) == (0, 0, 0)

@@ -172,3 +172,27 @@ async def test_the_targets_cpu_and_memory_are_measured_over_the_block() -> None:
     assert usage.rss_max_mib >= usage.rss_end_mib > 0
     async with measured(None) as nothing:
         assert nothing is None
+
+
+@pytest.mark.asyncio
+async def test_fallback_accounting_bills_only_the_region_that_answered_and_the_router_passes() -> (
+    None
+):
+    scenario = load_scenario("fault-fallback-accounting").smoke_form()
+    async with running_stack(regions=DEMO_REGIONS, overrides=QUICK_TIMEOUTS) as stack:
+        target = Target(f"{stack.url}/v1", API_KEY, name="router")
+        (record,) = await run_scenario(scenario, target, stack.cloud.control_url)
+    accounting = record["accounting"]
+    assert record["verdict"] == "pass", accounting["problems"]
+    assert accounting["problems"] == []
+    usage = record["result"]["usage"]
+    assert usage["answers"] == usage["with_usage"] == record["result"]["ok"] == 5
+    nothing = {"answers": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    assert accounting["billed"]["us-east"] == accounting["billed"]["ap-south"] == nothing
+    # Every answer was eu-west's, told as billed.
+    assert accounting["billed"]["eu-west"] == {
+        "answers": 5,
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+    }
+    assert usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 0

@@ -4,7 +4,7 @@ It accepts `POST /v1/traces` (protobuf or JSON), counts requests and bytes, and 
 an empty export response, so the router's real OTLP exporter runs end to end on loopback. It
 keeps nothing; `GET /stats` reports the counts.
 
-    python -m loadtest.harness.otlp_sink --listen 127.0.0.1:4318
+    python -m loadtest.studies.otlp_sink --listen 127.0.0.1:4318
 """
 
 from __future__ import annotations
