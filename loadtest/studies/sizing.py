@@ -6,12 +6,13 @@ per request and memory for the standard workloads, and what shared limits cost R
 Runs the suite's `sizing` scenario (loadtest/scenarios/sizing.yaml: short JSON answers at
 1,000 req/s, 64-token streams at 500, JSON with 20 KB user messages at 200 and with 100 KB at 50)
 against each target in turn, each started fresh on loopback: the simulated cloud itself (`direct`,
-one zero-latency region), then `edge-router serve` in three set-ups, each in front of that cloud:
+one zero-latency region), then `edge-router serve` in four set-ups, each in front of that cloud:
 
 - `router`: deploy/bench/node.yaml (no tenant policies; the access log on);
 - `router+tenant`: deploy/bench/node-policies.yaml (the load's key a tenant with every limit set,
   memory backend; its requests scanned for PII and checked against the exact cache);
-- `router+tenant+redis`: the same with the limits in a `redis-server` (Debian's) on loopback.
+- `router+tenant+redis`: the same with the limits in a `redis-server` (Debian's) on loopback;
+- `2 x router+tenant+redis`: two such routers sharing that Redis, the load split between them.
 
 The router is pinned to CPU 0; the cloud, the generator and Redis to CPU 1. Each phase records the
 router's CPU (its own and its children's, as cores over the phase) and RSS (`--pid`), so its CPU
