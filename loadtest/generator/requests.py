@@ -72,19 +72,31 @@ class ReportedUsage(NamedTuple):
     completion_tokens: int
 
 
+def count_in(data: bytes, field: re.Pattern[bytes]) -> int | None:
+    """The count a usage field (a pattern with the number as its group) reports, if it does."""
+    found = field.search(data)
+    return None if found is None else int(found.group(1))
+
+
+def usage_in(
+    data: bytes, prompt_field: re.Pattern[bytes], completion_field: re.Pattern[bytes]
+) -> ReportedUsage | None:
+    """The usage an answer reports under those two fields, if it reports both counts."""
+    completion = count_in(data, completion_field)
+    prompt = count_in(data, prompt_field)
+    if completion is None or prompt is None:
+        return None
+    return ReportedUsage(prompt, completion)
+
+
 def completion_tokens_in(data: bytes) -> int | None:
     """The `completion_tokens` an answer (or a stream's usage chunk) reports, if it does."""
-    found = _COMPLETION_TOKENS.search(data)
-    return None if found is None else int(found.group(1))
+    return count_in(data, _COMPLETION_TOKENS)
 
 
 def chat_usage_in(data: bytes) -> ReportedUsage | None:
     """The usage a chat answer (or a stream's usage chunk) reports, if it reports both counts."""
-    completion = _COMPLETION_TOKENS.search(data)
-    prompt = _PROMPT_TOKENS.search(data)
-    if completion is None or prompt is None:
-        return None
-    return ReportedUsage(int(prompt.group(1)), int(completion.group(1)))
+    return usage_in(data, _PROMPT_TOKENS, _COMPLETION_TOKENS)
 
 
 class StreamTokenClock:

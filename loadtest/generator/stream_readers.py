@@ -30,6 +30,8 @@ from loadtest.generator.requests import (
     OUTCOME_TRUNCATED,
     ReportedUsage,
     StreamTokenClock,
+    count_in,
+    usage_in,
 )
 
 # The end of a chat stream kept to judge how it ended: `[DONE]`, or an error event.
@@ -198,14 +200,9 @@ class EventStreamReader:
 
 def output_tokens_in(body: bytes) -> int | None:
     """The `output_tokens` a Responses or Messages JSON answer's usage reports."""
-    found = _OUTPUT_TOKENS.search(body)
-    return None if found is None else int(found.group(1))
+    return count_in(body, _OUTPUT_TOKENS)
 
 
 def native_usage_in(body: bytes) -> ReportedUsage | None:
     """The usage a Responses or Messages JSON answer reports, if it reports both counts."""
-    output = _OUTPUT_TOKENS.search(body)
-    input_ = _INPUT_TOKENS.search(body)
-    if output is None or input_ is None:
-        return None
-    return ReportedUsage(int(input_.group(1)), int(output.group(1)))
+    return usage_in(body, _INPUT_TOKENS, _OUTPUT_TOKENS)
