@@ -3,19 +3,25 @@
 A tenant `acme` has the key `sk-acme` (`key_of`), stored as its hash as a policy file requires.
 `policy_yaml` writes a policy file's text from YAML (or a mapping) of its other sections;
 `write_policies` writes one file per tenant; `policy_model` builds the validated model in memory,
-for tests that call a stage directly.
+for tests that call a stage directly. `admin_policies` reads a running router's policy view and
+`policies_until` polls it until a reload has done what a test waits for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from router.policy.keys import hash_key
 from router.policy.model import TenantPolicy
+
+if TYPE_CHECKING:
+    from tests.stack import Stack
 
 ONE_MODEL = "models:\n  - alias: gpt-4o-mini\n"
 # A policy model needs a key's hash; a stage called directly never checks it.
@@ -60,3 +66,23 @@ def policy_model(tenant: str = "acme", **sections: Any) -> TenantPolicy:
     """The validated policy, in memory: one model alias `m` unless `models` is given."""
     sections.setdefault("models", [{"alias": "m"}])
     return TenantPolicy.model_validate({"tenant": tenant, "api_keys": [ANY_KEY_HASH], **sections})
+
+
+async def admin_policies(stack: Stack) -> dict[str, Any]:
+    """`GET /admin/policies` of the stack's router."""
+    result: dict[str, Any] = await stack.admin("/admin/policies")
+    return result
+
+
+async def policies_until(
+    stack: Stack, check: Callable[[dict[str, Any]], object], timeout_s: float = 10.0
+) -> dict[str, Any]:
+    """Poll the admin view until `check` holds; the bound is a safety net, not a speed claim."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = await admin_policies(stack)
+        if check(view):
+            return view
+        if time.monotonic() > deadline:
+            raise AssertionError(f"policies never reached the expected state: {view}")
+        await asyncio.sleep(0.05)

@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import time
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
-from tests.stack import Stack, running_stack
-from tests.tenant_policies import ONE_MODEL, policy_yaml
+from tests.stack import running_stack
+from tests.tenant_policies import ONE_MODEL, admin_policies, policies_until, policy_yaml
 
 
 def _policy(tenant: str, objective: str) -> str:
@@ -40,23 +38,6 @@ def _configmap_update(directory: Path, files: dict[str, str], serial: int) -> No
             (directory / name).symlink_to(Path("..data") / name)
     if previous is not None:
         shutil.rmtree(directory / previous)
-
-
-async def _policies(stack: Stack) -> dict[str, Any]:
-    result: dict[str, Any] = await stack.admin("/admin/policies")
-    return result
-
-
-async def _until(stack: Stack, check: Any, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Poll the admin view until `check` holds; the bound is a safety net, not a speed claim."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        view = await _policies(stack)
-        if check(view):
-            return view
-        if time.monotonic() > deadline:
-            raise AssertionError(f"policies never reached the expected state: {view}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.asyncio
@@ -83,7 +64,7 @@ async def test_a_configmap_swap_reloads_once_and_a_bad_version_keeps_the_last_go
 
         workers = [asyncio.create_task(steady_load()) for _ in range(3)]
         try:
-            first = await _policies(stack)
+            first = await admin_policies(stack)
             assert first["tenants"] == ["acme"] and first["problems"] == []
 
             # A new version, and a second tenant added to the same ConfigMap.
@@ -92,12 +73,12 @@ async def test_a_configmap_swap_reloads_once_and_a_bad_version_keeps_the_last_go
                 {"acme.yaml": _policy("acme", "cost"), "zeta.yaml": _policy("zeta", "cost")},
                 serial=2,
             )
-            swapped = await _until(stack, lambda v: v["tenants"] == ["acme", "zeta"])
+            swapped = await policies_until(stack, lambda v: v["tenants"] == ["acme", "zeta"])
             assert swapped["version"] == first["version"] + 1, swapped
             assert not (tmp_path / "..2026_12_07_17_00_01.1001").exists()
             # The swap's several steps were one reload: nothing more comes of them.
             await asyncio.sleep(1.0)
-            assert (await _policies(stack))["version"] == swapped["version"]
+            assert (await admin_policies(stack))["version"] == swapped["version"]
 
             # An invalid version of acme's file: refused with its file, line and field, and acme
             # keeps its last good policy (zeta, unchanged, keeps its own).
@@ -109,7 +90,7 @@ async def test_a_configmap_swap_reloads_once_and_a_bad_version_keeps_the_last_go
                 },
                 serial=3,
             )
-            broken = await _until(stack, lambda v: v["problems"])
+            broken = await policies_until(stack, lambda v: v["problems"])
             assert broken["version"] == swapped["version"] + 1, broken
             assert broken["tenants"] == ["acme", "zeta"]
             (problem,) = broken["problems"]

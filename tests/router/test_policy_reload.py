@@ -4,36 +4,17 @@ last good policy and is reported, and requests flowing meanwhile never fail."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
-from tests.stack import Stack, running_stack
-from tests.tenant_policies import ONE_MODEL, policy_yaml
+from tests.stack import running_stack
+from tests.tenant_policies import ONE_MODEL, admin_policies, policies_until, policy_yaml
 
 
 def _policy(tenant: str, objective: str = "latency") -> str:
     return policy_yaml(tenant, f"{ONE_MODEL}routing:\n  objective: {objective}\n")
-
-
-async def _policies(stack: Stack) -> dict[str, Any]:
-    result: dict[str, Any] = await stack.admin("/admin/policies")
-    return result
-
-
-async def _until(stack: Stack, check: Any, timeout_s: float = 5.0) -> dict[str, Any]:
-    """Poll the admin view until `check` holds; the bound is a safety net, not a speed claim."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        view = await _policies(stack)
-        if check(view):
-            return view
-        if time.monotonic() > deadline:
-            raise AssertionError(f"policies never reached the expected state: {view}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.asyncio
@@ -60,24 +41,24 @@ async def test_policy_changes_are_picked_up_and_a_broken_file_keeps_the_last_goo
 
         workers = [asyncio.create_task(steady_load()) for _ in range(3)]
         try:
-            first = await _policies(stack)
+            first = await admin_policies(stack)
             assert first["tenants"] == ["acme"] and first["problems"] == []
 
             (tmp_path / "zeta.yaml").write_text(_policy("zeta"))
-            await _until(stack, lambda v: v["tenants"] == ["acme", "zeta"])
+            await policies_until(stack, lambda v: v["tenants"] == ["acme", "zeta"])
 
             (tmp_path / "acme.yaml").write_text(_policy("acme") + "bogus: 1\n")
-            broken = await _until(stack, lambda v: v["problems"])
+            broken = await policies_until(stack, lambda v: v["problems"])
             assert broken["tenants"] == ["acme", "zeta"]  # the last good acme keeps serving
             (problem,) = broken["problems"]
             assert problem["file"].endswith("acme.yaml")
             assert (problem["line"], problem["field"]) == (7, "bogus")
 
             (tmp_path / "acme.yaml").write_text(_policy("acme", objective="cost"))
-            await _until(stack, lambda v: not v["problems"])
+            await policies_until(stack, lambda v: not v["problems"])
 
             (tmp_path / "zeta.yaml").unlink()
-            final = await _until(stack, lambda v: v["tenants"] == ["acme"])
+            final = await policies_until(stack, lambda v: v["tenants"] == ["acme"])
             assert final["version"] > first["version"]
         finally:
             stop.set()
@@ -100,11 +81,11 @@ async def test_an_edit_among_1000_tenants_parses_one_file_while_requests_flow(
     for i in range(1000):
         (tmp_path / f"t{i:04}.yaml").write_text(_policy(f"t{i:04}"))
     async with running_stack(overrides={"policies": {"directory": str(tmp_path)}}) as stack:
-        first = await _policies(stack)
+        first = await admin_policies(stack)
         assert first["parsed_files"] == 1000 and len(first["tenants"]) == 1000
         client = stack.client(api_key="sk-t0001")
         (tmp_path / "t0500.yaml").write_text(_policy("t0500", objective="cost"))
-        view = await _until(stack, lambda v: v["version"] > first["version"], timeout_s=20)
+        view = await policies_until(stack, lambda v: v["version"] > first["version"], timeout_s=20)
         await client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
@@ -118,10 +99,10 @@ async def test_a_policy_that_loses_a_section_is_loaded_and_reported_as_a_change(
 ) -> None:
     (tmp_path / "acme.yaml").write_text(_policy("acme") + "limits:\n  requests_per_minute: 5\n")
     async with running_stack(overrides={"policies": {"directory": str(tmp_path)}}) as stack:
-        first = await _policies(stack)
+        first = await admin_policies(stack)
         assert first["changes"] == []
         (tmp_path / "acme.yaml").write_text(_policy("acme"))  # the limits are gone
-        view = await _until(stack, lambda v: v["version"] > first["version"])
+        view = await policies_until(stack, lambda v: v["version"] > first["version"])
         assert view["problems"] == []
         assert len(view["changes"]) == 1 and view["changes"][0].startswith(
             "acme: `limits` was removed"
