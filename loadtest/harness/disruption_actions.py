@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -23,9 +24,10 @@ SAMPLE_EVERY_S: Final = 0.25
 _WORKER_BACK_WAIT_S: Final = 60.0
 
 
-class Action:
-    """One kind of disruption: `prepare` before the phase, `apply` and `undo` on schedule,
-    `finish` after the phase (its evidence). Background watchers are stopped at the end."""
+class Action(ABC):
+    """One kind of disruption: `prepare` before the phase, `apply` and `undo` on schedule (each
+    kind's own), `finish` after the phase (its evidence). Background watchers are stopped at the
+    end."""
 
     def __init__(
         self,
@@ -44,11 +46,11 @@ class Action:
     async def prepare(self) -> None:
         return
 
-    async def apply(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def apply(self) -> None: ...
 
-    async def undo(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def undo(self) -> None: ...
 
     async def finish(self) -> None:
         return
