@@ -33,8 +33,10 @@ from router.errors import (
 )
 from router.limits.backend import NO_LIMITS, Limits
 from router.limits.report import tenant_usage
+from router.pool_membership import from_sibling
 from router.state import JSON, STATE
 from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE
+from router.telemetry.worker_metrics import merged_exposition
 from router.wrong_hits_api import operator_wrong_hit
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -116,7 +118,15 @@ async def admin_tenant_usage(request: web.Request) -> web.Response:
 
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
-    body = request.app[STATE].metrics.exposition()
+    state = request.app[STATE]
+    body = state.metrics.exposition()
+    pool = state.pool
+    if pool is not None and not from_sibling(request):
+        # The whole node's series (router.telemetry.worker_metrics); the admin token, when
+        # /metrics needs it, goes along.
+        forwarded = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        siblings = await pool.ask_siblings(request.path, forwarded)
+        body = await merged_exposition([(pool.index, body), *siblings], pool.count)
     return web.Response(body=body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
 

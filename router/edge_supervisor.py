@@ -4,33 +4,31 @@ the router should (`edge_worker.spawn`).
 The worker runs as a child process on a loopback port; the router reaches it as an ordinary
 endpoint (the node config lists it with `locality: edge`), whose health the prober tracks like any
 other, so a worker that is down or restarting simply takes no traffic. If the process exits, it
-is started again after a back-off that doubles from `restart_backoff_s` up to
-`max_restart_backoff_s` and starts over once a run has lasted a minute. Every start and exit is
-logged. On shutdown the worker gets SIGTERM, then SIGKILL if it has not exited within 10 s.
+is started again after a back-off (`router.child_process`: doubling from `restart_backoff_s` up
+to `max_restart_backoff_s`). On shutdown the worker gets SIGTERM, then SIGKILL if it has not
+exited within 10 s.
 
 The worker runs in a session of its own, so a terminal's Ctrl-C reaches the router alone, which
 drains its requests (some of them served by the worker) before it stops the worker. The worker
 is told the router's pid and exits by itself when the router is gone, even after a SIGKILL. A
 port held by some other process (a worker left by an older router, say) is reported once with
 its holder, and the worker is started when the port is free again, not restarted in a loop.
+With `serve --workers N`, the supervisor of the N router processes starts the one edge worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sys
-import time
 
+from router.child_process import RestartingChild, RestartPolicy
 from router.config.model import EdgeWorkerSettings
 from router.ports import PortInUse, ensure_free
 
 log = logging.getLogger("edge_router.edge_worker")
 
-# A run this long counts as healthy: the next crash starts the back-off from the beginning.
-_STABLE_RUN_S = 60.0
 _STOP_GRACE_S = 10.0
 _PORT_RECHECK_S = 1.0
 
@@ -38,8 +36,24 @@ _PORT_RECHECK_S = 1.0
 class EdgeWorkerSupervisor:
     def __init__(self, settings: EdgeWorkerSettings) -> None:
         self._settings = settings
-        self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
+        policy = RestartPolicy(
+            settings.restart_backoff_s, settings.max_restart_backoff_s, _STOP_GRACE_S
+        )
+        self._child = RestartingChild(
+            "edge worker",
+            self.command,
+            policy,
+            before_start=self._until_port_free,
+            new_session=True,
+        )
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        return self._child.process
+
+    @property
+    def starts(self) -> int:
+        return self._child.starts
 
     def command(self) -> list[str]:
         settings = self._settings
@@ -57,30 +71,7 @@ class EdgeWorkerSupervisor:
 
     async def run(self) -> None:
         """Keep the worker running until cancelled; then stop it."""
-        backoff_s = self._settings.restart_backoff_s
-        try:
-            while True:
-                await self._until_port_free()
-                started = time.monotonic()
-                self.process = await asyncio.create_subprocess_exec(
-                    *self.command(), start_new_session=True
-                )
-                self.starts += 1
-                log.info("edge worker started (pid %d)", self.process.pid)
-                code = await self.process.wait()
-                ran_s = time.monotonic() - started
-                if ran_s >= _STABLE_RUN_S:
-                    backoff_s = self._settings.restart_backoff_s
-                log.warning(
-                    "edge worker exited with %s after %.1fs; restarting in %.1fs",
-                    code,
-                    ran_s,
-                    backoff_s,
-                )
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self._settings.max_restart_backoff_s)
-        finally:
-            await self._stop()
+        await self._child.run()
 
     async def _until_port_free(self) -> None:
         reported = False
@@ -96,15 +87,3 @@ class EdgeWorkerSupervisor:
             if reported:
                 log.info("port %d is free again; starting the edge worker", self._settings.port)
             return
-
-    async def _stop(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), _STOP_GRACE_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()

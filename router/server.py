@@ -70,6 +70,7 @@ from router.models_api import add_model_routes
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
+from router.pool_membership import PoolMembership
 from router.ports import listening_socket
 from router.privacy.action_counts import PrivacyActionCounts
 from router.readiness import waiting_for
@@ -451,8 +452,10 @@ def build_app(
     rng: random.Random | None = None,
     span_processor: SpanProcessor | None = None,
     access_log: AccessLog | None = None,
+    pool: PoolMembership | None = None,
 ) -> web.Application:
-    """The router app. `access_log` replaces the default stderr log (tests read their own)."""
+    """The router app. `access_log` replaces the default stderr log (tests read their own);
+    `pool`: this app is one worker of `edge-router serve --workers N`."""
     config = loaded.config
     clock = clock or MonotonicClock()
     registry = Registry(config, clock)
@@ -553,6 +556,7 @@ def build_app(
         shared_affinity=tuple(s for s in (shared_affinity, shared_producers) if s is not None),
         clock=clock,
         models_created=created,
+        pool=pool,
     )
     ingresses: dict[str, IngressParse] = {
         **{operation.path: _openai_format(operation) for operation in Operation},

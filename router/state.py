@@ -20,6 +20,7 @@ from router.limits.settlements import Settlements
 from router.pipeline import Pipeline
 from router.policy.hedge_budget import HedgeBudget
 from router.policy.store import PolicyStore
+from router.pool_membership import PoolMembership
 from router.routing.shared_affinity import SharedAffinity
 from router.telemetry.access_log import AccessLog
 from router.telemetry.dashboard_feed import DashboardFeed
@@ -58,6 +59,7 @@ class RouterState:
     shared_affinity: tuple[SharedAffinity, ...]
     clock: Clock
     models_created: int
+    pool: PoolMembership | None  # when this process is one of `serve --workers N`
 
 
 STATE = web.AppKey("router_state", RouterState)

@@ -36,7 +36,11 @@ def write_config(config: dict[str, Any], directory: Path, name: str, port: int) 
     return path
 
 
-async def start_router(config_path: Path, log_path: Path) -> asyncio.subprocess.Process:
+async def start_router(
+    config_path: Path, log_path: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """`edge-router serve` with `--workers` (one unless a test is about several); `env` replaces
+    the process environment (the admin token is added)."""
     with log_path.open("wb") as log:
         return await asyncio.create_subprocess_exec(
             sys.executable,
@@ -45,7 +49,9 @@ async def start_router(config_path: Path, log_path: Path) -> asyncio.subprocess.
             "serve",
             "--config",
             str(config_path),
-            env={**os.environ, ADMIN_TOKEN_ENV: ADMIN_TOKEN},
+            "--workers",
+            str(workers),
+            env={**(os.environ if env is None else env), ADMIN_TOKEN_ENV: ADMIN_TOKEN},
             stdout=log,
             stderr=log,
         )
@@ -53,13 +59,13 @@ async def start_router(config_path: Path, log_path: Path) -> asyncio.subprocess.
 
 @asynccontextmanager
 async def running_router(
-    config: dict[str, Any], directory: Path, name: str
+    config: dict[str, Any], directory: Path, name: str, workers: int = 1
 ) -> AsyncIterator[RouterProcess]:
     """`edge-router serve` as its own process, ready; stopped with SIGTERM if still running."""
     port = free_port()
     path = write_config(config, directory, name, port)
     log_path = directory / f"{name}.log"
-    process = await start_router(path, log_path)
+    process = await start_router(path, log_path, workers)
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(url, process, log_path)

@@ -24,8 +24,10 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """The router's log lines on stderr: time, logger, message and, within a request, its id."""
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+def configure_logging(level: str, process_label: str | None = None) -> None:
+    """The router's log lines on stderr: time, logger, message and, within a request, its id;
+    `process_label` (`worker 2/4`) after the time, for the processes of `serve --workers N`."""
+    label = "" if process_label is None else f"[{process_label}] "
+    logging.basicConfig(level=level, format=LOG_FORMAT.replace("%(name)s", label + "%(name)s", 1))
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequestIdFilter())

@@ -1,0 +1,142 @@
+"""`edge-router serve --workers N`: N router processes on one port, under one supervisor.
+
+One router process is one event loop on one core. The supervisor (this module, in the process
+the operator started) binds the listening socket once, so a busy port still fails at once with
+one line, and hands that same socket to N worker processes (`edge-router serve` started again
+with `--listen-fd`): a pre-forked listener, as nginx and gunicorn run, rather than N sockets with
+SO_REUSEPORT. All workers accept from one queue, so a connection waits for whichever worker is
+free, and while a dead worker restarts the others take its share; with SO_REUSEPORT the kernel
+hashes each connection to one socket, and a worker that is slow or restarting keeps its share
+waiting (and a second router started on the same port by mistake would silently join). How evenly
+the connections spread, measured: docs/deploy.md.
+
+The supervisor also owns what a node must have once: the edge worker (`router.edge_supervisor`;
+the workers never spawn one), the pool's private directory (the workers' sockets for one another:
+`router.pool_membership`) and, for what the node config does not already share through Redis, a
+node-local redis-server (`router.worker_plan` says what it holds, `router.node_redis` why Redis).
+Latency estimators and health stay in each worker (docs/deploy.md has the measurements behind
+that choice).
+
+A worker that exits is restarted with a back-off (`router.child_process`). SIGTERM or SIGINT
+stops the supervisor: it closes its copy of the listening socket, sends every worker SIGTERM and
+waits for their drains (`server.drain_timeout_s`, plus 5 s), then stops the edge worker and the
+node-local Redis. A worker gets SIGTERM when the supervisor dies, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from router.child_process import RestartingChild, RestartPolicy
+from router.config.loader import LoadedNodeConfig
+from router.edge_supervisor import EdgeWorkerSupervisor
+from router.linux_process import terminate_with_parent
+from router.node_redis import NodeRedis
+from router.worker_plan import PoolPlan, node_redis_holds
+
+log = logging.getLogger("edge_router.workers")
+
+# A worker that crashes is back at once, then after 1, 2, 4... s up to 30 s if it keeps crashing.
+_RESTART_BACKOFF_S = 0.5
+_MAX_RESTART_BACKOFF_S = 30.0
+# Beyond the drain: the worker's own exit (closing the app's parts) before it is killed.
+_EXIT_GRACE_S = 5.0
+
+
+class WorkerPool:
+    def __init__(self, loaded: LoadedNodeConfig, listening: socket.socket, plan: PoolPlan) -> None:
+        self._loaded = loaded
+        self._listening = listening
+        self._plan = plan
+        self.directory = Path(tempfile.mkdtemp(prefix="edge-router-pool-"))  # mode 0700
+        self._node_redis = (
+            None if plan.redis_server is None else NodeRedis(plan.redis_server, self.directory)
+        )
+        drain_s = loaded.config.server.drain_timeout_s
+        policy = RestartPolicy(_RESTART_BACKOFF_S, _MAX_RESTART_BACKOFF_S, drain_s + _EXIT_GRACE_S)
+        self.workers = [
+            RestartingChild(
+                f"worker {index}/{plan.workers}",
+                functools.partial(self.worker_command, index),
+                policy,
+                pass_fds=(listening.fileno(),),
+                preexec_fn=terminate_with_parent,
+            )
+            for index in range(1, plan.workers + 1)
+        ]
+
+    def worker_command(self, index: int) -> list[str]:
+        plan = self._plan
+        command = [
+            sys.executable, "-m", "router.cli", "serve",
+            "--config", str(plan.config_path),
+            "--log-level", plan.log_level,
+            "--listen-fd", str(self._listening.fileno()),
+            "--worker-index", f"{index}/{plan.workers}",
+            "--pool-dir", str(self.directory),
+        ]  # fmt: skip
+        return command
+
+    async def run(self, until_stopped: Coroutine[Any, Any, Any]) -> int:
+        """Run the pool until `until_stopped` returns (a signal), then drain and stop it all."""
+        try:
+            return await self._run(until_stopped)
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    async def _run(self, until_stopped: Coroutine[Any, Any, Any]) -> int:
+        async with asyncio.TaskGroup() as group:
+            node_parts: list[asyncio.Task[None]] = []
+            if self._node_redis is not None:
+                node_parts.append(group.create_task(self._node_redis.run()))
+                await self._node_redis.until_ready()
+                held = " and ".join(node_redis_holds(self._loaded.config))
+                log.info("node-local redis-server shares the workers' %s", held)
+            if self._loaded.config.edge_worker.spawn:
+                edge = EdgeWorkerSupervisor(self._loaded.config.edge_worker)
+                node_parts.append(group.create_task(edge.run()))
+            running = [group.create_task(worker.run()) for worker in self.workers]
+            log.info("edge-router: %d workers on %s", len(self.workers), _name(self._listening))
+            received = await until_stopped
+            log.info(
+                "edge-router: %s received; draining the %d workers for up to %.0f s",
+                getattr(received, "name", received),
+                len(self.workers),
+                self._loaded.config.server.drain_timeout_s,
+            )
+            # New connections are refused once the workers close theirs, not queued for no one.
+            self._listening.close()
+            codes = await _stop_all(running, self.workers)
+            for task in node_parts:
+                task.cancel()
+        failed = [code for code in codes if code not in (0, None)]
+        log.info("edge-router stopped (worker exit codes: %s)", codes)
+        return 1 if failed else 0
+
+
+async def _stop_all(
+    running: list[asyncio.Task[None]], workers: list[RestartingChild]
+) -> list[int | None]:
+    """Cancel each worker's restart loop, which sends its SIGTERM and waits for its drain; the
+    exit code each worker ended with."""
+    for task in running:
+        task.cancel()
+    for task in running:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return [None if w.process is None else w.process.returncode for w in workers]
+
+
+def _name(listening: socket.socket) -> str:
+    host, port = listening.getsockname()[:2]
+    return f"{host}:{port}"
