@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity bench-faults clean dashboards
+.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity bench-faults clean dashboards image image-test
 
 # The router with its dev tools, and the load-test suite (its own distribution, loadtest/), both
 # editable: `make run` starts the suite's simulated cloud, and the tests and studies use both.
@@ -80,12 +80,35 @@ unit: setup system-deps models ## pytest (the models are prepared first when the
 
 test: lint typecheck unit ## set up, then the whole suite: lint, types, tests (what .ci/run runs)
 
+# The container image (deploy/container/, docs/deploy.md#the-container-image), built with podman
+# from Debian bases that deploy/container/base.sh makes with mmdebstrap (no registry). WHEELS is a
+# wheel directory the preparation stage's pip looks in first (the CPU torch; /opt/wheels when it
+# exists); CA_BUNDLE is the trust store pip uses while building (a secret mount, in no layer).
+# --format docker: the OCI format has no HEALTHCHECK. A warm build reuses every unchanged layer.
+# PODMAN_RUNTIME: runc, since crun fails on this machine's hybrid cgroups; any OCI runtime elsewhere.
+IMAGE ?= edge-inference-router:0.1.0
+PODMAN_RUNTIME ?= runc
+WHEELS ?= $(wildcard /opt/wheels)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+image: ## build the container image edge-inference-router:0.1.0 with podman (WHEELS=dir for torch; prints time and size)
+	deploy/container/base.sh
+	@start=$$(date +%s); \
+	podman build --runtime $(PODMAN_RUNTIME) --format docker --layers --file deploy/container/Containerfile --tag $(IMAGE) \
+		--secret id=pip-ca,src=$(CA_BUNDLE) $(if $(WHEELS),--volume $(abspath $(WHEELS)):/wheels:ro) . && \
+	echo "built $(IMAGE) in $$(( $$(date +%s) - start )) s; image size $$(podman image inspect --format '{{.Size}}' $(IMAGE) | numfmt --to=si)B"
+
+# The image against the simulated cloud (deploy/container/image_test.py): chat, stream and
+# embeddings through it with the openai client, /readyz, SIGTERM mid-stream; host network, a
+# read-only root and /tmp as the one writable place, as in deploy/kubernetes/.
+image-test: setup image ## run the image against the simulated cloud: requests, /readyz, SIGTERM mid-stream
+	$(PY) deploy/container/image_test.py --image $(IMAGE) --runtime $(PODMAN_RUNTIME)
+
 # The proxy benchmark of docs/benchmarks.md (about 20 minutes; the machine should be otherwise idle).
 # BENCH_CONFIG=deploy/bench/node-policies.yaml measures a tenant with every limit checked.
 BENCH_CONFIG ?= deploy/bench/node.yaml
 bench: setup ## the proxy benchmark of docs/benchmarks.md (about 20 minutes, idle machine)
 	mkdir -p bench-results
-	$(PY) -m loadtest.harness.proxy_bench --router-cmd "$(VENV)/bin/edge-router serve --config $(BENCH_CONFIG)" \
+	$(PY) -m loadtest.harness.proxy_bench --router-cmd "$(VENV)/bin/edge-router serve --workers 1 --config $(BENCH_CONFIG)" \
 		--out bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).json \
 		--markdown bench-results/proxy-$(notdir $(basename $(BENCH_CONFIG))).md $(BENCH_ARGS)
 
@@ -95,7 +118,7 @@ bench: setup ## the proxy benchmark of docs/benchmarks.md (about 20 minutes, idl
 TRACING_CONFIG ?= deploy/bench/node-otlp.yaml
 bench-tracing: setup ## what exporting every span costs (about 5 minutes)
 	mkdir -p bench-results
-	$(PY) -m loadtest.harness.proxy_bench --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.studies.otlp_sink & exec $(VENV)/bin/edge-router serve --config $(TRACING_CONFIG)'" \
+	$(PY) -m loadtest.harness.proxy_bench --no-search --router-cmd "sh -c 'taskset -c 1 $(PY) -m loadtest.studies.otlp_sink & exec $(VENV)/bin/edge-router serve --workers 1 --config $(TRACING_CONFIG)'" \
 		--out bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).json \
 		--markdown bench-results/tracing-$(notdir $(basename $(TRACING_CONFIG))).md
 

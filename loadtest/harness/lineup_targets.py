@@ -118,7 +118,7 @@ def launch(
         argv = (sys.executable, "-m", module, "--listen", listen, "--upstream", upstream)
         return Launch(name, argv, f"{base}/v1", f"{base}/v1/models")
     if name == "router":
-        command = ("serve", "--config", str(router_config), "--port", str(port))
+        command = ("serve", "--config", str(router_config), "--port", str(port), "--workers", "1")
         argv = (sys.executable, "-m", "router.cli", *command)
         return Launch(name, argv, f"{base}/v1", f"{base}/readyz")
     if name == "litellm":

@@ -178,7 +178,10 @@ class LocalStack:
         token_file = self.directory / "admin-token"
         token_file.touch(mode=0o600)
         token_file.write_text(self.admin_token)
-        script = f'{token_env}="$(cat "$1")"; export {token_env}; exec "$2" serve --config "$3"'
+        script = (
+            f'{token_env}="$(cat "$1")"; export {token_env}; '
+            'exec "$2" serve --workers 1 --config "$3"'
+        )
         router = _router_binary()
         return [_binary("sh"), "-c", script, "sh", str(token_file), router, str(node_file)]
 

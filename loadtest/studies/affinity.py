@@ -438,7 +438,11 @@ def run_arm(
             ["loadtest.mock_cloud", "--config", str(cloud_yaml)],
             f"{control}/control/regions",
         ),
-        (f"router-{name}", ["router.cli", "serve", "--config", str(node_yaml)], f"{url}/healthz"),
+        (
+            f"router-{name}",
+            ["router.cli", "serve", "--workers", "1", "--config", str(node_yaml)],
+            f"{url}/healthz",
+        ),
     ]
     try:
         for process, module_args, ready_url in started:

@@ -212,7 +212,7 @@ def start_workload_stack(processes: Processes, settings: Settings) -> tuple[int,
     mock_argv = [python, "-m", "loadtest.mock_cloud", "--config", str(work / "mock_cloud.yaml")]
     mock = processes.start("mock_cloud", mock_argv, load_cpu)
     wait_ready(processes, "mock_cloud", mock, f"http://{LOOPBACK}:{mock_port}/v1/models", 30.0)
-    router_argv = [str(Path(python).parent / "edge-router"), "serve", "--config"]
+    router_argv = [str(Path(python).parent / "edge-router"), "serve", "--workers", "1", "--config"]
     router = processes.start("router", [*router_argv, str(work / "node.yaml")], router_cpu)
     wait_ready(processes, "router", router, f"http://{LOOPBACK}:{router_port}/v1/models", 120.0)
     return router_port, admin_token

@@ -125,7 +125,16 @@ async def _run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as directory:
         config = Path(directory) / "node.yaml"
         config.write_text(_config(port, nobody_listens))
-        command = [sys.executable, "-m", "router.cli", "serve", "--config", str(config)]
+        command = [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "serve",
+            "--workers",
+            "1",
+            "--config",
+            str(config),
+        ]
         router = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:

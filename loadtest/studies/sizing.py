@@ -177,7 +177,14 @@ def _start_router(
     config.write_text(_router_config(setup, port, cloud_port, redis))
     router = processes.start(
         name,
-        [str(Path(sys.executable).parent / "edge-router"), "serve", "--config", str(config)],
+        [
+            str(Path(sys.executable).parent / "edge-router"),
+            "serve",
+            "--workers",
+            "1",
+            "--config",
+            str(config),
+        ],
         ROUTER_CPU,
     )
     wait_ready(processes, name, router, f"http://{LOOPBACK}:{port}/readyz", 60.0)

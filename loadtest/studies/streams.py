@@ -279,7 +279,16 @@ async def start_stack(work: Path, args: argparse.Namespace, top: int, stack: lis
     )
     log = work / "router.log"
     # `edge-router serve`, from this checkout (the console script imports the installed one).
-    router_argv = [sys.executable, "-m", "router.cli", "serve", "--config", str(config)]
+    router_argv = [
+        sys.executable,
+        "-m",
+        "router.cli",
+        "serve",
+        "--workers",
+        "1",
+        "--config",
+        str(config),
+    ]
     router = await _start(router_argv, log)
     stack.append(router)
     url = f"http://{LOOPBACK}:{router_port}"

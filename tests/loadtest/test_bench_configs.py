@@ -44,7 +44,16 @@ def test_router_starts_on_bench_config_with_an_empty_model_store(
     store.mkdir()
     port = free_port()
     log_path = tmp_path / "router.log"
-    command = [sys.executable, "-m", "router.cli", "serve", "--config", str(config)]
+    command = [
+        sys.executable,
+        "-m",
+        "router.cli",
+        "serve",
+        "--workers",
+        "1",
+        "--config",
+        str(config),
+    ]
     with log_path.open("wb") as log:
         router = subprocess.Popen(
             [*command, "--port", str(port)],
