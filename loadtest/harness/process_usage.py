@@ -1,6 +1,9 @@
 """The target's own cost while a phase runs, when the suite is told its process (`--pid`): CPU
-(its and its children's user and system time, as cores over the phase's wall time, and per
-request) and resident memory (sampled every half second: the peak, and at the end)."""
+(the user and system time of its whole process tree: the process, every descendant alive, and
+the children that exited and were reaped, as cores over the phase's wall time, and per request)
+and resident memory (the tree's, sampled every half second: the peak, and at the end). The tree
+matters for `edge-router serve --workers N`, where the pid is the supervisor's and the work is
+its workers' (and for a router that runs its edge worker)."""
 
 from __future__ import annotations
 
@@ -31,13 +34,36 @@ class ProcessUsage:
         }
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        return [process, *process.children(recursive=True)]
+    return [process]
+
+
+def _cpu_by_process(process: psutil.Process) -> dict[int, float]:
+    """CPU seconds of each process of the tree (reaped children in their parent's)."""
+    seconds: dict[int, float] = {}
+    for member in _tree(process):
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            own = times.user + times.system
+            seconds[member.pid] = own + times.children_user + times.children_system
+    return seconds
+
+
+def _cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """Work done between two readings of the tree: a process born in between counts from zero,
+    and one that exited moved its whole time into its parent's reaped-children time, which the
+    difference of the sums takes as it should."""
+    return sum(after.values()) - sum(before.values())
 
 
 def _rss_mib(process: psutil.Process) -> float:
-    return float(process.memory_info().rss) / _MIB
+    rss = 0
+    for member in _tree(process):
+        with contextlib.suppress(psutil.Error):
+            rss += member.memory_info().rss
+    return float(rss) / _MIB
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +74,7 @@ async def measured(pid: int | None) -> AsyncIterator[ProcessUsage | None]:
         return
     process = psutil.Process(pid)
     usage = ProcessUsage()
-    started_s, cpu_before = time.monotonic(), _cpu_seconds(process)
+    started_s, cpu_before = time.monotonic(), _cpu_by_process(process)
 
     async def sample() -> None:
         while True:
@@ -63,6 +89,6 @@ async def measured(pid: int | None) -> AsyncIterator[ProcessUsage | None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         elapsed_s = max(time.monotonic() - started_s, 1e-9)
-        usage.cpu_cores = (_cpu_seconds(process) - cpu_before) / elapsed_s
+        usage.cpu_cores = _cpu_between(cpu_before, _cpu_by_process(process)) / elapsed_s
         usage.rss_end_mib = _rss_mib(process)
         usage.rss_max_mib = max(usage.rss_max_mib, usage.rss_end_mib)

@@ -78,13 +78,13 @@ SET_UPS = (
 )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
         return int(probe.getsockname()[1])
 
 
-def _cloud_yaml(port: int, control_port: int) -> str:
+def cloud_yaml(port: int, control_port: int) -> str:
     return (
         f"control: {{host: {LOOPBACK}, port: {control_port}}}\n"
         "regions:\n"
@@ -93,7 +93,7 @@ def _cloud_yaml(port: int, control_port: int) -> str:
     )
 
 
-def _router_config(setup: SetUp, port: int, upstream_port: int, redis_url: str | None) -> str:
+def router_config(setup: SetUp, port: int, upstream_port: int, redis_url: str | None) -> str:
     assert setup.config is not None
     config: dict[str, Any] = yaml.safe_load(setup.config.read_text())
     config["server"] = {**config.get("server", {}), "host": LOOPBACK, "port": port}
@@ -110,8 +110,8 @@ def _router_config(setup: SetUp, port: int, upstream_port: int, redis_url: str |
 async def _run_set_up(
     setup: SetUp, scenario: Scenario, processes: Processes, work: Path
 ) -> list[dict[str, Any]]:
-    cloud_port, control_port = _free_port(), _free_port()
-    (work / f"{setup.name}-cloud.yaml").write_text(_cloud_yaml(cloud_port, control_port))
+    cloud_port, control_port = free_port(), free_port()
+    (work / f"{setup.name}-cloud.yaml").write_text(cloud_yaml(cloud_port, control_port))
     cloud = processes.start(
         f"{setup.name}-cloud",
         [
@@ -129,7 +129,7 @@ async def _run_set_up(
         return await run_scenario(scenario, target)
     redis_url, redis_pid = None, None
     if setup.redis:
-        redis_port = _free_port()
+        redis_port = free_port()
         redis = processes.start(
             f"{setup.name}-redis",
             [
@@ -172,9 +172,9 @@ async def _run_set_up(
 def _start_router(
     setup: SetUp, name: str, processes: Processes, work: Path, cloud_port: int, redis: str | None
 ) -> Target:
-    port = _free_port()
+    port = free_port()
     config = work / f"{name}.yaml"
-    config.write_text(_router_config(setup, port, cloud_port, redis))
+    config.write_text(router_config(setup, port, cloud_port, redis))
     router = processes.start(
         name,
         [

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from loadtest.harness.proxy_settings import REPO_ROOT
-from loadtest.studies.sizing import SetUp, _combined, _router_config, table
+from loadtest.studies.sizing import SetUp, _combined, router_config, table
 
 
 def _record(
@@ -50,7 +50,7 @@ def test_cpu_per_request_added_latency_and_capacity() -> None:
 
 def test_the_router_configs_point_at_the_run_s_cloud_and_redis() -> None:
     setup = SetUp("r", REPO_ROOT / "deploy" / "bench" / "node-policies.yaml", redis=True)
-    config = yaml.safe_load(_router_config(setup, 18080, 19101, "redis://127.0.0.1:16379/0"))
+    config = yaml.safe_load(router_config(setup, 18080, 19101, "redis://127.0.0.1:16379/0"))
     assert config["server"]["port"] == 18080
     assert {e["base_url"] for e in config["endpoints"]} == {"http://127.0.0.1:19101/v1"}
     assert config["limits"] == {"backend": "redis", "redis": {"url": "redis://127.0.0.1:16379/0"}}
