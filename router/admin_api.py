@@ -1,10 +1,11 @@
 """The admin API (`/admin/*`, behind the node's admin token) and `/metrics`.
 
-`/admin/endpoints` (live routing state), `/admin/policies` (loaded tenants, refused files) and
-`/admin/tenants/{id}/usage` (a tenant's use and limits), `DELETE /admin/cache?tenant=<id>`
-(purge cached answers) and `POST /admin/cache/wrong_hits` (purge one wrongly served entry,
-`router.wrong_hits_api`) need `Authorization: Bearer <admin token>`
-(`admin.token_env`); tenant keys never open them, and without a configured token they answer 403.
+`/admin/endpoints` (live routing state; with `serve --workers N`, every worker's view too),
+`/admin/policies` (loaded tenants, refused files) and `/admin/tenants/{id}/usage` (a tenant's use
+and limits), `DELETE /admin/cache?tenant=<id>` (purge cached answers) and
+`POST /admin/cache/wrong_hits` (purge one wrongly served entry, `router.wrong_hits_api`) need
+`Authorization: Bearer <admin token>` (`admin.token_env`); tenant keys never open them, and
+without a configured token they answer 403.
 `/metrics` is open: it carries no tenant names, unless the node config's
 `telemetry.metrics.tenant_label` puts them there, and then it needs the admin token too.
 
@@ -33,9 +34,10 @@ from router.errors import (
 )
 from router.limits.backend import NO_LIMITS, Limits
 from router.limits.report import tenant_usage
-from router.pool_membership import from_sibling
+from router.pool_membership import forwarded_headers, from_sibling
 from router.state import JSON, STATE
 from router.telemetry.metrics import PROMETHEUS_CONTENT_TYPE
+from router.telemetry.worker_dashboard import node_endpoints
 from router.telemetry.worker_metrics import merged_exposition
 from router.wrong_hits_api import operator_wrong_hit
 
@@ -124,8 +126,7 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
     if pool is not None and not from_sibling(request):
         # The whole node's series (router.telemetry.worker_metrics); the admin token, when
         # /metrics needs it, goes along.
-        forwarded = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
-        siblings = await pool.ask_siblings(request.path, forwarded)
+        siblings = await pool.ask_siblings(request.path, forwarded_headers(request))
         body = await merged_exposition([(pool.index, body), *siblings], pool.count)
     return web.Response(body=body, headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
@@ -138,8 +139,15 @@ async def admin_policies(request: web.Request) -> web.Response:
 
 
 async def admin_endpoints(request: web.Request) -> web.Response:
-    body = orjson.dumps(request.app[STATE].registry.as_dict())
-    return web.Response(body=body, content_type=JSON)
+    state = request.app[STATE]
+    body = state.registry.as_dict()
+    pool = state.pool
+    if pool is not None and not from_sibling(request):
+        # Each worker keeps its own estimators and health: every worker's view, by worker.
+        siblings = await pool.ask_siblings(request.path, forwarded_headers(request))
+        views = await node_endpoints(body["endpoints"], pool.index, siblings, pool.count)
+        body.update(views.model_dump())
+    return web.Response(body=orjson.dumps(body), content_type=JSON)
 
 
 async def admin_purge_cache(request: web.Request) -> web.Response:

@@ -11,6 +11,9 @@ without a token; the page asks for the admin token, keeps it for the browser tab
   and share of their budget committed, and the recent requests;
 - `GET /admin/dashboard/requests/{id}`: one recent request whole, its decision (the reason, the
   candidates with their predicted latency and price), the waterfall of its stages and attempts.
+With `serve --workers N`, both are the whole node's: the worker that answers asks its siblings
+(`router.telemetry.worker_dashboard` says how their data is merged), and `workers` in the data
+says how many there are and how many answered.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ import orjson
 from aiohttp import web
 
 from router.admin_api import admin_only
-from router.state import STATE
+from router.endpoints.registry import Registry
+from router.pool_membership import forwarded_headers, from_sibling
+from router.state import JSON, STATE, RouterState
+from router.telemetry.worker_dashboard import node_dashboard
 
 _ASSETS = {
     "index.html": "text/html; charset=utf-8",
@@ -71,14 +77,35 @@ def _asset_response(name: str) -> web.Response:
 
 async def dashboard_data(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    body = _this_workers_dashboard(state)
+    pool = state.pool
+    if pool is None:
+        body["workers"] = {"configured": 1, "answered": 1}
+    elif not from_sibling(request):
+        # The whole node's (router.telemetry.worker_dashboard); a sibling's question is answered
+        # from this worker alone.
+        siblings = await pool.ask_siblings(request.path, forwarded_headers(request))
+        node = await node_dashboard(body, pool.index, siblings, pool.count)
+        return web.Response(body=node, content_type=JSON)
+    return web.Response(body=orjson.dumps(body), content_type=JSON)
+
+
+def _this_workers_dashboard(state: RouterState) -> dict[str, Any]:
     body: dict[str, Any] = state.dashboard.snapshot(state.clock.wall())
     for tenant in body["tenants"]:  # how much of its budget is committed, when it has one
         tenant["budget_used"] = state.budgets.share(tenant["tenant"])
-    registry = state.registry
-    endpoints = []
+    body["endpoints"] = _endpoint_cards(state.registry)
+    verdicts = state.cache.verdicts
+    hits = sum(count for verdict, count in verdicts.items() if verdict.startswith("hit"))
+    body["cache"] = {"verdicts": dict(verdicts), "hits": hits, "lookups": sum(verdicts.values())}
+    return body
+
+
+def _endpoint_cards(registry: Registry) -> list[dict[str, Any]]:
+    cards = []
     for name, endpoint in registry.endpoints.items():
         health = registry.health.get(name)
-        endpoints.append(
+        cards.append(
             {
                 "name": name,
                 "region": endpoint.region,
@@ -93,18 +120,23 @@ async def dashboard_data(request: web.Request) -> web.Response:
                 },
             }
         )
-    body["endpoints"] = endpoints
-    verdicts = state.cache.verdicts
-    hits = sum(count for verdict, count in verdicts.items() if verdict.startswith("hit"))
-    body["cache"] = {"verdicts": dict(verdicts), "hits": hits, "lookups": sum(verdicts.values())}
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    return cards
 
 
 async def dashboard_request(request: web.Request) -> web.Response:
-    detail = request.app[STATE].dashboard.request(request.match_info["id"])
-    if detail is None:
-        raise web.HTTPNotFound()
-    return web.Response(body=orjson.dumps(detail), content_type="application/json")
+    state = request.app[STATE]
+    detail = state.dashboard.request(request.match_info["id"])
+    if detail is not None:
+        return web.Response(body=orjson.dumps(detail), content_type=JSON)
+    pool = state.pool
+    if pool is not None and not from_sibling(request):
+        # Another worker may have served it; the first that has it answers. The raw path keeps
+        # the id as the client encoded it.
+        siblings = await pool.ask_siblings(request.raw_path, forwarded_headers(request))
+        for _, body in siblings:
+            if body is not None:
+                return web.Response(body=body, content_type=JSON)
+    raise web.HTTPNotFound()
 
 
 def add_dashboard_routes(app: web.Application) -> None:

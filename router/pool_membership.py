@@ -2,11 +2,12 @@
 it and its siblings answer one another.
 
 A client (or Prometheus) reaches whichever worker accepts its connection, but some answers are
-about the whole node: `/metrics` gathers every worker's series. So each worker also serves its
-app on `worker-<i>.sock` in the pool's directory, which only the router's user may enter; a
-request that arrives there is a sibling's and is answered from this worker alone, so no request
-fans out twice. A sibling that does not answer in time (one that is restarting) is left out, and
-the answer says how many answered.
+about the whole node: `/metrics` gathers every worker's series, and the dashboard's data and
+`/admin/endpoints` every worker's (`router.telemetry.worker_dashboard`). So each worker also
+serves its app on `worker-<i>.sock` in the pool's directory, which only the router's user may
+enter; a request that arrives there is a sibling's and is answered from this worker alone, so no
+request fans out twice. A sibling that does not answer in time (one that is restarting) is left
+out, and the answer says how many answered.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class PoolMembership:
                 return await response.read() if response.status == 200 else None
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
+
+
+def forwarded_headers(request: web.Request) -> dict[str, str]:
+    """What a sibling needs to answer as this worker would: the Authorization header, if any
+    (the admin token, for admin routes)."""
+    return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
 
 
 def from_sibling(request: web.Request) -> bool:

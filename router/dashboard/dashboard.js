@@ -96,10 +96,12 @@
   function renderEndpoints(endpoints) {
     const cards = endpoints.map((e) => {
       const ttft = Object.entries(e.ttft_ms).map(([m, v]) => `${m} ${fmt(v)} ms`).join(", ") || "no TTFT yet";
+      // With serve --workers N, one card per endpoint and worker: each keeps its own estimates.
+      const worker = e.worker == null ? "" : ` · worker ${e.worker}`;
       return el(
         "div",
-        { class: "endpoint", "data-endpoint": e.name, "data-state": e.state },
-        el("div", { class: "name" }, `${e.name} `, el("span", { class: "state" }, e.state)),
+        { class: "endpoint", "data-endpoint": e.name, "data-state": e.state, "data-worker": e.worker ?? "" },
+        el("div", { class: "name" }, `${e.name}${worker} `, el("span", { class: "state" }, e.state)),
         el("div", { class: "meta" }, `${e.region} · ${e.locality} · RTT ${fmt(e.rtt_ms)} ms`),
         el("div", { class: "meta" }, `in flight ${e.in_flight}/${e.max_concurrency} · ejected ${e.ejections}×`),
         el("div", { class: "meta" }, `TTFT ${ttft}`),
@@ -181,7 +183,8 @@
       renderEndpoints(data.endpoints);
       renderTenants(data.tenants);
       renderRecent(data.recent);
-      setStatus(`live · ${new Date().toLocaleTimeString()}`, "ok");
+      const workers = data.workers.configured > 1 ? ` · ${data.workers.answered}/${data.workers.configured} workers` : "";
+      setStatus(`live · ${new Date().toLocaleTimeString()}${workers}`, "ok");
     } catch (error) {
       setStatus(String(error), "bad");
     }
