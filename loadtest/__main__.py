@@ -3,7 +3,7 @@
     python -m loadtest list
     python -m loadtest run SCENARIO --target http://127.0.0.1:8080/v1 [--key K] [--model M]
                            [--control http://127.0.0.1:9100] [--smoke] [--out results.jsonl]
-    python -m loadtest run SCENARIO --stack [--smoke]      # on the stack the suite starts
+    python -m loadtest run SCENARIO --stack [--workers N] [--smoke]  # on a stack it starts
     python -m loadtest run SCENARIO --start direct,bare,router[,litellm,portkey] [--core 0]
                            [--router-config F] [--cloud-config F]  # targets side by side
     python -m loadtest report results.jsonl... [--html report.html]
@@ -117,7 +117,7 @@ def _run_on_stack(scenario: Scenario, args: argparse.Namespace) -> list[dict[str
         raise ScenarioInvalid("--stack starts its own router: drop --target, --control, --pid")
 
     def run() -> list[dict[str, Any]]:
-        with local_stack() as stack:
+        with local_stack(workers=args.workers) as stack:
             name = "router" if args.name == "target" else args.name
             target = Target(stack.base_url, DEMO_KEY, args.model, name, stack.router_pid)
             records: list[dict[str, Any]] = _event_loop_run(
@@ -175,6 +175,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the simulated cloud, Redis and the router here, and load that router "
         "(what the disrupt-* scenarios need)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --stack: the router's `serve --workers N` (default 1)",
     )
     run.add_argument(
         "--start",

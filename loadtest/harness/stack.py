@@ -117,8 +117,12 @@ def node_config(ports: StackPorts, demo: dict[str, Any], policy_dir: Path) -> di
 class LocalStack:
     """The started stack and what the disruptions do to it. Built by `local_stack()`."""
 
-    def __init__(self, directory: Path, processes: Processes, ports: StackPorts) -> None:
+    def __init__(
+        self, directory: Path, processes: Processes, ports: StackPorts, workers: int = 1
+    ) -> None:
+        """`workers`: the router's `serve --workers` (one process unless a run is about more)."""
         self.directory = directory
+        self.workers = workers
         self.processes = processes
         self.ports = ports
         self.policy_dir = directory / "policies"
@@ -180,10 +184,11 @@ class LocalStack:
         token_file.write_text(self.admin_token)
         script = (
             f'{token_env}="$(cat "$1")"; export {token_env}; '
-            'exec "$2" serve --workers 1 --config "$3"'
+            'exec "$2" serve --workers "$4" --config "$3"'
         )
         router = _router_binary()
-        return [_binary("sh"), "-c", script, "sh", str(token_file), router, str(node_file)]
+        arguments = [str(token_file), router, str(node_file), str(self.workers)]
+        return [_binary("sh"), "-c", script, "sh", *arguments]
 
     def _wait_router_ready(self) -> None:
         """Until /readyz says 200: the edge worker has answered, the embedder is loaded."""
@@ -272,11 +277,11 @@ class LocalStack:
 
 
 @contextlib.contextmanager
-def local_stack(keep_logs: bool = False) -> Iterator[LocalStack]:
+def local_stack(keep_logs: bool = False, workers: int = 1) -> Iterator[LocalStack]:
     """The stack, started; every process stopped and the directory removed on exit."""
     directory = Path(tempfile.mkdtemp(prefix="loadtest-stack-"))
     regions = [region["name"] for region in _yaml_mapping(DEMO_DIR / "mock-cloud.yaml")["regions"]]
-    stack = LocalStack(directory, Processes(directory), StackPorts.free(regions))
+    stack = LocalStack(directory, Processes(directory), StackPorts.free(regions), workers)
     try:
         stack.start()
         yield stack

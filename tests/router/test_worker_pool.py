@@ -205,6 +205,11 @@ async def test_workers_without_any_shared_redis_are_refused_with_what_to_do(
         env = {k: v for k, v in os.environ.items() if k != "PATH"} | {"PATH": "/nonexistent"}
         log_path = tmp_path / "r.log"
         process = await start_router(path, log_path, WORKERS, env)
-        assert await asyncio.wait_for(process.wait(), 60) == 2
+        try:
+            assert await asyncio.wait_for(process.wait(), 60) == 2
+        finally:
+            if process.returncode is None:  # it started instead of refusing: stop it
+                process.terminate()
+                await process.wait()
         said = log_path.read_text()
         assert "install redis-server" in said and "--workers 1" in said
