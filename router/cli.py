@@ -26,7 +26,7 @@ from typing import Any
 from router.config.loader import LoadedNodeConfig, load_node_config
 from router.config.yaml_source import ConfigInvalid, ConfigProblem
 from router.pool_membership import PoolMembership
-from router.ports import PortInUse, ensure_free, listening_socket
+from router.ports import PortInUse, ensure_free, listening_socket, reuseport_sockets
 from router.telemetry.gc_pauses import settle_after_start
 from router.telemetry.log_context import configure_logging
 from router.version import installed_version
@@ -42,9 +42,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.listen_fd is not None:
         # One of the processes of `serve --workers N`, started by its supervisor.
-        listening = socket.socket(fileno=args.listen_fd)
+        own = socket.socket(fileno=args.listen_fd)
         pool = PoolMembership.parse(args.pool_dir, args.worker_index)
-        return _run_loop(_run(as_pool_worker(loaded, pool), listening, pool))
+        return _run_loop(_run(as_pool_worker(loaded, pool), own, pool))
     try:
         plan = plan_workers(args.workers, loaded, Path(args.config), args.log_level)
     except WorkersRefused as refused:
@@ -54,14 +54,13 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or server.host
     port = server.port if args.port is None else args.port
     try:
-        listening = _claim_ports(loaded, host, port)
+        listening = _claim_ports(loaded, host, port, plan.workers)
     except PortInUse as busy:
         print(f"edge-router: {busy}", file=sys.stderr)
         return 1
     if plan.workers == 1:
-        return _run_loop(_run(loaded, listening))
-    # The workers inherit the socket; the supervisor itself serves nothing.
-    listening.set_inheritable(True)
+        return _run_loop(_run(loaded, listening[0]))
+    # Each worker inherits its socket; the supervisor itself serves nothing.
     return _run_loop(WorkerPool(loaded, listening, plan).run(until_stopped()))
 
 
@@ -77,16 +76,24 @@ def _run_loop(main: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(main)
 
 
-def _claim_ports(loaded: LoadedNodeConfig, host: str, port: int) -> socket.socket:
-    """The router's listening socket, once the worker's port is known to be free too; nothing
-    else has started yet, so a second instance fails here with one line."""
-    listening = listening_socket(host, port, "the router's server.port")
+def _claim_ports(
+    loaded: LoadedNodeConfig, host: str, port: int, workers: int
+) -> list[socket.socket]:
+    """The router's listening socket (one per worker, with SO_REUSEPORT, for several), once the
+    edge worker's port is known to be free too; nothing else has started yet, so a second
+    instance fails here with one line."""
+    purpose = "the router's server.port"
+    if workers == 1:
+        listening = [listening_socket(host, port, purpose)]
+    else:
+        listening = reuseport_sockets(host, port, workers, purpose)
     worker = loaded.config.edge_worker
     if worker.spawn:
         try:
             ensure_free("127.0.0.1", worker.port, "the edge worker's edge_worker.port")
         except PortInUse:
-            listening.close()
+            for sock in listening:
+                sock.close()
             raise
     return listening
 

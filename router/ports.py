@@ -46,6 +46,35 @@ def listening_socket(host: str, port: int, purpose: str, backlog: int = 4096) ->
         raise
 
 
+def reuseport_sockets(
+    host: str, port: int, count: int, purpose: str, backlog: int = 4096
+) -> list[socket.socket]:
+    """`count` sockets listening on one (host, port) with SO_REUSEPORT, for the workers of
+    `serve --workers N`; `PortInUse` when another process listens there. Any process of the same
+    user may join a SO_REUSEPORT group, so the port is first claimed the ordinary way (a plain
+    bind fails on a port that a group, or anything else, holds) and released just before the
+    group binds: a second router started by mistake fails, as with one process."""
+    ensure_free(host, port, purpose)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]  # port 0: the others join the port the first got
+            sock.listen(backlog)
+    except OSError as error:
+        for sock in sockets:
+            sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port, purpose) from error
+        raise
+    return sockets
+
+
 def ensure_free(host: str, port: int, purpose: str) -> None:
     """Raise `PortInUse` when (host, port) cannot be listened on now."""
     listening_socket(host, port, purpose, backlog=1).close()

@@ -1,14 +1,15 @@
 """`edge-router serve --workers N`: N router processes on one port, under one supervisor.
 
 One router process is one event loop on one core. The supervisor (this module, in the process
-the operator started) binds the listening socket once, so a busy port still fails at once with
-one line, and hands that same socket to N worker processes (`edge-router serve` started again
-with `--listen-fd`): a pre-forked listener, as nginx and gunicorn run, rather than N sockets with
-SO_REUSEPORT. All workers accept from one queue, so a connection waits for whichever worker is
-free, and while a dead worker restarts the others take its share; with SO_REUSEPORT the kernel
-hashes each connection to one socket, and a worker that is slow or restarting keeps its share
-waiting (and a second router started on the same port by mistake would silently join). How evenly
-the connections spread, measured: docs/deploy.md.
+the operator started) claims the port once, so a busy port still fails at once with one line,
+then opens one listening socket per worker on it with SO_REUSEPORT, and hands socket i to worker
+i (`edge-router serve` started again with `--listen-fd`), as Envoy's listeners and nginx's
+`reuseport` do. The kernel spreads new connections over the sockets by a hash of their
+addresses. One socket shared by every worker (gunicorn's way) was measured first: uvloop accepts
+until the queue is empty, so the 64 connections a client pool opened at once all went to one
+worker and the other core stayed idle (docs/deploy.md). The supervisor keeps every socket open,
+so connections that reach a dead worker's socket wait in its queue for the restarted worker
+(about 2 s on a first restart) instead of being refused.
 
 The supervisor also owns what a node must have once: the edge worker (`router.edge_supervisor`;
 the workers never spawn one), the pool's private directory (the workers' sockets for one another:
@@ -18,7 +19,7 @@ Latency estimators and health stay in each worker (docs/deploy.md has the measur
 that choice).
 
 A worker that exits is restarted with a back-off (`router.child_process`). SIGTERM or SIGINT
-stops the supervisor: it closes its copy of the listening socket, sends every worker SIGTERM and
+stops the supervisor: it closes its copies of the listening sockets, sends every worker SIGTERM and
 waits for their drains (`server.drain_timeout_s`, plus 5 s), then stops the edge worker and the
 node-local Redis. A worker gets SIGTERM when the supervisor dies, even by SIGKILL.
 """
@@ -54,7 +55,10 @@ _EXIT_GRACE_S = 5.0
 
 
 class WorkerPool:
-    def __init__(self, loaded: LoadedNodeConfig, listening: socket.socket, plan: PoolPlan) -> None:
+    def __init__(
+        self, loaded: LoadedNodeConfig, listening: list[socket.socket], plan: PoolPlan
+    ) -> None:
+        """`listening`: one socket per worker, all on the node's port (SO_REUSEPORT)."""
         self._loaded = loaded
         self._listening = listening
         self._plan = plan
@@ -69,7 +73,7 @@ class WorkerPool:
                 f"worker {index}/{plan.workers}",
                 functools.partial(self.worker_command, index),
                 policy,
-                pass_fds=(listening.fileno(),),
+                pass_fds=(listening[index - 1].fileno(),),
                 preexec_fn=terminate_with_parent,
             )
             for index in range(1, plan.workers + 1)
@@ -81,7 +85,7 @@ class WorkerPool:
             sys.executable, "-m", "router.cli", "serve",
             "--config", str(plan.config_path),
             "--log-level", plan.log_level,
-            "--listen-fd", str(self._listening.fileno()),
+            "--listen-fd", str(self._listening[index - 1].fileno()),
             "--worker-index", f"{index}/{plan.workers}",
             "--pool-dir", str(self.directory),
         ]  # fmt: skip
@@ -106,7 +110,7 @@ class WorkerPool:
                 edge = EdgeWorkerSupervisor(self._loaded.config.edge_worker)
                 node_parts.append(group.create_task(edge.run()))
             running = [group.create_task(worker.run()) for worker in self.workers]
-            log.info("edge-router: %d workers on %s", len(self.workers), _name(self._listening))
+            log.info("edge-router: %d workers on %s", len(self.workers), _name(self._listening[0]))
             received = await until_stopped
             log.info(
                 "edge-router: %s received; draining the %d workers for up to %.0f s",
@@ -115,7 +119,8 @@ class WorkerPool:
                 self._loaded.config.server.drain_timeout_s,
             )
             # New connections are refused once the workers close theirs, not queued for no one.
-            self._listening.close()
+            for sock in self._listening:
+                sock.close()
             codes = await _stop_all(running, self.workers)
             for task in node_parts:
                 task.cancel()

@@ -213,3 +213,20 @@ async def test_workers_without_any_shared_redis_are_refused_with_what_to_do(
                 await process.wait()
         said = log_path.read_text()
         assert "install redis-server" in said and "--workers 1" in said
+
+
+@pytest.mark.asyncio
+async def test_a_second_pool_on_the_same_port_is_refused_naming_the_port(tmp_path: Path) -> None:
+    # Any process of the same user may join a SO_REUSEPORT group: the port is claimed first.
+    async with _cloud() as cloud, _pool(cloud, tmp_path) as router:
+        port = int(router.url.rsplit(":", 1)[1])
+        path = write_config(_config(cloud, tmp_path, ""), tmp_path, "second", port)
+        log_path = tmp_path / "second.log"
+        second = await start_router(path, log_path, WORKERS)
+        try:
+            assert await asyncio.wait_for(second.wait(), 60) == 1
+        finally:
+            if second.returncode is None:
+                second.terminate()
+                await second.wait()
+        assert f"port {port} on 127.0.0.1" in log_path.read_text()
