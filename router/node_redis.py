@@ -9,6 +9,11 @@ for them, rather than a second, hand-written shared-memory backend with its own 
 listens on a Unix socket only (no TCP port to claim or expose), in a directory only this user may
 enter, keeps nothing on disk (like the memory backend, a restart forgets usage), and gets SIGTERM
 when the supervisor dies, even by SIGKILL (PR_SET_PDEATHSIG). Measured cost: docs/deploy.md.
+
+Its memory is capped (`maxmemory_bytes`: twice the cache's `max_bytes`, for the shared cache
+tier's entries, plus 64 MiB for limits and affinity) with `volatile-lru`: every key it holds
+expires, and the keys in use (a tenant's buckets and today's counters) are touched by each of the
+tenant's requests, so what goes first when it is full is the oldest cache entries.
 """
 
 from __future__ import annotations
@@ -35,10 +40,18 @@ def redis_server_path() -> str | None:
     return shutil.which(REDIS_SERVER)
 
 
+_LIMITS_BYTES = 64 * 1024 * 1024
+
+
+def maxmemory_bytes(cache_max_bytes: int) -> int:
+    return 2 * cache_max_bytes + _LIMITS_BYTES
+
+
 class NodeRedis:
-    def __init__(self, executable: str, directory: Path) -> None:
-        """`directory`: the pool's own (mode 0700), where its socket goes."""
+    def __init__(self, executable: str, directory: Path, maxmemory: int) -> None:
+        """`directory`: the pool's own (mode 0700), where its socket goes; `maxmemory`: bytes."""
         self._directory = directory
+        self._maxmemory = maxmemory
         self.socket_path = directory / NODE_REDIS_SOCKET
         self._child = RestartingChild(
             "node-local redis-server",
@@ -62,6 +75,8 @@ class NodeRedis:
             "--dir", str(self._directory),
             "--save", "",
             "--appendonly", "no",
+            "--maxmemory", str(self._maxmemory),
+            "--maxmemory-policy", "volatile-lru",
             "--loglevel", "warning",
         ]  # fmt: skip
 

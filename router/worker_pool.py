@@ -42,7 +42,7 @@ from router.child_process import RestartingChild, RestartPolicy
 from router.config.loader import LoadedNodeConfig
 from router.edge_supervisor import EdgeWorkerSupervisor
 from router.linux_process import terminate_with_parent
-from router.node_redis import NodeRedis
+from router.node_redis import NodeRedis, maxmemory_bytes
 from router.worker_plan import PoolPlan, node_redis_holds
 
 log = logging.getLogger("edge_router.workers")
@@ -64,7 +64,13 @@ class WorkerPool:
         self._plan = plan
         self.directory = Path(tempfile.mkdtemp(prefix="edge-router-pool-"))  # mode 0700
         self._node_redis = (
-            None if plan.redis_server is None else NodeRedis(plan.redis_server, self.directory)
+            None
+            if plan.redis_server is None
+            else NodeRedis(
+                plan.redis_server,
+                self.directory,
+                maxmemory_bytes(loaded.config.cache.max_bytes),
+            )
         )
         drain_s = loaded.config.server.drain_timeout_s
         policy = RestartPolicy(_RESTART_BACKOFF_S, _MAX_RESTART_BACKOFF_S, drain_s + _EXIT_GRACE_S)

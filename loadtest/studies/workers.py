@@ -1,13 +1,15 @@
 """What a second worker process buys (`edge-router serve --workers N`, docs/deploy.md).
 
-    python -m loadtest.studies.workers [--duration 15] [--doc docs/deploy.md] [--out results.jsonl]
+    python -m loadtest.studies.workers [--duration 15] [--config node.yaml] [--doc docs/deploy.md]
+                                       [--out results.jsonl]
 
 Runs the suite's `workers` scenario (loadtest/scenarios/workers.yaml: short JSON answers at 300 and
 600 req/s open loop, then 64 clients in a closed loop) against the simulated cloud itself
 (`direct`, one zero-latency region) and then against `edge-router serve --workers 1` and
 `--workers 2`, each started fresh in front of that cloud on deploy/bench/node-policies.yaml (a
 tenant with every limit set, the memory backend: so the two workers share their limits and cache
-through the node-local redis-server, whose CPU is counted with the router's). Nothing is pinned:
+through the node-local redis-server, whose CPU is counted with the router's; `--config` another,
+e.g. deploy/bench/node.yaml, a node key with no limits). Nothing is pinned:
 the router's processes, the cloud and the generator share this machine's cores, as they would
 share a node. Each phase records the CPU of the router's whole process tree (`--pid`: the
 supervisor, its workers and its redis-server) and, from the node's `/metrics`, how the requests
@@ -61,7 +63,12 @@ def spread(before: dict[str, float], after: dict[str, float]) -> list[float]:
 
 
 async def _run_target(
-    scenario: Scenario, processes: Processes, work: Path, cloud_port: int, workers: int | None
+    scenario: Scenario,
+    processes: Processes,
+    work: Path,
+    cloud_port: int,
+    workers: int | None,
+    node_config: Path,
 ) -> list[dict[str, Any]]:
     if workers is None:
         target = Target(f"http://{LOOPBACK}:{cloud_port}/v1", API_KEY, name="direct")
@@ -69,7 +76,7 @@ async def _run_target(
     name = f"workers-{workers}"
     port = free_port()
     config = work / f"{name}.yaml"
-    config.write_text(router_config(SetUp(name, CONFIG), port, cloud_port, None))
+    config.write_text(router_config(SetUp(name, node_config), port, cloud_port, None))
     router_bin = str(Path(sys.executable).parent / "edge-router")
     argv = [router_bin, "serve", "--workers", str(workers), "--config", str(config)]
     router = processes.start(name, argv, None)
@@ -99,7 +106,7 @@ async def _until_workers_answer(url: str, workers: int) -> None:
     raise SystemExit(f"the {workers} workers at {url} never all answered")
 
 
-async def measure(scenario: Scenario, work: Path) -> list[dict[str, Any]]:
+async def measure(scenario: Scenario, work: Path, node_config: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for workers in (None, *WORKER_COUNTS):
         processes = Processes(work)
@@ -111,7 +118,9 @@ async def measure(scenario: Scenario, work: Path) -> list[dict[str, Any]]:
             cloud = processes.start(f"cloud-{workers}", argv, None)
             models = f"http://{LOOPBACK}:{cloud_port}/v1/models"
             wait_ready(processes, "cloud", cloud, models, 30.0)
-            records.extend(await _run_target(scenario, processes, work, cloud_port, workers))
+            records.extend(
+                await _run_target(scenario, processes, work, cloud_port, workers, node_config)
+            )
         finally:
             processes.stop_all()
     return records
@@ -152,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=None, help="seconds per phase")
     parser.add_argument("--smoke", action="store_true", help="the scenario's smoke form")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the router's node config")
     parser.add_argument("--doc", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -164,15 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="workers_"))
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     load = machine_state()["load_average_before"][0]
-    records = uvloop.run(measure(scenario, work))
+    records = uvloop.run(measure(scenario, work, args.config))
+    config = (
+        args.config.resolve().relative_to(REPO_ROOT) if args.config.is_absolute() else args.config
+    )
     text = (
-        f"`python -m loadtest.studies.workers` at commit {git_commit()}, {started} UTC, "
-        f"load average before {load:.2f}.\n\n{table(records)}"
+        f"`python -m loadtest.studies.workers --config {config}` at commit {git_commit()}, "
+        f"{started} UTC, load average before {load:.2f}.\n\n{table(records)}"
     )
     if args.out is not None:
         args.out.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     if args.doc is not None:
-        write_section(args.doc, "workers", text)
+        write_section(args.doc, f"workers {config.stem}", text)
     print(text)
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from redis.asyncio import Redis
 
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
@@ -230,3 +231,23 @@ async def test_a_second_pool_on_the_same_port_is_refused_naming_the_port(tmp_pat
                 second.terminate()
                 await second.wait()
         assert f"port {port} on 127.0.0.1" in log_path.read_text()
+
+
+@pytest.mark.asyncio
+async def test_the_node_local_redis_is_private_bounded_and_listens_on_no_port(
+    tmp_path: Path,
+) -> None:
+    async with _cloud() as cloud, _pool(cloud, tmp_path) as router:
+        (worker, *_) = _workers(router.process.pid)
+        argv = worker.cmdline()
+        pool_dir = Path(argv[argv.index("--pool-dir") + 1])
+        assert os.stat(pool_dir).st_mode & 0o777 == 0o700
+        redis = Redis(unix_socket_path=str(pool_dir / "redis.sock"))
+        try:
+            config = await redis.config_get("*")
+        finally:
+            await redis.aclose()
+        max_bytes = _config(cloud, tmp_path, "")["cache"].get("max_bytes", 64 * 1024 * 1024)
+        assert int(config["maxmemory"]) == 2 * max_bytes + 64 * 1024 * 1024
+        assert config["maxmemory-policy"] == "volatile-lru"
+        assert config["port"] == "0" and config["save"] == "" and config["appendonly"] == "no"
