@@ -88,13 +88,15 @@ test: lint typecheck unit ## set up, then the whole suite: lint, types, tests (w
 # PODMAN_RUNTIME: runc, since crun fails on this machine's hybrid cgroups; any OCI runtime elsewhere.
 IMAGE ?= edge-inference-router:0.1.0
 PODMAN_RUNTIME ?= runc
+comma := ,
 WHEELS ?= $(wildcard /opt/wheels)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 image: ## build the container image edge-inference-router:0.1.0 with podman (WHEELS=dir for torch; prints time and size)
-	deploy/container/base.sh
-	@start=$$(date +%s); \
-	podman build --runtime $(PODMAN_RUNTIME) --format docker --layers --file deploy/container/Containerfile --tag $(IMAGE) \
-		--secret id=pip-ca,src=$(CA_BUNDLE) $(if $(WHEELS),--volume $(abspath $(WHEELS)):/wheels:ro) . && \
+	@start=$$(date +%s); deploy/container/base.sh && \
+	podman build --runtime $(PODMAN_RUNTIME) --pull=never --format docker --layers \
+		--file deploy/container/Containerfile --tag $(IMAGE) \
+		$(if $(wildcard $(CA_BUNDLE)),--secret id=pip-ca$(comma)src=$(CA_BUNDLE)) \
+		$(if $(WHEELS),--volume $(abspath $(WHEELS)):/wheels:ro) . && \
 	echo "built $(IMAGE) in $$(( $$(date +%s) - start )) s; image size $$(podman image inspect --format '{{.Size}}' $(IMAGE) | numfmt --to=si)B"
 
 # The image against the simulated cloud (deploy/container/image_test.py): chat, stream and
