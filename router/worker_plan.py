@@ -51,9 +51,15 @@ def node_redis_holds(config: NodeConfig) -> tuple[str, ...]:
 
 
 def plan_workers(
-    requested: int | None, loaded: LoadedNodeConfig, config_path: Path, log_level: str
+    requested: int | None,
+    loaded: LoadedNodeConfig,
+    config_path: Path,
+    log_level: str,
+    cpus: int | None = None,
 ) -> PoolPlan:
-    workers = usable_cpus() if requested is None else requested
+    """`requested`: `--workers`, None for the default: `cpus`, or else the usable CPUs."""
+    default = usable_cpus() if cpus is None else cpus
+    workers = default if requested is None else requested
     single = PoolPlan(1, config_path, log_level, None)
     if workers == 1:
         return single

@@ -95,6 +95,13 @@ def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(proc.pid, signum)
 
 
+def one_router_process(config: Path) -> list[str]:
+    """`edge-router serve` on `config` as one process (`--workers 1`: a study measures one), from
+    this checkout (`python -m router.cli`; the console script imports the installed one)."""
+    argv = [sys.executable, "-m", "router.cli", "serve", "--workers", "1"]
+    return [*argv, "--config", str(config)]
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))

@@ -197,6 +197,11 @@ class Scenario(_Strict):
     phases: tuple[Phase, ...] = Field(min_length=1)
     smoke: Smoke = Smoke()
 
+    def with_phase_duration(self, duration_s: float) -> Scenario:
+        """The same phases, each lasting `duration_s` (a study's `--duration`)."""
+        phases = tuple(p.model_copy(update={"duration_s": duration_s}) for p in self.phases)
+        return self.model_copy(update={"phases": phases})
+
     def smoke_form(self) -> Scenario:
         """The same phases at the smoke rate and duration."""
         shrunk = tuple(

@@ -23,7 +23,6 @@ import asyncio
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import orjson
 
 from loadtest.harness.doc_section import write_section
 from loadtest.harness.machine import git_commit, machine_state
+from loadtest.harness.processes import one_router_process
 from loadtest.studies.cache_stack import free_ports
 
 API_KEY = "sk-bench"
@@ -125,16 +125,7 @@ async def _run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as directory:
         config = Path(directory) / "node.yaml"
         config.write_text(_config(port, nobody_listens))
-        command = [
-            sys.executable,
-            "-m",
-            "router.cli",
-            "serve",
-            "--workers",
-            "1",
-            "--config",
-            str(config),
-        ]
+        command = one_router_process(config)
         router = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:

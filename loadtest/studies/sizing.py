@@ -313,13 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.smoke:
         scenario = scenario.smoke_form()
     if args.duration is not None:
-        scenario = scenario.model_copy(
-            update={
-                "phases": tuple(
-                    p.model_copy(update={"duration_s": args.duration}) for p in scenario.phases
-                )
-            }
-        )
+        scenario = scenario.with_phase_duration(args.duration)
     work = Path(tempfile.mkdtemp(prefix="sizing_"))
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     records = uvloop.run(measure(scenario, work))

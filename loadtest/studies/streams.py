@@ -56,6 +56,7 @@ from loadtest.generator.settings import LoadSettings
 from loadtest.generator.stream_holders import StreamHolders
 from loadtest.harness.doc_section import write_section
 from loadtest.harness.machine import git_commit, machine_state
+from loadtest.harness.processes import one_router_process
 from loadtest.harness.proxy_settings import LOOPBACK, REPO_ROOT
 from loadtest.studies.cache_stack import free_ports
 
@@ -278,17 +279,7 @@ async def start_stack(work: Path, args: argparse.Namespace, top: int, stack: lis
         yaml.safe_dump(node_config(router_port, region_ports, top, args.connect_timeout_s))
     )
     log = work / "router.log"
-    # `edge-router serve`, from this checkout (the console script imports the installed one).
-    router_argv = [
-        sys.executable,
-        "-m",
-        "router.cli",
-        "serve",
-        "--workers",
-        "1",
-        "--config",
-        str(config),
-    ]
+    router_argv = one_router_process(config)
     router = await _start(router_argv, log)
     stack.append(router)
     url = f"http://{LOOPBACK}:{router_port}"

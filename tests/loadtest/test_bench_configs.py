@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.harness.processes import one_router_process
 from router.config.loader import load_node_config
 from tests.redis_server import free_port
 
@@ -44,16 +44,7 @@ def test_router_starts_on_bench_config_with_an_empty_model_store(
     store.mkdir()
     port = free_port()
     log_path = tmp_path / "router.log"
-    command = [
-        sys.executable,
-        "-m",
-        "router.cli",
-        "serve",
-        "--workers",
-        "1",
-        "--config",
-        str(config),
-    ]
+    command = one_router_process(config)
     with log_path.open("wb") as log:
         router = subprocess.Popen(
             [*command, "--port", str(port)],

@@ -5,16 +5,20 @@ gathered into one `/metrics`."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import os
+import shutil
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.config.loader import load_node_config
 from router.pool_membership import PoolMembership
 from router.telemetry.worker_metrics import merged_exposition
 from router.usable_cpus import cpu_quota, usable_cpus
-from router.worker_plan import as_pool_worker, node_redis_holds
+from router.worker_plan import WorkersRefused, as_pool_worker, node_redis_holds, plan_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULED_ON = len(os.sched_getaffinity(0))
@@ -105,3 +109,38 @@ def test_merged_metrics_label_each_workers_samples_and_count_who_answered() -> N
     assert rtt == {"1": 0.002, "2": 0.004}
     pool = {s.labels["state"]: s.value for s in families["router_pool_workers"].samples}
     assert pool == {"configured": 3.0, "answered": 2.0}
+
+
+def test_the_default_runs_a_pool_with_redis_server_and_one_process_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _demo(tmp_path)
+    loaded = load_node_config(path, require_secrets=False)
+    if shutil.which("redis-server") is not None:
+        pool = plan_workers(None, loaded, path, "INFO", cpus=4)
+        assert pool.workers == 4 and pool.redis_server == shutil.which("redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    with caplog.at_level(logging.WARNING, logger="edge_router.workers"):
+        single = plan_workers(None, loaded, path, "INFO", cpus=4)
+    assert single.workers == 1 and single.redis_server is None
+    assert "install redis-server" in caplog.text
+    with pytest.raises(WorkersRefused, match="--workers 1"):
+        plan_workers(4, loaded, path, "INFO")
+
+
+def test_a_config_that_shares_everything_through_its_redis_needs_no_redis_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _demo(tmp_path, "")
+    loaded = load_node_config(path, require_secrets=False)
+    config = loaded.config
+    shared = config.cache.shared.model_copy(update={"enabled": True})
+    config = config.model_copy(
+        update={
+            "limits": config.limits.model_copy(update={"backend": "redis"}),
+            "cache": config.cache.model_copy(update={"shared": shared}),
+        }
+    )
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    plan = plan_workers(3, dataclasses.replace(loaded, config=config), path, "INFO")
+    assert plan.workers == 3 and plan.redis_server is None
