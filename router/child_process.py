@@ -49,7 +49,7 @@ class RestartingChild:
         """`before_start`: awaited before each start (the edge worker waits for its port);
         `new_session`: the child gets a session of its own, out of reach of a terminal's Ctrl-C;
         `pass_fds`: descriptors the child inherits (a listening socket); `preexec_fn`: run in
-        the child before exec (`router.linux_process.terminate_with_parent`); `quiet`: its standard
+        the child before exec (`router.linux_process.parent_death_signal`); `quiet`: its standard
         output discarded (its exits are still logged)."""
         self.name = name
         self._command = command

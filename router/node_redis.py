@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from router.child_process import RestartingChild, RestartPolicy
-from router.linux_process import terminate_with_parent
+from router.linux_process import parent_death_signal
 from router.pool_membership import NODE_REDIS_SOCKET
 
 REDIS_SERVER = "redis-server"
@@ -58,7 +58,7 @@ class NodeRedis:
             lambda: self._command(executable),
             _POLICY,
             new_session=True,  # a terminal's Ctrl-C must not stop it before the workers drain
-            preexec_fn=terminate_with_parent,
+            preexec_fn=parent_death_signal(),
             quiet=True,  # its start-up banner and warnings about persistence it does not use
         )
 

@@ -41,7 +41,7 @@ from typing import Any
 from router.child_process import RestartingChild, RestartPolicy
 from router.config.loader import LoadedNodeConfig
 from router.edge_supervisor import EdgeWorkerSupervisor
-from router.linux_process import terminate_with_parent
+from router.linux_process import parent_death_signal
 from router.node_redis import NodeRedis, maxmemory_bytes
 from router.worker_plan import PoolPlan, node_redis_holds
 
@@ -80,7 +80,7 @@ class WorkerPool:
                 functools.partial(self.worker_command, index),
                 policy,
                 pass_fds=(listening[index - 1].fileno(),),
-                preexec_fn=terminate_with_parent,
+                preexec_fn=parent_death_signal(),
             )
             for index in range(1, plan.workers + 1)
         ]
