@@ -13,7 +13,11 @@ out, and the answer says how many answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,33 @@ from aiohttp import web
 
 SIBLING_TIMEOUT_S = 2.0
 NODE_REDIS_SOCKET = "redis.sock"
+POOL_DIR_PREFIX = "edge-router-pool-"
+
+
+def new_pool_directory() -> Path:
+    """The pool's private directory (mode 0700), named with the supervisor's pid, after removing
+    this user's that supervisors now gone left behind (one killed with SIGKILL cannot remove its
+    own): each restart of a container would otherwise leave one more in its /tmp."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{POOL_DIR_PREFIX}*-*"):
+        pid = stale.name.removeprefix(POOL_DIR_PREFIX).split("-", 1)[0]
+        with contextlib.suppress(OSError):
+            if pid.isdigit() and not _running(int(pid)) and stale.stat().st_uid == os.getuid():
+                shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{POOL_DIR_PREFIX}{os.getpid()}-"))
+
+
+def _running(pid: int) -> bool:
+    """Whether another process with this pid runs (this one, just started, left nothing: in a
+    container the new supervisor may get its predecessor's pid)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @dataclass(frozen=True)

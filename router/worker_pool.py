@@ -33,9 +33,7 @@ import logging
 import shutil
 import socket
 import sys
-import tempfile
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 from router.child_process import RestartingChild, RestartPolicy
@@ -43,6 +41,7 @@ from router.config.loader import LoadedNodeConfig
 from router.edge_supervisor import EdgeWorkerSupervisor
 from router.linux_process import parent_death_signal
 from router.node_redis import NodeRedis, maxmemory_bytes
+from router.pool_membership import new_pool_directory
 from router.worker_plan import PoolPlan, node_redis_holds
 
 log = logging.getLogger("edge_router.workers")
@@ -62,7 +61,7 @@ class WorkerPool:
         self._loaded = loaded
         self._listening = listening
         self._plan = plan
-        self.directory = Path(tempfile.mkdtemp(prefix="edge-router-pool-"))  # mode 0700
+        self.directory = new_pool_directory()
         self._node_redis = (
             None
             if plan.redis_server is None

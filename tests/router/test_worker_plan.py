@@ -9,13 +9,16 @@ import dataclasses
 import logging
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.config.loader import load_node_config
-from router.pool_membership import PoolMembership
+from router.pool_membership import POOL_DIR_PREFIX, PoolMembership, new_pool_directory
 from router.telemetry.worker_metrics import merged_exposition
 from router.usable_cpus import cpu_quota, usable_cpus
 from router.worker_plan import WorkersRefused, as_pool_worker, node_redis_holds, plan_workers
@@ -144,3 +147,24 @@ def test_a_config_that_shares_everything_through_its_redis_needs_no_redis_server
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     plan = plan_workers(3, dataclasses.replace(loaded, config=config), path, "INFO")
     assert plan.workers == 3 and plan.redis_server is None
+
+
+def test_a_new_pool_directory_clears_those_of_supervisors_gone_and_keeps_the_living(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{POOL_DIR_PREFIX}{gone.pid}-abc"
+    living = tmp_path / f"{POOL_DIR_PREFIX}{os.getppid()}-def"
+    unrelated = tmp_path / "something-else"
+    for directory in (stale, living, unrelated):
+        directory.mkdir()
+        (directory / "worker-1.sock").touch()
+    created = new_pool_directory()
+    assert not stale.exists()
+    assert living.exists() and unrelated.exists()
+    assert created.parent == tmp_path and created.name.startswith(
+        f"{POOL_DIR_PREFIX}{os.getpid()}-"
+    )
+    assert created.stat().st_mode & 0o777 == 0o700

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -190,10 +191,14 @@ async def test_nothing_outlives_a_supervisor_killed_with_sigkill(tmp_path: Path)
     async with _cloud() as cloud, _pool(cloud, tmp_path) as router:
         children = psutil.Process(router.process.pid).children()
         assert any("redis-server" in " ".join(c.cmdline()) for c in children)
+        argv = _workers(router.process.pid)[0].cmdline()
+        pool_dir = Path(argv[argv.index("--pool-dir") + 1])
         router.process.send_signal(signal.SIGKILL)
         await router.process.wait()
         _, alive = await asyncio.to_thread(psutil.wait_procs, children, timeout=30)
         assert alive == [], [c.cmdline() for c in alive]
+        # What a killed supervisor cannot remove (the next one started would).
+        await asyncio.to_thread(shutil.rmtree, pool_dir, True)
 
 
 @pytest.mark.asyncio
