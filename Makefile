@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 help: ## list the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-.PHONY: help setup system-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity bench-faults clean dashboards image image-test
+.PHONY: help setup system-deps image-deps prepare-env prepare models run test lint typecheck unit bench bench-tracing bench-affinity bench-faults clean dashboards image image-test
 
 # The router with its dev tools, and the load-test suite (its own distribution, loadtest/), both
 # editable: `make run` starts the suite's simulated cloud, and the tests and studies use both.
@@ -29,6 +29,16 @@ system-deps: ## Debian's redis-server, prometheus (with promtool) and chromium f
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 			redis-server prometheus chromium; \
+	}
+
+# What `make image` builds with: podman (with its recommended helpers, as tested here: buildah,
+# uidmap, the network plugins its build steps use), runc and mmdebstrap for the Debian bases.
+image-deps: ## Debian's podman, runc and mmdebstrap for make image (apt-get, as root or through sudo)
+	@{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			podman buildah mmdebstrap crun runc uidmap; \
 	}
 
 # The Grafana dashboard and the alerting rules are code (router/telemetry/grafana.py, alerts.py);
@@ -78,7 +88,7 @@ typecheck: setup ## mypy --strict on router/ and edge_worker/
 unit: setup system-deps models ## pytest (the models are prepared first when the store is empty)
 	$(PY) -m pytest -q
 
-test: lint typecheck unit ## set up, then the whole suite: lint, types, tests (what .ci/run runs)
+test: lint typecheck unit image-test ## set up, then the whole suite: lint, types, tests, the container image (what .ci/run runs)
 
 # The container image (deploy/container/, docs/deploy.md#the-container-image), built with podman
 # from Debian bases that deploy/container/base.sh makes with mmdebstrap (no registry). WHEELS is a
@@ -91,7 +101,7 @@ PODMAN_RUNTIME ?= runc
 comma := ,
 WHEELS ?= $(wildcard /opt/wheels)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
-image: ## build the container image edge-inference-router:0.1.0 with podman (WHEELS=dir for torch; prints time and size)
+image: image-deps ## build the container image edge-inference-router:0.1.0 with podman (WHEELS=dir for torch; prints time and size)
 	@start=$$(date +%s); deploy/container/base.sh && \
 	podman build --runtime $(PODMAN_RUNTIME) --pull=never --format docker --layers \
 		--file deploy/container/Containerfile --tag $(IMAGE) \
