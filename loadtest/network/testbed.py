@@ -16,7 +16,9 @@ exit, even on failure.
         bed.partition("pop", "us-east"); bed.heal("pop", "us-east")
 
 Each link is a point-to-point /30 (`10.201.<link>.1` on `a`, `.2` on `b`) between its two
-namespaces; hosts talk only to hosts they have a link to, so no namespace forwards. Every
+namespaces; hosts talk only to hosts they have a link to, so no namespace forwards. The host named
+`here` is no namespace but the test's own: a link to it lets the test's own clients (aiohttp, the
+`openai` package) reach a host across a real link. Every
 namespace has its own loopback up, so a service can listen on 127.0.0.1 for itself too. Namespaces
 are named `tb<pid>-<host>`; one left by a test bed whose process is gone (killed with SIGKILL) is
 removed by the next one. Needs root (`ip netns`, TUN devices), as CI runs. A topology has at
@@ -38,6 +40,7 @@ from typing import IO, Any
 
 MAX_HOSTS = 16
 MAX_LINKS = 32
+HERE = "here"  # the test's own namespace
 _NAMESPACE = re.compile(r"^tb(\d+)-")
 _HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 _SHAPE_KEYS = ("delay_ms", "jitter_ms", "loss", "rate_mbit")
@@ -100,7 +103,16 @@ class TestBed:
         self._made: list[str] = []
 
     def namespace(self, host: str) -> str:
+        if host == HERE:
+            raise TestBedError(f"`{HERE}` is the test's own namespace, not one of the bed's")
         return f"{self._prefix}-{host}"
+
+    def _ip_in(self, host: str, *arguments: str) -> None:
+        """`ip ...` in `host`'s namespace."""
+        if host == HERE:
+            _ip(*arguments)
+        else:
+            _ip("-n", self.namespace(host), *arguments)
 
     def __enter__(self) -> TestBed:
         remove_stale_namespaces()
@@ -121,6 +133,8 @@ class TestBed:
 
     def _build(self) -> None:
         for host in self.topology.hosts:
+            if host == HERE:
+                continue
             _ip("netns", "add", self.namespace(host))
             self._made.append(self.namespace(host))
             _ip("-n", self.namespace(host), "link", "set", "lo", "up")
@@ -138,11 +152,12 @@ class TestBed:
         self._send({"links": specs})
         for i, link in enumerate(self.topology.links):
             for side, host in (("a", link.a), ("b", link.b)):
-                device, namespace = self._device(i, side), self.namespace(host)
-                _ip("link", "set", device, "netns", namespace)
+                device = self._device(i, side)
+                if host != HERE:
+                    _ip("link", "set", device, "netns", self.namespace(host))
                 address, peer = self._addresses(i, side)
-                _ip("-n", namespace, "addr", "add", address, "peer", f"{peer}/32", "dev", device)
-                _ip("-n", namespace, "link", "set", device, "up")
+                self._ip_in(host, "addr", "add", address, "peer", f"{peer}/32", "dev", device)
+                self._ip_in(host, "link", "set", device, "up")
 
     def _device(self, index: int, side: str) -> str:
         return f"tb{os.getpid() % 100_000}l{index}{side}"[:15]
@@ -178,11 +193,19 @@ class TestBed:
         self._send({"link": f"l{self._link_index(one, other)[0]}", "partition": False})
 
     def run(
-        self, host: str, argv: Sequence[str], stdout: IO[bytes] | int | None = None
+        self,
+        host: str,
+        argv: Sequence[str],
+        stdout: IO[bytes] | int | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """A process in `host`'s namespace, stopped when the test bed closes."""
+        """A process in `host`'s namespace (`env` added to this process's environment), stopped
+        when the test bed closes."""
         command = ["ip", "netns", "exec", self.namespace(host), *argv]
-        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT)
+        environment = None if env is None else {**os.environ, **env}
+        process = subprocess.Popen(
+            command, stdout=stdout, stderr=subprocess.STDOUT, env=environment
+        )
         self._processes.append(process)
         return process
 
