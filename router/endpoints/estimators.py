@@ -72,7 +72,7 @@ class RttEwma:
 class PeakEwma:
     """Peak-sensitive EWMA (Finagle `PeakEwma`) whose reads decay toward a floor over idle time."""
 
-    __slots__ = ("_clock", "_cost_ms", "_stamp_s", "_tau_s", "samples")
+    __slots__ = ("_clock", "_cost_ms", "_penalized", "_stamp_s", "_tau_s", "samples")
 
     def __init__(self, tau_s: float, clock: Clock) -> None:
         if tau_s <= 0.0:
@@ -80,6 +80,8 @@ class PeakEwma:
         self._tau_s = tau_s
         self._clock = clock
         self._cost_ms: float | None = None
+        # The cost was last raised by a failure (a lower bound), not by a measured answer.
+        self._penalized = False
         self._stamp_s = 0.0
         self.samples = 0
 
@@ -98,6 +100,7 @@ class PeakEwma:
             # Written as sample + (cost - sample) * w so the result never drops below the sample.
             self._cost_ms = sample_ms + (cost_ms - sample_ms) * w
         self._stamp_s = now_s
+        self._penalized = False
         self.samples += 1
 
     def observe_lower_bound(self, sample_ms: float) -> None:
@@ -109,6 +112,17 @@ class PeakEwma:
         cost_ms = self._cost_ms
         if cost_ms is None or sample_ms > cost_ms:
             self.observe(sample_ms)
+            self._penalized = True
+
+    def forget_penalty(self) -> None:
+        """Drop a cost that failures set, once the endpoint is known to answer again (readmitted
+        after an ejection): a timed-out attempt says how long the endpoint did not answer, not
+        how fast it answers now. Without this, a 1 s timeout's cost decayed with the idle time
+        alone, and a region whose partition had healed got no traffic for half a minute
+        (tests/network/test_partition.py). The next request measures it afresh."""
+        if self._penalized:
+            self._cost_ms = None
+            self._penalized = False
 
     def value_ms(self, floor_ms: float) -> float | None:
         """The cost decayed toward `floor_ms` for the time since the last sample; None if unseen.
@@ -253,6 +267,11 @@ class EndpointModelStats:
             self.ttft.observe_lower_bound(elapsed_ms)
         else:
             self.latency.observe_lower_bound(elapsed_ms)
+
+    def forget_penalties(self) -> None:
+        """The endpoint answers again: costs set by its failures no longer count."""
+        self.ttft.forget_penalty()
+        self.latency.forget_penalty()
 
     def abandon(self) -> None:
         """An attempt ended without a verdict (cancelled, client gone): no sample, no failure."""

@@ -75,6 +75,7 @@ class EndpointHealth:
         "ejections",
         "last_probe_rtt_ms",
         "rate_limited",
+        "readmissions",
         "times_ejected",
     )
 
@@ -91,6 +92,7 @@ class EndpointHealth:
         self.times_ejected = 0  # decays with time: it sets the next ejection's length
         self.ejections = 0  # every ejection since the router started (for the metrics)
         self.rate_limited = 0
+        self.readmissions = 0  # every return from HALF_OPEN to HEALTHY
         self.last_probe_rtt_ms: float | None = None
 
     @property
@@ -217,6 +219,7 @@ class EndpointHealth:
         return self.consecutive_probe_failures >= self._settings.probe_failures_to_eject
 
     def _readmit(self) -> None:
+        self.readmissions += 1
         self._ejected_until_s = None
         self._trial_started_s = None
         self._healthy_since_s = self._clock.now()

@@ -40,10 +40,18 @@ class Prober:
                 endpoint.rtt.observe(rtt_ms)
             else:
                 self._warm.add(endpoint.name)
-        was_available = self._registry.health.available(endpoint.name)
-        self._registry.health.record_probe(endpoint.name, rtt_ms is not None, rtt_ms)
-        if was_available and not self._registry.health.available(endpoint.name):
+        health = self._registry.health
+        was_available = health.available(endpoint.name)
+        readmitted = health.get(endpoint.name).readmissions
+        health.record_probe(endpoint.name, rtt_ms is not None, rtt_ms)
+        if was_available and not health.available(endpoint.name):
             log.warning("endpoint %s failed its probes and is ejected", endpoint.name)
+        if health.get(endpoint.name).readmissions != readmitted:
+            # Back after an ejection: what its failures cost it is forgotten, so the next
+            # requests measure it afresh (router.endpoints.estimators.PeakEwma.forget_penalty).
+            for stats in endpoint.model_stats.values():
+                stats.forget_penalties()
+            log.info("endpoint %s answers its probes again and is readmitted", endpoint.name)
 
     async def run(self) -> None:
         while True:

@@ -380,3 +380,22 @@ def test_an_attempt_outrun_by_a_hedge_raises_the_estimate_as_a_lower_bound_only(
     view = stats.as_dict()
     assert view["failures"] == 0 and view["in_flight"] == 0
     assert view["p95"]["ttft_samples" if streaming else "latency_samples"] == 3
+
+
+def test_a_cost_set_by_a_failure_is_forgotten_on_readmission_a_measured_one_is_not() -> None:
+    clock = FakeClock()
+    timed_out = PeakEwma(TAU_S, clock)
+    timed_out.observe(10.0)
+    clock.advance(1.0)
+    timed_out.observe_lower_bound(1000.0)  # an attempt that timed out after 1 s
+    timed_out.forget_penalty()
+    assert timed_out.value_ms(floor_ms=10.0) is None  # measured afresh by the next request
+    slow = PeakEwma(TAU_S, clock)
+    slow.observe(1000.0)  # a real, slow answer: no penalty to forget
+    slow.forget_penalty()
+    assert slow.cost_ms == 1000.0
+    measured_after = PeakEwma(TAU_S, clock)
+    measured_after.observe_lower_bound(1000.0)
+    measured_after.observe(2000.0)  # then an answer measured: the cost is that measurement's
+    measured_after.forget_penalty()
+    assert measured_after.cost_ms == 2000.0

@@ -374,3 +374,15 @@ def test_a_successful_request_counts_as_an_answer() -> None:
     board, _ = make_board(settings=STARTING)
     board.record_success("us-east")
     assert board.get("us-east").answered
+
+
+def test_readmissions_count_each_return_from_half_open() -> None:
+    health = EndpointHealth(SETTINGS, clock := FakeClock())
+    assert health.readmissions == 0
+    eject_once(health)
+    clock.advance(10.0)
+    health.record_probe(True, 12.0)  # still ejected: no readmission
+    assert health.readmissions == 0
+    clock.advance(30.0)
+    health.record_probe(True, 12.0)
+    assert health.state is HealthState.HEALTHY and health.readmissions == 1
