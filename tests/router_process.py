@@ -88,11 +88,16 @@ async def _wait_ready(url: str, process: asyncio.subprocess.Process, log_path: P
         for _ in range(600):
             if process.returncode is not None:
                 raise AssertionError(f"the router exited at start; see {log_path}")
-            try:
-                async with http.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
+            if await answers_ready(http, url):
+                return
             await asyncio.sleep(0.05)
     raise AssertionError(f"{url} never became ready; see {log_path}")
+
+
+async def answers_ready(http: aiohttp.ClientSession, url: str) -> bool:
+    """Whether the router at `url` answers `/readyz` with 200 now."""
+    try:
+        async with http.get(f"{url}/readyz") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False

@@ -15,6 +15,7 @@ import aiohttp
 import yaml
 
 from loadtest.network.testbed import TestBed
+from tests.router_process import answers_ready
 
 CLOUD_PORT = 9101
 ROUTER_PORT = 8080
@@ -79,12 +80,8 @@ def start_router(bed: TestBed, pop: str, config: dict[str, Any], directory: Path
 async def until_ready(http: aiohttp.ClientSession, url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            async with http.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
+        if await answers_ready(http, url):
+            return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the router at {url} never became ready")
 
