@@ -8,13 +8,15 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
 
-from loadtest.network.testbed import TestBed
+from loadtest.network.testbed import HERE, TestBed, Topology
 from tests.router_process import answers_ready
 
 CLOUD_PORT = 9101
@@ -75,6 +77,23 @@ def start_router(bed: TestBed, pop: str, config: dict[str, Any], directory: Path
     with (directory / f"{pop}.log").open("wb") as log:
         bed.run(pop, argv, stdout=log, env={"NETWORK_ADMIN_TOKEN": ADMIN_TOKEN})
     return f"http://{bed.address(pop, seen_from='here')}:{ROUTER_PORT}"
+
+
+@contextmanager
+def one_pop(
+    regions: Mapping[str, float], directory: Path, **sections: Any
+) -> Iterator[tuple[TestBed, str]]:
+    """The test 1 ms from a PoP, the PoP `regions[name]` ms (one way) from each region: the
+    regions' clouds and the PoP's router started (its node config's `sections` replaced); the
+    test bed and the router's URL."""
+    links: list[dict[str, Any]] = [{"a": HERE, "b": "pop", "delay_ms": 1}]
+    links += [{"a": "pop", "b": region, "delay_ms": d} for region, d in regions.items()]
+    topology = Topology.of({"hosts": [HERE, "pop", *regions], "links": links})
+    with TestBed(topology) as bed:
+        for region in regions:
+            start_region(bed, region, directory)
+        config = node_config(bed, "pop", list(regions), **sections)
+        yield bed, start_router(bed, "pop", config, directory)
 
 
 async def until_ready(http: aiohttp.ClientSession, url: str) -> None:

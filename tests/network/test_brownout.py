@@ -9,13 +9,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from loadtest.network.testbed import HERE, TestBed, Topology
-from tests.network.network_stack import chat, node_config, start_region, start_router, until_ready
+from loadtest.network.testbed import TestBed
+from tests.network.network_stack import (
+    chat,
+    one_pop,
+    until_ready,
+)
 
 REGIONS = {"us-east": 5.0, "eu-west": 20.0}
 BROWN_TTFT_MS = 3000
@@ -44,13 +47,7 @@ def _brown_out(bed: TestBed, region: str) -> None:
 async def test_a_region_whose_answers_turn_slow_loses_its_traffic_within_two_requests(
     tmp_path: Path,
 ) -> None:
-    links: list[dict[str, Any]] = [{"a": HERE, "b": "pop", "delay_ms": 1}]
-    links += [{"a": "pop", "b": region, "delay_ms": d} for region, d in REGIONS.items()]
-    topology = Topology.of({"hosts": [HERE, "pop", *REGIONS], "links": links})
-    with TestBed(topology) as bed:
-        for region in REGIONS:
-            start_region(bed, region, tmp_path)
-        url = start_router(bed, "pop", node_config(bed, "pop", list(REGIONS)), tmp_path)
+    with one_pop(REGIONS, tmp_path) as (bed, url):
         async with aiohttp.ClientSession() as http:
             await until_ready(http, url)
             before = [await chat(http, url) for _ in range(BEFORE)]

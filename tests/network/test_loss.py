@@ -9,18 +9,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from loadtest.network.testbed import HERE, TestBed, Topology
 from tests.network.network_stack import (
     ADMIN_HEADERS,
     chat,
-    node_config,
-    start_region,
-    start_router,
+    one_pop,
     until_ready,
 )
 
@@ -52,13 +48,7 @@ async def test_loss_on_the_nearest_path_grows_its_tail_and_moves_traffic_away(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RELAY_SEED", "21")
-    links: list[dict[str, Any]] = [{"a": HERE, "b": "pop", "delay_ms": 1}]
-    links += [{"a": "pop", "b": region, "delay_ms": d} for region, d in REGIONS.items()]
-    topology = Topology.of({"hosts": [HERE, "pop", *REGIONS], "links": links})
-    with TestBed(topology) as bed:
-        for region in REGIONS:
-            start_region(bed, region, tmp_path)
-        url = start_router(bed, "pop", node_config(bed, "pop", list(REGIONS)), tmp_path)
+    with one_pop(REGIONS, tmp_path) as (bed, url):
         async with aiohttp.ClientSession() as http:
             await until_ready(http, url)
             clean_served, _ = await _phase(http, url)

@@ -10,13 +10,16 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from loadtest.network.testbed import HERE, TestBed, Topology
-from tests.network.network_stack import chat, node_config, start_region, start_router, until_ready
+from loadtest.network.testbed import TestBed
+from tests.network.network_stack import (
+    chat,
+    one_pop,
+    until_ready,
+)
 
 REGIONS = {"us-east": 5.0, "eu-west": 20.0}
 FIRST_BYTE_TIMEOUT_S = 1.0
@@ -61,18 +64,12 @@ async def _load(http: aiohttp.ClientSession, url: str, bed: TestBed) -> list[Sen
 async def test_a_cut_to_the_nearest_region_fails_over_loses_nothing_and_heals(
     tmp_path: Path,
 ) -> None:
-    links: list[dict[str, Any]] = [{"a": HERE, "b": "pop", "delay_ms": 1}]
-    links += [{"a": "pop", "b": region, "delay_ms": d} for region, d in REGIONS.items()]
-    topology = Topology.of({"hosts": [HERE, "pop", *REGIONS], "links": links})
     sections = {
         "routing": {"default_objective": "latency", "connect_timeout_s": 0.5,
                     "first_byte_timeout_s": FIRST_BYTE_TIMEOUT_S, "deadline_s": 10},
         "health": {"probe_interval_s": 0.2, "probe_timeout_s": 0.5, "base_ejection_s": 2.0},
     }  # fmt: skip
-    with TestBed(topology) as bed:
-        for region in REGIONS:
-            start_region(bed, region, tmp_path)
-        url = start_router(bed, "pop", node_config(bed, "pop", list(REGIONS), **sections), tmp_path)
+    with one_pop(REGIONS, tmp_path, **sections) as (bed, url):
         async with aiohttp.ClientSession() as http:
             await until_ready(http, url)
             await asyncio.sleep(1.0)  # a few probe rounds: both regions measured

@@ -17,6 +17,7 @@ from loadtest.network.testbed import HERE, TestBed, Topology
 from tests.network.network_stack import (
     chat,
     node_config,
+    one_pop,
     rtt_estimates,
     start_region,
     start_router,
@@ -53,13 +54,7 @@ async def _served(http: aiohttp.ClientSession, url: str, requests: int = 20) -> 
 async def test_a_pop_ranks_regions_by_their_real_distance_and_uses_the_nearest(
     tmp_path: Path,
 ) -> None:
-    links: list[dict[str, Any]] = [{"a": HERE, "b": "pop", "delay_ms": 1}]
-    links += [{"a": "pop", "b": region, "delay_ms": d} for region, d in REGIONS.items()]
-    topology = Topology.of({"hosts": [HERE, "pop", *REGIONS], "links": links})
-    with TestBed(topology) as bed:
-        for region in REGIONS:
-            start_region(bed, region, tmp_path)
-        url = start_router(bed, "pop", node_config(bed, "pop", list(REGIONS)), tmp_path)
+    with one_pop(REGIONS, tmp_path) as (_, url):
         async with aiohttp.ClientSession() as http:
             await until_ready(http, url)
             estimates = await _settled_estimates(http, url, len(REGIONS))
