@@ -58,8 +58,7 @@ def plan_workers(
     cpus: int | None = None,
 ) -> PoolPlan:
     """`requested`: `--workers`, None for the default: `cpus`, or else the usable CPUs."""
-    default = usable_cpus() if cpus is None else cpus
-    workers = default if requested is None else requested
+    workers = requested or cpus or usable_cpus()  # each at least 1 when given
     single = PoolPlan(1, config_path, log_level, None)
     if workers == 1:
         return single

@@ -21,6 +21,7 @@ queue drops it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import heapq
 import json
@@ -61,8 +62,6 @@ class Direction:
     shape: Shape
     queue: list[tuple[float, int, bytes]] = field(default_factory=list)
     last_due_s: float = 0.0
-    sent: int = 0
-    dropped: int = 0
 
 
 @dataclass
@@ -121,7 +120,6 @@ class Relay:
             shape = direction.shape
             lost = shape.loss > 0 and self._rng.random() < shape.loss
             if link.partitioned or lost or len(direction.queue) >= _MAX_QUEUED:
-                direction.dropped += 1
                 continue
             due_s = now_s + (shape.delay_ms + self._rng.uniform(0, shape.jitter_ms)) / 1000
             due_s = max(due_s, direction.last_due_s)
@@ -140,13 +138,9 @@ class Relay:
                 while queue and queue[0][0] <= now_s:
                     _, _, packet = heapq.heappop(queue)
                     if link.partitioned:
-                        direction.dropped += 1
                         continue
-                    try:
+                    with contextlib.suppress(OSError):  # the device's queue is full, or down: lost
                         os.write(direction.sink, packet)
-                        direction.sent += 1
-                    except OSError:  # the device's queue is full, or it is down: lost
-                        direction.dropped += 1
                 if queue:
                     left_s = queue[0][0] - now_s
                     wait_s = left_s if wait_s is None else min(wait_s, left_s)
