@@ -187,6 +187,10 @@ class RecentQuantile:
         rank = max(1, ceil(q * len(ordered)))
         return ordered[rank - 1]
 
+    def least(self) -> float | None:
+        """The smallest sample in the window; None while it is empty."""
+        return self.quantile(1.0 / self._size)
+
 
 # The recent p95 first byte counts once this many successful ones were measured (hedging waits
 # for it; a streamed attempt's first-byte timeout is derived from it).
@@ -285,6 +289,17 @@ class EndpointModelStats:
         if window.samples < RECENT_MIN_SAMPLES:
             return None
         return window.quantile(RECENT_QUANTILE)
+
+    def fastest_first_byte_ms(self, streaming: bool) -> float | None:
+        """The fastest recent successful first byte (a stream's first chunk, or a whole JSON
+        answer; each falling back to the other), None before any: what the pair can do, which
+        one slow answer does not change (the peak estimates do change with it)."""
+        first, second = (
+            (self.recent_ttft, self.recent_latency)
+            if streaming
+            else (self.recent_latency, self.recent_ttft)
+        )
+        return first.least() if first.samples else second.least()
 
     def as_dict(self, rtt_ms: float | None = None) -> dict[str, object]:
         floor_ms = 0.0 if rtt_ms is None else rtt_ms

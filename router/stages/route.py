@@ -262,19 +262,19 @@ class RouteStage:
 
         The time a model takes to answer depends mostly on the model, the network time on the
         endpoint: so an unmeasured target borrows the least server time measured on its siblings
-        for the same alias, plus its own RTT. That is optimistic on purpose, so it gets a request
-        and with it a measurement. With no measurement anywhere, the configured prior applies.
+        for the same alias (each sibling's fastest recent answer less its RTT), plus its own RTT.
+        That is optimistic on purpose, so it gets a request and with it a measurement. It is
+        read from the answers, not the peak-sensitive estimates: a sibling browning out (its
+        latest answer 3 s) says nothing of the model, and borrowing its peak made every
+        unmeasured target look as slow, so traffic stayed on the slow sibling for good
+        (tests/network/test_brownout.py). With no answer anywhere, the configured prior applies.
         """
         best_ms: float | None = None
         for target in targets:
-            stats = target.stats
-            primary, fallback = (
-                (stats.ttft, stats.latency) if streaming else (stats.latency, stats.ttft)
-            )
-            cost_ms = primary.cost_ms if primary.cost_ms is not None else fallback.cost_ms
-            if cost_ms is None:
+            fastest_ms = target.stats.fastest_first_byte_ms(streaming)
+            if fastest_ms is None:
                 continue
-            server_ms = max(0.0, cost_ms - (target.endpoint.rtt.value_ms or 0.0))
+            server_ms = max(0.0, fastest_ms - (target.endpoint.rtt.value_ms or 0.0))
             if best_ms is None or server_ms < best_ms:
                 best_ms = server_ms
         return self._prior_ttft_ms if best_ms is None else best_ms

@@ -145,3 +145,52 @@ async def test_admission_charges_then_refuses_past_the_rate_and_settles_once() -
     stage.on_done(first)
     assert first.slot(TICKET_SLOT) is None  # settled, and only once
     stage.on_done(first)
+
+
+def _two_regions(clock: FakeClock) -> tuple[RouteStage, Registry]:
+    """`near` (10 ms RTT) and `far` (40 ms), both probed, under the latency objective."""
+    config = NodeConfig.model_validate(
+        {
+            "auth": {"api_keys": ["sk-test"]},
+            "routing": {"default_objective": "latency"},
+            "endpoints": [
+                {"name": n, "base_url": f"http://{n}.invalid/v1", "region": n, "models": MODELS}
+                for n in ("near", "far")
+            ],
+        }
+    )
+    registry = Registry(config, clock)
+    registry.endpoints["near"].rtt.observe(10.0)
+    registry.endpoints["far"].rtt.observe(40.0)
+    return RouteStage(registry, config.routing, 100.0, random.Random(7)), registry
+
+
+def _answered(registry: Registry, endpoint: str, *latencies_ms: float) -> None:
+    stats = registry.endpoints[endpoint].model_stats["m"]
+    for latency_ms in latencies_ms:
+        stats.begin()
+        stats.end(ok=True, elapsed_ms=latency_ms)
+
+
+@pytest.mark.asyncio
+async def test_an_unmeasured_region_is_tried_once_its_measured_sibling_turns_slow() -> None:
+    # near answered in 12 ms twenty times, then once in 3 s (a brownout): the model is no
+    # slower for that, so far (never used) is predicted 40 ms + near's 2 ms and goes first.
+    clock = FakeClock()
+    stage, registry = _two_regions(clock)
+    _answered(registry, "near", *[12.0] * 20, 3000.0)
+    ctx = _context()
+    await stage.on_request(ctx)
+    assert [t.endpoint.name for t in ctx.plan] == ["far", "near"], ctx.decision.reason
+
+
+@pytest.mark.asyncio
+async def test_an_unmeasured_region_borrows_its_siblings_server_time() -> None:
+    # near's model takes 800 ms: far, 30 ms further, is assumed to take as long and stays
+    # second, rather than drawing a request on the 100 ms configured prior.
+    clock = FakeClock()
+    stage, registry = _two_regions(clock)
+    _answered(registry, "near", 810.0, 810.0, 810.0)
+    ctx = _context()
+    await stage.on_request(ctx)
+    assert [t.endpoint.name for t in ctx.plan] == ["near", "far"], ctx.decision.reason
