@@ -176,6 +176,11 @@ class LimitsBackend(Protocol):
 
     async def in_flight(self, tenant: str, wall_s: float) -> int: ...
 
+    async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
+        """Add usage counted elsewhere to the tenant's `period` (a day or a month, `is_day`):
+        what a process served on its local limits while this backend was unreachable."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -192,6 +197,12 @@ class AdmissionTicket:
 # spend_usd, reserved_usd, `model:<alias>:<counter>`, `endpoint:<name>:<counter>` and
 # `refused:<limit>`.
 Counters = dict[str, float]
+
+
+def is_day(period: str) -> bool:
+    """Whether a usage period names a day (`2026-11-22`, as `Periods.day`) or a month
+    (`2026-11`)."""
+    return len(period) == len("2026-11-22")
 
 
 @dataclass(frozen=True, slots=True)

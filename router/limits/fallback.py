@@ -7,7 +7,16 @@ Redis again. Going down and coming back are logged once each, and show in the me
 `router_limits_backend_degraded` (1 while serving locally) and `router_limits_backend_fallbacks`
 (calls served locally because Redis failed). Serving locally keeps every process enforcing the
 tenant's limits, each on its own share of traffic, instead of failing requests or letting them
-all through; usage recorded during an outage stays in that process (reported as `local_fallback`).
+all through.
+
+Usage recorded locally during an outage (and by requests admitted then that settle later) is
+added to Redis once Redis answers again, in the background, one transaction per tenant and
+period, and forgotten locally: after a partition heals, every PoP on the same Redis reports the
+same usage, and the shared budget counts what the cut-off PoP spent (tests/network/
+test_redis_partition.py). Until then it shows under `local_fallback` in the usage report. A
+transaction that fails puts its counters back for the next attempt; one that Redis applied but
+whose answer was lost (a timeout at that very moment) is counted twice, which overstates the
+spend rather than losing it.
 """
 
 from __future__ import annotations
@@ -46,6 +55,9 @@ class FallbackLimits:
         self._clock = clock
         self._retry_interval_s = retry_interval_s
         self._down_until_s: float | None = None
+        # Local usage not yet added to the shared backend, and the task adding it.
+        self._unmerged = False
+        self._merging: asyncio.Task[None] | None = None
         self._fallbacks = metrics.meter.create_counter(
             "router.limits.backend.fallbacks",
             description="Limit checks and settlements served by the local backend because the "
@@ -80,17 +92,52 @@ class FallbackLimits:
     ) -> tuple[T, LimitsBackend]:
         """Run `operation` on `backend`; on a shared backend's failure, on the local one."""
         if backend is self.local:
+            self.used_locally()
             return await operation(backend), backend
         try:
             result = await operation(backend)
         except BACKEND_ERRORS as error:
             self._mark_down(error)
+            self.used_locally()
             return await operation(self.local), self.local
         if self._down_until_s is not None:
             self._down_until_s = None
             self._degraded.add(-1)
             log.warning("limits backend %s is reachable again; limits are shared", backend.name)
+        if self._unmerged and self._merging is None:
+            self._merging = asyncio.get_running_loop().create_task(self._merge(backend))
         return result, backend
+
+    def used_locally(self) -> None:
+        """The local backend admitted, refused or settled something: to be added to the shared
+        backend once it answers."""
+        if self.shared is not None:
+            self._unmerged = True
+
+    async def _merge(self, shared: LimitsBackend) -> None:
+        """Add the local usage to the shared backend, tenant by tenant and period by period."""
+        self._unmerged = False
+        taken = self.local.take_settled()
+        wall_s = self._clock.wall()
+        merged = len(taken)
+        try:
+            while taken:
+                tenant, period, counters = taken[-1]
+                await shared.add_usage(tenant, period, counters, wall_s)
+                taken.pop()
+            if merged:
+                log.warning(
+                    "usage recorded locally (%d tenant periods) added to limits backend %s",
+                    merged,
+                    shared.name,
+                )
+        except BACKEND_ERRORS as error:
+            for tenant, period, counters in taken:
+                self.local.add_usage_now(tenant, period, counters, wall_s)
+            self._unmerged = True
+            self._mark_down(error)
+        finally:
+            self._merging = None
 
     def _mark_down(self, error: BaseException) -> None:
         self._fallbacks.add(1)

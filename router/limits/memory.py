@@ -27,6 +27,7 @@ from router.limits.backend import (
     Periods,
     Refusal,
     Verdict,
+    is_day,
 )
 
 
@@ -34,6 +35,10 @@ from router.limits.backend import (
 class _Bucket:
     level: float | None = None
     updated_s: float | None = None
+
+
+_INT_COUNTERS = frozenset(("requests", "input_tokens", "output_tokens", "cache_hits"))
+_FLOAT_COUNTERS = frozenset(("spend_usd", "saved_usd"))
 
 
 @dataclass(slots=True)
@@ -52,6 +57,13 @@ class _Totals:
         self.spend_usd += outcome.cost_usd
         self.cache_hits += outcome.cache_hits
         self.saved_usd += outcome.saved_usd
+
+    def add_counter(self, name: str, value: float) -> None:
+        """Add one flat counter (`requests`, `spend_usd`, ...); an unknown name is ignored."""
+        if name in _FLOAT_COUNTERS:
+            setattr(self, name, getattr(self, name) + value)
+        elif name in _INT_COUNTERS:
+            setattr(self, name, getattr(self, name) + int(value))
 
     def flatten(self, prefix: str, into: Counters) -> None:
         into[prefix + "requests"] = float(self.requests)
@@ -72,6 +84,11 @@ class _Period:
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @property
+    def settled(self) -> bool:
+        """Whether anything was settled or refused in it."""
+        return bool(self.totals.requests or self.refused)
+
+    @property
     def committed_usd(self) -> float:
         return self.totals.spend_usd + self.reserved_usd
 
@@ -80,6 +97,31 @@ class _Period:
         self.by_model[outcome.model].add(outcome)
         if outcome.endpoint:
             self.by_endpoint[outcome.endpoint].add(outcome)
+
+    def add_counters(self, counters: Counters) -> None:
+        """Add flat counters as `counters()` writes them (reservations excepted: those are
+        requests running in another process)."""
+        for key, value in counters.items():
+            group, _, rest = key.partition(":")
+            if group == "refused":
+                self.refused[rest] += int(value)
+            elif group in ("model", "endpoint") and ":" in rest:
+                member, name = rest.rsplit(":", 1)
+                members = self.by_model if group == "model" else self.by_endpoint
+                members[member].add_counter(name, value)
+            else:
+                self.totals.add_counter(key, value)
+
+    def take_settled(self) -> Counters:
+        """What was settled here, as flat counters, handed over: the period starts over, with
+        the reservations of its requests still running."""
+        taken = self.counters()
+        del taken["reserved_usd"]
+        self.totals = _Totals()
+        self.by_model = defaultdict(_Totals)
+        self.by_endpoint = defaultdict(_Totals)
+        self.refused = defaultdict(int)
+        return taken
 
     def counters(self) -> Counters:
         counters: Counters = {"reserved_usd": self.reserved_usd}
@@ -193,6 +235,25 @@ class MemoryLimits:
         leases = self._leases.get(tenant, {})
         _expire_leases(leases, wall_s)
         return len(leases)
+
+    async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
+        self.add_usage_now(tenant, period, counters, wall_s)
+
+    def add_usage_now(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
+        retention_s = DAY_RETENTION_S if is_day(period) else MONTH_RETENTION_S
+        self._period(tenant, period, wall_s + retention_s).add_counters(counters)
+
+    def take_settled(self) -> list[tuple[str, str, Counters]]:
+        """The usage settled here so far, per tenant and period, handed over and forgotten
+        here: what this process served on local limits while the shared backend was unreachable,
+        for it to add up (`router.limits.fallback.FallbackLimits`). Reservations stay."""
+        taken = []
+        for (tenant, period), totals in list(self._periods.items()):
+            if totals.settled:
+                taken.append((tenant, period, totals.take_settled()))
+            if not totals.reserved_usd:
+                del self._periods[(tenant, period)]  # nothing left here but an empty record
+        return taken
 
     async def close(self) -> None:
         return None

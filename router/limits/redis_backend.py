@@ -32,6 +32,7 @@ from router.limits.backend import (
     Periods,
     Refusal,
     Verdict,
+    is_day,
 )
 from router.redis_client import redis_client
 
@@ -258,6 +259,18 @@ class RedisLimits:
         async with asyncio.timeout(self._timeout_s):
             count = await self._redis.zcount(leases, f"({wall_s!r}", "+inf")
         return int(count)
+
+    async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
+        """One transaction (MULTI/EXEC): all of the counters are added, or none."""
+        day_key, month_key = _keys(self._prefix, tenant, period, period)[3:]
+        key, retention_s = (
+            (day_key, DAY_RETENTION_S) if is_day(period) else (month_key, MONTH_RETENTION_S)
+        )
+        async with asyncio.timeout(self._timeout_s), self._redis.pipeline(True) as pipe:
+            for name, value in counters.items():
+                pipe.hincrbyfloat(key, name, value)
+            pipe.expire(key, retention_s)
+            await pipe.execute()
 
     async def close(self) -> None:
         await self._redis.aclose()

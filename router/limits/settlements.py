@@ -29,6 +29,7 @@ DRAIN_SETTLE_S = 5.0
 
 class Settlements:
     def __init__(self, limits: FallbackLimits, clock: Clock) -> None:
+        self._limits = limits
         self._local = limits.local
         self._clock = clock
         self._running: set[asyncio.Task[None]] = set()
@@ -44,6 +45,7 @@ class Settlements:
         wall_s = self._clock.wall()
         if ticket.backend is self._local:
             self._local.settle_now(ticket.charge, ticket.limits, outcome, wall_s)
+            self._limits.used_locally()
             return
         task = asyncio.get_running_loop().create_task(self._on_shared(ticket, outcome, wall_s))
         self._running.add(task)
@@ -72,3 +74,4 @@ class Settlements:
                     break
             await self._clock.sleep(SETTLE_RETRY_S)
         self._local.settle_now(charge, limits, outcome, wall_s)  # the usage, at least, is kept
+        self._limits.used_locally()

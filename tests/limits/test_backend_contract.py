@@ -265,6 +265,37 @@ async def test_cache_hits_and_the_spend_they_saved_are_counted(backend: LimitsBa
 
 
 @pytest.mark.asyncio
+async def test_usage_counted_elsewhere_adds_to_its_day_or_month(backend: LimitsBackend) -> None:
+    # What another process served on its local limits during an outage, as it flattens it.
+    limits = Limits(daily_budget_usd=0.05)
+    c = charge(cost_usd=0.01)
+    await admit(backend, limits, c)
+    await backend.settle(c, limits, used(10, 0.01, "us-east"), T0)
+    periods = Periods.at(T0)
+    elsewhere = {
+        "requests": 2.0,
+        "input_tokens": 7.0,
+        "spend_usd": 0.04,
+        "model:llama3:8b:requests": 2.0,
+        "endpoint:us-east:spend_usd": 0.04,
+        "refused:requests_per_minute": 1.0,
+    }
+    await backend.add_usage("acme", periods.day, elsewhere, T0)
+    day, month = await backend.counters("acme", periods)
+    assert day["requests"] == 3 and month["requests"] == 1
+    assert day["spend_usd"] == pytest.approx(0.05)
+    assert day["input_tokens"] == 12
+    assert day["model:llama3:8b:requests"] == 2 and day["model:gpt-4o-mini:requests"] == 1
+    assert day["endpoint:us-east:spend_usd"] == pytest.approx(0.05)
+    assert day["refused:requests_per_minute"] == 1
+    # The day's budget counts it: spent, so the next request is refused.
+    refusal = (await admit(backend, limits, charge(cost_usd=0.001))).refusal
+    assert refusal is not None and refusal.limit == "daily_budget_usd"
+    await backend.add_usage("acme", periods.month, {"requests": 5.0}, T0)
+    assert (await backend.counters("acme", periods))[1]["requests"] == 6
+
+
+@pytest.mark.asyncio
 async def test_one_tenants_use_never_touches_anothers(backend: LimitsBackend) -> None:
     limits = Limits(requests_per_minute=1, daily_budget_usd=0.5)
     spender = charge(tenant="a", cost_usd=0.1)

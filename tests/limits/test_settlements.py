@@ -51,6 +51,9 @@ class ScriptedShared:
     async def in_flight(self, tenant: str, wall_s: float) -> int:
         return 0
 
+    async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
+        raise AssertionError("nothing is served locally in these tests")
+
     async def close(self) -> None:
         return None
 

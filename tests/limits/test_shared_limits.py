@@ -165,6 +165,12 @@ async def test_limits_fall_back_to_local_while_redis_is_down_and_say_so(tmp_path
                 else:
                     raise AssertionError("the router never went back to Redis")
                 assert "limits are shared" in (tmp_path / "a.log").read_text()
+                # What was served locally meanwhile is added to this Redis (new, so empty):
+                # the three requests of the outage and the one since.
+                report = await _settled(a, 4)
+                assert report["backend"] == "redis" and "local_fallback" not in report, report
+                assert report["today"]["requests"] == 4
+                assert "usage recorded locally" in (tmp_path / "a.log").read_text()
 
 
 async def _metrics(url: str) -> str:

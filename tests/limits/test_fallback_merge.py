@@ -1,0 +1,125 @@
+"""Usage a process recorded on its local limits while the shared backend was unreachable is added
+to the shared backend once it answers again, and forgotten locally; a merge that fails keeps it
+for the next one. Alone, on a fake clock, with an in-memory backend standing in for Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from router.limits.backend import (
+    AdmissionTicket,
+    Charge,
+    Counters,
+    Limits,
+    Outcome,
+    Periods,
+    Verdict,
+)
+from router.limits.fallback import FallbackLimits
+from router.limits.memory import MemoryLimits
+from router.limits.settlements import Settlements
+from router.telemetry.metrics import Metrics
+from tests.fake_clock import FakeClock
+
+LIMITS = Limits(daily_budget_usd=1.0)
+RETRY_S = 1.0
+
+
+class CutOffShared(MemoryLimits):
+    """A shared backend that raises what an unreachable Redis raises while `down`, and can fail
+    its merges alone."""
+
+    name = "redis"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.merges_fail = False
+
+    def _reachable(self) -> None:
+        if self.down:
+            raise ConnectionError("redis is unreachable")
+
+    async def admit(self, charge: Charge, limits: Limits) -> Verdict:
+        self._reachable()
+        return await super().admit(charge, limits)
+
+    async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
+        self._reachable()
+        if self.merges_fail:
+            raise TimeoutError
+        await super().add_usage(tenant, period, counters, wall_s)
+
+
+def _charge(clock: FakeClock, n: int, tenant: str = "acme") -> Charge:
+    wall_s = clock.wall()
+    return Charge(tenant, f"r-{n}", 10, 0.1, wall_s, Periods.at(wall_s), 30.0)
+
+
+async def _serve(limits: FallbackLimits, settlements: Settlements, charge: Charge) -> str:
+    """Admit `charge` on the backend the fallback picks and settle it there: its name."""
+    verdict, backend = await limits.run(
+        lambda chosen: chosen.admit(charge, LIMITS), limits.current()
+    )
+    assert verdict.refusal is None
+    settlements.settle(AdmissionTicket(charge, LIMITS, backend), Outcome(4, 6, 0.1, "m", "e"))
+    await _let_tasks_run()
+    return backend.name
+
+
+async def _day(backend: MemoryLimits, clock: FakeClock, tenant: str = "acme") -> Counters:
+    return (await backend.counters(tenant, Periods.at(clock.wall())))[0]
+
+
+async def _let_tasks_run() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def _fallback(clock: FakeClock) -> tuple[FallbackLimits, Settlements, CutOffShared, MemoryLimits]:
+    shared, local = CutOffShared(), MemoryLimits()
+    limits = FallbackLimits(shared, local, clock, Metrics(), retry_interval_s=RETRY_S)
+    return limits, Settlements(limits, clock), shared, local
+
+
+@pytest.mark.asyncio
+async def test_usage_served_locally_during_an_outage_is_added_to_the_shared_backend_after() -> None:
+    clock = FakeClock()
+    limits, settlements, shared, local = _fallback(clock)
+    assert await _serve(limits, settlements, _charge(clock, 1)) == "redis"
+    shared.down = True
+    served = [await _serve(limits, settlements, _charge(clock, n, t)) for n, t in
+              ((2, "acme"), (3, "acme"), (4, "globex"))]  # fmt: skip
+    assert served == ["memory"] * 3 and (await _day(local, clock))["requests"] == 2
+    shared.down = False
+    clock.advance(RETRY_S)
+    assert await _serve(limits, settlements, _charge(clock, 5)) == "redis"
+    acme = await _day(shared, clock)
+    assert acme["requests"] == 4  # one before, two during, one after
+    assert acme["spend_usd"] == pytest.approx(0.4)
+    assert acme["endpoint:e:requests"] == 4
+    assert (await _day(shared, clock, "globex"))["requests"] == 1
+    month = (await shared.counters("acme", Periods.at(clock.wall())))[1]
+    assert month["requests"] == 4
+    assert "requests" not in await _day(local, clock)  # forgotten here: counted once
+
+
+@pytest.mark.asyncio
+async def test_a_merge_that_fails_keeps_the_usage_for_the_next_one() -> None:
+    clock = FakeClock()
+    limits, settlements, shared, local = _fallback(clock)
+    shared.down = True
+    assert await _serve(limits, settlements, _charge(clock, 1)) == "memory"
+    shared.down, shared.merges_fail = False, True
+    clock.advance(RETRY_S)
+    assert await _serve(limits, settlements, _charge(clock, 2)) == "redis"
+    assert (await _day(shared, clock))["requests"] == 1  # the second request alone
+    assert (await _day(local, clock))["requests"] == 1  # put back
+    assert limits.degraded  # the failed merge counts as the backend failing
+    shared.merges_fail = False
+    clock.advance(RETRY_S)
+    assert await _serve(limits, settlements, _charge(clock, 3)) == "redis"
+    assert (await _day(shared, clock))["requests"] == 3
+    assert "requests" not in await _day(local, clock)
