@@ -176,6 +176,12 @@ class LimitsBackend(Protocol):
 
     async def in_flight(self, tenant: str, wall_s: float) -> int: ...
 
+    async def release(self, charge: Charge) -> bool:
+        """Give back what an admission whose answer never came holds, if it ran, and stop it
+        from running later (a shared backend may carry out a call its caller gave up on).
+        Whether it had run."""
+        ...
+
     async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
         """Add usage counted elsewhere to the tenant's `period` (a day or a month, `is_day`):
         what a process served on its local limits while this backend was unreachable."""

@@ -23,19 +23,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis
 
 from router.clock import Clock
-from router.limits.backend import LimitsBackend
+from router.limits.backend import Charge, Limits, LimitsBackend, Verdict
 from router.limits.memory import MemoryLimits
 from router.telemetry.metrics import Metrics
 
 log = logging.getLogger("edge_router.limits")
 
 T = TypeVar("T")
+
+# Admissions the shared backend did not answer, kept to be released: one per retry interval while
+# it is down, so a few hours of outage at the shortest interval.
+MAX_UNANSWERED = 10_000
 
 # What a Redis that is down, slow or gone raises through redis-py.
 BACKEND_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, asyncio.TimeoutError)
@@ -55,8 +60,10 @@ class FallbackLimits:
         self._clock = clock
         self._retry_interval_s = retry_interval_s
         self._down_until_s: float | None = None
-        # Local usage not yet added to the shared backend, and the task adding it.
+        # Local usage not yet added to the shared backend, admissions it did not answer (at
+        # most `MAX_UNANSWERED`, the oldest forgotten first), and the task handing them over.
         self._unmerged = False
+        self._unanswered: deque[Charge] = deque(maxlen=MAX_UNANSWERED)
         self._merging: asyncio.Task[None] | None = None
         self._fallbacks = metrics.meter.create_counter(
             "router.limits.backend.fallbacks",
@@ -100,13 +107,37 @@ class FallbackLimits:
             self._mark_down(error)
             self.used_locally()
             return await operation(self.local), self.local
+        self._answered(backend)
+        return result, backend
+
+    async def admit(
+        self, charge: Charge, limits: Limits, backend: LimitsBackend
+    ) -> tuple[Verdict, LimitsBackend]:
+        """`run` for an admission. One that failed on the shared backend may still be carried
+        out there later (Redis got it and answered too late, or a partition delivers it as it
+        heals), reserving a budget no request will settle: it is remembered, and released once
+        the shared backend answers again."""
+        if backend is self.local:
+            self.used_locally()
+            return self.local.admit_now(charge, limits), backend
+        try:
+            verdict = await backend.admit(charge, limits)
+        except BACKEND_ERRORS as error:
+            self._unanswered.append(charge)
+            self._mark_down(error)
+            self.used_locally()
+            return self.local.admit_now(charge, limits), self.local
+        self._answered(backend)
+        return verdict, backend
+
+    def _answered(self, shared: LimitsBackend) -> None:
+        """The shared backend answered: back from an outage, and what it missed is handed over."""
         if self._down_until_s is not None:
             self._down_until_s = None
             self._degraded.add(-1)
-            log.warning("limits backend %s is reachable again; limits are shared", backend.name)
-        if self._unmerged and self._merging is None:
-            self._merging = asyncio.get_running_loop().create_task(self._merge(backend))
-        return result, backend
+            log.warning("limits backend %s is reachable again; limits are shared", shared.name)
+        if (self._unmerged or self._unanswered) and self._merging is None:
+            self._merging = asyncio.get_running_loop().create_task(self._reconcile(shared))
 
     def used_locally(self) -> None:
         """The local backend admitted, refused or settled something: to be added to the shared
@@ -114,8 +145,34 @@ class FallbackLimits:
         if self.shared is not None:
             self._unmerged = True
 
+    async def _reconcile(self, shared: LimitsBackend) -> None:
+        try:
+            await self._release_unanswered(shared)
+            await self._merge(shared)
+        finally:
+            self._merging = None
+
+    async def _release_unanswered(self, shared: LimitsBackend) -> None:
+        """Release the admissions whose answer never came, oldest first."""
+        released = 0
+        try:
+            while self._unanswered:
+                released += await shared.release(self._unanswered[0])
+                self._unanswered.popleft()
+        except BACKEND_ERRORS as error:
+            self._mark_down(error)  # the rest wait for the next time Redis answers
+        if released:
+            log.warning(
+                "%d admissions carried out by limits backend %s after their caller gave up on "
+                "them were released",
+                released,
+                shared.name,
+            )
+
     async def _merge(self, shared: LimitsBackend) -> None:
         """Add the local usage to the shared backend, tenant by tenant and period by period."""
+        if not self._unmerged or self.degraded:
+            return
         self._unmerged = False
         taken = self.local.take_settled()
         wall_s = self._clock.wall()
@@ -136,8 +193,6 @@ class FallbackLimits:
                 self.local.add_usage_now(tenant, period, counters, wall_s)
             self._unmerged = True
             self._mark_down(error)
-        finally:
-            self._merging = None
 
     def _mark_down(self, error: BaseException) -> None:
         self._fallbacks.add(1)

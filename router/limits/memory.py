@@ -236,6 +236,9 @@ class MemoryLimits:
         _expire_leases(leases, wall_s)
         return len(leases)
 
+    async def release(self, charge: Charge) -> bool:
+        return False  # a call here completes or never starts: none runs after its caller gave up
+
     async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
         self.add_usage_now(tenant, period, counters, wall_s)
 

@@ -1,14 +1,24 @@
 """The Redis limits backend: one tenant's limits and budgets shared by every router process and PoP
 that points at the same Redis.
 
-`admit` and `settle` are each one Lua script, which Redis runs atomically: two processes admitting
-at once cannot both take the last request token or the last dollar of a budget. The scripts follow
+`admit`, `settle` and `release` are each one Lua script, which Redis runs atomically: two
+processes admitting at once cannot both take the last request token or the last dollar of a
+budget. The scripts follow
 the rules in `router.limits.backend` line for line, with time passed in by the caller. Every key
 expires (buckets once they would be full again, leases with the longest request, usage counters
 after their retention), so a tenant that goes quiet leaves nothing behind. A tenant's keys share
 one Redis Cluster hash slot (`{tenant}`), as a multi-key script requires there.
 
-Connection problems raise `redis.RedisError` or `OSError`; `ResilientLimits` turns them into a
+Redis may carry out a call its caller has given up on: stalled, it runs the script when it
+resumes; cut off by a partition, it gets the command when the partition heals (TCP retransmits
+it). So every admitted request holds a lease in the tenant's `leases` set until it settles: a
+settlement runs once (a retry of one that Redis carried out late finds no lease and changes
+nothing), and an admission that timed out is released once Redis answers again (`release`: what
+it reserved is given back, and a tombstone key stops it from charging anything if it has not run
+yet; `router.limits.fallback`). Without that, each such admission kept its estimated cost reserved
+against the day's budget for good (tests/network/test_redis_partition.py found one per partition).
+
+Connection problems raise `redis.RedisError` or `OSError`; `FallbackLimits` turns them into a
 fallback to the local backend. No retries here: a slow Redis must not hold a request.
 """
 
@@ -56,7 +66,7 @@ local function store(key, level, cap, now)
 end
 """
 
-# KEYS: requests bucket, tokens bucket, leases (zset), day counters, month counters
+# KEYS: requests bucket, tokens bucket, leases (zset), day counters, month counters, tombstone
 # ARGV: now, tokens, cost_usd, request_id, lease_until, then per tenant's limits (cached):
 #       rpm, tpm, concurrent, daily_usd, monthly_usd (0 = no limit), then per period (cached):
 #       day_ends, month_ends, and the constants day_ttl_s, month_ttl_s, concurrency_retry_s
@@ -65,6 +75,10 @@ _ADMIT = (
     + f"local BUDGET_EPSILON = {BUDGET_EPSILON_USD!r}\n"
     + """
 local now = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  -- Its caller gave up on this admission and released it before it got here: charge nothing.
+  return {0, 'released', '0', '0', ''}
+end
 local function limit(i)
   local value = tonumber(ARGV[i])
   if value ~= nil and value > 0 then return value end
@@ -94,8 +108,10 @@ if daily and committed(KEYS[4]) + BUDGET_EPSILON >= daily then
   return refuse('daily_budget_usd', daily, math.max(1, tonumber(ARGV[11]) - now))
 end
 local concurrent = limit(8)
+-- Every admitted request holds a lease until it settles or is released (or it ends: its process
+-- died); the concurrency limit counts them.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if concurrent then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   if redis.call('ZCARD', KEYS[3]) >= concurrent then
     return refuse('concurrent_requests', concurrent, tonumber(ARGV[15]))
   end
@@ -127,11 +143,9 @@ if tpm then
   tokens_level = tokens_level - tokens
   store(KEYS[2], tokens_level, tpm, now)
 end
-if concurrent then
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
-  local keep = math.ceil(tonumber(ARGV[5]) - now) + 60
-  if redis.call('TTL', KEYS[3]) < keep then redis.call('EXPIRE', KEYS[3], keep) end
-end
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+local keep = math.ceil(tonumber(ARGV[5]) - now) + 60
+if redis.call('TTL', KEYS[3]) < keep then redis.call('EXPIRE', KEYS[3], keep) end
 local cost = tonumber(ARGV[3])
 if cost > 0 then
   redis.call('HINCRBYFLOAT', KEYS[4], 'reserved_usd', ARGV[3])
@@ -148,10 +162,15 @@ return {1, '', tostring(requests_level or ''), tostring(tokens_level or ''), tos
 # KEYS: tokens bucket, leases, day counters, month counters
 # ARGV: now, tpm (0 = none), token_delta, request_id, reserved_usd, day_ttl_s, month_ttl_s,
 #       model, endpoint ('' when none answered), input_tokens, output_tokens, cost_usd,
-#       cache_hits, saved_usd
+#       cache_hits, saved_usd, admitted (1: the request was admitted here and holds a lease)
 _SETTLE = (
     _REFILL
     + """
+if redis.call('ZREM', KEYS[2], ARGV[4]) == 0 and ARGV[15] == '1' then
+  -- Its lease is gone: settled already (a retry of a settlement Redis carried out after its
+  -- caller gave up), or released.
+  return 0
+end
 local now = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
 local delta = tonumber(ARGV[3])
@@ -160,7 +179,6 @@ if tpm > 0 and delta ~= 0 then
   if level > tpm then level = tpm end
   store(KEYS[1], level, tpm, now)
 end
-redis.call('ZREM', KEYS[2], ARGV[4])
 local reserved = tonumber(ARGV[5])
 local groups = {'', 'model:' .. ARGV[8] .. ':'}
 if ARGV[9] ~= '' then groups[3] = 'endpoint:' .. ARGV[9] .. ':' end
@@ -186,6 +204,24 @@ return 1
 """
 )
 
+# An admission whose caller timed out or lost the connection may still run later (Redis was
+# stalled, or a partition delivered it on healing): released, what it holds is given back, and a
+# tombstone stops one that has not run yet from charging anything.
+# KEYS: leases, day counters, month counters, tombstone
+# ARGV: request_id, reserved_usd, tombstone_ttl_s
+_RELEASE = """
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[3])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local reserved = tonumber(ARGV[2])
+if reserved > 0 then
+  for _, key in ipairs({KEYS[2], KEYS[3]}) do
+    local left = tonumber(redis.call('HINCRBYFLOAT', key, 'reserved_usd', -reserved))
+    if left < 1e-12 then redis.call('HSET', key, 'reserved_usd', '0') end
+  end
+end
+return 1
+"""
+
 
 def _float_or_none(raw: bytes | str) -> float | None:
     text = raw.decode() if isinstance(raw, bytes) else raw
@@ -201,10 +237,14 @@ class RedisLimits:
         self._prefix = key_prefix
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
+        self._release = self._redis.register_script(_RELEASE)
 
     async def admit(self, charge: Charge, limits: Limits) -> Verdict:
         periods = charge.periods
-        keys = _keys(self._prefix, charge.tenant, periods.day, periods.month)
+        keys = (
+            *_keys(self._prefix, charge.tenant, periods.day, periods.month),
+            _tombstone(self._prefix, charge),
+        )
         args = (
             repr(charge.wall_s),
             charge.tokens,
@@ -242,9 +282,24 @@ class RedisLimits:
             repr(outcome.cost_usd),
             outcome.cache_hits,
             repr(outcome.saved_usd),
+            1 if limits.any else 0,  # admission admits only under some limit
         )
         async with asyncio.timeout(self._timeout_s):
             await self._settle(keys=(tpm, leases, day, month), args=args)
+
+    async def release(self, charge: Charge) -> bool:
+        """Give back what an admission whose answer never came holds, if it ran; stop it from
+        running later. Whether it had run."""
+        periods = charge.periods
+        keys = (
+            *_keys(self._prefix, charge.tenant, periods.day, periods.month)[2:],
+            _tombstone(self._prefix, charge),
+        )
+        # As long as the admission could still arrive: its lease, and a minute more.
+        args = (charge.request_id, repr(charge.cost_usd), math.ceil(charge.lease_s) + 60)
+        async with asyncio.timeout(self._timeout_s):
+            ran = await self._release(keys=keys, args=args)
+        return int(ran) == 1
 
     async def counters(self, tenant: str, periods: Periods) -> tuple[Counters, Counters]:
         day_key, month_key = _keys(self._prefix, tenant, periods.day, periods.month)[3:]
@@ -284,6 +339,11 @@ def _keys(prefix: str, tenant: str, day: str, month: str) -> tuple[str, str, str
     """A tenant's keys: buckets, leases, and the counters of a day and a month."""
     base = f"{prefix}:{{{tenant}}}:"
     return (base + "rpm", base + "tpm", base + "leases", f"{base}d:{day}", f"{base}m:{month}")
+
+
+def _tombstone(prefix: str, charge: Charge) -> str:
+    """The key that says an admission was released (in its tenant's slot)."""
+    return f"{prefix}:{{{charge.tenant}}}:released:{charge.request_id}"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -106,12 +106,11 @@ class AdmissionStage:
         charge = self._charge(ctx)
         backend = self._limits.current()
         if limits.any:
-            if backend is self._local:  # no coroutine, no lambda on the embedded default
+            if backend is self._local:  # no coroutine on the embedded default
                 verdict = self._local.admit_now(charge, limits)
+                self._limits.used_locally()
             else:
-                verdict, backend = await self._limits.run(
-                    lambda chosen: chosen.admit(charge, limits), backend
-                )
+                verdict, backend = await self._limits.admit(charge, limits, backend)
             if verdict.refusal is not None:
                 self._refused.add(1, {"limit": verdict.refusal.limit})
                 raise _refusal_error(verdict.refusal)

@@ -177,7 +177,9 @@ async def test_an_admission_says_how_much_of_its_budgets_is_committed(
     assert first.budget_used == pytest.approx(0.25)  # the day's share is the larger
     second = await admit(backend, limits, charge(cost_usd=0.5))
     assert second.budget_used == pytest.approx(0.75)
-    await backend.settle(charge(cost_usd=0.0), limits, used(cost_usd=0.1), T0)
+    spent = charge(cost_usd=0.0)
+    await admit(backend, limits, spent)
+    await backend.settle(spent, limits, used(cost_usd=0.1), T0)
     monthly_only = await admit(backend, Limits(monthly_budget_usd=2.0), charge(cost_usd=0.0))
     assert monthly_only.budget_used == pytest.approx(0.85 / 2.0)
     assert (await admit(backend, Limits(), charge())).budget_used is None
@@ -328,4 +330,51 @@ async def test_redis_keys_expire_and_share_one_cluster_slot_per_tenant(redis_url
     for key in keys:
         assert 0 < await raw.ttl(key) <= 62 * 86_400
     await raw.aclose()
+    await backend.close()
+
+
+@pytest.mark.asyncio
+async def test_redis_counts_a_settlement_carried_out_twice_once(redis_url: str) -> None:
+    # A settlement Redis ran after its caller timed out is retried: the retry changes nothing.
+    backend = RedisLimits(redis_url, key_prefix="twice", timeout_s=2.0)
+    limits = Limits(daily_budget_usd=1.0)
+    c = charge(cost_usd=0.1)
+    await backend.admit(c, limits)
+    for _ in range(2):
+        await backend.settle(c, limits, used(cost_usd=0.05), T0)
+    day, _ = await backend.counters("acme", Periods.at(T0))
+    assert day["requests"] == 1 and day["spend_usd"] == pytest.approx(0.05)
+    assert day["reserved_usd"] == 0
+    # Without limits nothing was admitted, so there is no lease to settle: counted all the same.
+    free = charge(tenant="free")
+    await backend.settle(free, Limits(), used(), T0)
+    assert (await backend.counters("free", Periods.at(T0)))[0]["requests"] == 1
+    await backend.close()
+
+
+@pytest.mark.asyncio
+async def test_redis_releases_an_admission_whose_answer_never_came(redis_url: str) -> None:
+    backend = RedisLimits(redis_url, key_prefix="release", timeout_s=2.0)
+    limits = Limits(daily_budget_usd=1.0, concurrent_requests=1)
+    # It ran (Redis answered too late): released, its reservation and its slot are given back.
+    ran = charge(cost_usd=0.4)
+    await backend.admit(ran, limits)
+    assert await backend.release(ran) is True
+    day, _ = await backend.counters("acme", Periods.at(T0))
+    assert day["reserved_usd"] == 0
+    assert await backend.in_flight("acme", T0) == 0
+    # It had not run yet (a partition delivers it as it heals): released first, it charges
+    # nothing when it arrives.
+    late = charge(cost_usd=0.4)
+    assert await backend.release(late) is False
+    assert (await backend.admit(late, limits)).refusal is not None
+    day, _ = await backend.counters("acme", Periods.at(T0))
+    assert day["reserved_usd"] == 0 and "refused:concurrent_requests" not in day
+    assert await backend.in_flight("acme", T0) == 0
+    # Others are admitted as before, and released twice nothing is given back twice.
+    other = charge(cost_usd=0.3)
+    assert (await backend.admit(other, limits)).refusal is None
+    assert await backend.release(ran) is False
+    day, _ = await backend.counters("acme", Periods.at(T0))
+    assert day["reserved_usd"] == pytest.approx(0.3)
     await backend.close()

@@ -1,6 +1,7 @@
 """Usage a process recorded on its local limits while the shared backend was unreachable is added
 to the shared backend once it answers again, and forgotten locally; a merge that fails keeps it
-for the next one. Alone, on a fake clock, with an in-memory backend standing in for Redis."""
+for the next one; admissions the shared backend did not answer are released there. Alone, on a
+fake clock, with an in-memory backend standing in for Redis."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class CutOffShared(MemoryLimits):
         super().__init__()
         self.down = False
         self.merges_fail = False
+        self.released: list[str] = []
 
     def _reachable(self) -> None:
         if self.down:
@@ -45,6 +47,11 @@ class CutOffShared(MemoryLimits):
     async def admit(self, charge: Charge, limits: Limits) -> Verdict:
         self._reachable()
         return await super().admit(charge, limits)
+
+    async def release(self, charge: Charge) -> bool:
+        self._reachable()
+        self.released.append(charge.request_id)
+        return True
 
     async def add_usage(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
         self._reachable()
@@ -60,9 +67,7 @@ def _charge(clock: FakeClock, n: int, tenant: str = "acme") -> Charge:
 
 async def _serve(limits: FallbackLimits, settlements: Settlements, charge: Charge) -> str:
     """Admit `charge` on the backend the fallback picks and settle it there: its name."""
-    verdict, backend = await limits.run(
-        lambda chosen: chosen.admit(charge, LIMITS), limits.current()
-    )
+    verdict, backend = await limits.admit(charge, LIMITS, limits.current())
     assert verdict.refusal is None
     settlements.settle(AdmissionTicket(charge, LIMITS, backend), Outcome(4, 6, 0.1, "m", "e"))
     await _let_tasks_run()
@@ -123,3 +128,17 @@ async def test_a_merge_that_fails_keeps_the_usage_for_the_next_one() -> None:
     assert await _serve(limits, settlements, _charge(clock, 3)) == "redis"
     assert (await _day(shared, clock))["requests"] == 3
     assert "requests" not in await _day(local, clock)
+
+
+@pytest.mark.asyncio
+async def test_admissions_the_shared_backend_did_not_answer_are_released_once_it_does() -> None:
+    clock = FakeClock()
+    limits, settlements, shared, _ = _fallback(clock)
+    shared.down = True
+    assert await _serve(limits, settlements, _charge(clock, 1)) == "memory"  # tried, unanswered
+    assert await _serve(limits, settlements, _charge(clock, 2)) == "memory"  # not tried
+    assert shared.released == []
+    shared.down = False
+    clock.advance(RETRY_S)
+    assert await _serve(limits, settlements, _charge(clock, 3)) == "redis"
+    assert shared.released == ["r-1"]
