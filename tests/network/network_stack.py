@@ -5,6 +5,7 @@ namespace, in front of the regions it has links to."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from loadtest.network.testbed import HERE, TestBed, Topology
 from tests.router_process import answers_ready
 
 CLOUD_PORT = 9101
+REDIS_PORT = 6379
 ROUTER_PORT = 8080
 ADMIN_TOKEN = "network-admin"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -45,6 +47,29 @@ def start_region(bed: TestBed, region: str, directory: Path, **shape: float) -> 
         if line.startswith(b"control on "):
             return
     raise AssertionError(f"{region}'s cloud never said it was up")
+
+
+def run_in(bed: TestBed, host: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """`argv` run to its end in `host`'s namespace (at most 10 s), its output captured."""
+    command = ["ip", "netns", "exec", bed.namespace(host), *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+
+
+def start_redis(bed: TestBed, host: str, directory: Path) -> None:
+    """redis-server (no persistence) on port `REDIS_PORT` of all of `host`'s addresses; back once
+    it answers inside its namespace."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed: run `make test`, which installs it"
+    argv = [binary, "--bind", "0.0.0.0", "--port", str(REDIS_PORT), "--protected-mode", "no",
+            "--save", "", "--appendonly", "no", "--dir", str(directory)]  # fmt: skip
+    bed.run(host, argv, stdout=subprocess.DEVNULL)
+    ping = f"import redis; redis.Redis(port={REDIS_PORT}, socket_timeout=1).ping()"
+    for _ in range(100):
+        check = [sys.executable, "-c", ping]
+        if run_in(bed, host, check).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"redis-server in {host} never answered")
 
 
 def node_config(bed: TestBed, pop: str, regions: list[str], **sections: Any) -> dict[str, Any]:
@@ -112,9 +137,15 @@ async def rtt_estimates(http: aiohttp.ClientSession, url: str) -> dict[str, floa
     return {e["name"]: e["rtt"]["value_ms"] for e in body["endpoints"] if e["rtt"]["samples"]}
 
 
-async def chat(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+async def chat(
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    key: str = API_KEY,
+    body: Mapping[str, Any] = CHAT,
+) -> tuple[int, str]:
     """One chat request: its status and the endpoint that answered."""
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    async with http.post(f"{url}/v1/chat/completions", json=CHAT, headers=headers) as answer:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with http.post(f"{url}/v1/chat/completions", json=body, headers=headers) as answer:
         await answer.read()
         return answer.status, answer.headers.get("x-router-endpoint", "")

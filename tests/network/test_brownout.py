@@ -6,7 +6,6 @@ stated number of requests; no request fails."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from loadtest.network.testbed import TestBed
 from tests.network.network_stack import (
     chat,
     one_pop,
+    run_in,
     until_ready,
 )
 
@@ -37,10 +37,9 @@ PATCH = (
 
 def _brown_out(bed: TestBed, region: str) -> None:
     """The region's own control API, inside its namespace: its answers 3 s late."""
-    argv = ["ip", "netns", "exec", bed.namespace(region), sys.executable, "-c", PATCH, region,
-            json.dumps({"ttft_ms": BROWN_TTFT_MS})]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "200"
+    patch = json.dumps({"ttft_ms": BROWN_TTFT_MS})
+    done = run_in(bed, region, [sys.executable, "-c", PATCH, region, patch])
+    assert done.stdout.strip() == "200", done.stderr
 
 
 @pytest.mark.asyncio
