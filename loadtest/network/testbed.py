@@ -11,12 +11,14 @@ exit, even on failure.
     })
     with TestBed(topology) as bed:
         bed.run("pop", ["edge-router", "serve", ...])       # a process in the pop's namespace
-        bed.address("us-east", seen_from="pop")              # 10.201.1.2
+        bed.address("us-east", seen_from="pop")              # 10.201.1.2, say
         bed.shape("pop", "us-east", delay_ms=200)            # change a link under traffic
         bed.partition("pop", "us-east"); bed.heal("pop", "us-east")
 
-Each link is a point-to-point /30 (`10.201.<link>.1` on `a`, `.2` on `b`) between its two
-namespaces; hosts talk only to hosts they have a link to, so no namespace forwards. The host named
+Each link is a point-to-point /30 (`10.<net>.<link>.1` on `a`, `.2` on `b`) between its two
+namespaces, `<net>` one of 201 to 250 that no address of the test's own namespace is in yet, so
+that two test beds at once (a test and a load-test run) do not answer for each other's links to
+`here`; hosts talk only to hosts they have a link to, so no namespace forwards. The host named
 `here` is no namespace but the test's own: a link to it lets the test's own clients (aiohttp, the
 `openai` package) reach a host across a real link. Every
 namespace has its own loopback up, so a service can listen on 127.0.0.1 for itself too. Namespaces
@@ -41,6 +43,7 @@ from typing import IO, Any
 MAX_HOSTS = 16
 MAX_LINKS = 32
 HERE = "here"  # the test's own namespace
+_NETS = 50  # 10.201.0.0/16 to 10.250.0.0/16
 _NAMESPACE = re.compile(r"^tb(\d+)-")
 _HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 _SHAPE_KEYS = ("delay_ms", "jitter_ms", "loss", "rate_mbit")
@@ -101,6 +104,7 @@ class TestBed:
         self._relay: subprocess.Popen[str] | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
         self._made: list[str] = []
+        self._net = 201
 
     def namespace(self, host: str) -> str:
         if host == HERE:
@@ -132,6 +136,7 @@ class TestBed:
         self.close()
 
     def _build(self) -> None:
+        self._net = _free_net()
         for host in self.topology.hosts:
             if host == HERE:
                 continue
@@ -162,9 +167,8 @@ class TestBed:
     def _device(self, index: int, side: str) -> str:
         return f"tb{os.getpid() % 100_000}l{index}{side}"[:15]
 
-    @staticmethod
-    def _addresses(index: int, side: str) -> tuple[str, str]:
-        a, b = f"10.201.{index}.1", f"10.201.{index}.2"
+    def _addresses(self, index: int, side: str) -> tuple[str, str]:
+        a, b = f"10.{self._net}.{index}.1", f"10.{self._net}.{index}.2"
         return (a, b) if side == "a" else (b, a)
 
     def _link_index(self, one: str, other: str) -> tuple[int, str]:
@@ -256,6 +260,18 @@ def remove_stale_namespaces() -> list[str]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         removed.append(name)
     return removed
+
+
+def _free_net() -> int:
+    """A second octet for the links' addresses that the test's own namespace has no address in,
+    starting from one the pid picks."""
+    listed = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    start = os.getpid() % _NETS
+    for step in range(_NETS):
+        net = 201 + (start + step) % _NETS
+        if f" 10.{net}." not in listed.stdout:
+            return net
+    raise TestBedError("every 10.201-250.0.0/16 has an address here: too many test beds at once")
 
 
 def _alive(pid: int) -> bool:
