@@ -403,6 +403,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         running.push_async_callback(asyncio.to_thread, state.metrics.shutdown)  # OTLP flush
         if state.limits.shared is not None:
             running.push_async_callback(state.limits.shared.close)
+            running.push_async_callback(state.limits.close)  # before the backend it probes
         for shared in state.shared_affinity:
             running.push_async_callback(shared.close)
             running.push_async_callback(shared.flush)  # before the close above

@@ -176,6 +176,10 @@ class LimitsBackend(Protocol):
 
     async def in_flight(self, tenant: str, wall_s: float) -> int: ...
 
+    async def ping(self) -> None:
+        """Return once the backend answers (raise as a call would when it does not)."""
+        ...
+
     async def release(self, charge: Charge) -> bool:
         """Give back what an admission whose answer never came holds, if it ran, and stop it
         from running later (a shared backend may carry out a call its caller gave up on).

@@ -1,9 +1,11 @@
 """Which limits backend serves a call: the shared one (Redis) while it answers, the local one while
 it does not.
 
-A failed call to Redis marks it down for `retry_interval_s`; calls in that window go straight to
-the local memory backend instead of each waiting for a timeout, and the first call after it tries
-Redis again. Going down and coming back are logged once each, and show in the metrics
+A failed call to Redis marks it down: every call then goes straight to the local memory backend,
+and a background probe (a PING every `retry_interval_s`, with the call timeout) finds when Redis
+answers again, so that no request pays a timeout to find out (with a request as the probe, one
+request per retry interval did: 200 ms each over a partition, tests/network/
+test_redis_partition.py). Going down and coming back are logged once each, and show in the metrics
 `router_limits_backend_degraded` (1 while serving locally) and `router_limits_backend_fallbacks`
 (calls served locally because Redis failed). Serving locally keeps every process enforcing the
 tenant's limits, each on its own share of traffic, instead of failing requests or letting them
@@ -38,8 +40,8 @@ log = logging.getLogger("edge_router.limits")
 
 T = TypeVar("T")
 
-# Admissions the shared backend did not answer, kept to be released: one per retry interval while
-# it is down, so a few hours of outage at the shortest interval.
+# Admissions the shared backend did not answer, kept to be released: those in flight as it went
+# down, so a handful per outage; more are forgotten, the oldest first.
 MAX_UNANSWERED = 10_000
 
 # What a Redis that is down, slow or gone raises through redis-py.
@@ -59,7 +61,8 @@ class FallbackLimits:
         self.local = local
         self._clock = clock
         self._retry_interval_s = retry_interval_s
-        self._down_until_s: float | None = None
+        self._down = False
+        self._probe: asyncio.Task[None] | None = None
         # Local usage not yet added to the shared backend, admissions it did not answer (at
         # most `MAX_UNANSWERED`, the oldest forgotten first), and the task handing them over.
         self._unmerged = False
@@ -84,13 +87,11 @@ class FallbackLimits:
 
     @property
     def degraded(self) -> bool:
-        return self._down_until_s is not None
+        return self._down
 
     def current(self) -> LimitsBackend:
-        """The backend to try now: the shared one unless it failed within the retry interval."""
-        if self.shared is None:
-            return self.local
-        if self._down_until_s is not None and self._clock.now() < self._down_until_s:
+        """The backend to try now: the shared one unless it failed and has not answered since."""
+        if self.shared is None or self._down:
             return self.local
         return self.shared
 
@@ -132,8 +133,8 @@ class FallbackLimits:
 
     def _answered(self, shared: LimitsBackend) -> None:
         """The shared backend answered: back from an outage, and what it missed is handed over."""
-        if self._down_until_s is not None:
-            self._down_until_s = None
+        if self._down:
+            self._down = False
             self._degraded.add(-1)
             log.warning("limits backend %s is reachable again; limits are shared", shared.name)
         if (self._unmerged or self._unanswered) and self._merging is None:
@@ -194,15 +195,41 @@ class FallbackLimits:
             self._unmerged = True
             self._mark_down(error)
 
+    async def close(self) -> None:
+        """Stop probing and handing over (at shutdown)."""
+        tasks = [task for task in (self._probe, self._merging) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _probe_until_answered(self, shared: LimitsBackend) -> None:
+        """PING the shared backend every retry interval until it answers; then it serves again.
+        Ends when it answers, or when cancelled at shutdown."""
+        while True:
+            await self._clock.sleep(self._retry_interval_s)
+            try:
+                await shared.ping()
+            except BACKEND_ERRORS:
+                continue
+            self._probe = None
+            self._answered(shared)
+            return
+
     def _mark_down(self, error: BaseException) -> None:
         self._fallbacks.add(1)
-        if self._down_until_s is None:
+        shared = self.shared
+        if shared is not None and self._probe is None:
+            self._probe = asyncio.get_running_loop().create_task(
+                self._probe_until_answered(shared)
+            )
+        if not self._down:
             self._degraded.add(1)
             log.error(
-                "limits backend %s failed (%s: %s); enforcing limits locally, retrying in %.1fs",
+                "limits backend %s failed (%s: %s); enforcing limits locally, probing it every "
+                "%.1fs",
                 self.primary.name,
                 type(error).__name__,
                 error,
                 self._retry_interval_s,
             )
-        self._down_until_s = self._clock.now() + self._retry_interval_s
+        self._down = True

@@ -236,6 +236,9 @@ class MemoryLimits:
         _expire_leases(leases, wall_s)
         return len(leases)
 
+    async def ping(self) -> None:
+        return None
+
     async def release(self, charge: Charge) -> bool:
         return False  # a call here completes or never starts: none runs after its caller gave up
 

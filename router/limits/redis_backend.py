@@ -287,6 +287,10 @@ class RedisLimits:
         async with asyncio.timeout(self._timeout_s):
             await self._settle(keys=(tpm, leases, day, month), args=args)
 
+    async def ping(self) -> None:
+        async with asyncio.timeout(self._timeout_s):
+            await self._redis.ping()
+
     async def release(self, charge: Charge) -> bool:
         """Give back what an admission whose answer never came holds, if it ran; stop it from
         running later. Whether it had run."""

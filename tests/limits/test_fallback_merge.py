@@ -39,14 +39,20 @@ class CutOffShared(MemoryLimits):
         self.down = False
         self.merges_fail = False
         self.released: list[str] = []
+        self.calls = self.pings = 0
 
     def _reachable(self) -> None:
         if self.down:
             raise ConnectionError("redis is unreachable")
 
     async def admit(self, charge: Charge, limits: Limits) -> Verdict:
+        self.calls += 1
         self._reachable()
         return await super().admit(charge, limits)
+
+    async def ping(self) -> None:
+        self.pings += 1
+        self._reachable()
 
     async def release(self, charge: Charge) -> bool:
         self._reachable()
@@ -99,7 +105,8 @@ async def test_usage_served_locally_during_an_outage_is_added_to_the_shared_back
               ((2, "acme"), (3, "acme"), (4, "globex"))]  # fmt: skip
     assert served == ["memory"] * 3 and (await _day(local, clock))["requests"] == 2
     shared.down = False
-    clock.advance(RETRY_S)
+    clock.advance(RETRY_S)  # the probe's PING is answered
+    await _let_tasks_run()
     assert await _serve(limits, settlements, _charge(clock, 5)) == "redis"
     acme = await _day(shared, clock)
     assert acme["requests"] == 4  # one before, two during, one after
@@ -118,13 +125,15 @@ async def test_a_merge_that_fails_keeps_the_usage_for_the_next_one() -> None:
     shared.down = True
     assert await _serve(limits, settlements, _charge(clock, 1)) == "memory"
     shared.down, shared.merges_fail = False, True
-    clock.advance(RETRY_S)
-    assert await _serve(limits, settlements, _charge(clock, 2)) == "redis"
-    assert (await _day(shared, clock))["requests"] == 1  # the second request alone
+    clock.advance(RETRY_S)  # the probe's PING is answered; the merge then fails
+    await _let_tasks_run()
+    assert limits.degraded  # a failed merge counts as the backend failing
     assert (await _day(local, clock))["requests"] == 1  # put back
-    assert limits.degraded  # the failed merge counts as the backend failing
+    assert "requests" not in await _day(shared, clock)
+    assert await _serve(limits, settlements, _charge(clock, 2)) == "memory"
     shared.merges_fail = False
-    clock.advance(RETRY_S)
+    clock.advance(RETRY_S)  # answered again, and merged
+    await _let_tasks_run()
     assert await _serve(limits, settlements, _charge(clock, 3)) == "redis"
     assert (await _day(shared, clock))["requests"] == 3
     assert "requests" not in await _day(local, clock)
@@ -139,6 +148,24 @@ async def test_admissions_the_shared_backend_did_not_answer_are_released_once_it
     assert await _serve(limits, settlements, _charge(clock, 2)) == "memory"  # not tried
     assert shared.released == []
     shared.down = False
-    clock.advance(RETRY_S)
+    clock.advance(RETRY_S)  # the probe's PING is answered
+    await _let_tasks_run()
     assert await _serve(limits, settlements, _charge(clock, 3)) == "redis"
     assert shared.released == ["r-1"]
+
+
+@pytest.mark.asyncio
+async def test_no_request_waits_on_the_shared_backend_while_it_does_not_answer() -> None:
+    # One call finds it down; the probe, not requests, finds when it answers again.
+    clock = FakeClock()
+    limits, settlements, shared, _ = _fallback(clock)
+    shared.down = True
+    assert await _serve(limits, settlements, _charge(clock, 1)) == "memory"
+    tries = shared.calls
+    for n in range(2, 6):
+        clock.advance(RETRY_S)
+        await _let_tasks_run()
+        assert await _serve(limits, settlements, _charge(clock, n)) == "memory"
+    assert shared.calls == tries  # no request tried it
+    assert shared.pings == 4
+    await limits.close()

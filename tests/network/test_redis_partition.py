@@ -44,6 +44,8 @@ REQUEST_USD = 20 * 0.6 / 1_000_000
 # Fifty requests' worth: spent twice over if each PoP kept a budget of its own.
 BUDGET_USD = 50 * REQUEST_USD
 CLIENTS_PER_POP = 8
+DEGRADED = "router_limits_backend_degraded"
+FALLBACKS = "router_limits_backend_fallbacks_total"
 
 
 @contextmanager
@@ -85,12 +87,12 @@ async def _usage(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
         return report
 
 
-async def _degraded_gauge(http: aiohttp.ClientSession, url: str) -> float:
+async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
     async with http.get(f"{url}/metrics") as response:
         for line in (await response.text()).splitlines():
-            if line.startswith("router_limits_backend_degraded "):
+            if line.startswith(name + " "):
                 return float(line.split()[1])
-    raise AssertionError("no router_limits_backend_degraded series")
+    raise AssertionError(f"no {name} series")
 
 
 async def _served(http: aiohttp.ClientSession, url: str, requests: int) -> None:
@@ -125,16 +127,21 @@ async def test_a_pop_cut_off_from_redis_serves_on_local_limits_and_agrees_after_
             before = await _until(http, b, 10)
             assert (await _usage(http, a))["today"] == before["today"]
 
+            failed_before = await _metric(http, a, FALLBACKS)
             bed.partition("pop-a", "redis")
-            await _served(http, a, 10)
+            for _ in range(10):  # over 2 s: four retry intervals
+                await _served(http, a, 1)
+                await asyncio.sleep(0.2)
             await _served(http, b, 10)
+            # Only the first request found Redis gone; a probe, not requests, waits on it since.
+            assert await _metric(http, a, FALLBACKS) - failed_before == 1
             cut_off = await _usage(http, a)
             assert cut_off["backend"] == "memory" and cut_off["degraded"] is True
             assert cut_off["today"]["requests"] == 10  # its own, since the cut
-            assert await _degraded_gauge(http, a) == 1.0
+            assert await _metric(http, a, DEGRADED) == 1.0
             on_redis = await _until(http, b, 20)
             assert on_redis["backend"] == "redis" and on_redis["degraded"] is False
-            assert await _degraded_gauge(http, b) == 0.0
+            assert await _metric(http, b, DEGRADED) == 0.0
 
             bed.heal("pop-a", "redis")
             await asyncio.sleep(0.6)  # the retry interval: the next call tries Redis again
