@@ -4,6 +4,7 @@
     python -m loadtest run SCENARIO --target http://127.0.0.1:8080/v1 [--key K] [--model M]
                            [--control http://127.0.0.1:9100] [--smoke] [--out results.jsonl]
     python -m loadtest run SCENARIO --stack [--workers N] [--smoke]  # on a stack it starts
+                                    # (over the network test bed when the scenario has `network:`)
     python -m loadtest run SCENARIO --start direct,bare,router[,litellm,portkey] [--core 0]
                            [--router-config F] [--cloud-config F]  # targets side by side
     python -m loadtest report results.jsonl... [--html report.html]
@@ -21,8 +22,9 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,6 +32,9 @@ from loadtest.harness.lineup_targets import LineupError
 from loadtest.harness.report import comparison, markdown_report, side_by_side, target_names
 from loadtest.harness.runner import Target, run_scenario
 from loadtest.harness.scenario import Scenario, ScenarioInvalid, load_scenario, scenario_names
+
+if TYPE_CHECKING:
+    from loadtest.harness.started_stack import StartedStack
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +60,12 @@ def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if args.smoke:
         scenario = scenario.smoke_form()
+    if scenario.network is not None and (args.target or args.start):
+        raise ScenarioInvalid(
+            f"scenario {scenario.name!r} runs over the network test bed (`network: "
+            f"{scenario.network}`), on the stack the suite starts over it: use --stack, not "
+            "--target or --start"
+        )
     if args.start:
         records = _run_lineup(scenario, args)
         if records is None:
@@ -108,16 +119,17 @@ def _run_lineup(scenario: Scenario, args: argparse.Namespace) -> list[dict[str, 
 
 
 def _run_on_stack(scenario: Scenario, args: argparse.Namespace) -> list[dict[str, Any]] | None:
-    """The scenario against the router of the stack the suite starts (`loadtest.harness.stack`),
+    """The scenario against the router of the stack the suite starts (`loadtest.harness.stack`,
+    or over the network test bed when it names a topology: `loadtest.harness.network_stack`),
     with the demo's key; every process stopped after it, whatever happened (None: interrupted)."""
     from loadtest.harness.processes import run_interruptibly
-    from loadtest.harness.stack import DEMO_KEY, local_stack
+    from loadtest.harness.stack_config import DEMO_KEY
 
     if args.target or args.control or args.pid:
         raise ScenarioInvalid("--stack starts its own router: drop --target, --control, --pid")
 
     def run() -> list[dict[str, Any]]:
-        with local_stack(workers=args.workers) as stack:
+        with _started_stack(scenario, args.workers) as stack:
             name = "router" if args.name == "target" else args.name
             target = Target(stack.base_url, DEMO_KEY, args.model, name, stack.router_pid)
             records: list[dict[str, Any]] = _event_loop_run(
@@ -126,6 +138,17 @@ def _run_on_stack(scenario: Scenario, args: argparse.Namespace) -> list[dict[str
             return records
 
     return run_interruptibly(run)
+
+
+def _started_stack(scenario: Scenario, workers: int) -> AbstractContextManager[StartedStack]:
+    from loadtest.harness.stack import local_stack
+
+    if scenario.network is None:
+        return local_stack(workers=workers)
+    from loadtest.harness.network_stack import network_stack
+    from loadtest.network.topology_file import load_topology
+
+    return network_stack(load_topology(scenario.network), workers=workers)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -174,7 +197,8 @@ def _parser() -> argparse.ArgumentParser:
         "--stack",
         action="store_true",
         help="start the simulated cloud, Redis and the router here, and load that router "
-        "(what the disrupt-* scenarios need)",
+        "(what the disrupt-* scenarios need); over the network test bed for a scenario that "
+        "names a topology (`network:`, as root)",
     )
     run.add_argument(
         "--workers",

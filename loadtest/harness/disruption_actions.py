@@ -1,7 +1,8 @@
-"""What each of the router's own disruptions does to the stack (`loadtest.harness.stack`) and
-what it looks at meanwhile, but the reload storm (`loadtest.harness.reload_storm`): an `Action` is
-prepared before the phase, applied and undone on the schedule of `loadtest.harness.disruptions`,
-and finished after the phase, when it writes its evidence."""
+"""What each of the router's own disruptions does to the stack the suite started (a
+`StartedStack`: on loopback or over the network test bed) and what it looks at meanwhile; the
+reload storm's is `loadtest.harness.reload_storm`, a network link's `loadtest.harness.links`. An
+`Action` is prepared before the phase, applied and undone on the schedule of
+`loadtest.harness.disruptions`, and finished after the phase, when it writes its evidence."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from loadtest.harness.stack import LOCAL_MODEL, LocalStack
+from loadtest.harness.stack_config import LOCAL_MODEL
+from loadtest.harness.started_stack import StartedStack
 
 if TYPE_CHECKING:
     from loadtest.harness.disruption_spec import Disruption
@@ -31,7 +33,7 @@ class Action(ABC):
 
     def __init__(
         self,
-        stack: LocalStack,
+        stack: StartedStack,
         disruption: Disruption,
         http: aiohttp.ClientSession,
         evidence: dict[str, Any],
@@ -74,17 +76,13 @@ class Action(ABC):
             return False
 
 
-class RegionChange(Action):
-    """A change to regions of the simulated cloud through its control API, and where the
-    router's chat requests went before, while and after it (`chat_requests_by_region`: the
-    requests each region received; the edge worker's are not counted)."""
+class RegionTraffic(Action):
+    """Where the router's chat requests went before, while and after a disruption
+    (`chat_requests_by_region`: the requests each region received, as its cloud's control API
+    counts them; the edge worker's are not counted)."""
 
     async def prepare(self) -> None:
         self.counts = [await self._chat_requests()]
-        self.settings = {
-            region: await self.get_json(self._region_url(region))
-            for region in self.disruption.regions
-        }
 
     async def count_requests(self) -> None:
         """A count of each region's requests: at the change, at its undoing, at the end."""
@@ -98,24 +96,32 @@ class RegionChange(Action):
             for name, earlier, later in zip(names, self.counts, self.counts[1:], strict=False)
         }
 
-    def _region_url(self, region: str) -> str:
-        return f"{self.stack.control_url}/control/regions/{region}"
+    async def _chat_requests(self) -> dict[str, int]:
+        counts = {}
+        for region in self.stack.region_names:
+            stats = await self.get_json(self.stack.region_control_url(region) + "/stats")
+            counts[region] = int(stats["by_path"].get("/v1/chat/completions", 0))
+        return counts
+
+
+class RegionChange(RegionTraffic):
+    """A change to regions of the simulated cloud through its control API, undone by putting
+    back what their settings were before the phase."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.settings = {
+            region: await self.get_json(self.stack.region_control_url(region))
+            for region in self.disruption.regions
+        }
 
     async def patch(self, region: str, patch: dict[str, object]) -> None:
-        async with self.http.patch(self._region_url(region), json=patch) as response:
+        async with self.http.patch(self.stack.region_control_url(region), json=patch) as response:
             if response.status != 200:
                 raise RuntimeError(
                     f"the control API refused {patch} for region {region!r}: "
                     f"{response.status} {await response.text()}"
                 )
-
-    async def _chat_requests(self) -> dict[str, int]:
-        regions = await self.get_json(f"{self.stack.control_url}/control/regions")
-        counts = {}
-        for region in regions:
-            stats = await self.get_json(self._region_url(region["name"]) + "/stats")
-            counts[region["name"]] = int(stats["by_path"].get("/v1/chat/completions", 0))
-        return counts
 
 
 class RegionLoss(RegionChange):
@@ -133,8 +139,8 @@ class RegionLoss(RegionChange):
     async def finish(self) -> None:
         await super().finish()
         self.evidence["serving_again"] = {
-            region: await self.answers(f"{settings['base_url']}/models")
-            for region, settings in self.settings.items()
+            region: await self.answers(f"{self.stack.region_url(region)}/models")
+            for region in self.settings
         }
 
 
@@ -153,7 +159,7 @@ class Brownout(RegionChange):
     async def finish(self) -> None:
         await super().finish()
         self.evidence["ttft_ms_restored"] = {
-            region: (await self.get_json(self._region_url(region)))["ttft_ms"]
+            region: (await self.get_json(self.stack.region_control_url(region)))["ttft_ms"]
             == settings["ttft_ms"]
             for region, settings in self.settings.items()
         }
@@ -241,10 +247,10 @@ class WorkerCrash(Action):
         self.evidence.setdefault("back_after_s", None)
 
     async def _until_back(self) -> None:
-        url = f"http://127.0.0.1:{self.stack.ports.edge_worker}/v1/models"
         while True:
             pid = await asyncio.to_thread(self.stack.edge_worker_pid)
-            if pid not in (None, self.evidence["killed_pid"]) and await self.answers(url):
+            fresh = pid not in (None, self.evidence["killed_pid"])
+            if fresh and await asyncio.to_thread(self.stack.edge_worker_answers):
                 self.evidence["new_pid"] = pid
                 self.evidence["back_after_s"] = round(time.monotonic() - self.killed_at, 3)
                 return

@@ -1,6 +1,6 @@
-"""The router's own disruptions, applied to the stack the suite started (`loadtest.harness.stack`)
-during a phase: what surrounds the router breaks `at_s` seconds into the phase and is restored
-`for_s` later, or at the phase's end.
+"""The router's own disruptions, applied to the stack the suite started (`loadtest.harness.stack`,
+or `loadtest.harness.network_stack` over the network test bed) during a phase: what surrounds the
+router breaks `at_s` seconds into the phase and is restored `for_s` later, or at the phase's end.
 
     disruption: {kind: region_loss, regions: [us-east], at_s: 2.0, for_s: 5.0}
 
@@ -17,7 +17,9 @@ during a phase: what surrounds the router breaks `at_s` seconds into the phase a
   kubernetes`, a new directory and the `..data` symlink renamed over the old one); undone, the
   original file is back and the router is waited for to load it;
 - `worker_crash`: the router's edge worker killed with SIGKILL; the router restarts it itself,
-  which the undoing waits for (no `for_s`).
+  which the undoing waits for (no `for_s`);
+- over the network test bed only, `partition` (a link cut, both ways) and `link` (its delay,
+  jitter or loss changed): `loadtest.harness.links`.
 
 The schema is `loadtest.harness.disruption_spec`; this module owns the schedule; what each kind
 does is in
@@ -25,7 +27,7 @@ does is in
 each did and what came of it goes in the phase's record (`disruption`: when it was applied
 and undone, and its evidence: where the traffic went, whether Redis answers again and the router
 said it was serving on local limits, how many policy versions were written and loaded, when the
-worker was back).
+worker was back, which link was cut or shaped and the shape it was given back).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ import aiohttp
 
 from loadtest.harness.disruption_actions import Action, Brownout, RedisLoss, RegionLoss, WorkerCrash
 from loadtest.harness.disruption_spec import Disruption
+from loadtest.harness.links import LinkChange, Partition
 from loadtest.harness.reload_storm import ReloadStorm
-from loadtest.harness.stack import LocalStack
+from loadtest.harness.started_stack import StartedStack
 
 
 @dataclass(slots=True)
@@ -67,7 +70,7 @@ class DisruptionRecord:
 
 
 @asynccontextmanager
-async def disrupted(stack: LocalStack, disruption: Disruption) -> AsyncIterator[DisruptionRecord]:
+async def disrupted(stack: StartedStack, disruption: Disruption) -> AsyncIterator[DisruptionRecord]:
     """The block (a phase's load) with the disruption applied on schedule and undone, whatever
     happened, by the block's end at the latest; then its evidence collected."""
     record = DisruptionRecord(disruption.kind)
@@ -112,4 +115,6 @@ _ACTIONS: Final[dict[str, type[Action]]] = {
     "redis_loss": RedisLoss,
     "reload_storm": ReloadStorm,
     "worker_crash": WorkerCrash,
+    "partition": Partition,
+    "link": LinkChange,
 }

@@ -7,7 +7,9 @@ check reads every region's billing counters through the same API before the phas
 and its record carries what each region billed, the disagreements and the verdict on them
 (`scorecard.accounting_verdict`). A phase with a disruption
 has it applied on schedule to the stack the suite started (`loadtest.harness.disruptions`) and
-undone by the phase's end; its record carries what was done and seen, and the verdict."""
+undone by the phase's end; its record carries what was done and seen, and the verdict. A scenario
+that names a topology (`network:`) runs only on the stack started over the network test bed
+(`loadtest.harness.network_stack`), and each of its records names the topology."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from loadtest.harness.disruptions import DisruptionRecord, disrupted
 from loadtest.harness.process_usage import measured
 from loadtest.harness.scenario import Fault, Phase, Scenario, ScenarioInvalid
 from loadtest.harness.scorecard import Bill, accounting_problems, accounting_verdict, verdict
-from loadtest.harness.stack import LocalStack
+from loadtest.harness.started_stack import StartedStack
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +66,13 @@ async def run_scenario(
     scenario: Scenario,
     target: Target,
     control: str | None = None,
-    stack: LocalStack | None = None,
+    stack: StartedStack | None = None,
 ) -> list[dict[str, Any]]:
     """Every phase in order; a record per phase. `control`: the simulated cloud's control API
     (`http://127.0.0.1:9100`), which a phase with a fault needs; `stack`: the stack the suite
-    started (`loadtest.harness.stack`), which a phase with a disruption needs."""
-    _check_disruptions(scenario, stack)
+    started (`loadtest.harness.stack`, `loadtest.harness.network_stack`), which a phase with a
+    disruption or a scenario over a network needs."""
+    _check_where_it_runs(scenario, stack)
     if control is None and any(
         phase.fault is not None or phase.accounting for phase in scenario.phases
     ):
@@ -92,6 +95,7 @@ async def run_scenario(
             "phase": phase.name,
             "target": target.name,
             "started_at": started_at,
+            **({"network": scenario.network} if scenario.network is not None else {}),
             "result": result.to_json_dict(),
             # Every measured request, in columns: due (s into the phase), latency and TTFT
             # (ms, null when it failed or is no stream), outcome.
@@ -126,7 +130,13 @@ async def run_scenario(
     return records
 
 
-def _check_disruptions(scenario: Scenario, stack: LocalStack | None) -> None:
+def _check_where_it_runs(scenario: Scenario, stack: StartedStack | None) -> None:
+    if scenario.network is not None and (stack is None or stack.bed is None):
+        raise ScenarioInvalid(
+            f"scenario {scenario.name!r} runs over the network test bed (`network: "
+            f"{scenario.network}`): it runs only on the stack the suite starts over it, "
+            f"`python -m loadtest run {scenario.name} --stack`"
+        )
     disrupting = [phase for phase in scenario.phases if phase.disruption is not None]
     if disrupting and stack is None:
         raise ScenarioInvalid(
@@ -143,7 +153,7 @@ def _check_disruptions(scenario: Scenario, stack: LocalStack | None) -> None:
 
 
 def _disruption(
-    stack: LocalStack | None, phase: Phase
+    stack: StartedStack | None, phase: Phase
 ) -> AbstractAsyncContextManager[DisruptionRecord | None]:
     if stack is None or phase.disruption is None:
         return nullcontext()

@@ -26,20 +26,24 @@ workload than the one written. A phase may also break what surrounds the router 
 {kind: redis_loss, mode: stop, at_s: 2.0}`: a region lost or browned out, Redis lost, a policy
 reload storm, the edge worker crashed; `loadtest.harness.disruptions`), on the stack the suite
 starts itself (`run --stack`, `loadtest.harness.stack`).
+
+A scenario may name a topology of the network test bed (`network: edge-pop`, a file of
+`loadtest/network/topologies/`): `run --stack` then starts the same stack over it, each part in
+a namespace of its own and the load over the link to the PoP (`loadtest.harness.network_stack`),
+and its phases may also cut a link or change its shape (`disruption: {kind: partition, link:
+[pop, us-east]}`). The links and regions its disruptions name must be the topology's; a fault
+mode or an accounting check, which need the one control API of a local cloud, are refused.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -55,8 +59,10 @@ from loadtest.generator.settings import (
     RequestKind,
     Tenant,
 )
-from loadtest.harness.disruption_spec import Disruption
+from loadtest.harness.disruption_spec import NETWORK_KINDS, Disruption
 from loadtest.mock_cloud.settings import FAULT_MODES
+from loadtest.named_yaml import load_named, names_in
+from loadtest.network.topology_file import TopologyFile, TopologyInvalid, load_topology
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -196,6 +202,32 @@ class Scenario(_Strict):
     slo: Slo = Slo()
     phases: tuple[Phase, ...] = Field(min_length=1)
     smoke: Smoke = Smoke()
+    # A topology's name (`loadtest/network/topologies/`): the stack runs over the network test bed.
+    network: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _fits_where_it_runs(self) -> Scenario:
+        """Network disruptions only over a topology, on its links; over one, the regions its
+        disruptions name are its own, and no fault mode or accounting check (each region's
+        cloud has a control API of its own there, which `--control` cannot name)."""
+        topology = self._topology()
+        problems = []
+        for index, phase in enumerate(self.phases):
+            where = f"phases.{index}"
+            if topology is not None and (phase.fault is not None or phase.accounting):
+                problems.append(f"{where}: no fault or accounting over a network (`network:`)")
+            problems += [f"{where}.disruption.{p}" for p in _disruption_problems(phase, topology)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _topology(self) -> TopologyFile | None:
+        if self.network is None:
+            return None
+        try:
+            return load_topology(self.network)
+        except TopologyInvalid as error:
+            raise ValueError(f"network: {error}") from None
 
     def with_phase_duration(self, duration_s: float) -> Scenario:
         """The same phases, each lasting `duration_s` (a study's `--duration`)."""
@@ -226,6 +258,26 @@ class Scenario(_Strict):
         return self.model_copy(update={"phases": shrunk})
 
 
+def _disruption_problems(phase: Phase, topology: TopologyFile | None) -> list[str]:
+    disruption = phase.disruption
+    if disruption is None:
+        return []
+    if topology is None:
+        if disruption.kind in NETWORK_KINDS:
+            return [f"kind: {disruption.kind} acts on a link: the scenario needs `network:`"]
+        return []
+    problems = []
+    if disruption.link is not None:
+        a, b = disruption.link
+        joined = {frozenset((link.a, link.b)) for link in topology.links}
+        if frozenset((a, b)) not in joined:
+            problems.append(f"link: no link between {a} and {b} in topology {topology.name!r}")
+    for region in disruption.regions:
+        if region not in topology.regions:
+            problems.append(f"regions: {region!r} is no region of topology {topology.name!r}")
+    return problems
+
+
 def _shrunk(conversation: Conversation | None, duration_s: float) -> Conversation | None:
     """A conversation whose turns fit in a smoke phase: its think time cut to a turn's share."""
     if conversation is None:
@@ -239,42 +291,9 @@ class ScenarioInvalid(ValueError):
 
 
 def scenario_names(directory: Path = SCENARIOS_DIR) -> list[str]:
-    return sorted(path.stem for path in directory.glob("*.yaml"))
+    return names_in(directory)
 
 
 def load_scenario(name_or_path: str, directory: Path = SCENARIOS_DIR) -> Scenario:
     """A scenario by its name (a file of `directory`) or by a path to its YAML file."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = directory / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(scenario_names(directory))
-        raise ScenarioInvalid(f"no scenario {name_or_path!r} (known: {known})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ScenarioInvalid(f"{path}: not YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise ScenarioInvalid(f"{path}: a scenario is a mapping")
-    try:
-        return Scenario.model_validate({**data, "name": path.stem})
-    except ValidationError as error:
-        raise ScenarioInvalid(f"{path}: {_problems(error)}") from None
-
-
-# Parts of an error's location that name a type pydantic tried, not a field of the file.
-_TYPE_TRIED = re.compile(r"^(int|float|str|tagged-union\[.*\]|function-\w+\[.*\])$")
-
-
-def _problems(error: ValidationError) -> str:
-    """Each problem as `field.path: message`. A field that takes a number or a mapping (a
-    distribution) reports only the form the file gave: a mapping's problems, not "not an int"."""
-    problems = []
-    for each in error.errors():
-        if each["type"] == "int_type" and isinstance(each["input"], dict):
-            continue
-        if each["type"] == "too_short" and each["input"]:  # short only of its invalid items
-            continue
-        path = ".".join(str(part) for part in each["loc"] if not _TYPE_TRIED.match(str(part)))
-        problems.append(f"{path}: {each['msg'].removeprefix('Value error, ')}")
-    return "; ".join(dict.fromkeys(problems))
+    return load_named(name_or_path, directory, Scenario, ScenarioInvalid)

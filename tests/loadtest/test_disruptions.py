@@ -1,9 +1,11 @@
-"""Every scenario that disrupts what surrounds the router (`disruption:` in a phase) runs in its
-smoke form on the stack the suite starts itself (`loadtest.harness.stack`: the simulated cloud,
-a real redis-server, `edge-router serve` with its edge worker, which needs the local models of
-`make models`): each disruption is applied and undone (the region serves again, Redis answers
-PING, the policy file is the original and loaded, the worker is back), and no request meets an
-error the scorecard counts as a failure. Counts and shapes only: no timing assertion."""
+"""Every scenario that disrupts what surrounds the router (`disruption:` in a phase) on loopback
+runs in its smoke form on the stack the suite starts itself (`loadtest.harness.stack`: the
+simulated cloud, a real redis-server, `edge-router serve` with its edge worker, which needs the
+local models of `make models`); those over the network test bed are
+tests/loadtest/test_network_scenarios.py's. Each disruption is applied and undone (the region
+serves again, Redis answers PING, the policy file is the original and loaded, the worker is
+back), and no request meets an error the scorecard counts as a failure. Counts and shapes only:
+no timing assertion."""
 
 from __future__ import annotations
 
@@ -23,11 +25,16 @@ from loadtest.__main__ import main
 from loadtest.harness.runner import Target, run_scenario
 from loadtest.harness.scenario import Scenario, ScenarioInvalid, load_scenario, scenario_names
 from loadtest.harness.scorecard import unexpected_errors
-from loadtest.harness.stack import DEMO_KEY, POLICIES_DIR, LocalStack, local_stack
+from loadtest.harness.stack import LocalStack, local_stack
+from loadtest.harness.stack_config import DEMO_KEY, POLICIES_DIR
 
 
 def needs_stack(scenario: Scenario) -> bool:
-    return any(phase.disruption is not None for phase in scenario.phases)
+    """Disrupted on loopback: those over the network test bed (`network:`) are run by
+    tests/loadtest/test_network_scenarios.py."""
+    return scenario.network is None and any(
+        phase.disruption is not None for phase in scenario.phases
+    )
 
 
 STACK_SCENARIOS = [name for name in scenario_names() if needs_stack(load_scenario(name))]

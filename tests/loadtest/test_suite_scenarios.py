@@ -21,14 +21,19 @@ from loadtest.harness.scenario import ScenarioInvalid, load_scenario, scenario_n
 from loadtest.mock_cloud.cloud import MockCloud
 from loadtest.mock_cloud.settings import CloudSettings, ControlSettings, RegionSettings
 from tests.loadtest.test_disruptions import STACK_SCENARIOS
+from tests.loadtest.test_network_scenarios import NETWORK_SCENARIOS
 from tests.stack import API_KEY, running_stack
 
 SCENARIOS = scenario_names()
 # The fault scenarios run below with the control API; those that disrupt what surrounds the
 # router (Redis, regions, policy files, the edge worker) on the stack the suite starts, in
-# tests/loadtest/test_disruptions.py; every other one in the smoke loop.
+# tests/loadtest/test_disruptions.py; those over the network test bed (`network:`), on the stack
+# it starts over the bed, in tests/loadtest/test_network_scenarios.py; every other one in the
+# smoke loop.
 SMOKE_SCENARIOS = [
-    name for name in SCENARIOS if not name.startswith("fault-") and name not in STACK_SCENARIOS
+    name
+    for name in SCENARIOS
+    if not name.startswith("fault-") and name not in STACK_SCENARIOS + NETWORK_SCENARIOS
 ]
 
 
@@ -40,9 +45,13 @@ def test_the_suite_ships_scenarios_and_every_one_is_valid() -> None:
 
 
 def test_every_scenario_is_run_in_its_smoke_form_by_exactly_one_test() -> None:
-    covered = SMOKE_SCENARIOS + FAULT_SCENARIOS + STACK_SCENARIOS
+    covered = SMOKE_SCENARIOS + FAULT_SCENARIOS + STACK_SCENARIOS + NETWORK_SCENARIOS
     assert sorted(covered) == SCENARIOS  # none skipped, none twice
     assert all(name.startswith("disrupt-") for name in STACK_SCENARIOS)
+    assert all(name.startswith("network-") for name in NETWORK_SCENARIOS)
+    # Only the network scenarios run over the network test bed.
+    elsewhere = SMOKE_SCENARIOS + FAULT_SCENARIOS + STACK_SCENARIOS
+    assert all(load_scenario(name).network is None for name in elsewhere)
     # Each where it can run: the smoke loop has neither the control API nor the stack.
     for name in SMOKE_SCENARIOS + FAULT_SCENARIOS:
         phases = load_scenario(name).phases

@@ -54,7 +54,7 @@ async def test_a_region_whose_answers_turn_slow_loses_its_traffic_within_two_req
             during = [await chat(http, url) for _ in range(DURING)]
     print("before:", [e for _, e in before])
     print("during:", [e for _, e in during])
-    assert all(status == 200 for status, _ in before + during)
+    assert all(status == 200 for status, _ in before + during), before + during
     assert [e for _, e in before].count("us-east") > BEFORE / 2
     browned = [e for _, e in during].count("us-east")
     assert 1 <= browned <= MOST_TO_THE_BROWNED_REGION, during
