@@ -219,9 +219,7 @@ class FallbackLimits:
         self._fallbacks.add(1)
         shared = self.shared
         if shared is not None and self._probe is None:
-            self._probe = asyncio.get_running_loop().create_task(
-                self._probe_until_answered(shared)
-            )
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_answered(shared))
         if not self._down:
             self._degraded.add(1)
             log.error(
