@@ -140,6 +140,9 @@ class Verdict:
     # The largest share of a daily or monthly budget committed once this request is charged
     # (spent and reserved over the budget); None without a budget.
     budget_used: float | None = None
+    # The day's and the month's committed spend (spent and reserved, USD) once it is charged;
+    # None without a budget. What a process falls back on if the shared backend goes away.
+    committed_usd: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis
+from cachetools import LRUCache
 
 from router.clock import Clock
-from router.limits.backend import Charge, Limits, LimitsBackend, Verdict
+from router.limits.backend import Charge, Limits, LimitsBackend, Periods, Verdict
 from router.limits.memory import MemoryLimits
 from router.telemetry.metrics import Metrics
 
@@ -43,6 +44,8 @@ T = TypeVar("T")
 # Admissions the shared backend did not answer, kept to be released: those in flight as it went
 # down, so a handful per outage; more are forgotten, the oldest first.
 MAX_UNANSWERED = 10_000
+# Tenants whose last committed spend is remembered (the least recently admitted forgotten first).
+MAX_TENANTS_REMEMBERED = 10_000
 
 # What a Redis that is down, slow or gone raises through redis-py.
 BACKEND_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, asyncio.TimeoutError)
@@ -68,6 +71,11 @@ class FallbackLimits:
         self._unmerged = False
         self._unanswered: deque[Charge] = deque(maxlen=MAX_UNANSWERED)
         self._merging: asyncio.Task[None] | None = None
+        # Per tenant with a budget, the day's and month's committed spend the shared backend last
+        # said: counted against its budgets here while the shared backend does not answer.
+        self._last_committed: LRUCache[str, tuple[Periods, tuple[float, float]]] = LRUCache(
+            MAX_TENANTS_REMEMBERED
+        )
         self._fallbacks = metrics.meter.create_counter(
             "router.limits.backend.fallbacks",
             description="Limit checks and settlements served by the local backend because the "
@@ -119,26 +127,38 @@ class FallbackLimits:
         heals), reserving a budget no request will settle: it is remembered, and released once
         the shared backend answers again."""
         if backend is self.local:
-            self.used_locally()
-            return self.local.admit_now(charge, limits), backend
+            return self.admit_locally(charge, limits), backend
         try:
             verdict = await backend.admit(charge, limits)
         except BACKEND_ERRORS as error:
             self._unanswered.append(charge)
             self._mark_down(error)
-            self.used_locally()
-            return self.local.admit_now(charge, limits), self.local
+            return self.admit_locally(charge, limits), self.local
         self._answered(backend)
+        if verdict.committed_usd is not None:
+            self._last_committed[charge.tenant] = (charge.periods, verdict.committed_usd)
         return verdict, backend
 
     def _answered(self, shared: LimitsBackend) -> None:
         """The shared backend answered: back from an outage, and what it missed is handed over."""
         if self._down:
             self._down = False
+            self.local.forget_baselines()
             self._degraded.add(-1)
             log.warning("limits backend %s is reachable again; limits are shared", shared.name)
         if (self._unmerged or self._unanswered) and self._merging is None:
             self._merging = asyncio.get_running_loop().create_task(self._reconcile(shared))
+
+    def admit_locally(self, charge: Charge, limits: Limits) -> Verdict:
+        """Admit on the local backend (never awaits). With a shared backend, this process is
+        cut off from it: the tenant's first local admission starts its budgets from the spend
+        the shared backend last said was committed, so it is not spent a second time here."""
+        if self.shared is not None:
+            self._unmerged = True
+            last = self._last_committed.pop(charge.tenant, None)
+            if last is not None:
+                self.local.start_from(charge.tenant, *last)
+        return self.local.admit_now(charge, limits)
 
     def used_locally(self) -> None:
         """The local backend admitted, refused or settled something: to be added to the shared

@@ -79,6 +79,9 @@ class _Period:
     expires_s: float
     totals: _Totals = field(default_factory=_Totals)
     reserved_usd: float = 0.0
+    # Spend committed elsewhere, counted against budgets only: what the shared backend last said
+    # while this process serves on local limits (`MemoryLimits.start_from`).
+    baseline_usd: float = 0.0
     by_model: dict[str, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
     by_endpoint: dict[str, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -90,7 +93,7 @@ class _Period:
 
     @property
     def committed_usd(self) -> float:
-        return self.totals.spend_usd + self.reserved_usd
+        return self.baseline_usd + self.totals.spend_usd + self.reserved_usd
 
     def add(self, outcome: Outcome) -> None:
         self.totals.add(outcome)
@@ -205,7 +208,12 @@ class MemoryLimits:
         day.reserved_usd += charge.cost_usd
         month.reserved_usd += charge.cost_usd
         used = _budget_used(limits, day, month)
-        return Verdict(None, requests_level, tokens_level, used)
+        committed = (
+            (day.committed_usd, month.committed_usd)
+            if limits.daily_budget_usd or limits.monthly_budget_usd
+            else None
+        )
+        return Verdict(None, requests_level, tokens_level, used, committed)
 
     def settle_now(self, charge: Charge, limits: Limits, outcome: Outcome, wall_s: float) -> None:
         tenant = charge.tenant
@@ -248,6 +256,20 @@ class MemoryLimits:
     def add_usage_now(self, tenant: str, period: str, counters: Counters, wall_s: float) -> None:
         retention_s = DAY_RETENTION_S if is_day(period) else MONTH_RETENTION_S
         self._period(tenant, period, wall_s + retention_s).add_counters(counters)
+
+    def start_from(self, tenant: str, periods: Periods, committed_usd: tuple[float, float]) -> None:
+        """Count the spend the shared backend last said the tenant had committed in the day and
+        the month of `periods` against its budgets here (its counters are not changed): a
+        process cut off from Redis does not spend the budget a second time."""
+        wall_s = periods.day_ends_s - 86_400.0
+        day = self._period(tenant, periods.day, wall_s + DAY_RETENTION_S)
+        month = self._period(tenant, periods.month, wall_s + MONTH_RETENTION_S)
+        day.baseline_usd, month.baseline_usd = committed_usd
+
+    def forget_baselines(self) -> None:
+        """The shared backend answers again: it counts what was committed elsewhere."""
+        for period in self._periods.values():
+            period.baseline_usd = 0.0
 
     def take_settled(self) -> list[tuple[str, str, Counters]]:
         """The usage settled here so far, per tenant and period, handed over and forgotten

@@ -152,10 +152,14 @@ if cost > 0 then
   redis.call('HINCRBYFLOAT', KEYS[5], 'reserved_usd', ARGV[3])
 end
 keep_periods()
-local used = nil
-if daily then used = committed(KEYS[4]) / daily end
-if monthly then used = math.max(used or 0, committed(KEYS[5]) / monthly) end
-return {1, '', tostring(requests_level or ''), tostring(tokens_level or ''), tostring(used or '')}
+local used, day_usd, month_usd = nil, '', ''
+if daily or monthly then
+  day_usd, month_usd = committed(KEYS[4]), committed(KEYS[5])
+  if daily then used = day_usd / daily end
+  if monthly then used = math.max(used or 0, month_usd / monthly) end
+end
+return {1, '', tostring(requests_level or ''), tostring(tokens_level or ''), tostring(used or ''),
+        tostring(day_usd), tostring(month_usd)}
 """
 )
 
@@ -255,10 +259,17 @@ class RedisLimits:
             *_period_args(periods.day_ends_s, periods.month_ends_s),
         )
         async with asyncio.timeout(self._timeout_s):
-            admitted, limit, first, second, used = await self._admit(keys=keys, args=args)
+            admitted, limit, first, second, used, *committed = await self._admit(
+                keys=keys, args=args
+            )
         if int(admitted) == 1:
+            day_usd, month_usd = (_float_or_none(value) for value in committed)
             return Verdict(
-                None, _float_or_none(first), _float_or_none(second), _float_or_none(used)
+                None,
+                _float_or_none(first),
+                _float_or_none(second),
+                _float_or_none(used),
+                None if day_usd is None or month_usd is None else (day_usd, month_usd),
             )
         name = cast(LimitName, limit.decode())
         return Verdict(Refusal(name, float(first), float(second)))

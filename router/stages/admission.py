@@ -107,8 +107,7 @@ class AdmissionStage:
         backend = self._limits.current()
         if limits.any:
             if backend is self._local:  # no coroutine on the embedded default
-                verdict = self._local.admit_now(charge, limits)
-                self._limits.used_locally()
+                verdict = self._limits.admit_locally(charge, limits)
             else:
                 verdict, backend = await self._limits.admit(charge, limits, backend)
             if verdict.refusal is not None:

@@ -175,6 +175,7 @@ async def test_an_admission_says_how_much_of_its_budgets_is_committed(
     limits = Limits(daily_budget_usd=1.0, monthly_budget_usd=10.0)
     first = await admit(backend, limits, charge(cost_usd=0.25))
     assert first.budget_used == pytest.approx(0.25)  # the day's share is the larger
+    assert first.committed_usd == pytest.approx((0.25, 0.25))  # the day's, the month's
     second = await admit(backend, limits, charge(cost_usd=0.5))
     assert second.budget_used == pytest.approx(0.75)
     spent = charge(cost_usd=0.0)
@@ -182,7 +183,8 @@ async def test_an_admission_says_how_much_of_its_budgets_is_committed(
     await backend.settle(spent, limits, used(cost_usd=0.1), T0)
     monthly_only = await admit(backend, Limits(monthly_budget_usd=2.0), charge(cost_usd=0.0))
     assert monthly_only.budget_used == pytest.approx(0.85 / 2.0)
-    assert (await admit(backend, Limits(), charge())).budget_used is None
+    unbudgeted = await admit(backend, Limits(), charge())
+    assert unbudgeted.budget_used is None and unbudgeted.committed_usd is None
 
 
 @pytest.mark.asyncio

@@ -25,6 +25,7 @@ from router.telemetry.metrics import Metrics
 from tests.fake_clock import FakeClock
 
 LIMITS = Limits(daily_budget_usd=1.0)
+OUTCOME = Outcome(4, 6, 0.1, "m", "e")
 RETRY_S = 1.0
 
 
@@ -75,7 +76,7 @@ async def _serve(limits: FallbackLimits, settlements: Settlements, charge: Charg
     """Admit `charge` on the backend the fallback picks and settle it there: its name."""
     verdict, backend = await limits.admit(charge, LIMITS, limits.current())
     assert verdict.refusal is None
-    settlements.settle(AdmissionTicket(charge, LIMITS, backend), Outcome(4, 6, 0.1, "m", "e"))
+    settlements.settle(AdmissionTicket(charge, LIMITS, backend), OUTCOME)
     await _let_tasks_run()
     return backend.name
 
@@ -85,7 +86,7 @@ async def _day(backend: MemoryLimits, clock: FakeClock, tenant: str = "acme") ->
 
 
 async def _let_tasks_run() -> None:
-    for _ in range(5):
+    for _ in range(20):
         await asyncio.sleep(0)
 
 
@@ -169,3 +170,33 @@ async def test_no_request_waits_on_the_shared_backend_while_it_does_not_answer()
     assert shared.calls == tries  # no request tried it
     assert shared.pings == 4
     await limits.close()
+
+
+@pytest.mark.asyncio
+async def test_a_process_cut_off_from_the_shared_backend_does_not_spend_the_budget_again() -> None:
+    # $1 a day; each request $0.10. Seven spent through the shared backend, then it goes away:
+    # this process starts from the $0.70 it last heard was committed, so three more, not ten.
+    clock = FakeClock()
+    limits, settlements, shared, local = _fallback(clock)
+    for n in range(7):
+        assert await _serve(limits, settlements, _charge(clock, n)) == "redis"
+    shared.down = True
+    admitted = 0
+    for n in range(7, 20):
+        verdict, backend = await limits.admit(_charge(clock, n), LIMITS, limits.current())
+        assert backend is local
+        if verdict.refusal is not None:
+            assert verdict.refusal.limit == "daily_budget_usd"
+            break
+        admitted += 1
+        settlements.settle(AdmissionTicket(_charge(clock, n), LIMITS, local), OUTCOME)
+    assert admitted == 3
+    # Back on the shared backend: what was spent here is added there, the baseline forgotten.
+    await _let_tasks_run()  # the probe starts its wait
+    shared.down = False
+    clock.advance(RETRY_S)
+    await _let_tasks_run()
+    day = await _day(shared, clock)
+    assert day["requests"] == 10 and day["spend_usd"] == pytest.approx(1.0)
+    local_day = (await local.counters("acme", Periods.at(clock.wall())))[0]
+    assert "requests" not in local_day

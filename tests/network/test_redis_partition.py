@@ -6,7 +6,7 @@ and budget in a Redis of its own, 5 ms from each.
   the heal, what the cut-off PoP served meanwhile is added to Redis and the two PoPs report the
   same usage.
 - A budget shared by two PoPs under concurrent load is not overspent by more than the requests
-  in flight.
+  in flight; and a PoP cut off from Redis does not spend it a second time.
 
 Hosts: the test (`here`) 1 ms from each PoP; each PoP 5 ms from `redis` and from one region,
 `us-east`, of the simulated cloud (zero simulated latency)."""
@@ -192,3 +192,31 @@ async def test_a_budget_shared_by_two_pops_is_not_overspent_by_more_than_the_req
     assert reports[0]["today"]["requests"] == served
     assert spend_usd >= BUDGET_USD - in_flight * REQUEST_USD  # the budget was reached
     assert spend_usd <= BUDGET_USD + in_flight * REQUEST_USD
+
+
+@pytest.mark.asyncio
+async def test_a_pop_cut_off_from_redis_does_not_spend_the_shared_budget_again(
+    tmp_path: Path,
+) -> None:
+    # Thirty requests' worth spent through the two PoPs in turn; then pop-a is cut off from
+    # Redis. It starts its local budget from what Redis last told it was committed (29 requests'
+    # worth, at its last admission), so it serves 21 more, not 50: the budget overspent by what
+    # pop-b spent after pop-a last heard from Redis (one request), not by a whole budget.
+    with two_pops(tmp_path, f"  daily_budget_usd: {BUDGET_USD!r}\n") as (bed, urls):
+        a, b = urls["pop-a"], urls["pop-b"]
+        async with aiohttp.ClientSession() as http:
+            for url in (a, b):
+                await until_ready(http, url)
+            for _ in range(15):
+                await _served(http, a, 1)
+                await _served(http, b, 1)
+            bed.partition("pop-a", "redis")
+            cut_off = await _spend_until_refused(http, a)
+            local = await _usage(http, a)
+            bed.heal("pop-a", "redis")
+            await asyncio.sleep(0.6)  # the probe finds Redis again
+            healed = await _until(http, b, 30 + cut_off.count(200))
+    print(f"served by pop-a while cut off: {cut_off.count(200)}, then {cut_off[-1]}")
+    assert local["degraded"] is True and cut_off[-1] == 429
+    assert cut_off.count(200) == 21
+    assert healed["today"]["spend_usd"] == pytest.approx(BUDGET_USD + REQUEST_USD)
