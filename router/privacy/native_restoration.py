@@ -9,8 +9,9 @@ an answer with nothing to restore goes out as it came. Some values are never tou
 `signature` of a thinking block, the `encrypted_content` of a reasoning item and the `data` of a
 redacted_thinking block go back to the upstream and must stay byte for byte what it signed or
 encrypted; `logprobs` list the tokens as generated. A call's arguments are JSON source, restored
-JSON-escaped (`Redactor.restore_in_json`): a Responses `function_call` item's `arguments`,
-`response.function_call_arguments.delta`'s `delta` and `.done`'s `arguments`, a Messages
+JSON-escaped (`Redactor.restore_in_json`): the `arguments` of a Responses `function_call`,
+`mcp_call` or `mcp_approval_request` item, `response.function_call_arguments.delta`'s and
+`response.mcp_call_arguments.delta`'s `delta` and their `.done`'s `arguments`, a Messages
 `input_json_delta`'s `partial_json`. A Messages `tool_use` block's `input` is already decoded: its
 strings are restored raw, as every other text is.
 
@@ -98,8 +99,16 @@ _MESSAGES_TEXTS: Final = {
 _MESSAGES_ENDS: Final = frozenset(("message_delta", "message_stop", "error"))
 # JSON source, where the model writes placeholders inside string literals: the `arguments` of
 # objects of these types, the `delta` of the family's delta events, a Messages delta's field.
-_RESPONSES_CALLS: Final = ("function_call", "response.function_call_arguments.done")
-_RESPONSES_JSON_FAMILY: Final = "response.function_call_arguments"
+_RESPONSES_CALLS: Final = (
+    "function_call",
+    "mcp_call",
+    "mcp_approval_request",
+    "response.function_call_arguments.done",
+    "response.mcp_call_arguments.done",
+)
+_RESPONSES_JSON_FAMILIES: Final = frozenset(
+    ("response.function_call_arguments", "response.mcp_call_arguments")
+)
 _MESSAGES_JSON_FIELD: Final = "partial_json"
 
 # Where a streamed text is: ("response.output_text", output_index, content_index), or a
@@ -164,7 +173,7 @@ class _ResponsesShape:
         piece = event.get("delta")
         if family is None or not isinstance(piece, str):
             return None
-        in_json = family == _RESPONSES_JSON_FAMILY
+        in_json = family in _RESPONSES_JSON_FAMILIES
         return _Slot(_responses_key(family, event), "delta", piece, in_json)
 
     def ends(self, event: dict[str, Any]) -> _Ends | None:

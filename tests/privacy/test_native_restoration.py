@@ -523,6 +523,41 @@ def test_responses_call_arguments_get_values_json_escaped_and_text_gets_them_raw
     assert response["output"] == items
 
 
+def key_mcp_stream() -> bytes:
+    """An MCP tool call carrying the key in its arguments, streamed as OpenAI streams one."""
+    call = {"item_id": "mcp_9", "output_index": 0}
+    item = {
+        "type": "mcp_call",
+        "id": "mcp_9",
+        "server_label": "vault",
+        "name": "store",
+        "arguments": KEY_ARGUMENTS,
+    }
+    return responses_events(
+        ("response.created", {"response": mock_response("in_progress", [])}),
+        ("response.output_item.added", {"output_index": 0, "item": {**item, "arguments": ""}}),
+        *(("response.mcp_call_arguments.delta", {**call, "delta": p}) for p in KEY_ARGUMENT_PIECES),
+        ("response.mcp_call_arguments.done", {**call, "arguments": KEY_ARGUMENTS}),
+        ("response.output_item.done", {"output_index": 0, "item": item}),
+        ("response.completed", {"response": mock_response("completed", [item])}),
+    )
+
+
+def test_mcp_call_arguments_get_values_json_escaped_in_a_stream_and_a_body() -> None:
+    events = restored_events("responses", key_mcp_stream())
+    arguments = joined(events, "response.mcp_call_arguments.delta")
+    assert json.loads(arguments) == KEY_CALL
+    assert json.loads(only(events, "response.mcp_call_arguments.done")["arguments"]) == KEY_CALL
+    (item,) = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert json.loads(item["arguments"]) == KEY_CALL
+    response = only(events, "response.completed")["response"]
+    assert response["output"] == [item]
+    approval = {**item, "type": "mcp_approval_request"}
+    body = orjson.dumps(mock_response("completed", [item, approval]))
+    restored = orjson.loads(restore_native_body(body, redactor_with_values(), "responses"))
+    assert [json.loads(i["arguments"]) for i in restored["output"]] == [KEY_CALL, KEY_CALL]
+
+
 def key_messages_stream() -> bytes:
     """A text saying the key, then a tool_use block carrying it."""
     tool_use = {"type": "tool_use", "id": "toolu_9", "name": "store", "input": {}}
