@@ -85,8 +85,12 @@ lint: setup ## ruff check and ruff format --check
 typecheck: setup ## mypy --strict on router/ and edge_worker/
 	$(VENV)/bin/mypy
 
-unit: setup system-deps models ## pytest (the models are prepared first when the store is empty)
-	$(PY) -m pytest -q
+# The network test bed (tests/network/, tests/loadtest/test_network_scenarios.py) creates network
+# namespaces and TUN devices, which takes root: as another user, pytest runs through sudo (as
+# system-deps does apt-get), keeping the environment, so that the model store is the user's.
+unit: setup system-deps models ## pytest (the models are prepared first when the store is empty; as root, or through sudo)
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo --preserve-env"; fi; \
+		$$SUDO $(PY) -m pytest -q
 
 test: lint typecheck unit image-test ## set up, then the whole suite: lint, types, tests, the container image (what .ci/run runs)
 
