@@ -5,6 +5,7 @@ parts, and what a `StartedStack` asks of those parts, answered the same way for 
 from __future__ import annotations
 
 import signal
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from loadtest.harness.processes import Processes
@@ -13,8 +14,8 @@ from loadtest.harness.stack_redis import RedisServer
 from loadtest.harness.stack_router import RouterProcess
 
 
-class StackParts:
-    """A stack's router and Redis; `router_url` is the stack's own."""
+class StackParts(ABC):
+    """A stack's router and Redis; `router_url` is each stack's own."""
 
     def __init__(
         self, directory: Path, processes: Processes, router: RouterProcess, redis: RedisServer
@@ -26,8 +27,9 @@ class StackParts:
         self.redis = redis
 
     @property
+    @abstractmethod
     def router_url(self) -> str:
-        raise NotImplementedError
+        """The router's root as the suite reaches it."""
 
     @property
     def base_url(self) -> str:
